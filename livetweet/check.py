@@ -1,0 +1,208 @@
+"""`livetweet check`: everything that can be known about an event before it starts.
+
+Reads the schedule, renders every slot and applies X's rules to the result, so that
+the officer learns the day before, with a file and line, what X would refuse at 13:30.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from .compose import MAX_WEIGHTED_LENGTH, Composer, Post, display_path, wanted_hashtags
+from .config import PRICES, Prices
+from .errors import Problem
+from .schedule import Schedule, read_schedule
+from .tweettext import extract_urls
+
+MIN_GAP = timedelta(seconds=60)
+RATE_WINDOW = timedelta(minutes=15)
+RATE_LIMIT = 100  # POST /2/tweets per user per 15 minutes
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """What the planned posts will cost on X's pay-per-use prices."""
+
+    posts: int
+    posts_with_url: int
+    prices: Prices
+
+    @property
+    def total(self) -> float:
+        plain = self.posts - self.posts_with_url
+        return plain * self.prices.post + self.posts_with_url * self.prices.post_with_url
+
+    def describe(self) -> str:
+        p = self.prices
+        return (
+            f"estimated X API cost: {self.posts} posts, {self.posts_with_url} with a link: "
+            f"${self.total:.2f} (prices of {p.as_of}: ${p.post:.3f} a post, ${p.post_with_url:.2f} with a "
+            f"link; reading direct messages adds ${p.dm_read:.3f} per message)"
+        )
+
+
+@dataclass
+class Report:
+    """The outcome of a check: problems (errors and warnings), the posts, the cost."""
+
+    schedule: Schedule | None
+    problems: list[Problem] = field(default_factory=list)
+    posts: list[Post] = field(default_factory=list)
+    cost: CostEstimate | None = None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_schedule(path: Path, display_name: str | None = None) -> Report:
+    """Read, render and check a schedule; never raises for a problem in the files."""
+    name = display_name or display_path(path)
+    schedule, problems = read_schedule(path, name)
+    report = Report(schedule, list(problems))
+    if schedule is None:
+        return report
+    composer = Composer(schedule)
+    report.problems.extend(composer.check_templates())
+    seen_problems = set(report.problems)
+    for slot in schedule.slots:
+        result = composer.compose(slot)
+        if isinstance(result, Problem):
+            if result not in seen_problems:
+                seen_problems.add(result)
+                report.problems.append(result)
+            continue
+        report.posts.append(result)
+        report.problems.extend(_check_post(schedule, composer, result))
+    report.problems.extend(_check_duplicates(schedule, report.posts))
+    report.problems.extend(_check_timing(schedule, report.posts))
+    report.cost = CostEstimate(
+        posts=len(report.posts),
+        posts_with_url=sum(1 for p in report.posts if extract_urls(p.text)),
+        prices=PRICES,
+    )
+    report.problems.sort(key=lambda p: (p.file != name, p.file, p.line, p.severity, p.message))
+    return report
+
+
+def _check_post(schedule: Schedule, composer: Composer, post: Post) -> list[Problem]:
+    slot, file = post.slot, schedule.display_name
+    template = display_path(schedule.templates_dir / composer.template_file(slot.template))
+    problems = []
+    length = post.parsed.weighted_length
+    if not post.text:
+        problems.append(Problem(file, slot.line, f'slot "{slot.id}": the post is empty ({template} wrote nothing)'))
+        return problems
+    if length > MAX_WEIGHTED_LENGTH:
+        problems.append(
+            Problem(
+                file,
+                slot.line,
+                f'slot "{slot.id}": the post is {length}/{MAX_WEIGHTED_LENGTH} weighted characters, '
+                f"{length - MAX_WEIGHTED_LENGTH} too many: shorten {template} or the slot's vars",
+            )
+        )
+    elif not post.parsed.valid:
+        bad = sorted({f"U+{ord(c):04X}" for c in post.text if c in "\ufffe\ufeff\uffff"})
+        problems.append(
+            Problem(file, slot.line, f'slot "{slot.id}": the post contains characters X refuses ({", ".join(bad)})')
+        )
+    origin = _hashtag_origins(schedule, post)
+    for tag in post.missing:
+        problems.append(
+            Problem(
+                file,
+                slot.line,
+                f'slot "{slot.id}": the post lacks {tag} ({origin.get(tag.lower(), "required")}) and it does not '
+                f"fit ({length}/{MAX_WEIGHTED_LENGTH} without it): shorten {template} or opt out with "
+                f'omit_hashtags: {{"{tag}": "the reason"}}',
+            )
+        )
+    needed = {t.lower() for t in wanted_hashtags(schedule, post.segment)}
+    for tag in slot.omit_hashtags:
+        if tag.lower() not in needed:
+            problems.append(
+                Problem(
+                    file,
+                    slot.line,
+                    f'slot "{slot.id}" omits {tag}, which its posts do not need anyway',
+                    "warning",
+                )
+            )
+    return problems
+
+
+def _hashtag_origins(schedule: Schedule, post: Post) -> dict[str, str]:
+    origins = {t.lower(): "required by the event" for t in schedule.event.hashtags}
+    for number in post.segment.objectives:
+        objective = schedule.objectives.get(number)
+        for tag in objective.hashtags if objective else ():
+            origins.setdefault(tag.lower(), f"for objective {number}")
+    return origins
+
+
+def _check_duplicates(schedule: Schedule, posts: list[Post]) -> list[Problem]:
+    problems = []
+    first: dict[str, Post] = {}
+    for post in sorted(posts, key=lambda p: p.slot.line):
+        key = " ".join(post.text.split()).casefold()
+        if key in first:
+            other = first[key].slot
+            problems.append(
+                Problem(
+                    schedule.display_name,
+                    post.slot.line,
+                    f'slot "{post.slot.id}" has the same text as slot "{other.id}" (line {other.line}): '
+                    "X refuses duplicate posts",
+                )
+            )
+        else:
+            first[key] = post
+    return problems
+
+
+def _check_timing(schedule: Schedule, posts: list[Post]) -> list[Problem]:
+    problems = []
+    ordered = sorted(posts, key=lambda p: (p.slot.at, p.slot.line))
+    file = schedule.display_name
+    for before, after in zip(ordered, ordered[1:], strict=False):
+        gap = after.slot.at - before.slot.at
+        if gap < MIN_GAP:
+            problems.append(
+                Problem(
+                    file,
+                    after.slot.line,
+                    f'slot "{after.slot.id}" is due {int(gap.total_seconds())} s after slot "{before.slot.id}": '
+                    "leave at least 60 s between posts",
+                    "warning",
+                )
+            )
+    lo = 0
+    reported_until = None
+    for hi, post in enumerate(ordered):
+        while post.slot.at - ordered[lo].slot.at >= RATE_WINDOW:
+            lo += 1
+        count = hi - lo + 1
+        if count > RATE_LIMIT and (reported_until is None or ordered[lo].slot.at >= reported_until):
+            start = ordered[lo].slot.at
+            reported_until = start + RATE_WINDOW
+            problems.append(
+                Problem(
+                    file,
+                    post.slot.line,
+                    f"{count} posts between {start:%H:%M:%S} and {post.slot.at:%H:%M:%S %Z}: X allows "
+                    f"{RATE_LIMIT} in any 15 minutes and will refuse the rest",
+                    "warning",
+                )
+            )
+    return problems
