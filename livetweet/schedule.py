@@ -162,6 +162,9 @@ class _Reader:
             self.error(node.line, f"{what} must be a mapping of keys to values, not {node.kind}")
             return None
         known = required + optional
+        id_node = node.mapping.get("id", (0, None))[1]
+        if what.startswith("a ") and id_node is not None and id_node.scalar:
+            what = f'{what[2:]} "{id_node.scalar.strip()}"'
         out: dict[str, Node] = {}
         for key in node.keys_in_order:
             key_line, value = node.mapping[key]
@@ -317,8 +320,8 @@ def _read(r: _Reader, tree: Node, path: Path) -> Schedule | None:
         r.error(top["templates"].line, f'templates folder "{templates_text}" does not exist ({templates_dir})')
     if event is None:
         return None
-    segments, cited = _read_segments(r, top.get("segments"), event, objectives)
-    slots = _read_slots(r, top.get("slots"), event, segments)
+    segments, cited, declared = _read_segments(r, top.get("segments"), event, objectives)
+    slots = _read_slots(r, top.get("slots"), event, segments, declared)
     return Schedule(
         path=path,
         display_name=r.file,
@@ -423,19 +426,23 @@ def _read_objectives(r: _Reader, node: Node | None) -> dict[int, Objective]:
 
 def _read_segments(
     r: _Reader, node: Node | None, event: Event, objectives: dict[int, Objective]
-) -> tuple[list[Segment], list[tuple[str, int, int]]]:
+) -> tuple[list[Segment], list[tuple[str, int, int]], set[str] | None]:
+    """The segments in time order, cited objectives, and every id declared (None: unreadable)."""
     segments: list[Segment] = []
     cited: list[tuple[str, int, int]] = []
     if node is None or node.sequence is None:
         if node is not None:
             r.error(node.line, f"segments must be a list, not a {node.kind}")
-        return segments, cited
+        return segments, cited, None
+    declared: set[str] = set()
     seen: dict[str, int] = {}
     for item in node.sequence:
         m = r.mapping(item, "a segment", _SEGMENT_REQUIRED, _SEGMENT_OPTIONAL)
         if m is None:
             continue
         seg_id = r.ident(m.get("id"), "segment id")
+        if seg_id:
+            declared.add(seg_id)
         what = f'segment "{seg_id}"' if seg_id else "segment"
         title = r.text(m.get("title"), f"{what} title")
         start = r.clock_time(m.get("start"), f"{what} start", event.date, event.zone)
@@ -483,10 +490,13 @@ def _read_segments(
                 f'segment "{after.id}" ({after.start:%H:%M}-{after.end:%H:%M}) overlaps segment '
                 f'"{before.id}" ({before.start:%H:%M}-{before.end:%H:%M}, line {before.line})',
             )
-    return ordered, cited
+    return ordered, cited, declared
 
 
-def _read_slots(r: _Reader, node: Node | None, event: Event, segments: list[Segment]) -> list[Slot]:
+def _read_slots(
+    r: _Reader, node: Node | None, event: Event, segments: list[Segment], declared: set[str] | None
+) -> list[Slot]:
+    """Slots in time order; anchors to segments that exist but are broken are not re-reported."""
     slots: list[Slot] = []
     if node is None or node.sequence is None:
         if node is not None:
@@ -501,7 +511,7 @@ def _read_slots(r: _Reader, node: Node | None, event: Event, segments: list[Segm
         slot_id = r.ident(m.get("id"), "slot id")
         what = f'slot "{slot_id}"' if slot_id else "slot"
         template = r.text(m.get("template"), f"{what} template")
-        anchored = _read_anchor(r, m.get("at"), what, by_id)
+        anchored = _read_anchor(r, m.get("at"), what, by_id, declared)
         valid_for = r.duration(m.get("valid_for"), f"{what} valid_for") if "valid_for" in m else None
         reply_to = r.ident(m.get("reply_to"), f"{what} reply_to") if "reply_to" in m else None
         omit: dict[str, str] = {}
@@ -560,7 +570,7 @@ def _read_slots(r: _Reader, node: Node | None, event: Event, segments: list[Segm
 
 
 def _read_anchor(
-    r: _Reader, node: Node | None, what: str, segments: dict[str, Segment]
+    r: _Reader, node: Node | None, what: str, segments: dict[str, Segment], declared: set[str] | None
 ) -> tuple[str, str, datetime] | None:
     value = r.text(node, f"{what} at")
     if value is None or node is None:
@@ -577,6 +587,8 @@ def _read_anchor(
         r.error(node.line, f'{what} at "{value}": a segment has a "start" and an "end", not "{edge}"')
         return None
     segment = segments.get(seg_id)
+    if segment is None and (declared is None or seg_id in declared):
+        return None  # the segment itself is at fault, and reported there
     if segment is None:
         close = difflib.get_close_matches(seg_id, list(segments), n=1)
         hint = f' (did you mean "{close[0]}"?)' if close else ""

@@ -70,10 +70,13 @@ def _convert(node: yaml.Node, file: str, problems: list[Problem]) -> Node:
 def read_yaml(path: Path, display_name: str) -> tuple[Node | None, list[Problem]]:
     """Parse a YAML file; on a syntax error return no tree and the error with its line."""
     problems: list[Problem] = []
+    data = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return None, [Problem(display_name, 0, f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})")]
+        line = data.count(b"\n", 0, exc.start) + 1
+        bad = data[exc.start : exc.start + 1].hex().upper()
+        return None, [Problem(display_name, line, f"the file is not UTF-8 text (byte 0x{bad}): save it as UTF-8")]
     try:
         tree = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -81,6 +84,8 @@ def read_yaml(path: Path, display_name: str) -> tuple[Node | None, list[Problem]
         line = mark.line + 1 if mark is not None else 0
         what = exc.problem or "invalid YAML"
         context = f" ({exc.context})" if exc.context else ""
+        if exc.context_mark is not None and mark is not None and exc.context_mark.line != mark.line:
+            context = f" ({exc.context}, started on line {exc.context_mark.line + 1})"
         return None, [Problem(display_name, line, f"YAML syntax error: {what}{context}")]
     except yaml.YAMLError as exc:
         return None, [Problem(display_name, 0, f"YAML error: {exc}")]

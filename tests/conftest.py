@@ -1,0 +1,86 @@
+"""Shared fixtures: a small valid schedule to break in tests, and the public test data."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from livetweet.check import Report, check_schedule
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_SCHEDULE = REPO / "schedules" / "gcm-unece-2020-roundtable-2.yaml"
+
+
+def shared_testdata() -> Path:
+    """../shared/testdata beside the checkout (CI has it), or LIVETWEET_TESTDATA."""
+    return Path(os.environ.get("LIVETWEET_TESTDATA") or REPO.parent / "shared" / "testdata")
+
+
+# Line numbers matter: tests assert the exact line of each problem in this file.
+MINI_SCHEDULE = """\
+event:
+  id: demo
+  title: Demo event
+  account: "@demo"
+  date: 2020-11-12
+  start: "13:30"
+  end: "15:00"
+  timezone: Europe/Zurich
+  hashtags: ["#GCM"]
+objectives:
+  - number: 5
+    title: Regular pathways
+    hashtags: ["#Pathways"]
+segments:
+  - id: opening
+    title: Opening
+    start: "13:30"
+    end: "13:45"
+  - id: q1
+    title: Question 1
+    objectives: [5]
+    start: "13:45"
+    end: "15:00"
+slots:
+  - id: hello
+    template: hello
+    at: opening.start + 1m
+  - id: q1
+    template: question
+    at: q1.start + 2m
+"""
+
+MINI_TEMPLATES = {
+    "hello.j2": "Welcome to {{ event.title }}!\n",
+    "question.j2": "Now: {{ segment.title }}.\n",
+}
+
+CheckFn = Callable[..., Report]
+
+
+@pytest.fixture
+def run_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CheckFn:
+    """Write a schedule (and templates) into a fresh folder and check it from there."""
+    monkeypatch.chdir(tmp_path)
+
+    def run(
+        schedule: str = MINI_SCHEDULE,
+        templates: dict[str, str] | None = None,
+        replace: dict[str, str] | None = None,
+    ) -> Report:
+        for old, new in (replace or {}).items():
+            assert old in schedule, f"test setup: {old!r} not in the schedule"
+            schedule = schedule.replace(old, new, 1)
+        (tmp_path / "schedules").mkdir(exist_ok=True)
+        tdir = tmp_path / "templates"
+        tdir.mkdir(exist_ok=True)
+        for name, text in (MINI_TEMPLATES if templates is None else templates).items():
+            (tdir / name).write_text(text, encoding="utf-8")
+        path = tmp_path / "schedules" / "demo.yaml"
+        path.write_text(schedule, encoding="utf-8")
+        return check_schedule(Path("schedules/demo.yaml"))
+
+    return run
