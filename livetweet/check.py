@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 from .compose import MAX_WEIGHTED_LENGTH, Composer, Post, display_path, wanted_hashtags
@@ -175,7 +176,7 @@ def _check_timing(schedule: Schedule, posts: list[Post]) -> list[Problem]:
     problems = []
     ordered = sorted(posts, key=lambda p: (p.slot.at, p.slot.line))
     file = schedule.display_name
-    for before, after in zip(ordered, ordered[1:], strict=False):
+    for before, after in pairwise(ordered):
         gap = after.slot.at - before.slot.at
         if gap < MIN_GAP:
             problems.append(

@@ -177,17 +177,19 @@ def _print_preview(report: Report, posts: list[Post], zone: ZoneInfo | None) -> 
         if zone is not None:
             when += f" ({_fmt_time(post.slot.at, zone)})"
         length = f"{post.weighted_length}/{MAX_WEIGHTED_LENGTH}"
-        length_style = {"fg": "red"} if post.weighted_length > MAX_WEIGHTED_LENGTH else {}
+        length_colour = "red" if post.weighted_length > MAX_WEIGHTED_LENGTH else None
         reply = f"  reply to {post.slot.reply_to}" if post.slot.reply_to else ""
         click.echo(
             f"{_style(when, bold=True)}  {post.segment.id}  {_style(post.slot.id, fg='cyan')}  "
-            f"{_style(length, **length_style)}  {' '.join(post.hashtags)}{reply}"
+            f"{_style(length, fg=length_colour)}  {' '.join(post.hashtags)}{reply}"
         )
         for line in post.text.splitlines() or [""]:
             click.echo(f"    {line}")
         click.echo("")
-    click.echo(f"{len(posts)} posts from {_fmt_time(posts[0].slot.at) if posts else '-'} "
-               f"to {_fmt_time(posts[-1].slot.at) if posts else '-'}. Nothing was posted (preview).")
+    click.echo(
+        f"{len(posts)} posts from {_fmt_time(posts[0].slot.at) if posts else '-'} "
+        f"to {_fmt_time(posts[-1].slot.at) if posts else '-'}. Nothing was posted (preview)."
+    )
 
 
 def main() -> None:

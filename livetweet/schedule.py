@@ -10,6 +10,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -24,9 +25,7 @@ DEFAULT_LEAD = timedelta(hours=1)
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _TIME = re.compile(r"^(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?$")
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
-_ANCHOR = re.compile(
-    r"^(?P<segment>[A-Za-z0-9_-]+)\.(?P<edge>[A-Za-z]+)\s*(?:(?P<sign>[+-])\s*(?P<offset>\S+))?$"
-)
+_ANCHOR = re.compile(r"^(?P<segment>[A-Za-z0-9_-]+)\.(?P<edge>[A-Za-z]+)\s*(?:(?P<sign>[+-])\s*(?P<offset>\S+))?$")
 _HASHTAG = re.compile(r"^#\w+$")
 
 
@@ -476,14 +475,11 @@ def _read_segments(
         if start < event.start or end > event.end:
             r.error(
                 item.line,
-                f"{what} ({start:%H:%M}-{end:%H:%M}) lies outside the event "
-                f"({event.start:%H:%M}-{event.end:%H:%M})",
+                f"{what} ({start:%H:%M}-{end:%H:%M}) lies outside the event ({event.start:%H:%M}-{event.end:%H:%M})",
             )
-        segments.append(
-            Segment(seg_id, title, start, end, tuple(numbers), question, topic, speakers, item.line)
-        )
+        segments.append(Segment(seg_id, title, start, end, tuple(numbers), question, topic, speakers, item.line))
     ordered = sorted(segments, key=lambda s: (s.start, s.line))
-    for before, after in zip(ordered, ordered[1:], strict=False):
+    for before, after in pairwise(ordered):
         if after.start < before.end:
             r.error(
                 after.line,

@@ -13,26 +13,26 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import emoji
 import regex
 
 __all__ = [
-    "ParseResult",
-    "Entity",
-    "TextConfig",
     "CONFIG_V2",
     "CONFIG_V3",
-    "parse_tweet",
-    "extract_urls",
+    "Entity",
+    "ParseResult",
+    "TextConfig",
     "extract_hashtags",
     "extract_mentions",
+    "extract_urls",
+    "parse_tweet",
     "weighted_length",
 ]
 
@@ -114,14 +114,9 @@ _PUNYCODE = r"(?:xn--[\-0-9a-z]+)"
 _SPECIAL_CCTLD = r"(?:(?:co|tv)(?=[^0-9a-zA-Z@]|$))"
 _PRECEDING = f"(?:[^A-Za-z0-9@＠$#＃{_INVALID_CHARS}]|[{_DIRECTIONAL}]|^)"
 _PATH_CHARS = f"[a-z{_CYRILLIC}0-9!\\*';:=\\+,\\.\\$\\/%#\\[\\]\\-\u2013_~&\\|@{_LATIN_ACCENTS}]"
-_BALANCED_PARENS = (
-    f"\\((?:{_PATH_CHARS}+|(?:{_PATH_CHARS}*\\({_PATH_CHARS}+\\){_PATH_CHARS}*))\\)"
-)
+_BALANCED_PARENS = f"\\((?:{_PATH_CHARS}+|(?:{_PATH_CHARS}*\\({_PATH_CHARS}+\\){_PATH_CHARS}*))\\)"
 _PATH_ENDING = f"(?:[\\+\\-a-z{_CYRILLIC}0-9=_#\\/{_LATIN_ACCENTS}]|(?:{_BALANCED_PARENS}))"
-_PATH = (
-    f"(?:(?:{_PATH_CHARS}*(?:{_BALANCED_PARENS}{_PATH_CHARS}*)*{_PATH_ENDING})"
-    f"|(?:@{_PATH_CHARS}+\\/))"
-)
+_PATH = f"(?:(?:{_PATH_CHARS}*(?:{_BALANCED_PARENS}{_PATH_CHARS}*)*{_PATH_ENDING})|(?:@{_PATH_CHARS}+\\/))"
 _QUERY_CHARS = r"[a-z0-9!?\*'@\(\);:&=\+\$\/%#\[\]\-_\.,~|]"
 _QUERY_ENDING = r"[a-z0-9\-_&=#\/]"
 
@@ -222,9 +217,7 @@ class _Patterns:
         self.ascii_domain = regex.compile(ascii_domain, flags)
         self.invalid_short_domain = regex.compile(short_domain, flags)
         self.special_short_domain = regex.compile(f"^{_DOMAIN_NAME}{_SPECIAL_CCTLD}$", flags)
-        self.tco = regex.compile(
-            rf"^https?:\/\/t\.co\/([a-z0-9]+)(?:\?{_QUERY_CHARS}*{_QUERY_ENDING})?", flags
-        )
+        self.tco = regex.compile(rf"^https?:\/\/t\.co\/([a-z0-9]+)(?:\?{_QUERY_CHARS}*{_QUERY_ENDING})?", flags)
         self.hashtag = regex.compile(_HASHTAG, flags)
         self.mention = regex.compile(_MENTION)
         # Every emoji sequence the `emoji` package knows (kept current by its releases);

@@ -53,9 +53,7 @@ def _convert(node: yaml.Node, file: str, problems: list[Problem]) -> Node:
                 continue
             key = str(key_node.value)
             if key in out:
-                problems.append(
-                    Problem(file, key_line, f'key "{key}" is given twice (first on line {out[key][0]})')
-                )
+                problems.append(Problem(file, key_line, f'key "{key}" is given twice (first on line {out[key][0]})'))
                 continue
             out[key] = (key_line, _convert(value_node, file, problems))
             order.append(key)

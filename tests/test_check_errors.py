@@ -88,9 +88,7 @@ def test_segment_ends_before_it_starts(run_check: CheckFn) -> None:
 
 def test_segments_overlap(run_check: CheckFn) -> None:
     report = run_check(replace={'    start: "13:45"\n    end: "15:00"': '    start: "13:40"\n    end: "15:00"'})
-    assert errors(report) == [
-        f'{S}:19: segment "q1" (13:40-15:00) overlaps segment "opening" (13:30-13:45, line 15)'
-    ]
+    assert errors(report) == [f'{S}:19: segment "q1" (13:40-15:00) overlaps segment "opening" (13:30-13:45, line 15)']
 
 
 def test_segment_outside_the_event(run_check: CheckFn) -> None:
@@ -106,7 +104,7 @@ def test_slot_anchored_to_unknown_segment(run_check: CheckFn) -> None:
 def test_slot_outside_the_posting_window(run_check: CheckFn) -> None:
     report = run_check(replace={"at: q1.start + 2m": "at: q1.end + 20m"})
     assert errors(report) == [
-        f"{S}:30: slot \"q1\" at 15:20 lies outside the event's posting window (12:30-15:00); "
+        f'{S}:30: slot "q1" at 15:20 lies outside the event\'s posting window (12:30-15:00); '
         "set event posts_from/posts_until to post earlier or later"
     ]
 
@@ -241,9 +239,7 @@ def test_schedule_not_utf8(run_check: CheckFn) -> None:
 
     Path("schedules/latin1.yaml").write_bytes("event:\n  title: Migración\n".encode("latin-1"))
     report = check_schedule(Path("schedules/latin1.yaml"))
-    assert errors(report) == [
-        "schedules/latin1.yaml:2: the file is not UTF-8 text (byte 0xF3): save it as UTF-8"
-    ]
+    assert errors(report) == ["schedules/latin1.yaml:2: the file is not UTF-8 text (byte 0xF3): save it as UTF-8"]
 
 
 # --- warnings: reported, but the schedule still passes ------------------------------
