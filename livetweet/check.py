@@ -98,7 +98,7 @@ def check_schedule(path: Path, display_name: str | None = None) -> Report:
 
 def _check_post(schedule: Schedule, composer: Composer, post: Post) -> list[Problem]:
     slot, file = post.slot, schedule.display_name
-    template = display_path(schedule.templates_dir / composer.template_file(slot.template))
+    template = composer.shown_path(slot.template)
     problems = []
     length = post.parsed.weighted_length
     if not post.text:
@@ -129,7 +129,7 @@ def _check_post(schedule: Schedule, composer: Composer, post: Post) -> list[Prob
                 f'omit_hashtags: {{"{tag}": "the reason"}}',
             )
         )
-    needed = {t.lower() for t in wanted_hashtags(schedule, post.segment)}
+    needed = {t.lower() for t in wanted_hashtags(schedule, post.segment)} if slot.omit_hashtags else set()
     for tag in slot.omit_hashtags:
         if tag.lower() not in needed:
             problems.append(

@@ -73,6 +73,7 @@ def make_environment(templates_dir: Path) -> SandboxedEnvironment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        auto_reload=False,
     )
     env.filters["hm"] = _hm
     env.filters["hmz"] = _hmz
@@ -115,25 +116,44 @@ def _append_tag(text: str, tag: str) -> str:
     return f"{text}\n\n{tag}" if text else tag
 
 
-def apply_hashtag_policy(text: str, wanted: list[str]) -> tuple[str, list[str], list[str]]:
-    """Append the wanted hashtags the text lacks, each only if the post still fits.
+@dataclass(frozen=True)
+class Tagged:
+    """A text after the hashtag policy: what was added, what could not be, and its parse."""
 
-    Returns (text, appended, still missing).
-    """
-    present = {e.value.lower() for e in extract_hashtags(text)}
+    text: str
+    appended: tuple[str, ...]
+    missing: tuple[str, ...]
+    hashtags: tuple[str, ...]
+    parsed: ParseResult
+
+
+def tag_text(text: str, wanted: list[str]) -> Tagged:
+    """Append the wanted hashtags the text lacks, each only if the post still fits."""
+    written = ["#" + e.value for e in extract_hashtags(text)]
+    present = {t[1:].lower() for t in written}
+    lacking = [t for t in wanted if t[1:].lower() not in present]
+    candidate = text
+    for tag in lacking:
+        candidate = _append_tag(candidate, tag)
+    parsed = parse_tweet(candidate)
+    if parsed.weighted_length <= MAX_WEIGHTED_LENGTH:  # the usual case: one parse
+        return Tagged(candidate, tuple(lacking), (), tuple(written + lacking), parsed)
     appended: list[str] = []
     missing: list[str] = []
-    for tag in wanted:
-        if tag[1:].lower() in present:
-            continue
-        candidate = _append_tag(text, tag)
-        if parse_tweet(candidate).weighted_length <= MAX_WEIGHTED_LENGTH:
-            text = candidate
+    for tag in lacking:
+        longer = _append_tag(text, tag)
+        if parse_tweet(longer).weighted_length <= MAX_WEIGHTED_LENGTH:
+            text = longer
             appended.append(tag)
-            present.add(tag[1:].lower())
         else:
             missing.append(tag)
-    return text, appended, missing
+    return Tagged(text, tuple(appended), tuple(missing), tuple(written + appended), parse_tweet(text))
+
+
+def apply_hashtag_policy(text: str, wanted: list[str]) -> tuple[str, list[str], list[str]]:
+    """(text, appended, still missing): `tag_text` for callers that want only the text."""
+    tagged = tag_text(text, wanted)
+    return tagged.text, list(tagged.appended), list(tagged.missing)
 
 
 def _template_line(tb: TracebackType | None, filename: str | None) -> int:
@@ -153,6 +173,14 @@ class Composer:
         self.schedule = schedule
         self.env = make_environment(schedule.templates_dir)
         self._broken: dict[str, Problem] = {}
+        self._shown: dict[str, str] = {}
+
+    def shown_path(self, name: str) -> str:
+        """A template's path as messages show it (computed once per template)."""
+        file = self.template_file(name)
+        if file not in self._shown:
+            self._shown[file] = display_path(self.schedule.templates_dir / file)
+        return self._shown[file]
 
     def template_file(self, name: str) -> str:
         return name if name.endswith(".j2") else f"{name}.j2"
@@ -170,7 +198,7 @@ class Composer:
         file = self.template_file(name)
         if file in self._broken:
             return self._broken[file]
-        shown = display_path(self.schedule.templates_dir / file)
+        shown = self.shown_path(name)
         try:
             return self.env.get_template(file)
         except jinja2.TemplateNotFound:
@@ -191,7 +219,7 @@ class Composer:
         template = self._load(name, slot)
         if isinstance(template, Problem):
             return template
-        shown = display_path(self.schedule.templates_dir / self.template_file(name))
+        shown = self.shown_path(name)
         during = f' (rendering slot "{slot.id}")' if slot else ""
         try:
             return clean_text(template.render(context))
@@ -224,14 +252,14 @@ class Composer:
         rendered = self.render(slot.template, self.context(slot, segment, wanted), slot)
         if isinstance(rendered, Problem):
             return rendered
-        text, appended, missing = apply_hashtag_policy(rendered, wanted)
+        tagged = tag_text(rendered, wanted)
         return Post(
             slot=slot,
             segment=segment,
-            text=text,
-            parsed=parse_tweet(text),
-            hashtags=tuple("#" + e.value for e in extract_hashtags(text)),
+            text=tagged.text,
+            parsed=tagged.parsed,
+            hashtags=tagged.hashtags,
             wanted_hashtags=tuple(wanted),
-            appended=tuple(appended),
-            missing=tuple(missing),
+            appended=tagged.appended,
+            missing=tagged.missing,
         )

@@ -165,7 +165,7 @@ class _Reader:
         if what.startswith("a ") and id_node is not None and id_node.scalar:
             what = f'{what[2:]} "{id_node.scalar.strip()}"'
         out: dict[str, Node] = {}
-        for key in node.keys_in_order:
+        for key in node.mapping:
             key_line, value = node.mapping[key]
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1)

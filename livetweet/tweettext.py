@@ -12,8 +12,9 @@ Python string indices (code points), end exclusive.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -186,6 +187,21 @@ def _trie_pattern(words: list[str]) -> str:
     return emit(root)
 
 
+def _char_class(chars: Iterable[str]) -> str:
+    """The body of a character class for `chars`, with runs folded into ranges."""
+    points = sorted({ord(c) for c in chars})
+    parts = []
+    i = 0
+    while i < len(points):
+        j = i
+        while j + 1 < len(points) and points[j + 1] == points[j] + 1:
+            j += 1
+        first, last = re.escape(chr(points[i])), re.escape(chr(points[j]))
+        parts.append(first if i == j else f"{first}-{last}")
+        i = j + 1
+    return "".join(parts)
+
+
 def _url_pattern(gtlds: list[str], cctlds: list[str]) -> tuple[str, str, str]:
     """The URL, ASCII-domain and short-domain patterns of twitter-text, with our TLD lists."""
     gtld = f"(?:{_trie_pattern(gtlds)}{_TLD_END})"
@@ -229,11 +245,14 @@ class _Patterns:
             by_first.setdefault(seq[0], set()).add(len(seq))
         self.emoji_lengths = {k: tuple(sorted(v, reverse=True)) for k, v in by_first.items()}
         # Every URL holds "." and a TLD: where none is, no URL scan is needed.
-        self.url_hint = regex.compile(r"\.(?:xn--|" + _trie_pattern(gtlds + cctlds) + ")", flags)
-        self.last_space = regex.compile(f"[{_SPACES}]", regex.REVERSE)
-        # An emoji starts with a non-ASCII character or is a keycap ("1" U+20E3).
-        self.maybe_emoji = regex.compile(r"[^\x00-\x7f]|[#*0-9](?=[\ufe0f\u20e3])")
-        self.invalid = regex.compile(f"[{_INVALID_CHARS}]")
+        self.url_hint = re.compile(r"\.(?:xn--|" + _trie_pattern(gtlds + cctlds) + ")", re.IGNORECASE)
+        # Only characters that may begin an emoji sequence are worth a look-up: a few
+        # below U+2000 (©, ®), everything from U+2000 on, and keycaps ("1" U+FE0F U+20E3),
+        # which are looked for only when the text holds a keycap's marks.
+        low = _char_class(c for c in self.emoji_lengths if ord(c) < 0x2000 and c not in "#*0123456789")
+        self.maybe_emoji = re.compile(f"[{low}\u2000-\U0010ffff]")
+        self.maybe_emoji_or_keycap = re.compile(f"[{low}\u2000-\U0010ffff]|[#*0-9](?=[\ufe0f\u20e3])")
+        self.invalid = re.compile(f"[{_INVALID_CHARS}]")
 
 
 @lru_cache(maxsize=1)
@@ -258,7 +277,7 @@ def _idna_ok(domain: str) -> bool:
     return True
 
 
-def _url_matches(p: _Patterns, text: str) -> Iterator[regex.Match[str]]:
+def _url_matches(p: _Patterns, text: str) -> Iterator[re.Match[str]]:
     """The URL pattern's matches, scanning only near a ".tld" (same result as a full scan).
 
     A URL holds no space, so a match around a ".tld" cannot start before the space
@@ -269,8 +288,10 @@ def _url_matches(p: _Patterns, text: str) -> Iterator[regex.Match[str]]:
         hint = p.url_hint.search(text, pos)
         if hint is None:
             return
-        space = p.last_space.search(text, pos, hint.start())
-        m = p.url.search(text, space.start() if space else pos)
+        # Starting at the last plain space or newline is never later than the last space
+        # of any kind, so it is safe, and far cheaper than looking for every kind.
+        space = max(text.rfind(" ", pos, hint.start()), text.rfind("\n", pos, hint.start()))
+        m = p.url.search(text, space if space >= 0 else pos)
         if m is None:
             return
         yield m
@@ -368,12 +389,12 @@ def _char_weight(cp: int, config: TextConfig) -> int:
 
 
 @lru_cache(maxsize=8)
-def _plain_weight_pattern(config: TextConfig) -> tuple[regex.Pattern[str], int, int]:
+def _plain_weight_pattern(config: TextConfig) -> tuple[re.Pattern[str], int, int]:
     """A pattern for characters outside the config's ranges, when all ranges share one weight."""
     weights = {w for _, _, w in config.ranges}
     in_weight = weights.pop() if len(weights) == 1 else -1
     cls = "".join(f"\\U{s:08x}-\\U{e:08x}" for s, e, _ in config.ranges)
-    return regex.compile(f"[^{cls}]"), in_weight, config.default_weight
+    return re.compile(f"[^{cls}]"), in_weight, config.default_weight
 
 
 def _plain_weight(text: str, config: TextConfig) -> int:
@@ -394,7 +415,8 @@ def _entities(normalized: str, config: TextConfig) -> list[tuple[int, int, int]]
     found = False
     resume = 0
     # Emoji are looked for only where one could start: far fewer positions than a scan.
-    for candidate in p.maybe_emoji.finditer(normalized):
+    keycaps = "\u20e3" in normalized or "\ufe0f" in normalized
+    for candidate in (p.maybe_emoji_or_keycap if keycaps else p.maybe_emoji).finditer(normalized):
         pos = candidate.start()
         if pos < resume:
             continue

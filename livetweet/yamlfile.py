@@ -7,20 +7,23 @@ the integer 810, `NO` is not false); the schedule reader decides what each one m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
-
 from .errors import Problem
 
+# The base loaders resolve no implicit types: every scalar stays a string.
+try:
+    from yaml import CBaseLoader as _Loader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import BaseLoader as _Loader  # type: ignore[assignment]
 
-@dataclass
+_NULLS = ("", "~", "null", "Null", "NULL")
+
+
+@dataclass(slots=True)
 class Node:
     """A YAML value and the 1-based line it starts on."""
 
@@ -30,7 +33,6 @@ class Node:
     sequence: list[Node] | None = None
     is_null: bool = False
     quoted: bool = False
-    keys_in_order: list[str] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -45,7 +47,6 @@ def _convert(node: yaml.Node, file: str, problems: list[Problem]) -> Node:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, tuple[int, Node]] = {}
-        order: list[str] = []
         for key_node, value_node in node.value:
             key_line = key_node.start_mark.line + 1
             if not isinstance(key_node, yaml.ScalarNode):
@@ -56,12 +57,11 @@ def _convert(node: yaml.Node, file: str, problems: list[Problem]) -> Node:
                 problems.append(Problem(file, key_line, f'key "{key}" is given twice (first on line {out[key][0]})'))
                 continue
             out[key] = (key_line, _convert(value_node, file, problems))
-            order.append(key)
-        return Node(line, mapping=out, keys_in_order=order)
+        return Node(line, mapping=out)
     if isinstance(node, yaml.SequenceNode):
         return Node(line, sequence=[_convert(v, file, problems) for v in node.value])
     assert isinstance(node, yaml.ScalarNode)
-    is_null = node.tag == "tag:yaml.org,2002:null" and node.style is None
+    is_null = node.style is None and node.value in _NULLS
     return Node(line, scalar=None if is_null else str(node.value), is_null=is_null, quoted=node.style is not None)
 
 
