@@ -1,0 +1,441 @@
+"""The service layer: every operator action, once, for the CLI and the console alike.
+
+A rule lives here, never in a click command or a web view. Each action runs in one
+store transaction and is audited under the operator's name.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from .check import check_schedule
+from .clock import Clock, SystemClock
+from .compose import MAX_WEIGHTED_LENGTH, display_path, tag_text
+from .draft import EDITABLE, Draft, DraftError, DraftState
+from .errors import ScheduleError
+from .store import AuditEntry, Store, drafts_table, events_table
+
+S = DraftState
+MODES = ("approval", "auto", "dry-run")
+AUTO_OPERATOR = "auto"
+SCHEDULE_OPERATOR = "schedule"
+
+
+def operator_name(explicit: str | None = None) -> str:
+    """Who is acting: --as, else LIVETWEET_OPERATOR, else the login name."""
+    name = explicit or os.environ.get("LIVETWEET_OPERATOR") or ""
+    if not name:
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):  # no login name (containers without a passwd entry)
+            name = "operator"
+    return name.strip()
+
+
+@dataclass
+class LoadReport:
+    """What `load` did, draft by draft."""
+
+    event_id: str
+    mode: str
+    created: list[Draft] = field(default_factory=list)
+    revised: list[Draft] = field(default_factory=list)
+    rescheduled: list[Draft] = field(default_factory=list)
+    restored: list[Draft] = field(default_factory=list)
+    withdrawn: list[Draft] = field(default_factory=list)
+    untouched: list[tuple[Draft, str]] = field(default_factory=list)
+    auto_approved: list[Draft] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.revised or self.rescheduled or self.restored or self.withdrawn)
+
+
+class TextRefused(DraftError):
+    """An edited text breaks a rule (length, hashtags, duplicate); nothing was changed."""
+
+
+class Service:
+    """Operator actions over one store, with one clock."""
+
+    def __init__(self, store: Store, clock: Clock | None = None) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+        self._zones: dict[str, ZoneInfo] = {}
+
+    # --- planning ------------------------------------------------------------------
+
+    def load(self, schedule_path: Path, mode: str = "approval", by: str | None = None) -> LoadReport:
+        """Plan a schedule into the store; loading the same files twice changes nothing."""
+        if mode not in MODES:
+            raise DraftError(f'unknown mode "{mode}": use one of {", ".join(MODES)}')
+        report = check_schedule(schedule_path)
+        if report.schedule is None or not report.ok:
+            raise ScheduleError(report.problems)
+        schedule = report.schedule
+        event = schedule.event
+        now = self.clock.now()
+        actor = by or SCHEDULE_OPERATOR
+        result = LoadReport(event.id, mode)
+        with self.store.begin() as conn:
+            row = {
+                "title": event.title,
+                "account": event.account,
+                "timezone": event.timezone,
+                "schedule_path": display_path(schedule_path),
+                "mode": mode,
+                "starts_at": event.start,
+                "ends_at": event.end,
+                "loaded_at": now,
+            }
+            if self.store.event(event.id, conn) is None:
+                conn.execute(events_table.insert().values(id=event.id, **row))
+                self.store.write_audit(
+                    conn,
+                    at=now,
+                    operator=actor,
+                    action="event-created",
+                    event_id=event.id,
+                    detail={"mode": mode, "schedule": row["schedule_path"]},
+                )
+            else:
+                conn.execute(events_table.update().where(events_table.c.id == event.id).values(**row))
+            existing = {d.slot: d for d in self.store.drafts(event_id=event.id, conn=conn) if d.source == "schedule"}
+            planned_slots = set()
+            for post in report.posts:
+                slot = post.slot
+                planned_slots.add(slot.id)
+                plan = {
+                    "segment": slot.segment,
+                    "template": slot.template,
+                    "planned_text": post.text,
+                    "at": slot.at,
+                    "valid_until": slot.valid_until,
+                    "reply_to": slot.reply_to,
+                    "wanted_hashtags": json.dumps(list(post.wanted_hashtags)),
+                }
+                draft = existing.get(slot.id)
+                if draft is None:
+                    result.created.append(
+                        self._create(
+                            conn,
+                            event.id,
+                            slot.id,
+                            post.text,
+                            post.weighted_length,
+                            list(post.hashtags),
+                            plan,
+                            actor,
+                            now,
+                        )
+                    )
+                else:
+                    self._reload(
+                        conn, draft, post.text, post.weighted_length, list(post.hashtags), plan, actor, now, result
+                    )
+            for slot_id, draft in existing.items():
+                if slot_id not in planned_slots and draft.state not in (S.POSTED, S.POSTING, S.WITHDRAWN):
+                    result.withdrawn.append(
+                        self.store.transition(
+                            conn,
+                            draft,
+                            S.WITHDRAWN,
+                            by=actor,
+                            at=now,
+                            action="withdraw",
+                            reason="its slot is no longer in the schedule",
+                        )
+                    )
+                elif slot_id not in planned_slots and draft.state != S.WITHDRAWN:
+                    result.untouched.append((draft, f"its slot left the schedule but it is {draft.state.value}"))
+            if mode == "auto":
+                # New texts are approved by "auto"; drafts an operator holds stay held.
+                for draft in result.created + result.revised + result.restored:
+                    current = self.store.get(draft.id, conn)
+                    result.auto_approved.append(self._approve(conn, current, AUTO_OPERATOR, None, now))
+        return result
+
+    def _create(
+        self,
+        conn: sa.Connection,
+        event_id: str,
+        slot_id: str,
+        text: str,
+        length: int,
+        hashtags: list[str],
+        plan: dict[str, Any],
+        by: str,
+        now: datetime,
+    ) -> Draft:
+        inserted = conn.execute(
+            drafts_table.insert().values(
+                event_id=event_id,
+                slot=slot_id,
+                source="schedule",
+                state=S.PENDING.value,
+                revision=1,
+                text=text,
+                weighted_length=length,
+                hashtags=json.dumps(hashtags),
+                version=1,
+                updated_at=now,
+                **plan,
+            )
+        )
+        draft_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
+        self.store.add_revision(conn, draft_id, 1, text, by, now, "load")
+        self.store.write_audit(
+            conn,
+            at=now,
+            operator=by,
+            action="create",
+            draft_id=draft_id,
+            event_id=event_id,
+            to_state=S.PENDING,
+            revision=1,
+        )
+        return self.store.get(draft_id, conn)
+
+    def _reload(
+        self,
+        conn: sa.Connection,
+        draft: Draft,
+        text: str,
+        length: int,
+        hashtags: list[str],
+        plan: dict[str, Any],
+        by: str,
+        now: datetime,
+        result: LoadReport,
+    ) -> None:
+        text_changed = text != draft.planned_text
+        time_changed = plan["at"] != draft.at or plan["valid_until"] != draft.valid_until
+        other_changed = (
+            plan["reply_to"] != draft.reply_to
+            or plan["segment"] != draft.segment
+            or json.loads(plan["wanted_hashtags"]) != list(draft.wanted_hashtags)
+        )
+        if draft.state == S.WITHDRAWN:
+            restore: dict[str, Any] = {
+                **plan,
+                "revision": draft.revision + 1,
+                "text": text,
+                "weighted_length": length,
+                "hashtags": json.dumps(hashtags),
+                "approved_revision": None,
+                "approved_by": None,
+                "approved_at": None,
+            }
+            self.store.add_revision(conn, draft.id, draft.revision + 1, text, by, now, "reload")
+            result.restored.append(
+                self.store.transition(
+                    conn,
+                    draft,
+                    S.PENDING,
+                    by=by,
+                    at=now,
+                    action="restore",
+                    reason="its slot is back in the schedule",
+                    changes=restore,
+                )
+            )
+            return
+        if not (text_changed or time_changed or other_changed):
+            result.unchanged += 1
+            return
+        if draft.state != S.PENDING:
+            what = "text" if text_changed else "time" if time_changed else "plan"
+            result.untouched.append((draft, f"the schedule changed its {what}, but it is {draft.state.value}"))
+            return
+        changes: dict[str, Any] = dict(plan)
+        action = "reschedule"
+        if text_changed:
+            changes.update(
+                revision=draft.revision + 1, text=text, weighted_length=length, hashtags=json.dumps(hashtags)
+            )
+            self.store.add_revision(conn, draft.id, draft.revision + 1, text, by, now, "reload")
+            action = "reload"
+        moved = self.store.transition(
+            conn,
+            draft,
+            S.PENDING,
+            by=by,
+            at=now,
+            action=action,
+            reason="the schedule or a template changed",
+            changes=changes,
+        )
+        (result.revised if text_changed else result.rescheduled).append(moved)
+
+    # --- reading -------------------------------------------------------------------
+
+    def queue(self, state: DraftState | None = None, event_id: str | None = None) -> list[Draft]:
+        return self.store.drafts(event_id=event_id, states=[state] if state else None)
+
+    def show(self, draft_id: int) -> Draft:
+        return self.store.get(draft_id)
+
+    def history(self, draft_id: int) -> list[AuditEntry]:
+        self.store.get(draft_id)  # an unknown id is an error, not an empty history
+        return self.store.audit(draft_id)
+
+    def zone(self, event_id: str) -> ZoneInfo:
+        """The event's time zone, for showing its times."""
+        if event_id not in self._zones:
+            event = self.store.event(event_id)
+            self._zones[event_id] = ZoneInfo(event["timezone"] if event else "UTC")
+        return self._zones[event_id]
+
+    # --- operator actions --------------------------------------------------------
+
+    def approve(self, draft_id: int, by: str, revision: int | None = None, seen_version: int | None = None) -> Draft:
+        """Approve the draft's current revision (or exactly `revision`, refused if stale)."""
+        with self.store.begin() as conn:
+            draft = self.store.get(draft_id, conn)
+            return self._approve(conn, draft, by, revision, self.clock.now(), seen_version)
+
+    def _approve(
+        self,
+        conn: sa.Connection,
+        draft: Draft,
+        by: str,
+        revision: int | None,
+        now: datetime,
+        seen_version: int | None = None,
+    ) -> Draft:
+        unchanged_since_seen = seen_version in (None, draft.version)
+        if draft.state == S.APPROVED and unchanged_since_seen and revision in (None, draft.revision):
+            raise DraftError(
+                f"draft {draft.id} is already approved (revision {draft.revision}, by {draft.approved_by}): "
+                "nothing to do"
+            )
+        return self.store.transition(
+            conn,
+            draft,
+            S.APPROVED,
+            by=by,
+            at=now,
+            action="approve",
+            expected_revision=revision,
+            seen_version=seen_version,
+            changes={"approved_revision": draft.revision, "approved_by": by, "approved_at": now},
+        )
+
+    def unapprove(self, draft_id: int, by: str, seen_version: int | None = None) -> Draft:
+        """Hold an approved draft: back to pending, so it will not go out."""
+        with self.store.begin() as conn:
+            draft = self.store.get(draft_id, conn)
+            return self.store.transition(
+                conn,
+                draft,
+                S.PENDING,
+                by=by,
+                at=self.clock.now(),
+                action="unapprove",
+                seen_version=seen_version,
+                changes={"approved_revision": None, "approved_by": None, "approved_at": None},
+            )
+
+    def reject(self, draft_id: int, by: str, reason: str | None = None, seen_version: int | None = None) -> Draft:
+        """Refuse a draft for good (an edit can bring it back)."""
+        with self.store.begin() as conn:
+            draft = self.store.get(draft_id, conn)
+            return self.store.transition(
+                conn,
+                draft,
+                S.REJECTED,
+                by=by,
+                at=self.clock.now(),
+                action="reject",
+                reason=reason or None,
+                seen_version=seen_version,
+                changes={"approved_revision": None, "approved_by": None, "approved_at": None},
+            )
+
+    def claim(self, draft_id: int, by: str = "dispatcher") -> Draft:
+        """approved -> posting, committed before any call to X; only an approved current revision."""
+        with self.store.begin() as conn:
+            draft = self.store.get(draft_id, conn)
+            if draft.state == S.APPROVED and draft.approved_revision != draft.revision:
+                raise DraftError(
+                    f"draft {draft.id} is approved at revision {draft.approved_revision} but is now at revision "
+                    f"{draft.revision}: it needs approval again"
+                )
+            return self.store.transition(conn, draft, S.POSTING, by=by, at=self.clock.now(), action="claim")
+
+    def edit(
+        self, draft_id: int, text: str, by: str, revision: int | None = None, seen_version: int | None = None
+    ) -> tuple[Draft, list[str]]:
+        """Replace the text with a new revision, back to pending; returns the hashtags added."""
+        text = text.strip()
+        with self.store.begin() as conn:
+            draft = self.store.get(draft_id, conn)
+            if seen_version is not None and seen_version != draft.version:
+                self.store.transition(
+                    conn, draft, S.PENDING, by=by, at=self.clock.now(), action="edit", seen_version=seen_version
+                )  # raises Conflict, with who changed it
+            if draft.state not in EDITABLE:
+                raise DraftError(f"draft {draft.id} is {draft.state.value}: it can no longer be edited")
+            tagged = self.check_text(conn, draft, text)
+            now = self.clock.now()
+            new_revision = draft.revision + 1
+            self.store.add_revision(conn, draft.id, new_revision, tagged.text, by, now, "edit")
+            edited = self.store.transition(
+                conn,
+                draft,
+                S.PENDING,
+                by=by,
+                at=now,
+                action="edit",
+                expected_revision=revision,
+                changes={
+                    "revision": new_revision,
+                    "text": tagged.text,
+                    "weighted_length": tagged.parsed.weighted_length,
+                    "hashtags": json.dumps(list(tagged.hashtags)),
+                    "approved_revision": None,
+                    "approved_by": None,
+                    "approved_at": None,
+                },
+                detail={"appended_hashtags": list(tagged.appended)} if tagged.appended else None,
+            )
+            return edited, list(tagged.appended)
+
+    def check_text(self, conn: sa.Connection, draft: Draft, text: str) -> Any:
+        """The rules a template's output obeys, for a typed text; raise TextRefused if broken."""
+        if not text:
+            raise TextRefused(f"the new text of draft {draft.id} is empty: nothing was changed")
+        tagged = tag_text(text, list(draft.wanted_hashtags))
+        length = tagged.parsed.weighted_length
+        if length > MAX_WEIGHTED_LENGTH:
+            raise TextRefused(
+                f"the new text is {length}/{MAX_WEIGHTED_LENGTH} weighted characters, "
+                f"{length - MAX_WEIGHTED_LENGTH} too many: nothing was changed"
+            )
+        if tagged.missing:
+            raise TextRefused(
+                f"the new text lacks {', '.join(tagged.missing)}, and adding "
+                f"{'it' if len(tagged.missing) == 1 else 'them'} would pass 280 characters: "
+                "shorten it; nothing was changed"
+            )
+        if not tagged.parsed.valid:
+            raise TextRefused("the new text contains characters X refuses: nothing was changed")
+        same = " ".join(tagged.text.split()).casefold()
+        for other in self.store.drafts(event_id=draft.event_id, conn=conn):
+            live = other.id != draft.id and other.state not in (S.REJECTED, S.WITHDRAWN)
+            if live and " ".join(other.text.split()).casefold() == same:
+                raise TextRefused(
+                    f"draft {other.id} (slot {other.slot}) already has this text, and X refuses duplicate "
+                    "posts: nothing was changed"
+                )
+        return tagged

@@ -1,0 +1,491 @@
+"""The store: drafts, their revisions, the audit trail and settings, on SQLAlchemy Core.
+
+It is the single source of truth. SQLite (a file, WAL, foreign keys on) is the embedded
+default; PostgreSQL works the same. Every change of a draft's state goes through
+`Store.transition`, which checks the move, compares the row's version (so that of two
+operators acting at once exactly one wins) and writes the audit row in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .draft import Conflict, Draft, DraftState, StaleRevision, UnknownDraft, check_move
+from .errors import LivetweetError
+
+SCHEMA_VERSION = 1
+APP_ID = "livetweet"
+DEFAULT_DATABASE_URL = "sqlite:///livetweet.db"
+
+
+class StoreError(LivetweetError):
+    """The database cannot be used: wrong file, newer schema, unreachable server."""
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store: times must carry their zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+meta_table = sa.Table(
+    "livetweet_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+events_table = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("account", sa.String(64), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("schedule_path", sa.Text, nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=False),
+    sa.Column("loaded_at", UTCDateTime, nullable=False),
+)
+
+drafts_table = sa.Table(
+    "drafts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(200), sa.ForeignKey("events.id"), nullable=False),
+    sa.Column("slot", sa.String(200), nullable=False),
+    sa.Column("segment", sa.String(200), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),  # schedule, dm, compose
+    sa.Column("template", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("planned_text", sa.Text, nullable=False),  # what the schedule produced at the last load
+    sa.Column("weighted_length", sa.Integer, nullable=False),
+    sa.Column("hashtags", sa.Text, nullable=False),  # JSON list
+    sa.Column("wanted_hashtags", sa.Text, nullable=False),  # JSON list
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("valid_until", UTCDateTime, nullable=False),
+    sa.Column("reply_to", sa.String(200)),
+    sa.Column("approved_revision", sa.Integer),
+    sa.Column("approved_by", sa.String(200)),
+    sa.Column("approved_at", UTCDateTime),
+    sa.Column("tweet_id", sa.String(64)),
+    sa.Column("posted_at", UTCDateTime),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("event_id", "slot", name="uq_drafts_event_slot"),
+)
+sa.Index("ix_drafts_state_at", drafts_table.c.state, drafts_table.c.at)
+
+revisions_table = sa.Table(
+    "revisions",
+    metadata,
+    sa.Column("draft_id", sa.Integer, sa.ForeignKey("drafts.id"), primary_key=True),
+    sa.Column("revision", sa.Integer, primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("cause", sa.String(32), nullable=False),  # load, reload, edit
+)
+
+audit_table = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("draft_id", sa.Integer, sa.ForeignKey("drafts.id")),
+    sa.Column("event_id", sa.String(200)),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("operator", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("from_state", sa.String(16)),
+    sa.Column("to_state", sa.String(16)),
+    sa.Column("revision", sa.Integer),
+    sa.Column("reason", sa.Text),
+    sa.Column("detail", sa.Text),  # JSON
+)
+sa.Index("ix_audit_draft", audit_table.c.draft_id, audit_table.c.id)
+
+settings_table = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("as_of", sa.String(32), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit trail."""
+
+    id: int
+    draft_id: int | None
+    event_id: str | None
+    at: datetime
+    operator: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    revision: int | None
+    reason: str | None
+    detail: dict[str, Any]
+
+
+def _sqlite_path(url: sa.URL) -> Path | None:
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # We issue BEGIN ourselves (see _on_sqlite_begin), so the driver must not.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    """Writers take the write lock when they begin, so a read-then-write never deadlocks."""
+    immediate = conn.get_execution_options().get("livetweet_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _row_to_draft(row: sa.RowMapping) -> Draft:
+    return Draft(
+        id=row["id"],
+        event_id=row["event_id"],
+        slot=row["slot"],
+        segment=row["segment"],
+        source=row["source"],
+        state=DraftState(row["state"]),
+        revision=row["revision"],
+        text=row["text"],
+        weighted_length=row["weighted_length"],
+        hashtags=tuple(json.loads(row["hashtags"])),
+        wanted_hashtags=tuple(json.loads(row["wanted_hashtags"])),
+        at=row["at"],
+        valid_until=row["valid_until"],
+        reply_to=row["reply_to"],
+        approved_revision=row["approved_revision"],
+        approved_by=row["approved_by"],
+        approved_at=row["approved_at"],
+        tweet_id=row["tweet_id"],
+        posted_at=row["posted_at"],
+        version=row["version"],
+        updated_at=row["updated_at"],
+        planned_text=row["planned_text"],
+        template=row["template"],
+    )
+
+
+class Store:
+    """A livetweet database: opened (and created or migrated) once, shared by all commands."""
+
+    def __init__(self, url: str = DEFAULT_DATABASE_URL) -> None:
+        self.url = url
+        try:
+            parsed = sa.make_url(url)
+        except sa.exc.ArgumentError as exc:
+            raise StoreError(f'"{url}" is not a database URL (like sqlite:///livetweet.db)') from exc
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not SQLAlchemy's default psycopg2
+        self.display = parsed.render_as_string(hide_password=True)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        sqlite_file = _sqlite_path(parsed)
+        if sqlite_file is not None and sqlite_file.exists() and not _looks_like_sqlite(sqlite_file):
+            raise StoreError(f"{sqlite_file} is not a livetweet database (not even SQLite): choose another with --db")
+        try:
+            self.engine: Engine = sa.create_engine(parsed, future=True, pool_pre_ping=not self.is_sqlite)
+        except ModuleNotFoundError as exc:
+            raise StoreError(
+                f"the database driver for {self.display} is not installed ({exc.name}): "
+                "pip install 'livetweet[postgres]'"
+            ) from exc
+        if self.is_sqlite:
+            sa.event.listen(self.engine, "connect", _on_sqlite_connect)
+            sa.event.listen(self.engine, "begin", _on_sqlite_begin)
+        self._migrate()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- schema -------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        """Create the schema on an empty database; refuse foreign or newer ones."""
+        try:
+            with self.begin() as conn:
+                inspector = sa.inspect(conn)
+                tables = set(inspector.get_table_names())
+                if "livetweet_meta" not in tables:
+                    if tables:
+                        raise StoreError(
+                            f"{self.display} is not a livetweet database (it holds other tables: "
+                            f"{', '.join(sorted(tables)[:5])}): choose another with --db"
+                        )
+                    metadata.create_all(conn)
+                    conn.execute(
+                        meta_table.insert(),
+                        [{"key": "app", "value": APP_ID}, {"key": "schema_version", "value": str(SCHEMA_VERSION)}],
+                    )
+                    return
+                meta = dict(conn.execute(sa.select(meta_table.c.key, meta_table.c.value)).tuples().all())
+                if meta.get("app") != APP_ID:
+                    raise StoreError(f"{self.display} is not a livetweet database: choose another with --db")
+                version = int(meta.get("schema_version", "0"))
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.display} was written by a newer livetweet (schema {version}; this one knows "
+                        f"{SCHEMA_VERSION}): upgrade livetweet to use it"
+                    )
+                # Future migrations run here, one version at a time, in this transaction.
+        except sa.exc.DatabaseError as exc:
+            raise StoreError(f"cannot use the database {self.display}: {_db_message(exc)}") from exc
+        except sa.exc.OperationalError as exc:  # pragma: no cover - covered by DatabaseError
+            raise StoreError(f"cannot reach the database {self.display}: {_db_message(exc)}") from exc
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A transaction; on SQLite it takes the write lock at once (BEGIN IMMEDIATE)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(livetweet_immediate=True)
+                with conn.begin():
+                    yield conn
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"the database {self.display} failed: {_db_message(exc)}") from exc
+
+    # --- reading ---------------------------------------------------------------
+
+    def get(self, draft_id: int, conn: Connection | None = None) -> Draft:
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.get(draft_id, c)
+        row = conn.execute(sa.select(drafts_table).where(drafts_table.c.id == draft_id)).mappings().first()
+        if row is None:
+            raise UnknownDraft(f"there is no draft {draft_id}: `livetweet queue` lists them")
+        return _row_to_draft(row)
+
+    def drafts(
+        self,
+        *,
+        event_id: str | None = None,
+        states: list[DraftState] | None = None,
+        conn: Connection | None = None,
+    ) -> list[Draft]:
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.drafts(event_id=event_id, states=states, conn=c)
+        q = sa.select(drafts_table).order_by(drafts_table.c.at, drafts_table.c.id)
+        if event_id is not None:
+            q = q.where(drafts_table.c.event_id == event_id)
+        if states:
+            q = q.where(drafts_table.c.state.in_([s.value for s in states]))
+        return [_row_to_draft(r) for r in conn.execute(q).mappings()]
+
+    def audit(self, draft_id: int | None = None, conn: Connection | None = None) -> list[AuditEntry]:
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.audit(draft_id, c)
+        q = sa.select(audit_table).order_by(audit_table.c.id)
+        if draft_id is not None:
+            q = q.where(audit_table.c.draft_id == draft_id)
+        return [
+            AuditEntry(
+                id=r["id"],
+                draft_id=r["draft_id"],
+                event_id=r["event_id"],
+                at=r["at"],
+                operator=r["operator"],
+                action=r["action"],
+                from_state=r["from_state"],
+                to_state=r["to_state"],
+                revision=r["revision"],
+                reason=r["reason"],
+                detail=json.loads(r["detail"]) if r["detail"] else {},
+            )
+            for r in conn.execute(q).mappings()
+        ]
+
+    def revisions(self, draft_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            q = sa.select(revisions_table).where(revisions_table.c.draft_id == draft_id).order_by("revision")
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def event(self, event_id: str, conn: Connection | None = None) -> dict[str, Any] | None:
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.event(event_id, c)
+        row = conn.execute(sa.select(events_table).where(events_table.c.id == event_id)).mappings().first()
+        return dict(row) if row else None
+
+    def events(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(events_table).order_by("starts_at")).mappings()]
+
+    # --- writing ---------------------------------------------------------------
+
+    def write_audit(
+        self,
+        conn: Connection,
+        *,
+        at: datetime,
+        operator: str,
+        action: str,
+        draft_id: int | None = None,
+        event_id: str | None = None,
+        from_state: DraftState | None = None,
+        to_state: DraftState | None = None,
+        revision: int | None = None,
+        reason: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        conn.execute(
+            audit_table.insert().values(
+                draft_id=draft_id,
+                event_id=event_id,
+                at=at,
+                operator=operator,
+                action=action,
+                from_state=from_state.value if from_state else None,
+                to_state=to_state.value if to_state else None,
+                revision=revision,
+                reason=reason,
+                detail=json.dumps(detail, ensure_ascii=False) if detail else None,
+            )
+        )
+
+    def transition(
+        self,
+        conn: Connection,
+        draft: Draft,
+        to: DraftState,
+        *,
+        by: str,
+        at: datetime,
+        action: str,
+        reason: str | None = None,
+        expected_revision: int | None = None,
+        seen_version: int | None = None,
+        changes: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Draft:
+        """Move `draft` (as read in this transaction) to `to`, audited; the one writer of state.
+
+        `seen_version` is the row version the operator looked at: if the draft changed
+        since, the action is refused (Conflict). Fails with IllegalMove, StaleRevision, or
+        Conflict when the row changed since it was read (another operator or process won).
+        """
+        if seen_version is not None and seen_version != draft.version:
+            raise Conflict(
+                f"draft {draft.id} changed since you looked at it (it is now {draft.state.value}, revision "
+                f"{draft.revision}, by {self._last_operator(conn, draft.id)}): nothing was done; look again "
+                f"with `livetweet show {draft.id}`"
+            )
+        check_move(draft.id, draft.state, to)
+        if expected_revision is not None and expected_revision != draft.revision:
+            raise StaleRevision(
+                f"draft {draft.id} is now at revision {draft.revision}, not {expected_revision}: "
+                f"look at it again with `livetweet show {draft.id}`"
+            )
+        values = dict(changes or {})
+        values.update(state=to.value, version=draft.version + 1, updated_at=at)
+        result = conn.execute(
+            drafts_table.update()
+            .where(drafts_table.c.id == draft.id, drafts_table.c.version == draft.version)
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            now = self.get(draft.id, conn)
+            raise Conflict(
+                f"draft {draft.id} was changed by someone else at the same moment (it is now {now.state.value}, "
+                f"revision {now.revision}): nothing was done; look again with `livetweet show {draft.id}`"
+            )
+        self.write_audit(
+            conn,
+            at=at,
+            operator=by,
+            action=action,
+            draft_id=draft.id,
+            event_id=draft.event_id,
+            from_state=draft.state,
+            to_state=to,
+            revision=values.get("revision", draft.revision),
+            reason=reason,
+            detail=detail,
+        )
+        return self.get(draft.id, conn)
+
+    def _last_operator(self, conn: Connection, draft_id: int) -> str:
+        row = conn.execute(
+            sa.select(audit_table.c.operator)
+            .where(audit_table.c.draft_id == draft_id)
+            .order_by(audit_table.c.id.desc())
+            .limit(1)
+        ).first()
+        return str(row[0]) if row else "someone"
+
+    def add_revision(
+        self, conn: Connection, draft_id: int, revision: int, text: str, by: str, at: datetime, cause: str
+    ) -> None:
+        conn.execute(
+            revisions_table.insert().values(
+                draft_id=draft_id, revision=revision, text=text, created_by=by, created_at=at, cause=cause
+            )
+        )
+
+    def setting(self, key: str) -> tuple[str, str] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(settings_table.c.value, settings_table.c.as_of).where(settings_table.c.key == key)
+            ).first()
+            return (row[0], row[1]) if row else None
+
+    def put_setting(self, conn: Connection, key: str, value: str, as_of: str) -> None:
+        exists = conn.execute(sa.select(settings_table.c.key).where(settings_table.c.key == key)).first()
+        if exists:
+            conn.execute(settings_table.update().where(settings_table.c.key == key).values(value=value, as_of=as_of))
+        else:
+            conn.execute(settings_table.insert().values(key=key, value=value, as_of=as_of))
+
+
+def _looks_like_sqlite(path: Path) -> bool:
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    return head == b"SQLite format 3\x00" or head == b""
+
+
+def _db_message(exc: sa.exc.SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig or exc).strip().splitlines()[0]
