@@ -260,7 +260,7 @@ class Store:
                         [{"key": "app", "value": APP_ID}, {"key": "schema_version", "value": str(SCHEMA_VERSION)}],
                     )
                     return
-                meta = dict(conn.execute(sa.select(meta_table.c.key, meta_table.c.value)).tuples().all())
+                meta = {k: v for k, v in conn.execute(sa.select(meta_table.c.key, meta_table.c.value))}
                 if meta.get("app") != APP_ID:
                     raise StoreError(f"{self.display} is not a livetweet database: choose another with --db")
                 version = int(meta.get("schema_version", "0"))

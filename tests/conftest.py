@@ -84,3 +84,65 @@ def run_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CheckFn:
         return check_schedule(Path("schedules/demo.yaml"))
 
     return run
+
+
+def write_event(folder: Path, schedule: str = MINI_SCHEDULE, templates: dict[str, str] | None = None) -> Path:
+    """Write a schedule and its templates into `folder`; return the schedule's path."""
+    (folder / "templates").mkdir(exist_ok=True)
+    for name, text in (MINI_TEMPLATES if templates is None else templates).items():
+        (folder / "templates" / name).write_text(text, encoding="utf-8")
+    (folder / "schedules").mkdir(exist_ok=True)
+    path = folder / "schedules" / "demo.yaml"
+    path.write_text(schedule, encoding="utf-8")
+    return path
+
+
+# --- databases: every store test runs on SQLite and on PostgreSQL ------------------
+
+POSTGRES_URL = os.environ.get("LIVETWEET_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_SCHEMA = "livetweet_test"
+PG_HOWTO = (
+    "PostgreSQL is not reachable at {url} ({error}). To run these tests start it "
+    "(on Debian: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) "
+    "or point LIVETWEET_TEST_POSTGRES_URL at a database you may write to."
+)
+
+
+def _pg_admin_url() -> str:
+    return POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> str:
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(_pg_admin_url(), connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # any failure to connect means: skip, saying how to enable
+        pytest.skip(PG_HOWTO.format(url=POSTGRES_URL, error=str(exc).splitlines()[0]))
+    return POSTGRES_URL
+
+
+def reset_postgres_schema() -> str:
+    """Empty our own schema in the test database; return a URL that uses it."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(_pg_admin_url())
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        conn.execute(sa.text(f"CREATE SCHEMA {PG_SCHEMA}"))
+    engine.dispose()
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{sep}options=-csearch_path%3D{PG_SCHEMA}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database URL: a SQLite file, or our schema in PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'livetweet.db'}"
+    request.getfixturevalue("postgres_available")
+    return reset_postgres_schema()

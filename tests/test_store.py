@@ -1,0 +1,278 @@
+"""The draft store and the approval workflow, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from livetweet.clock import FixedClock
+from livetweet.draft import Conflict, DraftError, DraftState, IllegalMove, StaleRevision, UnknownDraft
+from livetweet.service import Service, TextRefused
+from livetweet.store import Store, StoreError, drafts_table, meta_table
+
+from .conftest import MINI_SCHEDULE, write_event
+
+S = DraftState
+T0 = datetime(2020, 11, 12, 11, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def service(db_url: str) -> Iterator[Service]:
+    store = Store(db_url)
+    yield Service(store, FixedClock(T0))
+    store.close()
+
+
+@pytest.fixture
+def schedule(tmp_path: Path) -> Path:
+    return write_event(tmp_path)
+
+
+def by_slot(service: Service) -> dict[str, int]:
+    return {d.slot: d.id for d in service.queue()}
+
+
+def test_load_creates_one_pending_draft_per_slot(service: Service, schedule: Path) -> None:
+    report = service.load(schedule)
+    drafts = service.queue()
+    assert [(d.slot, d.state, d.revision) for d in drafts] == [("hello", S.PENDING, 1), ("q1", S.PENDING, 1)]
+    assert drafts[0].text == "Welcome to Demo event!\n\n#GCM"
+    assert drafts[0].at == datetime(2020, 11, 12, 12, 31, tzinfo=UTC)  # 13:31 CET, stored in UTC
+    assert len(report.created) == 2
+
+
+def test_loading_twice_creates_nothing_new(service: Service, schedule: Path) -> None:
+    service.load(schedule)
+    audit_before = len(service.store.audit())
+    report = service.load(schedule)
+    assert (report.created, report.revised, report.unchanged) == ([], [], 2)
+    assert len(service.queue()) == 2
+    assert len(service.store.audit()) == audit_before
+
+
+def test_reload_after_a_template_change_revises_pending_and_spares_approved(service: Service, schedule: Path) -> None:
+    service.load(schedule)
+    ids = by_slot(service)
+    service.approve(ids["hello"], "alice")
+    (schedule.parent.parent / "templates" / "hello.j2").write_text("Hello, {{ event.title }}!")
+    (schedule.parent.parent / "templates" / "question.j2").write_text("Next: {{ segment.title }}")
+    report = service.load(schedule)
+    assert [d.id for d in report.revised] == [ids["q1"]]
+    assert [(d.id, why) for d, why in report.untouched] == [
+        (ids["hello"], "the schedule changed its text, but it is approved")
+    ]
+    q1 = service.show(ids["q1"])
+    assert (q1.revision, q1.state, q1.text) == (2, S.PENDING, "Next: Question 1\n\n#GCM #Pathways")
+    hello = service.show(ids["hello"])
+    assert (hello.revision, hello.state, hello.text) == (1, S.APPROVED, "Welcome to Demo event!\n\n#GCM")
+
+
+def test_reload_moves_a_pending_draft_when_its_time_changes(service: Service, schedule: Path) -> None:
+    service.load(schedule)
+    schedule.write_text(MINI_SCHEDULE.replace("q1.start + 2m", "q1.start + 5m"))
+    report = service.load(schedule)
+    assert [d.slot for d in report.rescheduled] == ["q1"]
+    assert service.show(by_slot(service)["q1"]).at == datetime(2020, 11, 12, 12, 50, tzinfo=UTC)
+
+
+def test_slots_that_disappear_are_withdrawn_and_come_back(service: Service, schedule: Path) -> None:
+    service.load(schedule)
+    ids = by_slot(service)
+    without_q1 = MINI_SCHEDULE.split("  - id: q1\n    template")[0]
+    schedule.write_text(without_q1)
+    report = service.load(schedule)
+    assert [d.id for d in report.withdrawn] == [ids["q1"]]
+    assert service.show(ids["q1"]).state == S.WITHDRAWN
+    schedule.write_text(MINI_SCHEDULE)
+    report = service.load(schedule)
+    assert [d.id for d in report.restored] == [ids["q1"]]
+    assert (service.show(ids["q1"]).state, service.show(ids["q1"]).revision) == (S.PENDING, 2)
+
+
+def test_a_posted_draft_is_never_withdrawn(service: Service, schedule: Path) -> None:
+    service.load(schedule)
+    ids = by_slot(service)
+    service.approve(ids["q1"], "alice")
+    service.claim(ids["q1"])
+    _force(service, ids["q1"], S.POSTED)
+    schedule.write_text(MINI_SCHEDULE.split("  - id: q1\n    template")[0])
+    report = service.load(schedule)
+    assert report.withdrawn == []
+    assert service.show(ids["q1"]).state == S.POSTED
+
+
+def test_auto_mode_approves_new_drafts_as_auto(service: Service, schedule: Path) -> None:
+    service.load(schedule, mode="auto")
+    drafts = service.queue()
+    assert {(d.state, d.approved_by, d.approved_revision) for d in drafts} == {(S.APPROVED, "auto", 1)}
+    assert service.store.event(drafts[0].event_id)["mode"] == "auto"  # type: ignore[index]
+
+
+# --- the state machine -------------------------------------------------------------
+
+# Written out by hand from the design, independently of draft.MOVES.
+LEGAL = {
+    (S.PENDING, S.PENDING), (S.PENDING, S.APPROVED), (S.PENDING, S.REJECTED), (S.PENDING, S.MISSED),
+    (S.PENDING, S.WITHDRAWN),
+    (S.APPROVED, S.PENDING), (S.APPROVED, S.POSTING), (S.APPROVED, S.REJECTED), (S.APPROVED, S.MISSED),
+    (S.APPROVED, S.WITHDRAWN),
+    (S.POSTING, S.APPROVED), (S.POSTING, S.POSTED), (S.POSTING, S.MISSED), (S.POSTING, S.FAILED),
+    (S.REJECTED, S.PENDING), (S.REJECTED, S.WITHDRAWN),
+    (S.MISSED, S.PENDING), (S.MISSED, S.APPROVED), (S.MISSED, S.REJECTED), (S.MISSED, S.WITHDRAWN),
+    (S.FAILED, S.PENDING), (S.FAILED, S.APPROVED), (S.FAILED, S.REJECTED), (S.FAILED, S.WITHDRAWN),
+    (S.WITHDRAWN, S.PENDING),
+}  # fmt: skip
+
+
+def _force(service: Service, draft_id: int, state: DraftState) -> None:
+    """Put a draft in a state directly (test set-up only), bumping its version."""
+    with service.store.begin() as conn:
+        conn.execute(
+            drafts_table.update()
+            .where(drafts_table.c.id == draft_id)
+            .values(state=state.value, version=drafts_table.c.version + 1)
+        )
+
+
+def test_every_legal_and_illegal_transition(service: Service, schedule: Path) -> None:
+    service.load(schedule)
+    draft_id = by_slot(service)["hello"]
+    for current in S:
+        for to in S:
+            _force(service, draft_id, current)
+            before = service.store.get(draft_id)
+            audit_before = len(service.store.audit(draft_id))
+            with service.store.begin() as conn:
+                try:
+                    service.store.transition(conn, before, to, by="tester", at=T0, action="test")
+                    moved = True
+                except IllegalMove as exc:
+                    moved = False
+                    assert str(exc).startswith(f"draft {draft_id} is {current.value}: it cannot be")
+            after = service.store.get(draft_id)
+            assert moved == ((current, to) in LEGAL), (current, to)
+            assert after.state == (to if moved else current)
+            assert len(service.store.audit(draft_id)) == audit_before + (1 if moved else 0)
+            if moved:
+                last = service.store.audit(draft_id)[-1]
+                assert (last.from_state, last.to_state, last.operator) == (current.value, to.value, "tester")
+
+
+def test_the_audit_trail_of_approve_edit_approve_reject(service: Service, schedule: Path) -> None:
+    service.load(schedule)
+    draft_id = by_slot(service)["hello"]
+    service.approve(draft_id, "alice")
+    _, appended = service.edit(draft_id, "Welcome, everyone!", "bob")
+    assert appended == ["#GCM"]
+    service.approve(draft_id, "carol", revision=2)
+    service.reject(draft_id, "dave", reason="the session was cancelled")
+    trail = [(e.operator, e.action, e.from_state, e.to_state, e.revision, e.reason) for e in service.history(draft_id)]
+    assert trail == [
+        ("schedule", "create", None, "pending", 1, None),
+        ("alice", "approve", "pending", "approved", 1, None),
+        ("bob", "edit", "approved", "pending", 2, None),
+        ("carol", "approve", "pending", "approved", 2, None),
+        ("dave", "reject", "approved", "rejected", 2, "the session was cancelled"),
+    ]
+    assert [(r["revision"], r["created_by"], r["cause"]) for r in service.store.revisions(draft_id)] == [
+        (1, "schedule", "load"),
+        (2, "bob", "edit"),
+    ]
+    assert service.show(draft_id).text == "Welcome, everyone!\n\n#GCM"
+
+
+def test_approving_a_stale_revision_is_refused(service: Service, schedule: Path) -> None:
+    service.load(schedule)
+    draft_id = by_slot(service)["hello"]
+    service.edit(draft_id, "A new welcome #GCM", "bob")
+    with pytest.raises(StaleRevision, match=f"draft {draft_id} is now at revision 2, not 1"):
+        service.approve(draft_id, "alice", revision=1)
+    assert service.show(draft_id).state == S.PENDING
+
+
+def test_a_draft_approved_before_an_edit_cannot_be_claimed(service: Service, schedule: Path) -> None:
+    service.load(schedule)
+    draft_id = by_slot(service)["hello"]
+    service.approve(draft_id, "alice")
+    service.edit(draft_id, "Changed #GCM", "bob")
+    with pytest.raises(IllegalMove):
+        service.claim(draft_id)
+
+
+def test_acting_on_what_you_saw_after_someone_changed_it_is_refused(service: Service, schedule: Path) -> None:
+    service.load(schedule)
+    draft = service.show(by_slot(service)["hello"])
+    service.edit(draft.id, "Bob's version #GCM", "bob")
+    with pytest.raises(Conflict, match=r"changed since you looked at it .* by bob"):
+        service.approve(draft.id, "alice", seen_version=draft.version)
+
+
+def test_unknown_draft(service: Service) -> None:
+    with pytest.raises(UnknownDraft, match="there is no draft 42"):
+        service.approve(42, "alice")
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("   ", "is empty"),
+        ("x" * 281, "is 281/280 weighted characters, 1 too many"),
+        ("y" * 276, "lacks #GCM"),
+        ("Now: Question 1. #GCM #Pathways", "already has this text"),
+    ],
+)
+def test_bad_edits_are_refused_and_change_nothing(service: Service, schedule: Path, text: str, message: str) -> None:
+    service.load(schedule)
+    draft = service.show(by_slot(service)["hello"])
+    with pytest.raises(TextRefused, match=message):
+        service.edit(draft.id, text, "bob")
+    assert service.show(draft.id) == draft
+
+
+def test_already_approved(service: Service, schedule: Path) -> None:
+    service.load(schedule)
+    draft_id = by_slot(service)["hello"]
+    service.approve(draft_id, "alice")
+    with pytest.raises(DraftError, match=r"already approved .* by alice"):
+        service.approve(draft_id, "bob")
+
+
+# --- databases that are not ours -------------------------------------------------
+
+
+def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("shopping list")
+    with pytest.raises(StoreError, match="is not a livetweet database"):
+        Store(f"sqlite:///{path}")
+    assert path.read_text() == "shopping list"
+
+
+def test_a_database_of_another_application(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE customers (id INTEGER)"))
+    engine.dispose()
+    with pytest.raises(StoreError, match="holds other tables: customers"):
+        Store(f"sqlite:///{path}")
+
+
+def test_a_database_from_a_newer_livetweet(db_url: str) -> None:
+    Store(db_url).close()
+    engine = sa.create_engine(Store(db_url).engine.url)
+    with engine.begin() as conn:
+        conn.execute(meta_table.update().where(meta_table.c.key == "schema_version").values(value="99"))
+    engine.dispose()
+    with pytest.raises(StoreError, match=r"newer livetweet \(schema 99; this one knows 1\)"):
+        Store(db_url)
+
+
+def test_times_come_back_aware_and_in_utc(service: Service, schedule: Path) -> None:
+    service.load(schedule)
+    draft = service.queue()[0]
+    assert draft.at.tzinfo is not None and draft.at.utcoffset() == timedelta(0)
