@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from .check import check_schedule
 from .clock import Clock, SystemClock
 from .compose import MAX_WEIGHTED_LENGTH, display_path, tag_text
-from .draft import EDITABLE, Draft, DraftError, DraftState
+from .draft import EDITABLE, Draft, DraftError, DraftState, IllegalMove
 from .errors import ScheduleError
-from .store import AuditEntry, Store, drafts_table, events_table
+from .store import AuditEntry, Store, audit_table, drafts_table, events_table, revisions_table
 
 S = DraftState
 MODES = ("approval", "auto", "dry-run")
@@ -112,6 +112,7 @@ class Service:
                 conn.execute(events_table.update().where(events_table.c.id == event.id).values(**row))
             existing = {d.slot: d for d in self.store.drafts(event_id=event.id, conn=conn) if d.source == "schedule"}
             planned_slots = set()
+            new_rows: list[dict[str, Any]] = []
             for post in report.posts:
                 slot = post.slot
                 planned_slots.add(slot.id)
@@ -126,23 +127,26 @@ class Service:
                 }
                 draft = existing.get(slot.id)
                 if draft is None:
-                    result.created.append(
-                        self._create(
-                            conn,
-                            event.id,
-                            slot.id,
-                            post.text,
-                            post.weighted_length,
-                            list(post.hashtags),
-                            plan,
-                            actor,
-                            now,
-                        )
+                    new_rows.append(
+                        {
+                            "event_id": event.id,
+                            "slot": slot.id,
+                            "source": "schedule",
+                            "state": S.PENDING.value,
+                            "revision": 1,
+                            "text": post.text,
+                            "weighted_length": post.weighted_length,
+                            "hashtags": json.dumps(list(post.hashtags)),
+                            "version": 1,
+                            "updated_at": now,
+                            **plan,
+                        }
                     )
                 else:
                     self._reload(
                         conn, draft, post.text, post.weighted_length, list(post.hashtags), plan, actor, now, result
                     )
+            result.created = self._create_all(conn, new_rows, actor, now)
             for slot_id, draft in existing.items():
                 if slot_id not in planned_slots and draft.state not in (S.POSTED, S.POSTING, S.WITHDRAWN):
                     result.withdrawn.append(
@@ -165,46 +169,50 @@ class Service:
                     result.auto_approved.append(self._approve(conn, current, AUTO_OPERATOR, None, now))
         return result
 
-    def _create(
-        self,
-        conn: sa.Connection,
-        event_id: str,
-        slot_id: str,
-        text: str,
-        length: int,
-        hashtags: list[str],
-        plan: dict[str, Any],
-        by: str,
-        now: datetime,
-    ) -> Draft:
-        inserted = conn.execute(
-            drafts_table.insert().values(
-                event_id=event_id,
-                slot=slot_id,
-                source="schedule",
-                state=S.PENDING.value,
-                revision=1,
-                text=text,
-                weighted_length=length,
-                hashtags=json.dumps(hashtags),
-                version=1,
-                updated_at=now,
-                **plan,
+    def _create_all(self, conn: sa.Connection, rows: list[dict[str, Any]], by: str, now: datetime) -> list[Draft]:
+        """Insert new drafts with their first revision and audit rows, in three statements."""
+        if not rows:
+            return []
+        ids = {
+            slot: draft_id
+            for draft_id, slot in conn.execute(
+                drafts_table.insert().returning(drafts_table.c.id, drafts_table.c.slot), rows
             )
+        }
+        conn.execute(
+            revisions_table.insert(),
+            [
+                {
+                    "draft_id": ids[r["slot"]],
+                    "revision": 1,
+                    "text": r["text"],
+                    "created_by": by,
+                    "created_at": now,
+                    "cause": "load",
+                }
+                for r in rows
+            ],
         )
-        draft_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
-        self.store.add_revision(conn, draft_id, 1, text, by, now, "load")
-        self.store.write_audit(
-            conn,
-            at=now,
-            operator=by,
-            action="create",
-            draft_id=draft_id,
-            event_id=event_id,
-            to_state=S.PENDING,
-            revision=1,
+        conn.execute(
+            audit_table.insert(),
+            [
+                {
+                    "draft_id": ids[r["slot"]],
+                    "event_id": r["event_id"],
+                    "at": now,
+                    "operator": by,
+                    "action": "create",
+                    "from_state": None,
+                    "to_state": S.PENDING.value,
+                    "revision": 1,
+                    "reason": None,
+                    "detail": None,
+                }
+                for r in rows
+            ],
         )
-        return self.store.get(draft_id, conn)
+        created = set(ids.values())
+        return [d for d in self.store.drafts(event_id=rows[0]["event_id"], conn=conn) if d.id in created]
 
     def _reload(
         self,
@@ -335,6 +343,8 @@ class Service:
         """Hold an approved draft: back to pending, so it will not go out."""
         with self.store.begin() as conn:
             draft = self.store.get(draft_id, conn)
+            if draft.state != S.APPROVED:
+                raise IllegalMove(f"draft {draft.id} is {draft.state.value}: only an approved draft can be unapproved")
             return self.store.transition(
                 conn,
                 draft,

@@ -1,0 +1,136 @@
+"""The operator commands as a person runs them: load, queue, show, approve, edit, reject, history."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import write_event
+from .test_cli import livetweet
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    write_event(tmp_path)
+    result = livetweet("load", "schedules/demo.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return tmp_path
+
+
+def queue(folder: Path) -> list[dict]:  # type: ignore[type-arg]
+    result = livetweet("queue", "--json", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_load_uses_the_embedded_sqlite_file_by_default(folder: Path) -> None:
+    assert (folder / "livetweet.db").is_file()
+    again = livetweet("load", "schedules/demo.yaml", cwd=folder)
+    assert "0 new, 0 revised, 0 moved, 0 restored, 0 withdrawn, 2 unchanged" in again.stdout
+
+
+def test_queue_json_items_carry_the_documented_fields(folder: Path) -> None:
+    items = queue(folder)
+    assert [i["slot"] for i in items] == ["hello", "q1"]
+    first = items[0]
+    assert set(first) >= {"id", "slot", "state", "at", "text", "weighted_length", "revision", "tweet_id"}
+    assert first["at"] == "2020-11-12T13:31:00+01:00"
+    assert (first["state"], first["revision"], first["tweet_id"]) == ("pending", 1, None)
+
+
+def test_queue_filters_by_state(folder: Path) -> None:
+    livetweet("approve", "1", "--as", "alice", cwd=folder)
+    assert [i["id"] for i in json.loads(livetweet("queue", "--state", "approved", "--json", cwd=folder).stdout)] == [1]
+
+
+def test_approve_records_the_operator_from_as_env_or_login(folder: Path) -> None:
+    out = livetweet("approve", "1", "--as", "alice", cwd=folder)
+    assert out.returncode == 0
+    assert "Approved draft 1 (hello, revision 1) as alice: due 13:31 CET." in out.stdout
+    livetweet("approve", "2", cwd=folder, env={"LIVETWEET_OPERATOR": "bob"})
+    assert [i["approved_by"] for i in queue(folder)] == ["alice", "bob"]
+
+
+def test_edit_with_text_then_history(folder: Path) -> None:
+    out = livetweet("edit", "1", "--text", "Welcome, all!", "--as", "bob", cwd=folder)
+    assert out.returncode == 0, out.stderr
+    assert "revision 2" in out.stdout and "added #GCM" in out.stdout
+    history = json.loads(livetweet("history", "1", "--json", cwd=folder).stdout)
+    assert [(h["operator"], h["action"], h["revision"]) for h in history] == [
+        ("schedule", "create", 1),
+        ("bob", "edit", 2),
+    ]
+
+
+def test_edit_opens_the_editor_without_text(folder: Path) -> None:
+    editor = folder / "editor.py"
+    editor.write_text("import sys\nopen(sys.argv[1], 'w').write('Typed in the editor #GCM')\n")
+    out = livetweet("edit", "1", "--as", "bob", cwd=folder, env={"EDITOR": f"{sys.executable} {editor}"})
+    assert out.returncode == 0, out.stderr
+    assert queue(folder)[0]["text"] == "Typed in the editor #GCM"
+
+
+def test_show_json(folder: Path) -> None:
+    data = json.loads(livetweet("show", "2", "--json", cwd=folder).stdout)
+    assert (data["slot"], data["segment"], data["hashtags"]) == ("q1", "q1", ["#GCM", "#Pathways"])
+
+
+def test_reject_with_reason(folder: Path) -> None:
+    out = livetweet("reject", "2", "--reason", "off topic", "--as", "carol", cwd=folder)
+    assert out.stdout.strip() == "Rejected draft 2 (q1) as carol: off topic"
+    assert queue(folder)[1]["state"] == "rejected"
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["approve", "99"], "error: there is no draft 99: `livetweet queue` lists them"),
+        (["unapprove", "1"], "error: draft 1 is pending: only an approved draft can be unapproved"),
+        (["edit", "1", "--text", "  "], "error: the new text of draft 1 is empty: nothing was changed"),
+        (
+            ["edit", "1", "--text", "x" * 300],
+            "error: the new text is 300/280 weighted characters, 20 too many: nothing was changed",
+        ),
+        (["approve", "1@2"], "error: draft 1 is now at revision 1, not 2: look at it again with `livetweet show 1`"),
+    ],
+)
+def test_bad_requests_get_one_line_exit_1_and_change_nothing(folder: Path, args: list[str], message: str) -> None:
+    before = queue(folder)
+    result = livetweet(*args, cwd=folder)
+    assert result.returncode == 1
+    assert result.stderr.strip() == message
+    assert queue(folder) == before
+
+
+def test_a_database_that_is_not_livetweets(tmp_path: Path) -> None:
+    (tmp_path / "livetweet.db").write_text("not a database")
+    result = livetweet("queue", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: livetweet.db is not a livetweet database (not even SQLite): choose another with --db"
+    )
+    assert (tmp_path / "livetweet.db").read_text() == "not a database"
+
+
+def test_loading_a_broken_schedule_loads_nothing(tmp_path: Path) -> None:
+    from .conftest import MINI_SCHEDULE
+
+    write_event(tmp_path, MINI_SCHEDULE.replace('end: "13:45"', 'end: "13:75"'))
+    result = livetweet("load", "schedules/demo.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "schedules/demo.yaml:18:" in result.stderr
+    assert "Nothing was loaded" in result.stderr
+    assert queue(tmp_path) == []
+
+
+@pytest.mark.parametrize("command", ["load", "queue", "show", "approve", "reject", "edit", "unapprove", "history"])
+def test_queue_commands_have_help(command: str) -> None:
+    result = livetweet(command, "--help")
+    assert result.returncode == 0 and "Usage:" in result.stdout
+
+
+def test_bad_draft_id_is_a_usage_error(folder: Path) -> None:
+    assert livetweet("approve", "one", cwd=folder).returncode == 2
