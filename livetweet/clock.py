@@ -6,6 +6,7 @@ Tests and rehearsals pass their own clock; nothing deep inside calls datetime.no
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -15,12 +16,40 @@ class Clock(Protocol):
 
     def now(self) -> datetime: ...
 
+    def real_seconds(self, delta: timedelta) -> float:
+        """How many seconds of the machine's clock `delta` of this clock's time lasts."""
+        ...
+
 
 class SystemClock:
     """The machine's clock."""
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def real_seconds(self, delta: timedelta) -> float:
+        return delta.total_seconds()
+
+
+class RehearsalClock:
+    """Event time on a fast clock: `start` at launch, running `speed` times real time.
+
+    The real clock is read through `time.monotonic`, so changing the machine's time during
+    a rehearsal does not make it jump.
+    """
+
+    def __init__(self, start: datetime, speed: float = 1.0) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.start = start.astimezone(UTC)
+        self.speed = speed
+        self._launch = time.monotonic()
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=(time.monotonic() - self._launch) * self.speed)
+
+    def real_seconds(self, delta: timedelta) -> float:
+        return delta.total_seconds() / self.speed
 
 
 class FixedClock:
@@ -35,6 +64,9 @@ class FixedClock:
     def now(self) -> datetime:
         with self._lock:
             return self._now
+
+    def real_seconds(self, delta: timedelta) -> float:
+        return 0.0
 
     def advance(self, delta: timedelta) -> None:
         with self._lock:

@@ -112,6 +112,11 @@ class Draft:
     updated_at: datetime
     planned_text: str
     template: str
+    planned_at: datetime
+    claimed_at: datetime | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
 
     @property
     def is_final(self) -> bool:

@@ -19,10 +19,20 @@ import sqlalchemy as sa
 
 from .check import check_schedule
 from .clock import Clock, SystemClock
-from .compose import MAX_WEIGHTED_LENGTH, display_path, tag_text
+from .compose import MAX_WEIGHTED_LENGTH, display_path, tag_text, wanted_hashtags
 from .draft import EDITABLE, Draft, DraftError, DraftState, IllegalMove
 from .errors import ScheduleError
-from .store import AuditEntry, Store, audit_table, drafts_table, events_table, revisions_table
+from .schedule import Schedule
+from .store import (
+    AuditEntry,
+    Store,
+    audit_table,
+    drafts_table,
+    events_table,
+    revisions_table,
+    segments_table,
+    shift_for,
+)
 
 S = DraftState
 MODES = ("approval", "auto", "dry-run")
@@ -110,6 +120,8 @@ class Service:
                 )
             else:
                 conn.execute(events_table.update().where(events_table.c.id == event.id).values(**row))
+            self._save_segments(conn, schedule)
+            shifts = self.store.shifts(event.id, conn)
             existing = {d.slot: d for d in self.store.drafts(event_id=event.id, conn=conn) if d.source == "schedule"}
             planned_slots = set()
             new_rows: list[dict[str, Any]] = []
@@ -120,8 +132,9 @@ class Service:
                     "segment": slot.segment,
                     "template": slot.template,
                     "planned_text": post.text,
-                    "at": slot.at,
-                    "valid_until": slot.valid_until,
+                    "planned_at": slot.at,
+                    "at": slot.at + shift_for(shifts, slot.at),
+                    "valid_until": slot.valid_until + shift_for(shifts, slot.at),
                     "reply_to": slot.reply_to,
                     "wanted_hashtags": json.dumps(list(post.wanted_hashtags)),
                 }
@@ -168,6 +181,25 @@ class Service:
                     current = self.store.get(draft.id, conn)
                     result.auto_approved.append(self._approve(conn, current, AUTO_OPERATOR, None, now))
         return result
+
+    def _save_segments(self, conn: sa.Connection, schedule: Schedule) -> None:
+        """Keep the event's segments in the store: cue, shift and the console need them."""
+        conn.execute(segments_table.delete().where(segments_table.c.event_id == schedule.event.id))
+        conn.execute(
+            segments_table.insert(),
+            [
+                {
+                    "event_id": schedule.event.id,
+                    "id": seg.id,
+                    "title": seg.title,
+                    "planned_start": seg.start,
+                    "planned_end": seg.end,
+                    "hashtags": json.dumps(wanted_hashtags(schedule, seg)),
+                    "position": i,
+                }
+                for i, seg in enumerate(schedule.segments)
+            ],
+        )
 
     def _create_all(self, conn: sa.Connection, rows: list[dict[str, Any]], by: str, now: datetime) -> list[Draft]:
         """Insert new drafts with their first revision and audit rows, in three statements."""

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,8 @@ drafts_table = sa.Table(
     sa.Column("weighted_length", sa.Integer, nullable=False),
     sa.Column("hashtags", sa.Text, nullable=False),  # JSON list
     sa.Column("wanted_hashtags", sa.Text, nullable=False),  # JSON list
-    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("planned_at", UTCDateTime, nullable=False),  # the schedule's time, before shifts
+    sa.Column("at", UTCDateTime, nullable=False),  # when it is due now (planned_at + shifts)
     sa.Column("valid_until", UTCDateTime, nullable=False),
     sa.Column("reply_to", sa.String(200)),
     sa.Column("approved_revision", sa.Integer),
@@ -98,6 +99,10 @@ drafts_table = sa.Table(
     sa.Column("approved_at", UTCDateTime),
     sa.Column("tweet_id", sa.String(64)),
     sa.Column("posted_at", UTCDateTime),
+    sa.Column("claimed_at", UTCDateTime),  # when the last attempt to post began
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime),  # after a 5xx or 429: not before this
+    sa.Column("last_error", sa.Text),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("event_id", "slot", name="uq_drafts_event_slot"),
@@ -131,6 +136,29 @@ audit_table = sa.Table(
     sa.Column("detail", sa.Text),  # JSON
 )
 sa.Index("ix_audit_draft", audit_table.c.draft_id, audit_table.c.id)
+
+segments_table = sa.Table(
+    "segments",
+    metadata,
+    sa.Column("event_id", sa.String(200), sa.ForeignKey("events.id"), primary_key=True),
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("planned_start", UTCDateTime, nullable=False),
+    sa.Column("planned_end", UTCDateTime, nullable=False),
+    sa.Column("hashtags", sa.Text, nullable=False),  # JSON: what its posts must carry
+    sa.Column("position", sa.Integer, nullable=False),
+)
+
+shifts_table = sa.Table(
+    "shifts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(200), sa.ForeignKey("events.id"), nullable=False),
+    sa.Column("from_planned", UTCDateTime),  # applies to slots planned at or after this (None: all)
+    sa.Column("seconds", sa.Integer, nullable=False),
+    sa.Column("by", sa.String(200), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
 
 settings_table = sa.Table(
     "settings",
@@ -206,6 +234,11 @@ def _row_to_draft(row: sa.RowMapping) -> Draft:
         updated_at=row["updated_at"],
         planned_text=row["planned_text"],
         template=row["template"],
+        planned_at=row["planned_at"],
+        claimed_at=row["claimed_at"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
     )
 
 
@@ -343,6 +376,25 @@ class Store:
             q = sa.select(revisions_table).where(revisions_table.c.draft_id == draft_id).order_by("revision")
             return [dict(r) for r in conn.execute(q).mappings()]
 
+    def shifts(self, event_id: str, conn: Connection | None = None) -> list[tuple[datetime | None, int]]:
+        """The event's shifts as (applies from this planned time, or None for all; seconds)."""
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.shifts(event_id, c)
+        q = (
+            sa.select(shifts_table.c.from_planned, shifts_table.c.seconds)
+            .where(shifts_table.c.event_id == event_id)
+            .order_by(shifts_table.c.id)
+        )
+        return [(r[0], r[1]) for r in conn.execute(q)]
+
+    def segments(self, event_id: str, conn: Connection | None = None) -> list[dict[str, Any]]:
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.segments(event_id, c)
+        q = sa.select(segments_table).where(segments_table.c.event_id == event_id).order_by("position")
+        return [dict(r) for r in conn.execute(q).mappings()]
+
     def event(self, event_id: str, conn: Connection | None = None) -> dict[str, Any] | None:
         if conn is None:
             with self.engine.connect() as c:
@@ -478,6 +530,11 @@ class Store:
             conn.execute(settings_table.update().where(settings_table.c.key == key).values(value=value, as_of=as_of))
         else:
             conn.execute(settings_table.insert().values(key=key, value=value, as_of=as_of))
+
+
+def shift_for(shifts: list[tuple[datetime | None, int]], planned: datetime) -> timedelta:
+    """How far the operator's shifts move a post planned at `planned`."""
+    return timedelta(seconds=sum(sec for start, sec in shifts if start is None or planned >= start))
 
 
 def _looks_like_sqlite(path: Path) -> bool:

@@ -1,0 +1,83 @@
+"""The publisher contract, and the four outcomes a post attempt can have.
+
+Nothing above a publisher ever sees a tweepy or requests exception: each publisher
+maps what happened to one of these outcomes, in one place.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..errors import LivetweetError
+
+
+@dataclass(frozen=True)
+class Posted:
+    """The post is on the account."""
+
+    tweet_id: str
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """Not posted (X said so: 5xx, 429, or we never reached it); try again, not before `not_before`."""
+
+    reason: str
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OutcomeUnknown:
+    """We cannot tell whether the post was made (timeout, dropped connection, duplicate-content 403)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """X refused the post for good; `halt` when no post can succeed (credentials revoked)."""
+
+    reason: str
+    halt: bool = False
+
+
+Outcome = Posted | RetryLater | OutcomeUnknown | Refused
+
+
+class PublisherError(LivetweetError):
+    """A publisher cannot be used (missing credentials) or a look-up failed."""
+
+
+@dataclass(frozen=True)
+class RecentPost:
+    """A post found on the account, for reconciliation."""
+
+    tweet_id: str
+    text: str
+    created_at: datetime | None
+
+
+class Publisher(ABC):
+    """Posts to one account."""
+
+    name: str = "publisher"
+
+    @abstractmethod
+    def post(self, text: str, in_reply_to: str | None = None) -> Outcome:
+        """Try once to post `text` (as a reply to `in_reply_to`); never raises for X's answers."""
+
+    @abstractmethod
+    def find_post(self, text: str, since: datetime) -> str | None:
+        """The id of a post of ours with this text made since `since`, or None.
+
+        Raises PublisherError when the look-up itself failed (then nothing is known).
+        """
+
+    def check(self) -> str:
+        """Verify the publisher can be used; return a line describing it (account, address)."""
+        return self.name
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

@@ -1,0 +1,178 @@
+"""Posting to X with tweepy's Client (API v2, OAuth 1.0a user context).
+
+tweepy sends every call to https://api.twitter.com with no timeout; a requests adapter
+mounted on the client's session adds a timeout to every call and, when a base URL is
+given (LIVETWEET_X_API_URL), sends the calls there instead (the simulated X API).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+import tweepy
+from requests.adapters import HTTPAdapter
+
+from ..clock import Clock, SystemClock
+from ..config import X_CREDENTIAL_NAMES
+from ..tweettext import extract_urls
+from .base import Outcome, OutcomeUnknown, Posted, Publisher, PublisherError, Refused, RetryLater
+
+X_API = "https://api.twitter.com"
+DEFAULT_TIMEOUT = 10.0
+DUPLICATE = "duplicate content"
+
+
+class _RoutingAdapter(HTTPAdapter):
+    """Gives every call a timeout and, optionally, another base URL."""
+
+    def __init__(self, base_url: str | None, timeout: float) -> None:
+        super().__init__(max_retries=0)
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.timeout = timeout
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if self.base_url and request.url and request.url.startswith(X_API):
+            request.url = self.base_url + request.url[len(X_API) :]
+        kwargs["timeout"] = kwargs.get("timeout") or self.timeout
+        return super().send(request, **kwargs)
+
+
+def missing_credentials(credentials: dict[str, str]) -> list[str]:
+    return [name for name in X_CREDENTIAL_NAMES if not credentials.get(name)]
+
+
+def comparable(text: str) -> str:
+    """A post's text as X may echo it back: URLs wrapped (t.co), HTML entities, spacing."""
+    text = html.unescape(text)
+    for url in reversed(extract_urls(text)):
+        text = text[: url.start] + "<url>" + text[url.end :]
+    return " ".join(text.split())
+
+
+class XPublisher(Publisher):
+    """Posts through the X API v2."""
+
+    def __init__(
+        self,
+        credentials: dict[str, str],
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        clock: Clock | None = None,
+    ) -> None:
+        missing = missing_credentials(credentials)
+        if missing:
+            raise PublisherError(
+                f"X credentials missing: {', '.join(missing)}. Set them in .env (see .env.example) or the "
+                "environment; to rehearse without X, use `livetweet run --rehearse`"
+            )
+        self.base_url = base_url
+        self.clock = clock or SystemClock()
+        self.client = tweepy.Client(
+            consumer_key=credentials["X_API_KEY"],
+            consumer_secret=credentials["X_API_KEY_SECRET"],
+            access_token=credentials["X_ACCESS_TOKEN"],
+            access_token_secret=credentials["X_ACCESS_TOKEN_SECRET"],
+            wait_on_rate_limit=False,
+        )
+        self.client.session.mount(X_API, _RoutingAdapter(base_url, timeout))
+        self._me: tuple[str, str] | None = None
+        self.name = f"X at {base_url}" if base_url else "X"
+
+    # --- the one place where tweepy and requests exceptions become outcomes -----------
+
+    def _outcome(self, exc: Exception) -> Outcome:
+        if isinstance(exc, tweepy.TooManyRequests):
+            reset = getattr(exc, "reset_time", None)
+            when = datetime.fromtimestamp(reset, UTC) if reset else None
+            return RetryLater("X's rate limit was reached (429)", when)
+        if isinstance(exc, tweepy.TwitterServerError):
+            return RetryLater(f"X had an error ({exc.response.status_code})")
+        if isinstance(exc, tweepy.Unauthorized):
+            return Refused(f"X refused our credentials (401): {_message(exc)}", halt=True)
+        if isinstance(exc, tweepy.Forbidden):
+            message = _message(exc)
+            if DUPLICATE in message.lower():
+                return OutcomeUnknown(f"X says the text is a duplicate: it may be posted already ({message})")
+            return Refused(f"X refused the post (403): {message}")
+        if isinstance(exc, tweepy.HTTPException):
+            return Refused(f"X refused the post ({exc.response.status_code}): {_message(exc)}")
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return RetryLater("X could not be reached (connection timed out)")
+        if isinstance(exc, requests.exceptions.ConnectionError) and _never_connected(exc):
+            return RetryLater("X could not be reached (connection refused)")
+        if isinstance(exc, requests.exceptions.Timeout):
+            return OutcomeUnknown("X did not answer in time")
+        if isinstance(exc, requests.exceptions.RequestException):
+            return OutcomeUnknown(f"the connection to X broke ({type(exc).__name__})")
+        raise exc
+
+    def post(self, text: str, in_reply_to: str | None = None) -> Outcome:
+        try:
+            response = self.client.create_tweet(text=text, in_reply_to_tweet_id=in_reply_to, user_auth=True)
+        except (tweepy.TweepyException, requests.exceptions.RequestException) as exc:
+            return self._outcome(exc)
+        return Posted(str(response.data["id"]))
+
+    def me(self) -> tuple[str, str]:
+        """(user id, username) of the account, asked once."""
+        if self._me is None:
+            try:
+                user = self.client.get_me(user_auth=True).data
+            except (tweepy.TweepyException, requests.exceptions.RequestException) as exc:
+                raise PublisherError(f"cannot reach the account on {self.name}: {_describe(exc)}") from exc
+            self._me = (str(user.id), str(user.username))
+        return self._me
+
+    def check(self) -> str:
+        user_id, username = self.me()
+        return f"@{username} on {self.name}"
+
+    def find_post(self, text: str, since: datetime) -> str | None:
+        user_id, _ = self.me()
+        wanted = comparable(text)
+        start = (since - timedelta(seconds=5)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        token: str | None = None
+        try:
+            for _ in range(10):  # at most 1,000 recent posts
+                page = self.client.get_users_tweets(
+                    user_id, start_time=start, max_results=100, pagination_token=token, user_auth=True
+                )
+                for tweet in page.data or []:
+                    if comparable(tweet.text) == wanted:
+                        return str(tweet.id)
+                token = (page.meta or {}).get("next_token")
+                if not token:
+                    return None
+        except (tweepy.TweepyException, requests.exceptions.RequestException) as exc:
+            raise PublisherError(f"looking up recent posts failed: {_describe(exc)}") from exc
+        return None
+
+    def close(self) -> None:
+        self.client.session.close()
+
+
+def _message(exc: tweepy.HTTPException) -> str:
+    parts = list(exc.api_messages) or [str(exc.response.reason or "")]
+    try:
+        detail = exc.response.json().get("detail")
+    except ValueError:
+        detail = None
+    if detail and detail not in parts:
+        parts.append(detail)
+    return "; ".join(p for p in parts if p) or f"HTTP {exc.response.status_code}"
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, tweepy.HTTPException):
+        return f"HTTP {exc.response.status_code}: {_message(exc)}"
+    return re.sub(r"\s+", " ", f"{type(exc).__name__}: {exc}")[:200]
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    """A refused or unresolvable connection: the request never left, so no post was made."""
+    text = repr(exc)
+    return "NewConnectionError" in text or "NameResolutionError" in text or "Connection refused" in text
