@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
-from datetime import datetime
+import tempfile
+import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,10 +21,17 @@ import click
 
 from . import __version__
 from .check import Report, check_schedule
+from .clock import Clock, RehearsalClock, SystemClock
 from .compose import MAX_WEIGHTED_LENGTH, Post
-from .config import load_settings
+from .config import X_CREDENTIAL_NAMES, load_settings
+from .dispatch import Dispatcher, Notice, Runner
 from .draft import Draft, DraftError, DraftState
 from .errors import LivetweetError, Problem, ScheduleError
+from .fakex import FakeXServer
+from .publishers.base import Publisher, PublisherError
+from .publishers.dryrun import DryRunPublisher
+from .publishers.x import XPublisher, missing_credentials
+from .schedule import format_duration, parse_duration
 from .service import MODES, LoadReport, Service, operator_name
 from .store import AuditEntry, Store
 
@@ -532,3 +542,329 @@ def main() -> None:
     except LivetweetError as exc:
         click.echo(_style(f"error: {exc}", err=True, fg="red"), err=True)
         sys.exit(1)
+
+
+# --- live posting --------------------------------------------------------------------
+
+REHEARSAL_DB = "livetweet-rehearsal.db"
+
+
+def _parse_signed_duration(value: str) -> timedelta:
+    text = value.strip()
+    sign = -1 if text.startswith("-") else 1
+    delta = parse_duration(text.lstrip("+-"))
+    if delta is None or not text:
+        raise click.BadParameter(f'"{value}" is not a duration: write it like +7m, -2m or +1m30s')
+    return sign * delta
+
+
+class _Screen:
+    """What `run` shows: one line per outcome, and the next post with its countdown."""
+
+    def __init__(self, service: Service, event_id: str, zone: ZoneInfo, rehearsal: bool) -> None:
+        self.service = service
+        self.event_id = event_id
+        self.zone = zone
+        self.rehearsal = rehearsal
+        self.tty = use_colour()
+        self._lock = threading.Lock()
+        self._last_next: tuple[int, datetime] | None = None
+        self._status_shown = False
+
+    def _clear(self) -> None:
+        if self._status_shown:
+            click.echo("\r\x1b[2K", nl=False)
+            self._status_shown = False
+
+    def notice(self, report: Notice) -> None:
+        colours = {
+            "posted": "green",
+            "failed": "red",
+            "missed": "magenta",
+            "halted": "red",
+            "retry": "yellow",
+            "unknown": "yellow",
+        }
+        with self._lock:
+            self._clear()
+            now = self.service.clock.now().astimezone(self.zone).strftime("%H:%M:%S %Z")
+            what = _style(f"{report.what:<8}", fg=colours.get(report.what))
+            click.echo(f"{now}  {what} {report.draft.slot} (draft {report.draft.id}): {report.detail}")
+
+    def idle(self, runner: Runner) -> None:
+        upcoming = runner.next_due()
+        paused = self.service.paused()
+        with self._lock:
+            if upcoming is None:
+                return
+            draft, due = upcoming
+            key = (draft.id, due)
+            wait = max((due - self.service.clock.now()).total_seconds(), 0)
+            line = f"Next: {draft.slot} (draft {draft.id}) at {_fmt_time(due, self.zone)}, in {_countdown(wait)}"
+            if paused:
+                line += f" - posting is PAUSED by {paused['by']}"
+            if self.tty:
+                click.echo("\r\x1b[2K" + line, nl=False)
+                self._status_shown = True
+            elif key != self._last_next:
+                click.echo(line)
+            self._last_next = key
+
+    def close(self) -> None:
+        with self._lock:
+            self._clear()
+
+
+def _countdown(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+@cli.command()
+@schedule_argument
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="approval",
+    show_default=True,
+    help="approval: only approved drafts post; auto: drafts are approved on load; dry-run: nothing is "
+    "sent, every post is printed at its time.",
+)
+@click.option("--rehearse", is_flag=True, help="Play the event on a fast clock against the simulated X API.")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0.1, max=100000),
+    default=1.0,
+    show_default=True,
+    help="With --rehearse: how many times faster than real time the clock runs.",
+)
+@click.option(
+    "--start-in",
+    type=click.FloatRange(min=0),
+    default=3.0,
+    show_default=True,
+    help="With --rehearse: seconds until the earliest post falls due.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for X on each call.",
+)
+@pass_app
+def run(
+    app: AppContext, schedule: Path, mode: str, rehearse: bool, speed: float, start_in: float, timeout: float
+) -> None:
+    """Post the event: load the schedule, then post approved drafts at their time.
+
+    Shows each post's outcome and the next post with its countdown; exits by itself
+    when every draft is final and the event is over; Ctrl-C or SIGTERM stops it cleanly.
+    Run `livetweet approve`, `edit`, `pause`... from another terminal meanwhile.
+    """
+    settings = load_settings()
+    report = check_schedule(schedule)
+    if report.schedule is None or not report.ok:
+        raise ScheduleError(report.problems)
+    event = report.schedule.event
+    if rehearse:
+        if not report.posts:
+            raise LivetweetError("the schedule has no posts to rehearse")
+        earliest = min(p.slot.at for p in report.posts)
+        clock: Clock = RehearsalClock(earliest - timedelta(seconds=start_in * speed), speed)
+    else:
+        clock = SystemClock()
+
+    temp_dir: tempfile.TemporaryDirectory[str] | None = None
+    if mode == "dry-run":
+        temp_dir = tempfile.TemporaryDirectory(prefix="livetweet-dry-run-")
+        db_url = f"sqlite:///{Path(temp_dir.name) / 'dry-run.db'}"
+    elif rehearse and app.db_url is None and not os.environ.get("LIVETWEET_DATABASE_URL"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(REHEARSAL_DB + suffix).unlink(missing_ok=True)
+        db_url = f"sqlite:///{REHEARSAL_DB}"
+    else:
+        db_url = app.db_url or settings.database_url
+    service = Service(Store(db_url), clock)
+
+    fake: FakeXServer | None = None
+    publisher: Publisher
+    if mode == "dry-run":
+        publisher = DryRunPublisher()
+    else:
+        base_url = settings.x_api_url
+        credentials = dict(settings.x_credentials)
+        if rehearse and not base_url:
+            fake = FakeXServer(clock=clock, username=event.account).start()
+            base_url = fake.url
+            click.echo(f"Simulated X API at {fake.url} (its timeline: {fake.url}/)")
+        if rehearse and missing_credentials(credentials):
+            credentials = {name: "rehearsal" for name in X_CREDENTIAL_NAMES}
+        try:
+            publisher = XPublisher(credentials, base_url, timeout, clock)
+            account = publisher.check()
+        except PublisherError:
+            if fake:
+                fake.stop()
+            raise
+        click.echo(f"Posting as {account}.")
+
+    loaded = service.load(schedule, "approval" if mode == "approval" else "auto")
+    zone = event.zone
+    screen = _Screen(service, event.id, zone, rehearse)
+    dispatcher = Dispatcher(service, publisher, event.id, on_notice=screen.notice)
+    runner = Runner(dispatcher)
+    where = "rehearsal" if rehearse else "live"
+    click.echo(
+        f"{event.title}: {len(report.posts)} posts, {mode} mode, {where}"
+        + (f" at {speed:g}x (event clock now {_fmt_time(clock.now(), zone)})" if rehearse else "")
+        + f"; store {service.store.display}."
+    )
+    pending = [d for d in service.queue(event_id=event.id) if d.state == DraftState.PENDING]
+    if mode == "approval" and pending:
+        click.echo(
+            f"{len(pending)} drafts wait for approval: `livetweet approve ID` from another terminal"
+            + (f" (with --db sqlite:///{REHEARSAL_DB})" if rehearse and db_url.endswith(REHEARSAL_DB) else "")
+            + "."
+        )
+    del loaded
+
+    def stop(signum: int, _frame: object) -> None:
+        runner.stopped.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    finished = False
+    try:
+        runner.start()
+        finished = runner.wait(on_idle=lambda: screen.idle(runner))
+    finally:
+        runner.stop()
+        screen.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        publisher.close()
+        if fake:
+            fake.stop()
+    drafts = service.queue(event_id=event.id)
+    counts = {state: sum(1 for d in drafts if d.state == state) for state in DraftState}
+    summary = ", ".join(f"{n} {state.value}" for state, n in counts.items() if n)
+    if finished:
+        click.echo(f"The event is over: {summary}.")
+    else:
+        click.echo(f"Stopped: {summary}. Approved drafts still inside their window go out when you run again.")
+    service.store.close()
+    if temp_dir:
+        temp_dir.cleanup()
+
+
+@cli.command()
+@click.option("--reason", metavar="TEXT", help="Why, for the audit trail and the console.")
+@as_option
+@pass_app
+def pause(app: AppContext, reason: str | None, as_name: str | None) -> None:
+    """Stop posting at once: nothing more is claimed until `livetweet resume`."""
+    by = operator_name(as_name)
+    app.service.pause(by, reason)
+    click.echo(
+        f"Posting is paused (by {by}). Drafts whose window closes meanwhile will be missed; `livetweet resume` goes on."
+    )
+
+
+@cli.command()
+@as_option
+@pass_app
+def resume(app: AppContext, as_name: str | None) -> None:
+    """Go on posting after a pause."""
+    by = operator_name(as_name)
+    app.service.resume(by)
+    click.echo(f"Posting resumed (by {by}).")
+
+
+@cli.command()
+@click.argument("duration", metavar="DURATION")
+@click.option("--from", "from_segment", metavar="SEGMENT", help="Only this segment and what follows.")
+@click.option("--event", "event_id", metavar="ID", help="The event (when several are loaded).")
+@as_option
+@pass_app
+def shift(app: AppContext, duration: str, from_segment: str | None, event_id: str | None, as_name: str | None) -> None:
+    """Move every unposted post by DURATION (+7m later, -2m earlier)."""
+    delta = _parse_signed_duration(duration)
+    moved = app.service.shift(delta, operator_name(as_name), from_segment, event_id)
+    where = f" from segment {from_segment} on" if from_segment else ""
+    click.echo(f"Moved {len(moved)} posts{where} by {format_duration(delta)}.")
+
+
+@cli.command()
+@click.argument("segment", metavar="SEGMENT")
+@click.option("--event", "event_id", metavar="ID", help="The event (when several are loaded).")
+@as_option
+@pass_app
+def cue(app: AppContext, segment: str, event_id: str | None, as_name: str | None) -> None:
+    """Say "SEGMENT started now": its posts and those after it move accordingly."""
+    delta, moved = app.service.cue(segment, operator_name(as_name), event_id)
+    late = "late" if delta >= timedelta(0) else "early"
+    click.echo(f"Segment {segment} started {format_duration(abs(delta))} {late}: moved {len(moved)} posts.")
+
+
+@cli.command("post-now")
+@click.argument("draft_id", metavar="ID", type=int)
+@as_option
+@pass_app
+def post_now(app: AppContext, draft_id: int, as_name: str | None) -> None:
+    """Post a draft at once: an approved one before its time, or a missed one."""
+    by = operator_name(as_name)
+    draft = app.service.post_now(draft_id, by)
+    click.echo(
+        f"Draft {draft.id} ({draft.slot}) goes out now (decided by {by}); a running `livetweet run` "
+        "posts it within a second."
+    )
+
+
+@cli.group("fake-x", invoke_without_command=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8765, show_default=True, help="Port to listen on.")
+@click.option("--account", default="UNMigNetwork", show_default=True, help="The account's username.")
+@click.pass_context
+def fake_x(ctx: click.Context, host: str, port: int, account: str) -> None:
+    """Serve the simulated X API (for rehearsals and tests).
+
+    Point livetweet at it with LIVETWEET_X_API_URL=http://HOST:PORT.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: the simulated X API listens on {host}, not only on this machine", err=True)
+    try:
+        server = FakeXServer(host, port, username=account)
+    except OSError as exc:
+        raise LivetweetError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    click.echo(f"Simulated X API for @{account.lstrip('@')} at {server.url} (Ctrl-C stops it).")
+    click.echo(f"Its timeline: {server.url}/   Rehearse with: LIVETWEET_X_API_URL={server.url} livetweet run ...")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@fake_x.command("dm")
+@click.option("--from", "sender", required=True, metavar="USERNAME", help="Who sends it.")
+@click.option("--url", metavar="URL", help="The simulated X API (default LIVETWEET_X_API_URL).")
+@click.argument("text")
+def fake_x_dm(sender: str, url: str | None, text: str) -> None:
+    """Send the account a direct message through the simulated X API."""
+    import requests
+
+    base = url or os.environ.get("LIVETWEET_X_API_URL")
+    if not base:
+        raise LivetweetError("where is the simulated X API? Give --url or set LIVETWEET_X_API_URL")
+    try:
+        response = requests.post(f"{base.rstrip('/')}/fake/dm", json={"from": sender, "text": text}, timeout=10)
+    except requests.RequestException as exc:
+        raise LivetweetError(f"cannot reach the simulated X API at {base}: {type(exc).__name__}") from exc
+    if response.status_code != 201:
+        raise LivetweetError(f"the simulated X API refused the message ({response.status_code})")
+    click.echo(f"Direct message {response.json()['data']['id']} from @{sender.lstrip('@')} sent.")

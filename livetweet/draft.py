@@ -31,8 +31,8 @@ S = DraftState
 # to-state -> the states it may be reached from.
 MOVES: dict[DraftState, frozenset[DraftState]] = {
     S.PENDING: frozenset({S.PENDING, S.APPROVED, S.REJECTED, S.MISSED, S.FAILED, S.WITHDRAWN}),
-    S.APPROVED: frozenset({S.PENDING, S.POSTING, S.MISSED, S.FAILED}),
-    S.POSTING: frozenset({S.APPROVED}),
+    S.APPROVED: frozenset({S.PENDING, S.APPROVED, S.POSTING, S.MISSED, S.FAILED}),
+    S.POSTING: frozenset({S.APPROVED, S.POSTING}),  # posting -> posting: outcome still unknown
     S.POSTED: frozenset({S.POSTING}),
     S.REJECTED: frozenset({S.PENDING, S.APPROVED, S.MISSED, S.FAILED}),
     S.MISSED: frozenset({S.APPROVED, S.POSTING, S.PENDING}),
@@ -45,7 +45,7 @@ EDITABLE = frozenset({S.PENDING, S.APPROVED, S.REJECTED, S.MISSED, S.FAILED})
 
 _VERB = {
     S.PENDING: "returned to pending",
-    S.APPROVED: "approved",
+    S.APPROVED: "approved",  # approved -> approved: moved in time (shift, post-now)
     S.POSTING: "claimed for posting",
     S.POSTED: "marked posted",
     S.REJECTED: "rejected",

@@ -10,7 +10,7 @@ import getpass
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +22,7 @@ from .clock import Clock, SystemClock
 from .compose import MAX_WEIGHTED_LENGTH, display_path, tag_text, wanted_hashtags
 from .draft import EDITABLE, Draft, DraftError, DraftState, IllegalMove
 from .errors import ScheduleError
-from .schedule import Schedule
+from .schedule import Schedule, format_duration
 from .store import (
     AuditEntry,
     Store,
@@ -32,12 +32,14 @@ from .store import (
     revisions_table,
     segments_table,
     shift_for,
+    shifts_table,
 )
 
 S = DraftState
 MODES = ("approval", "auto", "dry-run")
 AUTO_OPERATOR = "auto"
 SCHEDULE_OPERATOR = "schedule"
+DISPATCHER = "dispatcher"
 
 
 def operator_name(explicit: str | None = None) -> str:
@@ -69,6 +71,10 @@ class LoadReport:
     @property
     def changed(self) -> bool:
         return bool(self.created or self.revised or self.rescheduled or self.restored or self.withdrawn)
+
+
+class Paused(DraftError):
+    """Posting is paused: nothing is claimed until `resume`."""
 
 
 class TextRefused(DraftError):
@@ -404,16 +410,200 @@ class Service:
                 changes={"approved_revision": None, "approved_by": None, "approved_at": None},
             )
 
-    def claim(self, draft_id: int, by: str = "dispatcher") -> Draft:
-        """approved -> posting, committed before any call to X; only an approved current revision."""
+    def claim(self, draft_id: int, by: str = DISPATCHER) -> Draft:
+        """approved -> posting, committed before any call to X; only an approved current revision.
+
+        Refused while posting is paused: the pause row is read (and, on PostgreSQL, locked)
+        in the same transaction, so a pause takes effect at once.
+        """
         with self.store.begin() as conn:
+            paused = self.store.paused(conn, lock=True)
+            if paused:
+                raise Paused(f"posting is paused (by {paused['by']}): `livetweet resume` to go on")
             draft = self.store.get(draft_id, conn)
             if draft.state == S.APPROVED and draft.approved_revision != draft.revision:
                 raise DraftError(
                     f"draft {draft.id} is approved at revision {draft.approved_revision} but is now at revision "
                     f"{draft.revision}: it needs approval again"
                 )
-            return self.store.transition(conn, draft, S.POSTING, by=by, at=self.clock.now(), action="claim")
+            now = self.clock.now()
+            return self.store.transition(
+                conn,
+                draft,
+                S.POSTING,
+                by=by,
+                at=now,
+                action="claim",
+                changes={"claimed_at": now, "attempts": draft.attempts + 1},
+            )
+
+    # --- what the dispatcher records ---------------------------------------------
+
+    def _move(
+        self,
+        draft_id: int,
+        to: DraftState,
+        action: str,
+        reason: str | None = None,
+        by: str = DISPATCHER,
+        **changes: Any,
+    ) -> Draft:
+        with self.store.begin() as conn:
+            draft = self.store.get(draft_id, conn)
+            return self.store.transition(
+                conn, draft, to, by=by, at=self.clock.now(), action=action, reason=reason, changes=changes or None
+            )
+
+    def record_posted(self, draft_id: int, tweet_id: str, how: str = "posted") -> Draft:
+        return self._move(
+            draft_id,
+            S.POSTED,
+            how,
+            tweet_id=tweet_id,
+            posted_at=self.clock.now(),
+            last_error=None,
+            next_attempt_at=None,
+        )
+
+    def record_retry(self, draft_id: int, reason: str, not_before: datetime) -> Draft:
+        return self._move(draft_id, S.APPROVED, "retry", reason, last_error=reason, next_attempt_at=not_before)
+
+    def record_unknown(self, draft_id: int, reason: str, look_again_at: datetime) -> Draft:
+        """Stay in posting (outcome unknown) and look again later; audited as a note."""
+        return self._move(draft_id, S.POSTING, "unknown", reason, last_error=reason, next_attempt_at=look_again_at)
+
+    def record_failed(self, draft_id: int, reason: str) -> Draft:
+        return self._move(draft_id, S.FAILED, "failed", reason, last_error=reason)
+
+    def mark_missed(self, draft_id: int, reason: str) -> Draft:
+        return self._move(draft_id, S.MISSED, "missed", reason, last_error=reason)
+
+    # --- live corrections ----------------------------------------------------------
+
+    def pause(self, by: str, reason: str | None = None) -> dict[str, Any]:
+        """Stop everything not yet claimed, at once, until `resume`."""
+        with self.store.begin() as conn:
+            current = self.store.paused(conn, lock=True)
+            if current:
+                raise DraftError(f"posting is already paused (by {current['by']})")
+            now = self.clock.now()
+            value = {"by": by, "at": now.isoformat(), "reason": reason or ""}
+            self.store.set_paused(conn, value)
+            self.store.write_audit(conn, at=now, operator=by, action="pause", reason=reason)
+            return value
+
+    def resume(self, by: str) -> None:
+        with self.store.begin() as conn:
+            if not self.store.paused(conn, lock=True):
+                raise DraftError("posting is not paused")
+            self.store.set_paused(conn, None)
+            self.store.write_audit(conn, at=self.clock.now(), operator=by, action="resume")
+
+    def paused(self) -> dict[str, Any] | None:
+        return self.store.paused()
+
+    def _event_id(self, event_id: str | None) -> str:
+        if event_id:
+            if self.store.event(event_id) is None:
+                raise DraftError(f'there is no event "{event_id}" in {self.store.display}')
+            return event_id
+        events = self.store.events()
+        if not events:
+            raise DraftError(f"no event is loaded in {self.store.display}: `livetweet load SCHEDULE` first")
+        if len(events) > 1:
+            names = ", ".join(e["id"] for e in events)
+            raise DraftError(f"several events are loaded ({names}): say which with --event")
+        return str(events[0]["id"])
+
+    def shift(
+        self,
+        delta: timedelta,
+        by: str,
+        from_segment: str | None = None,
+        event_id: str | None = None,
+        action: str = "shift",
+    ) -> list[Draft]:
+        """Move every unposted post (from `from_segment` on) by `delta`; returns the moved drafts."""
+        event_id = self._event_id(event_id)
+        with self.store.begin() as conn:
+            start: datetime | None = None
+            if from_segment is not None:
+                segments = {s["id"]: s for s in self.store.segments(event_id, conn)}
+                if from_segment not in segments:
+                    known = ", ".join(segments) or "none"
+                    raise DraftError(f'there is no segment "{from_segment}" (segments: {known})')
+                start = segments[from_segment]["planned_start"]
+            now = self.clock.now()
+            conn.execute(
+                shifts_table.insert().values(
+                    event_id=event_id, from_planned=start, seconds=int(delta.total_seconds()), by=by, at=now
+                )
+            )
+            moved = []
+            for draft in self.store.drafts(event_id=event_id, states=[S.PENDING, S.APPROVED], conn=conn):
+                if start is not None and draft.planned_at < start:
+                    continue
+                moved.append(
+                    self.store.transition(
+                        conn,
+                        draft,
+                        draft.state,
+                        by=by,
+                        at=now,
+                        action=action,
+                        reason=f"{format_duration(delta)}" + (f" from {from_segment}" if from_segment else ""),
+                        changes={"at": draft.at + delta, "valid_until": draft.valid_until + delta},
+                    )
+                )
+            if not moved:
+                self.store.write_audit(
+                    conn,
+                    at=now,
+                    operator=by,
+                    action=action,
+                    event_id=event_id,
+                    reason=f"{format_duration(delta)}: no unposted post to move",
+                )
+            return moved
+
+    def cue(self, segment_id: str, by: str, event_id: str | None = None) -> tuple[timedelta, list[Draft]]:
+        """ "This segment started now": shift it and what follows by how late (or early) it is."""
+        event_id = self._event_id(event_id)
+        segments = {s["id"]: s for s in self.store.segments(event_id)}
+        if segment_id not in segments:
+            raise DraftError(f'there is no segment "{segment_id}" (segments: {", ".join(segments) or "none"})')
+        planned = segments[segment_id]["planned_start"]
+        expected = planned + shift_for(self.store.shifts(event_id), planned)
+        delta = timedelta(seconds=round((self.clock.now() - expected).total_seconds()))
+        return delta, self.shift(delta, by, segment_id, event_id, action="cue")
+
+    def post_now(self, draft_id: int, by: str) -> Draft:
+        """Post this draft at once: an approved one before its time, or a missed one (a person decides)."""
+        with self.store.begin() as conn:
+            draft = self.store.get(draft_id, conn)
+            now = self.clock.now()
+            window = max(draft.valid_until - draft.at, timedelta(minutes=1))
+            if draft.state not in (S.APPROVED, S.MISSED, S.FAILED):
+                raise IllegalMove(
+                    f"draft {draft.id} is {draft.state.value}: only an approved, missed or failed draft can be "
+                    "posted now (approve it first)"
+                )
+            return self.store.transition(
+                conn,
+                draft,
+                S.APPROVED,
+                by=by,
+                at=now,
+                action="post-now",
+                changes={
+                    "at": now,
+                    "valid_until": now + window,
+                    "approved_revision": draft.revision,
+                    "approved_by": by,
+                    "approved_at": now,
+                    "next_attempt_at": None,
+                },
+            )
 
     def edit(
         self, draft_id: int, text: str, by: str, revision: int | None = None, seen_version: int | None = None

@@ -23,6 +23,7 @@ from .draft import Conflict, Draft, DraftState, StaleRevision, UnknownDraft, che
 from .errors import LivetweetError
 
 SCHEMA_VERSION = 1
+PAUSED_KEY = "paused"
 APP_ID = "livetweet"
 DEFAULT_DATABASE_URL = "sqlite:///livetweet.db"
 
@@ -292,6 +293,8 @@ class Store:
                         meta_table.insert(),
                         [{"key": "app", "value": APP_ID}, {"key": "schema_version", "value": str(SCHEMA_VERSION)}],
                     )
+                    # The pause flag is one row that posting locks while it claims a draft.
+                    conn.execute(settings_table.insert().values(key=PAUSED_KEY, value="", as_of=""))
                     return
                 meta = {k: v for k, v in conn.execute(sa.select(meta_table.c.key, meta_table.c.value))}
                 if meta.get("app") != APP_ID:
@@ -515,6 +518,24 @@ class Store:
             revisions_table.insert().values(
                 draft_id=draft_id, revision=revision, text=text, created_by=by, created_at=at, cause=cause
             )
+        )
+
+    def paused(self, conn: Connection | None = None, lock: bool = False) -> dict[str, Any] | None:
+        """Who paused posting, when and why; None when posting runs. `lock` holds the row."""
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.paused(c)
+        q = sa.select(settings_table.c.value).where(settings_table.c.key == PAUSED_KEY)
+        if lock and not self.is_sqlite:
+            q = q.with_for_update()
+        value = conn.execute(q).scalar()
+        return json.loads(value) if value else None
+
+    def set_paused(self, conn: Connection, value: dict[str, Any] | None) -> None:
+        conn.execute(
+            settings_table.update()
+            .where(settings_table.c.key == PAUSED_KEY)
+            .values(value=json.dumps(value) if value else "", as_of="")
         )
 
     def setting(self, key: str) -> tuple[str, str] | None:

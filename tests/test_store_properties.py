@@ -54,7 +54,7 @@ def _check_invariants(service: Service) -> None:
                 approved = entry.revision
             elif entry.to_state in ("pending", "rejected", "withdrawn", "missed", "failed"):
                 approved = None
-            if entry.to_state == "posting":
+            if entry.to_state == "posting" and entry.from_state != "posting":
                 assert entry.from_state == "approved"
                 assert approved == entry.revision, trail
         if draft.state in (S.POSTING, S.POSTED):

@@ -7,6 +7,7 @@ resets and post times are in event time.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import itertools
 import json
@@ -27,7 +28,7 @@ ACCOUNT_ID = "1318230912000000000"
 FIRST_TWEET_ID = 1_326_000_000_000_000_000
 RATE_WINDOW = timedelta(minutes=15)
 RATE_LIMITS = {"POST /2/tweets": 100, "GET /2/dm_events": 15, "GET /2/users/:id/tweets": 900}
-FAULT_KINDS = ("500", "503", "429", "401", "403", "hang", "drop-after-store")
+FAULT_KINDS = ("500", "503", "429", "401", "403", "hang", "hang-after-store", "drop-after-store")
 
 
 @dataclass
@@ -215,7 +216,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._problem(401, "Unauthorized")
         elif kind == "403":
             self._problem(403, "You are not permitted to perform this action.")
-        elif kind == "hang":
+        elif kind in ("hang", "hang-after-store"):
+            body = self._json_body()
+            if kind == "hang-after-store" and route == "POST /2/tweets" and isinstance(body, dict):
+                _store_tweet(self.server.state, body)
             self.server.state.hang_release.wait(self.server.hang_seconds)
             self.close_connection = True
         elif kind == "drop-after-store":
@@ -223,10 +227,8 @@ class _Handler(BaseHTTPRequestHandler):
             if route == "POST /2/tweets" and isinstance(body, dict):
                 _store_tweet(self.server.state, body)
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(2)
-            except OSError:
-                pass
         return True
 
     def do_GET(self) -> None:
@@ -337,8 +339,8 @@ def _user_tweets(h: _Handler, path: str, query: dict[str, list[str]], headers: d
     user_id = path.split("/")[3]
     with state.lock:
         tweets = [t for t in state.tweets if t.id not in state.deleted] if user_id == ACCOUNT_ID else []
-    since_id = (query.get("since_id") or [None])[0]
-    start = (query.get("start_time") or [None])[0]
+    since_id = (query.get("since_id") or [""])[0]
+    start = (query.get("start_time") or [""])[0]
     if since_id:
         tweets = [t for t in tweets if int(t.id) > int(since_id)]
     if start:
@@ -493,7 +495,7 @@ class FakeXServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> FakeXServer:
         self._thread = threading.Thread(target=self.serve_forever, name="fake-x", daemon=True)

@@ -128,7 +128,7 @@ class XPublisher(Publisher):
         return self._me
 
     def check(self) -> str:
-        user_id, username = self.me()
+        _user_id, username = self.me()
         return f"@{username} on {self.name}"
 
     def find_post(self, text: str, since: datetime) -> str | None:
