@@ -359,6 +359,11 @@ class Service:
         now: datetime,
         seen_version: int | None = None,
     ) -> Draft:
+        if draft.state == S.MISSED:
+            raise IllegalMove(
+                f"draft {draft.id} is missed: it cannot be approved (its window has closed); "
+                f"`livetweet post-now {draft.id}` posts it anyway"
+            )
         unchanged_since_seen = seen_version in (None, draft.version)
         if draft.state == S.APPROVED and unchanged_since_seen and revision in (None, draft.revision):
             raise DraftError(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from livetweet.check import Report, check_schedule
+from livetweet.fakex import FakeXServer
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_SCHEDULE = REPO / "schedules" / "gcm-unece-2020-roundtable-2.yaml"
@@ -146,3 +147,21 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'livetweet.db'}"
     request.getfixturevalue("postgres_available")
     return reset_postgres_schema()
+
+
+# --- the simulated X API, over real HTTP --------------------------------------------
+
+X_TEST_CREDENTIALS = {
+    "X_API_KEY": "test-key",
+    "X_API_KEY_SECRET": "test-key-secret",
+    "X_ACCESS_TOKEN": "test-token",
+    "X_ACCESS_TOKEN_SECRET": "test-token-secret",
+}
+
+
+@pytest.fixture
+def fake_x() -> Iterator[FakeXServer]:
+    """A simulated X API on 127.0.0.1 with the machine's clock."""
+    server = FakeXServer(hang_seconds=5).start()
+    yield server
+    server.stop()
