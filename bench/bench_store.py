@@ -16,10 +16,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_text import generated_schedule  # noqa: E402
+from bench_text import generated_schedule
 
-from livetweet.service import Service  # noqa: E402
-from livetweet.store import Store  # noqa: E402
+from livetweet.service import Service
+from livetweet.store import Store
 
 N_SLOTS = 5_000
 N_APPROVALS = 2_000

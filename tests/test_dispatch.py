@@ -250,7 +250,7 @@ def test_shift_moves_unposted_posts(world: World) -> None:
 
 def test_cue_says_a_segment_started_now(world: World) -> None:
     world.clock.set(T_1330 + timedelta(minutes=15 + 3))  # q1 was planned at 13:45; it starts at 13:48
-    delta, moved = world.service.cue("q1", "alice")
+    delta, _moved = world.service.cue("q1", "alice")
     assert delta == timedelta(minutes=3)
     assert world.draft("q1").at == Q1_AT + timedelta(minutes=3)
     assert world.draft("hello").at == HELLO_AT  # before the segment: unchanged
