@@ -1,0 +1,206 @@
+"""Whole rehearsals in real processes: `livetweet run --rehearse` against the simulated X API.
+
+The simulated X API runs in the test process so that the test can count what reached it,
+inject faults, and kill the posting process at chosen moments.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from livetweet.fakex import FakeXServer
+
+from .conftest import REPO, SHIPPED_SCHEDULE, X_TEST_CREDENTIALS
+from .test_cli import livetweet
+
+SCHEDULE = str(SHIPPED_SCHEDULE)
+N_POSTS = 10
+
+
+@pytest.fixture
+def x() -> Iterator[FakeXServer]:
+    server = FakeXServer(hang_seconds=20).start()
+    yield server
+    server.stop()
+
+
+def env_for(x: FakeXServer) -> dict[str, str]:
+    return {**X_TEST_CREDENTIALS, "LIVETWEET_X_API_URL": x.url, "NO_COLOR": "1"}
+
+
+def start_run(x: FakeXServer, db: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "livetweet", "--db", f"sqlite:///{db}", "run", SCHEDULE, "--rehearse", *args],
+        cwd=REPO,
+        env={**os.environ, **env_for(x)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Poll for a condition (not for time): fail with `what` if it never comes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def preview_texts() -> list[str]:
+    import json
+
+    return [p["text"] for p in json.loads(livetweet("preview", SCHEDULE, "--json").stdout)]
+
+
+def test_an_auto_rehearsal_posts_every_slot_once_in_order(x: FakeXServer, tmp_path: Path) -> None:
+    proc = start_run(x, tmp_path / "r.db", "--mode", "auto", "--speed", "1200", "--start-in", "0.5")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert [t.text for t in x.posts()] == preview_texts()
+    assert "The event is over: 10 posted." in out
+    assert "Posting as @UNMigNetwork on X at http://127.0.0.1:" in out
+
+
+def test_in_approval_mode_only_approved_drafts_post_and_a_reply_lands_under_its_parent(
+    x: FakeXServer, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    assert livetweet("--db", db, "load", SCHEDULE).returncode == 0
+    ids = {d["slot"]: d["id"] for d in __import__("json").loads(livetweet("--db", db, "queue", "--json").stdout)}
+    assert (
+        livetweet(
+            "--db", db, "approve", str(ids["opening"]), str(ids["dm-invite"]), str(ids["q3"]), "--as", "alice"
+        ).returncode
+        == 0
+    )
+    proc = start_run(x, tmp_path / "r.db", "--speed", "1200", "--start-in", "0.5")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    posts = x.posts()
+    assert len(posts) == 3
+    opening, invite, q3 = posts
+    assert opening.text.startswith("The roundtable has started!")
+    assert (invite.text.startswith("Taking part today?"), invite.in_reply_to) == (True, opening.id)
+    assert q3.text.startswith("Now at the roundtable, guiding question 3")
+    assert "The event is over: 3 posted, 7 missed." in out
+
+
+def test_the_simulated_api_can_be_started_by_the_rehearsal_itself(tmp_path: Path) -> None:
+    env = {**os.environ, "NO_COLOR": "1"}
+    for name in ("LIVETWEET_X_API_URL", *X_TEST_CREDENTIALS):
+        env.pop(name, None)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "livetweet",
+            "run",
+            SCHEDULE,
+            "--rehearse",
+            "--mode",
+            "auto",
+            "--speed",
+            "1200",
+            "--start-in",
+            "0.2",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Simulated X API at http://127.0.0.1:" in proc.stdout
+    assert "The event is over: 10 posted." in proc.stdout
+    assert (tmp_path / "livetweet-rehearsal.db").is_file()
+
+
+def test_missing_credentials_are_reported_at_start_naming_the_variables(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("X_") and k != "LIVETWEET_X_API_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "livetweet", "run", SCHEDULE],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: X credentials missing: X_API_KEY, X_API_KEY_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET. "
+        "Set them in .env (see .env.example) or the environment; to rehearse without X, use "
+        "`livetweet run --rehearse`"
+    )
+
+
+def test_sigterm_stops_cleanly(x: FakeXServer, tmp_path: Path) -> None:
+    proc = start_run(x, tmp_path / "r.db", "--mode", "auto", "--speed", "60", "--start-in", "0.5")
+    wait_for(lambda: len(x.posts()) >= 1, "the first post")
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "Stopped: 9 approved, 1 posted." in out
+
+
+# --- crashes: SIGKILL at chosen moments, restart on the same database ---------------
+
+
+def _finish(x: FakeXServer, db: Path) -> str:
+    proc = start_run(x, db, "--mode", "auto", "--speed", "1200", "--start-in", "0.2")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    return out
+
+
+def _assert_each_posted_once(x: FakeXServer) -> None:
+    texts = [t.text for t in x.posts()]
+    assert sorted(texts) == sorted(preview_texts())  # every slot, and none twice
+    assert len(texts) == len(set(texts)) == N_POSTS
+
+
+@pytest.mark.parametrize(
+    "fault,moment",
+    [
+        ("hang", "after the claim, during the call (X never stored it)"),
+        ("hang-after-store", "between the call and the recording (X stored it)"),
+    ],
+)
+def test_killed_mid_post_then_restarted_posts_each_draft_once(
+    x: FakeXServer, tmp_path: Path, fault: str, moment: str
+) -> None:
+    db = tmp_path / "r.db"
+    x.inject_fault(fault)
+    proc = start_run(x, db, "--mode", "auto", "--speed", "60", "--start-in", "0.5")
+    wait_for(lambda: any(o == f"fault:{fault}" for _, o in x.state.requests), moment)
+    proc.kill()
+    proc.wait(timeout=30)
+    stored = len(x.posts())
+    assert stored == (1 if fault == "hang-after-store" else 0)
+    out = _finish(x, db)
+    _assert_each_posted_once(x)
+    if fault == "hang-after-store":
+        assert "found on the account" in out
+
+
+def test_killed_at_several_moments_posts_each_draft_at_most_once(x: FakeXServer, tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    for posts_before_kill in (2, 5):
+        proc = start_run(x, db, "--mode", "auto", "--speed", "400", "--start-in", "0.3")
+        wait_for(lambda n=posts_before_kill: len(x.posts()) >= n, f"{posts_before_kill} posts")  # type: ignore[misc]
+        proc.kill()
+        proc.wait(timeout=30)
+        texts = [t.text for t in x.posts()]
+        assert len(texts) == len(set(texts))
+    _finish(x, db)
+    _assert_each_posted_once(x)
