@@ -127,6 +127,7 @@ class Dispatcher:
             posted = self.service.record_posted(draft.id, outcome.tweet_id)
             lag = (now - draft.at).total_seconds()
             self._notice(posted, "posted", f"tweet {outcome.tweet_id}, {lag:.1f} s after its time")
+            self._release_replies(posted)
         elif isinstance(outcome, RetryLater):
             backoff = min(RETRY_BASE * (2 ** max(draft.attempts - 1, 0)), RETRY_MAX)
             when = max(outcome.not_before or now + backoff, now)
@@ -148,6 +149,13 @@ class Dispatcher:
                 self.service.pause("dispatcher", f"X refused our credentials: {outcome.reason}")
                 self._notice(failed, "halted", "posting is paused: fix the credentials, then `livetweet resume`")
 
+    def _release_replies(self, parent: Draft) -> None:
+        """Replies that were only waiting for this post go out now, not at the next sweep."""
+        now = self.clock.now()
+        for child in self.store.drafts(event_id=self.event_id, states=[S.APPROVED]):
+            if child.reply_to == parent.slot and child.at <= now:
+                self.dispatch(child.id)
+
     def _reconcile(self, draft: Draft, reason: str | None = None) -> None:
         """A draft in posting whose outcome is unknown: find it on the account, or try again."""
         since = (draft.claimed_at or draft.at) - timedelta(minutes=1)
@@ -161,6 +169,7 @@ class Dispatcher:
         if tweet_id is not None:
             found = self.service.record_posted(draft.id, tweet_id, how="reconciled")
             self._notice(found, "posted", f"found on the account as tweet {tweet_id} (it had gone out)")
+            self._release_replies(found)
             return
         why = reason or "it was being posted when livetweet stopped"
         if now > draft.valid_until:
@@ -232,8 +241,8 @@ class Runner:
                 job.remove()
             del self._planned[draft_id]
         for draft_id, due in wanted.items():
-            if self._planned.get(draft_id) == due and self.scheduler.get_job(f"draft-{draft_id}"):
-                continue
+            if self._planned.get(draft_id) == due:
+                continue  # planned already (a fired job is not planned again: the sweep follows up)
             self._planned[draft_id] = due
             self.scheduler.add_job(
                 self.dispatcher.dispatch,

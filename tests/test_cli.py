@@ -56,7 +56,7 @@ def test_preview_shows_times_with_their_zone_and_another_zone() -> None:
 def test_preview_json_with_tz_adds_local_time() -> None:
     result = livetweet("preview", str(SHIPPED_SCHEDULE.relative_to(REPO)), "--json", "--tz", "Asia/Tokyo")
     first = json.loads(result.stdout)[0]
-    assert first["at_local"] == "2020-11-12T21:05:00+09:00"
+    assert first["at_local"] == "2020-11-12T21:15:00+09:00"
 
 
 def _broken(tmp_path: Path) -> Path:
