@@ -80,7 +80,7 @@ def main() -> int:
             lags.append((tweet.arrived_monotonic - due_real) * 1000)
         lags.sort()
         p50 = statistics.median(lags)
-        p99 = lags[min(len(lags) - 1, int(round(0.99 * (len(lags) - 1))))]
+        p99 = lags[min(len(lags) - 1, round(0.99 * (len(lags) - 1)))]
         print(
             f"{len(lags)} of {args.posts} posts arrived at {args.speed:g}x; each posted once: "
             f"{len({t.text for t in x.posts()}) == len(lags)}"
