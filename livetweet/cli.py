@@ -615,6 +615,10 @@ class _Screen:
             self._clear()
 
 
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
 def _countdown(seconds: float) -> str:
     seconds = int(seconds)
     h, rest = divmod(seconds, 3600)
@@ -692,7 +696,7 @@ def run(
     fake: FakeXServer | None = None
     publisher: Publisher
     if mode == "dry-run":
-        publisher = DryRunPublisher()
+        publisher = DryRunPublisher(echo=lambda text: click.echo(_indent(f"[dry run] would post:\n{text}")))
     else:
         base_url = settings.x_api_url
         credentials = dict(settings.x_credentials)

@@ -204,3 +204,35 @@ def test_killed_at_several_moments_posts_each_draft_at_most_once(x: FakeXServer,
         assert len(texts) == len(set(texts))
     _finish(x, db)
     _assert_each_posted_once(x)
+
+
+def test_an_approval_from_another_terminal_reaches_a_running_run(x: FakeXServer, tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    proc = start_run(x, db, "--speed", "10", "--start-in", "0")  # the announcement is due at once
+    try:
+        wait_for(
+            lambda: db.exists() and livetweet("--db", f"sqlite:///{db}", "queue", "--json").stdout.startswith("[\n"),
+            "the run to load the schedule",
+        )
+        assert livetweet("--db", f"sqlite:///{db}", "approve", "1", "--as", "alice").returncode == 0
+        wait_for(lambda: len(x.posts()) == 1, "the approved announcement to be posted", timeout=30)
+        assert x.posts()[0].text.startswith("Today at 13:30 CET")
+        assert livetweet("--db", f"sqlite:///{db}", "pause", "--as", "alice").returncode == 0
+        assert livetweet("--db", f"sqlite:///{db}", "approve", "2", "--as", "alice").returncode == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert len(x.posts()) == 1  # paused: the opening was approved but not posted
+    assert "Stopped:" in out
+
+
+def test_a_dry_run_prints_every_post_and_sends_nothing(x: FakeXServer, tmp_path: Path) -> None:
+    proc = start_run(x, tmp_path / "r.db", "--mode", "dry-run", "--speed", "1200", "--start-in", "0.2")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert out.count("[dry run] would post:") == N_POSTS
+    assert x.posts() == []
+    assert (
+        not (tmp_path / "r.db").exists()
+        or livetweet("--db", f"sqlite:///{tmp_path / 'r.db'}", "queue", "--json").stdout.strip() == "[]"
+    )

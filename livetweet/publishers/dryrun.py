@@ -21,6 +21,7 @@ class DryRunPublisher(Publisher):
 
     def post(self, text: str, in_reply_to: str | None = None) -> Outcome:
         self.posted.append((text, in_reply_to))
+        self.echo(text if in_reply_to is None else f"{text}\n(as a reply to {in_reply_to})")
         return Posted(f"dry-run-{next(self._ids)}")
 
     def find_post(self, text: str, since: datetime) -> str | None:
