@@ -28,11 +28,12 @@ from .dispatch import Dispatcher, Notice, Runner
 from .draft import Draft, DraftError, DraftState
 from .errors import LivetweetError, Problem, ScheduleError
 from .fakex import FakeXServer
+from .inbox import SHOWN_LENGTH, Message, Poller, PollResult, shorten
 from .publishers.base import Publisher, PublisherError
 from .publishers.dryrun import DryRunPublisher
 from .publishers.x import XPublisher, missing_credentials
 from .schedule import format_duration, parse_duration
-from .service import MODES, LoadReport, Service, operator_name
+from .service import MODES, InboxService, LoadReport, Service, operator_name
 from .store import AuditEntry, Store
 
 
@@ -76,9 +77,13 @@ class AppContext:
 
     @property
     def service(self) -> Service:
+        """The service over the store; during a rehearsal on this store, on the rehearsal's clock."""
         if self._service is None:
             settings = load_settings()
-            self._service = Service(Store(self.db_url or settings.database_url))
+            store = Store(self.db_url or settings.database_url)
+            rehearsal = store.rehearsal_clock()
+            clock: Clock = RehearsalClock.from_json(rehearsal) if rehearsal else SystemClock()
+            self._service = Service(store, clock)
         return self._service
 
 
@@ -591,6 +596,21 @@ class _Screen:
             what = _style(f"{report.what:<8}", fg=colours.get(report.what))
             click.echo(f"{now}  {what} {report.draft.slot} (draft {report.draft.id}): {report.detail}")
 
+    def polled(self, result: PollResult) -> None:
+        if not (result.stored or result.error):
+            return
+        with self._lock:
+            self._clear()
+            now = self.service.clock.now().astimezone(self.zone).strftime("%H:%M:%S %Z")
+            if result.stored:
+                click.echo(
+                    f"{now}  {_style('inbox', fg='cyan'):<8} {result.stored} new direct message"
+                    f"{'s' if result.stored != 1 else ''}: `livetweet inbox` shows them"
+                )
+            if result.error:
+                later = f"; next try at {_fmt_time(result.retry_at, self.zone)}" if result.retry_at else ""
+                click.echo(f"{now}  {_style('inbox', fg='yellow'):<8} {result.error}{later}")
+
     def idle(self, runner: Runner) -> None:
         upcoming = runner.next_due()
         paused = self.service.paused()
@@ -720,6 +740,10 @@ def run(
     screen = _Screen(service, event.id, zone, rehearse)
     dispatcher = Dispatcher(service, publisher, event.id, on_notice=screen.notice)
     runner = Runner(dispatcher)
+    if mode != "dry-run":
+        inbox = InboxService(service)
+        poll_every = timedelta(minutes=1)
+        runner.poll_messages(Poller(lambda: inbox.poll(publisher), clock, poll_every), screen.polled)
     where = "rehearsal" if rehearse else "live"
     click.echo(
         f"{event.title}: {len(report.posts)} posts, {mode} mode, {where}"
@@ -738,6 +762,8 @@ def run(
     def stop(signum: int, _frame: object) -> None:
         runner.stopped.set()
 
+    if isinstance(clock, RehearsalClock):
+        service.store.set_rehearsal_clock(clock.to_json())  # operators' commands follow this clock
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     finished = False
     try:
@@ -751,6 +777,8 @@ def run(
         publisher.close()
         if fake:
             fake.stop()
+    if isinstance(clock, RehearsalClock):
+        service.store.set_rehearsal_clock(None)
     drafts = service.queue(event_id=event.id)
     counts = {state: sum(1 for d in drafts if d.state == state) for state in DraftState}
     summary = ", ".join(f"{n} {state.value}" for state, n in counts.items() if n)
@@ -824,6 +852,111 @@ def post_now(app: AppContext, draft_id: int, as_name: str | None) -> None:
         f"Draft {draft.id} ({draft.slot}) goes out now (decided by {by}); a running `livetweet run` "
         "posts it within a second."
     )
+
+
+# --- direct messages ---------------------------------------------------------------------
+
+
+def message_json(message: Message, zone: ZoneInfo) -> dict[str, Any]:
+    """An inbox item as `inbox --json` prints it (text cleaned and shortened, original kept)."""
+    return {
+        "id": message.id,
+        "dm_id": message.dm_id,
+        "sender": message.sender,
+        "sender_id": message.sender_id,
+        "text": shorten(message.text, SHOWN_LENGTH),
+        "length": len(message.text),
+        "received_at": _iso(message.received_at, zone),
+        "conversation_id": message.conversation_id,
+        "media_keys": list(message.media_keys),
+        "state": message.state,
+        "draft_id": message.draft_id,
+    }
+
+
+def _event_zone(app: AppContext) -> ZoneInfo:
+    events = app.service.store.events()
+    return ZoneInfo(events[0]["timezone"]) if events else ZoneInfo("UTC")
+
+
+@cli.command("inbox")
+@click.option("--all", "include_all", is_flag=True, help="Also messages already reshared or dismissed.")
+@json_option
+@pass_app
+def inbox_command(app: AppContext, include_all: bool, as_json: bool) -> None:
+    """Direct messages sent to the account during the event (new ones by default)."""
+    messages = InboxService(app.service).messages(include_all)
+    zone = _event_zone(app)
+    if as_json:
+        click.echo(json.dumps([message_json(m, zone) for m in messages], indent=2, ensure_ascii=False))
+        return
+    if not messages:
+        click.echo("No new direct messages." if not include_all else "No direct messages.")
+        return
+    for m in messages:
+        media = f"  [{len(m.media_keys)} media]" if m.media_keys else ""
+        click.echo(f"{m.id:>4}  {_fmt_time(m.received_at, zone)}  @{m.sender:<16} {m.state:<9}{media}")
+        for line in shorten(m.text, 280).splitlines() or [""]:
+            click.echo(f"      {line}")
+    click.echo("Reshare one with `livetweet reshare ID`, or `livetweet dismiss ID`.")
+
+
+@cli.command()
+@click.argument("message_id", metavar="DM_ID", type=int)
+@click.option("--at", "at_text", metavar="HH:MM", help="When to post it (event time zone, on the event's date).")
+@click.option("--now", "now", is_flag=True, help="Post it as soon as it is approved (the default).")
+@click.option("--text", metavar="TEXT", help="Your shortened version of the message (still credited).")
+@click.option("--event", "event_id", metavar="ID", help="The event (when several are loaded).")
+@as_option
+@pass_app
+def reshare(
+    app: AppContext,
+    message_id: int,
+    at_text: str | None,
+    now: bool,
+    text: str | None,
+    event_id: str | None,
+    as_name: str | None,
+) -> None:
+    """Make a pending draft from a direct message, credited to its sender."""
+    if at_text and now:
+        raise click.UsageError("give --at or --now, not both")
+    inbox = InboxService(app.service)
+    at: datetime | None = None
+    if at_text:
+        at = _event_time(app, at_text, event_id)
+    draft = inbox.reshare(message_id, operator_name(as_name), at, text, event_id)
+    zone = app.service.zone(draft.event_id)
+    click.echo(
+        f"Draft {draft.id} made from message {message_id} ({draft.weighted_length}/280, segment "
+        f"{draft.segment}, due {_fmt_time(draft.at, zone)}): approve it with `livetweet approve {draft.id}`."
+    )
+
+
+def _event_time(app: AppContext, text: str, event_id: str | None) -> datetime:
+    event_id = app.service._event_id(event_id)
+    event = app.service.store.event(event_id)
+    assert event is not None
+    zone = ZoneInfo(event["timezone"])
+    try:
+        hour, minute = (int(p) for p in text.split(":"))
+        return datetime.combine(
+            event["starts_at"].astimezone(zone).date(),
+            datetime.min.time().replace(hour=hour, minute=minute),
+            tzinfo=zone,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(f'"{text}" is not a time: write it as HH:MM, like 14:05') from exc
+
+
+@cli.command()
+@click.argument("message_id", metavar="DM_ID", type=int)
+@as_option
+@pass_app
+def dismiss(app: AppContext, message_id: int, as_name: str | None) -> None:
+    """Set a direct message aside: it leaves the list of new messages."""
+    InboxService(app.service).dismiss(message_id, operator_name(as_name))
+    click.echo(f"Message {message_id} dismissed.")
 
 
 @cli.group("fake-x", invoke_without_command=True)

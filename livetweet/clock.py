@@ -38,15 +38,29 @@ class RehearsalClock:
     a rehearsal does not make it jump.
     """
 
-    def __init__(self, start: datetime, speed: float = 1.0) -> None:
+    def __init__(self, start: datetime, speed: float = 1.0, launched_at: datetime | None = None) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.start = start.astimezone(UTC)
         self.speed = speed
-        self._launch = time.monotonic()
+        # Another process (an operator's command during a rehearsal) follows the same clock
+        # from the launch's wall-clock time.
+        self.launched_at = launched_at or datetime.now(UTC)
+        self._launch = time.monotonic() - (datetime.now(UTC) - self.launched_at).total_seconds()
 
     def now(self) -> datetime:
         return self.start + timedelta(seconds=(time.monotonic() - self._launch) * self.speed)
+
+    def to_json(self) -> dict[str, object]:
+        return {"start": self.start.isoformat(), "speed": self.speed, "launched_at": self.launched_at.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> RehearsalClock:
+        return cls(
+            datetime.fromisoformat(str(data["start"])),
+            float(str(data["speed"])),
+            datetime.fromisoformat(str(data["launched_at"])),
+        )
 
     def real_seconds(self, delta: timedelta) -> float:
         return delta.total_seconds() / self.speed

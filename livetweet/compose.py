@@ -233,17 +233,19 @@ class Composer:
             line = _template_line(exc.__traceback__, template.filename)
             return Problem(shown, line, f"template error: {type(exc).__name__}: {exc}{during}")
 
-    def context(self, slot: Slot, segment: Segment, wanted: list[str]) -> dict[str, Any]:
+    def context_for(self, segment: Segment, wanted: list[str]) -> dict[str, Any]:
+        """What every template sees: the event, the segment, its objectives, the hashtags."""
         schedule = self.schedule
         return {
             "event": schedule.event,
             "segment": segment,
             "objectives": [schedule.objectives[n] for n in segment.objectives if n in schedule.objectives],
             "event_objectives": list(schedule.objectives.values()),
-            "slot": slot,
-            "vars": slot.vars,
             "hashtags": wanted,
         }
+
+    def context(self, slot: Slot, segment: Segment, wanted: list[str]) -> dict[str, Any]:
+        return {**self.context_for(segment, wanted), "slot": slot, "vars": slot.vars}
 
     def compose(self, slot: Slot) -> Post | Problem:
         """Render a slot and apply the hashtag policy."""

@@ -12,13 +12,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .clock import Clock
 from .draft import FINAL, Draft, DraftError, DraftState
+from .inbox import Poller, PollResult
 from .publishers.base import Outcome, OutcomeUnknown, Posted, Publisher, PublisherError, Refused, RetryLater
 from .service import Service
 
@@ -258,6 +258,12 @@ class Runner:
         upcoming = [(d, max(d.at, d.next_attempt_at or d.at)) for d in drafts]
         return min(upcoming, key=lambda x: x[1]) if upcoming else None
 
+    def poll_messages(self, poller: Poller, on_poll: Callable[[PollResult], None]) -> None:
+        """Fetch direct messages through the dispatcher's publisher while the event runs."""
+        self.scheduler.add_job(
+            lambda: _report_poll(poller.maybe_poll(), on_poll), "interval", seconds=self.watch_seconds, id="dm-poll"
+        )
+
     def start(self) -> None:
         self.dispatcher.reconcile_all()
         self.sync_jobs()
@@ -281,5 +287,6 @@ class Runner:
         return False
 
 
-def zone_of(service: Service, event_id: str) -> ZoneInfo:
-    return service.zone(event_id)
+def _report_poll(result: PollResult | None, on_poll: Callable[[PollResult], None]) -> None:
+    if result is not None:
+        on_poll(result)

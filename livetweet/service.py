@@ -19,16 +19,27 @@ import sqlalchemy as sa
 
 from .check import check_schedule
 from .clock import Clock, SystemClock
-from .compose import MAX_WEIGHTED_LENGTH, display_path, tag_text, wanted_hashtags
+from .compose import MAX_WEIGHTED_LENGTH, Composer, tag_text, wanted_hashtags
 from .draft import EDITABLE, Draft, DraftError, DraftState, IllegalMove
-from .errors import ScheduleError
-from .schedule import Schedule, format_duration
+from .errors import Problem, ScheduleError
+from .inbox import (
+    InboxError,
+    IncomingMessage,
+    Message,
+    PollResult,
+    clean_text,
+    original_for_storage,
+    original_from_storage,
+)
+from .publishers.base import Publisher, PublisherError, RateLimited
+from .schedule import DEFAULT_VALID_FOR, Schedule, Segment, format_duration, load_schedule
 from .store import (
     AuditEntry,
     Store,
     audit_table,
     drafts_table,
     events_table,
+    inbox_table,
     revisions_table,
     segments_table,
     shift_for,
@@ -108,7 +119,7 @@ class Service:
                 "title": event.title,
                 "account": event.account,
                 "timezone": event.timezone,
-                "schedule_path": display_path(schedule_path),
+                "schedule_path": str(schedule_path.resolve()),
                 "mode": mode,
                 "starts_at": event.start,
                 "ends_at": event.end,
@@ -676,3 +687,223 @@ class Service:
                     "posts: nothing was changed"
                 )
         return tagged
+
+
+class InboxService:
+    """Direct messages: kept once each, shown cleaned, reshared through the approval path."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.store = service.store
+        self.clock = service.clock
+
+    def poll(self, publisher: Publisher) -> PollResult:
+        """Fetch what is new and keep each message once (by X's event id)."""
+        result = PollResult()
+        with self.store.engine.connect() as conn:
+            # X's ids are numbers kept as text: compare them as numbers
+            newest = conn.execute(sa.select(sa.func.max(sa.cast(inbox_table.c.dm_id, sa.BigInteger)))).scalar()
+        newer_than = str(newest) if newest is not None else None
+        try:
+            messages, result.pages = publisher.fetch_direct_messages(newer_than)
+        except RateLimited as exc:
+            result.retry_at = exc.not_before or self.clock.now() + timedelta(minutes=1)
+            result.error = str(exc)
+            return result
+        except PublisherError as exc:
+            result.error = str(exc)
+            return result
+        result.fetched = len(messages)
+        result.stored = self.keep(messages)
+        return result
+
+    def keep(self, messages: list[IncomingMessage]) -> int:
+        """Store messages not already kept; returns how many were new."""
+        if not messages:
+            return 0
+        now = self.clock.now()
+        unique = {m.id: m for m in messages}
+        with self.store.begin() as conn:
+            known: set[str] = set()
+            chunk = list(unique)
+            for i in range(0, len(chunk), 500):
+                q = sa.select(inbox_table.c.dm_id).where(inbox_table.c.dm_id.in_(chunk[i : i + 500]))
+                known.update(r[0] for r in conn.execute(q))
+            rows = [
+                {
+                    "dm_id": m.id,
+                    "sender_id": m.sender_id,
+                    "sender_username": m.sender_username,
+                    "text": clean_text(m.text),
+                    "original": original_for_storage(m.text),
+                    "received_at": m.created_at,
+                    "conversation_id": m.conversation_id,
+                    "media_keys": json.dumps(list(m.media_keys)),
+                    "state": "new",
+                    "draft_id": None,
+                    "fetched_at": now,
+                    "version": 1,
+                }
+                for m in sorted(unique.values(), key=lambda m: int(m.id))
+                if m.id not in known
+            ]
+            if rows:
+                conn.execute(inbox_table.insert(), rows)
+            return len(rows)
+
+    def messages(self, include_all: bool = False) -> list[Message]:
+        q = sa.select(inbox_table).order_by(inbox_table.c.received_at, inbox_table.c.id)
+        if not include_all:
+            q = q.where(inbox_table.c.state == "new")
+        with self.store.engine.connect() as conn:
+            return [_message(r) for r in conn.execute(q).mappings()]
+
+    def get(self, message_id: int, conn: sa.Connection | None = None) -> Message:
+        if conn is None:
+            with self.store.engine.connect() as c:
+                return self.get(message_id, c)
+        row = conn.execute(sa.select(inbox_table).where(inbox_table.c.id == message_id)).mappings().first()
+        if row is None:
+            raise InboxError(f"there is no message {message_id} in the inbox: `livetweet inbox --all` lists them")
+        return _message(row)
+
+    def dismiss(self, message_id: int, by: str) -> Message:
+        with self.store.begin() as conn:
+            message = self.get(message_id, conn)
+            if message.state != "new":
+                raise InboxError(f"message {message_id} is already {message.state}")
+            self._set_state(conn, message, "dismissed")
+            self.store.write_audit(
+                conn,
+                at=self.clock.now(),
+                operator=by,
+                action="dismiss",
+                detail={"message": message_id, "dm_id": message.dm_id},
+            )
+            return self.get(message_id, conn)
+
+    def reshare(
+        self, message_id: int, by: str, at: datetime | None = None, text: str | None = None, event_id: str | None = None
+    ) -> Draft:
+        """A pending draft from the message, credited to its sender, in the segment running `at`."""
+        event_id = self.service._event_id(event_id)
+        event = self.store.event(event_id)
+        assert event is not None
+        when = at or self.clock.now()
+        schedule = load_schedule(Path(event["schedule_path"]))
+        composer = Composer(schedule)
+        segment = _segment_at(schedule, self.store.shifts(event_id), when)
+        wanted = wanted_hashtags(schedule, segment)
+        with self.store.begin() as conn:
+            message = self.get(message_id, conn)
+            if message.state == "reshared":
+                raise InboxError(f"message {message_id} was reshared already (draft {message.draft_id})")
+            body = clean_text(text).strip() if text is not None else message.text.strip()
+            if not body:
+                raise InboxError(f"message {message_id} has no text to reshare: give one with --text")
+            context = composer.context_for(segment, wanted)
+            context["message"] = {"text": body, "sender": message.sender, "received_at": message.received_at}
+            rendered = composer.render("dm_reshare", context)
+            if isinstance(rendered, Problem):
+                raise InboxError(f"the reshare template failed: {rendered}")
+            tagged = tag_text(rendered, wanted)
+            length = tagged.parsed.weighted_length
+            if length > MAX_WEIGHTED_LENGTH or tagged.missing:
+                over = max(length - MAX_WEIGHTED_LENGTH, 0)
+                need = f"{over} characters too long" if over else f"too long to add {', '.join(tagged.missing)}"
+                raise InboxError(
+                    f"the reshare of message {message_id} would be {length}/{MAX_WEIGHTED_LENGTH} weighted "
+                    f"characters, {need}: shorten the message with --text (nothing was cut, nothing was created)"
+                )
+            draft = self._create_draft(conn, event_id, message, segment.id, tagged, wanted, when, by)
+            self._set_state(conn, message, "reshared", draft.id)
+            return draft
+
+    def _create_draft(
+        self,
+        conn: sa.Connection,
+        event_id: str,
+        message: Message,
+        segment_id: str,
+        tagged: Any,
+        wanted: list[str],
+        when: datetime,
+        by: str,
+    ) -> Draft:
+        now = self.clock.now()
+        inserted = conn.execute(
+            drafts_table.insert().values(
+                event_id=event_id,
+                slot=f"dm-{message.id}",
+                segment=segment_id,
+                source="dm",
+                template="dm_reshare",
+                state=S.PENDING.value,
+                revision=1,
+                text=tagged.text,
+                planned_text=tagged.text,
+                weighted_length=tagged.parsed.weighted_length,
+                hashtags=json.dumps(list(tagged.hashtags)),
+                wanted_hashtags=json.dumps(wanted),
+                planned_at=when,
+                at=when,
+                valid_until=when + DEFAULT_VALID_FOR,
+                reply_to=None,
+                version=1,
+                updated_at=now,
+            )
+        )
+        draft_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
+        self.store.add_revision(conn, draft_id, 1, tagged.text, by, now, "reshare")
+        self.store.write_audit(
+            conn,
+            at=now,
+            operator=by,
+            action="reshare",
+            draft_id=draft_id,
+            event_id=event_id,
+            to_state=S.PENDING,
+            revision=1,
+            detail={
+                "message": message.id,
+                "dm_id": message.dm_id,
+                "sender": message.sender,
+                "original": message.original,
+            },
+        )
+        return self.store.get(draft_id, conn)
+
+    def _set_state(self, conn: sa.Connection, message: Message, state: str, draft_id: int | None = None) -> None:
+        result = conn.execute(
+            inbox_table.update()
+            .where(inbox_table.c.id == message.id, inbox_table.c.state == message.state)
+            .values(state=state, draft_id=draft_id, version=inbox_table.c.version + 1)
+        )
+        if result.rowcount != 1:
+            raise InboxError(f"message {message.id} was changed by someone else at the same moment: look again")
+
+
+def _message(row: sa.RowMapping) -> Message:
+    return Message(
+        id=row["id"],
+        dm_id=row["dm_id"],
+        sender_id=row["sender_id"],
+        sender=row["sender_username"],
+        text=row["text"],
+        original=original_from_storage(row["original"]),
+        received_at=row["received_at"],
+        conversation_id=row["conversation_id"],
+        media_keys=tuple(json.loads(row["media_keys"])),
+        state=row["state"],
+        draft_id=row["draft_id"],
+    )
+
+
+def _segment_at(schedule: Schedule, shifts: list[tuple[datetime | None, int]], when: datetime) -> Segment:
+    """The segment running at `when` (with the operator's shifts), else the nearest one."""
+
+    def start(seg: Segment) -> datetime:
+        return seg.start + shift_for(shifts, seg.start)
+
+    started = [s for s in schedule.segments if start(s) <= when]
+    return started[-1] if started else schedule.segments[0]

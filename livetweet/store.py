@@ -24,6 +24,7 @@ from .errors import LivetweetError
 
 SCHEMA_VERSION = 1
 PAUSED_KEY = "paused"
+REHEARSAL_CLOCK_KEY = "rehearsal_clock"
 APP_ID = "livetweet"
 DEFAULT_DATABASE_URL = "sqlite:///livetweet.db"
 
@@ -160,6 +161,25 @@ shifts_table = sa.Table(
     sa.Column("by", sa.String(200), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
 )
+
+inbox_table = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dm_id", sa.String(64), nullable=False, unique=True),  # X's event id: each kept once
+    sa.Column("sender_id", sa.String(64), nullable=False),
+    sa.Column("sender_username", sa.String(64), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),  # cleaned: what is shown and posted
+    sa.Column("original", sa.Text, nullable=False),  # exactly as received (JSON string, ASCII)
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("conversation_id", sa.String(128), nullable=False),
+    sa.Column("media_keys", sa.Text, nullable=False),  # JSON list
+    sa.Column("state", sa.String(16), nullable=False),  # new, reshared, dismissed
+    sa.Column("draft_id", sa.Integer, sa.ForeignKey("drafts.id")),
+    sa.Column("fetched_at", UTCDateTime, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+sa.Index("ix_inbox_state", inbox_table.c.state, inbox_table.c.received_at)
 
 settings_table = sa.Table(
     "settings",
@@ -537,6 +557,15 @@ class Store:
             .where(settings_table.c.key == PAUSED_KEY)
             .values(value=json.dumps(value) if value else "", as_of="")
         )
+
+    def rehearsal_clock(self) -> dict[str, Any] | None:
+        """The clock of a rehearsal running on this store, for other commands to follow."""
+        found = self.setting(REHEARSAL_CLOCK_KEY)
+        return json.loads(found[0]) if found and found[0] else None
+
+    def set_rehearsal_clock(self, value: dict[str, Any] | None) -> None:
+        with self.begin() as conn:
+            self.put_setting(conn, REHEARSAL_CLOCK_KEY, json.dumps(value) if value else "", "")
 
     def setting(self, key: str) -> tuple[str, str] | None:
         with self.engine.connect() as conn:

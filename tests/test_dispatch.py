@@ -20,7 +20,7 @@ from livetweet.publishers.x import XPublisher
 from livetweet.service import Service
 from livetweet.store import Store
 
-from .conftest import MINI_SCHEDULE, X_TEST_CREDENTIALS, write_event
+from .conftest import MINI_SCHEDULE, REPO, X_TEST_CREDENTIALS, write_event
 
 S = DraftState
 CET = timedelta(hours=1)
@@ -43,6 +43,7 @@ class World:
             "hello.j2": "Welcome to {{ event.title }}!",
             "question.j2": "Now: {{ segment.title }}.",
             "thanks.j2": "Thanks for your questions!",
+            "dm_reshare.j2": (REPO / "templates" / "dm_reshare.j2").read_text(),
         }
         self.service.load(write_event(tmp_path, schedule, templates), mode)
         self.notices: list[Notice] = []

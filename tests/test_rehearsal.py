@@ -236,3 +236,45 @@ def test_a_dry_run_prints_every_post_and_sends_nothing(x: FakeXServer, tmp_path:
         not (tmp_path / "r.db").exists()
         or livetweet("--db", f"sqlite:///{tmp_path / 'r.db'}", "queue", "--json").stdout.strip() == "[]"
     )
+
+
+def test_direct_messages_during_a_rehearsal_are_kept_once_and_reshared(x: FakeXServer, tmp_path: Path) -> None:
+    import json
+
+    db = tmp_path / "r.db"
+    url = f"sqlite:///{db}"
+
+    def inbox(*args: str) -> list[dict]:  # type: ignore[type-arg]
+        result = livetweet("--db", url, "inbox", "--json", *args)
+        return json.loads(result.stdout) if result.returncode == 0 and result.stdout.strip() else []
+
+    first = start_run(x, db, "--speed", "60", "--start-in", "1")
+    try:
+        sent = livetweet("fake-x", "dm", "--from", "speaker_one", "--url", x.url, "Migrants kept us going {{ 7*7 }}")
+        assert sent.returncode == 0, sent.stderr
+        wait_for(lambda: len(inbox()) == 1, "the message in the inbox within one poll", timeout=30)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    # Restarted: the first message is not doubled, a new one is added.
+    livetweet("fake-x", "dm", "--from", "speaker_two", "--url", x.url, "Skills partnerships work")
+    second = start_run(x, db, "--speed", "60", "--start-in", "1")
+    try:
+        wait_for(lambda: len(inbox("--all")) == 2, "the second message", timeout=30)
+        messages = inbox("--all")
+        assert [(m["sender"], m["text"]) for m in messages] == [
+            ("speaker_one", "Migrants kept us going {{ 7*7 }}"),
+            ("speaker_two", "Skills partnerships work"),
+        ]
+        made = livetweet("--db", url, "reshare", str(messages[0]["id"]), "--now", "--as", "alice")
+        assert made.returncode == 0, made.stderr
+        draft_id = made.stdout.split()[1]
+        assert livetweet("--db", url, "approve", draft_id, "--as", "alice").returncode == 0
+        wait_for(lambda: any("via @speaker_one" in t.text for t in x.posts()), "the reshare to be posted", 30)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=60)
+    reshared = next(t.text for t in x.posts() if "via @speaker_one" in t.text)
+    assert reshared.startswith("Migrants kept us going {{ 7*7 }}\n\n(via @speaker_one)")
+    assert "#GlobalCompactforMigration" in reshared and "#GCM" in reshared
+    assert len(inbox("--all")) == 2

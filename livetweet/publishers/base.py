@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..errors import LivetweetError
+from ..inbox import IncomingMessage
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,14 @@ class RecentPost:
     created_at: datetime | None
 
 
+class RateLimited(PublisherError):
+    """X said "not now" (429); `not_before` is its reset time."""
+
+    def __init__(self, message: str, not_before: datetime | None) -> None:
+        super().__init__(message)
+        self.not_before = not_before
+
+
 class Publisher(ABC):
     """Posts to one account."""
 
@@ -74,6 +83,13 @@ class Publisher(ABC):
 
         Raises PublisherError when the look-up itself failed (then nothing is known).
         """
+
+    def fetch_direct_messages(self, newer_than: str | None) -> tuple[list[IncomingMessage], int]:
+        """Messages sent to the account newer than event id `newer_than`, and the pages read.
+
+        Raises RateLimited on a 429, PublisherError when the fetch failed.
+        """
+        return [], 0
 
     def check(self) -> str:
         """Verify the publisher can be used; return a line describing it (account, address)."""

@@ -18,8 +18,9 @@ from requests.adapters import HTTPAdapter
 
 from ..clock import Clock, SystemClock
 from ..config import X_CREDENTIAL_NAMES
+from ..inbox import IncomingMessage
 from ..tweettext import extract_urls
-from .base import Outcome, OutcomeUnknown, Posted, Publisher, PublisherError, Refused, RetryLater
+from .base import Outcome, OutcomeUnknown, Posted, Publisher, PublisherError, RateLimited, Refused, RetryLater
 
 X_API = "https://api.twitter.com"
 DEFAULT_TIMEOUT = 10.0
@@ -150,6 +151,65 @@ class XPublisher(Publisher):
         except (tweepy.TweepyException, requests.exceptions.RequestException) as exc:
             raise PublisherError(f"looking up recent posts failed: {_describe(exc)}") from exc
         return None
+
+    def fetch_direct_messages(self, newer_than: str | None) -> tuple[list[IncomingMessage], int]:
+        """Newest first, page after page, back to the last message already kept."""
+        my_id, _ = self.me()
+        found: list[IncomingMessage] = []
+        token: str | None = None
+        pages = 0
+        try:
+            while True:
+                page = self.client.get_direct_message_events(
+                    dm_event_fields=[
+                        "id",
+                        "text",
+                        "event_type",
+                        "sender_id",
+                        "created_at",
+                        "dm_conversation_id",
+                        "attachments",
+                    ],
+                    event_types="MessageCreate",
+                    expansions=["sender_id"],
+                    user_fields=["username"],
+                    max_results=100,
+                    pagination_token=token,
+                    user_auth=True,
+                )
+                pages += 1
+                users = {str(u.id): str(u.username) for u in (page.includes or {}).get("users", [])}
+                reached_known = False
+                for event in page.data or []:
+                    if newer_than is not None and int(event.id) <= int(newer_than):
+                        reached_known = True
+                        break
+                    sender = str(event.sender_id)
+                    if sender == my_id:
+                        continue  # our own messages are not inbox items
+                    attachments = getattr(event, "attachments", None) or {}
+                    found.append(
+                        IncomingMessage(
+                            id=str(event.id),
+                            text=str(event.text or ""),
+                            sender_id=sender,
+                            sender_username=users.get(sender, sender),
+                            created_at=event.created_at or self.clock.now(),
+                            conversation_id=str(event.dm_conversation_id or ""),
+                            media_keys=tuple(str(k) for k in attachments.get("media_keys", [])),
+                        )
+                    )
+                token = (page.meta or {}).get("next_token")
+                if reached_known or not token:
+                    return found, pages
+        except tweepy.TooManyRequests as exc:
+            reset = getattr(exc, "reset_time", None)
+            raise RateLimited(
+                "X's rate limit for direct messages was reached (429)",
+                datetime.fromtimestamp(reset, UTC) if reset else None,
+            ) from exc
+        except (tweepy.TweepyException, requests.exceptions.RequestException) as exc:
+            raise PublisherError(f"fetching direct messages failed: {_describe(exc)}") from exc
 
     def close(self) -> None:
         self.client.session.close()

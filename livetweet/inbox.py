@@ -1,0 +1,121 @@
+"""Direct messages: untrusted text made safe to show and post, and the poller that fetches them.
+
+A message's text is a value, never template source. What is shown and posted has control
+characters (but the newline), bidirectional overrides and isolates and zero-width spaces
+removed; joiners stay (emoji sequences and some scripts need them). The original is kept,
+exactly, for the audit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .clock import Clock
+from .errors import LivetweetError
+
+# C0 and C1 controls except \n, DEL, bidi embeddings/overrides/isolates, marks, zero-width spaces.
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b\ufeff\u200e\u200f\u061c]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+SHOWN_LENGTH = 500
+
+
+class InboxError(LivetweetError):
+    """An inbox action cannot be done; the message says why."""
+
+
+def clean_text(text: str) -> str:
+    """The text as shown and posted: unsafe invisible characters gone, lone surrogates replaced."""
+    return _SURROGATE.sub("\ufffd", _UNSAFE.sub("", text))
+
+
+def shorten(text: str, limit: int = SHOWN_LENGTH) -> str:
+    """At most `limit` characters, with an ellipsis saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
+
+def original_for_storage(text: str) -> str:
+    """The exact text received, storable in any database (lone surrogates escaped as JSON)."""
+    return json.dumps(text, ensure_ascii=True)
+
+
+def original_from_storage(stored: str) -> str:
+    value = json.loads(stored)
+    return value if isinstance(value, str) else str(value)
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A direct message as the publisher fetched it."""
+
+    id: str
+    text: str
+    sender_id: str
+    sender_username: str
+    created_at: datetime
+    conversation_id: str
+    media_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Message:
+    """An inbox item as the store keeps it."""
+
+    id: int
+    dm_id: str
+    sender_id: str
+    sender: str
+    text: str  # cleaned: what is shown and posted
+    original: str  # exactly as received
+    received_at: datetime
+    conversation_id: str
+    media_keys: tuple[str, ...]
+    state: str  # new, reshared, dismissed
+    draft_id: int | None
+
+
+@dataclass
+class PollResult:
+    """What one poll did."""
+
+    fetched: int = 0
+    stored: int = 0
+    pages: int = 0
+    retry_at: datetime | None = None
+    error: str | None = None
+
+
+class Poller:
+    """Fetches new direct messages at most once a minute, later when X says so (429)."""
+
+    def __init__(
+        self, fetch_and_store: Callable[[], PollResult], clock: Clock, every: timedelta = timedelta(minutes=1)
+    ) -> None:
+        self._poll = fetch_and_store
+        self.clock = clock
+        self.every = every
+        self.next_at: datetime | None = None
+        self._lock = threading.Lock()
+
+    def due(self) -> bool:
+        return self.next_at is None or self.clock.now() >= self.next_at
+
+    def maybe_poll(self) -> PollResult | None:
+        """Poll if it is time; returns what happened, or None when it was not time."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if not self.due():
+                return None
+            result = self._poll()
+            now = self.clock.now()
+            self.next_at = max(result.retry_at, now) if result.retry_at else now + self.every
+            return result
+        finally:
+            self._lock.release()
