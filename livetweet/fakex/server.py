@@ -116,6 +116,7 @@ class FakeXState:
 class _Handler(BaseHTTPRequestHandler):
     server: FakeXServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
     _raw: bytes = b""
 
     def log_message(self, format: str, *args: Any) -> None:
