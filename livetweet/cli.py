@@ -24,6 +24,8 @@ from .check import Report, check_schedule
 from .clock import Clock, RehearsalClock, SystemClock
 from .compose import MAX_WEIGHTED_LENGTH, Post
 from .config import X_CREDENTIAL_NAMES, load_settings
+from .console import ConsoleAuth, ConsoleContext, create_app
+from .console.server import LOOPBACK, ConsoleServer, parse_address
 from .dispatch import Dispatcher, Notice, Runner
 from .draft import Draft, DraftError, DraftState
 from .errors import LivetweetError, Problem, ScheduleError
@@ -33,7 +35,7 @@ from .publishers.base import Publisher, PublisherError
 from .publishers.dryrun import DryRunPublisher
 from .publishers.x import XPublisher, missing_credentials
 from .schedule import format_duration, parse_duration
-from .service import MODES, InboxService, LoadReport, Service, operator_name
+from .service import MODES, InboxService, LoadReport, Service, compose_draft, operator_name
 from .store import AuditEntry, Store
 
 
@@ -678,9 +680,26 @@ def _countdown(seconds: float) -> str:
     show_default=True,
     help="Seconds to wait for X on each call.",
 )
+@click.option(
+    "--console",
+    "console_at",
+    metavar="HOST:PORT",
+    default="127.0.0.1:8000",
+    show_default=True,
+    help="Where the operator console listens.",
+)
+@click.option("--no-console", is_flag=True, help="Do not serve the operator console.")
 @pass_app
 def run(
-    app: AppContext, schedule: Path, mode: str, rehearse: bool, speed: float, start_in: float, timeout: float
+    app: AppContext,
+    schedule: Path,
+    mode: str,
+    rehearse: bool,
+    speed: float,
+    start_in: float,
+    timeout: float,
+    console_at: str,
+    no_console: bool,
 ) -> None:
     """Post the event: load the schedule, then post approved drafts at their time.
 
@@ -762,6 +781,44 @@ def run(
     def stop(signum: int, _frame: object) -> None:
         runner.stopped.set()
 
+    console = None
+    if not no_console:
+        try:
+            host, port = parse_address(console_at)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--console") from exc
+        auth = ConsoleAuth(
+            os.environ.get("LIVETWEET_CONSOLE_PASSWORD"), os.environ.get("LIVETWEET_CONSOLE_PASSWORD_HASH")
+        )
+        link_base = fake.url if fake else settings.x_api_url
+        account = event.account.lstrip("@")
+        context = ConsoleContext(
+            service,
+            event.id,
+            mode,
+            auth,
+            post_link=(lambda _id: f"{link_base}/") if link_base else (lambda i: f"https://x.com/{account}/status/{i}"),
+            speed=speed if rehearse else 1.0,
+        )
+        if host not in LOOPBACK:
+            click.echo(
+                f"warning: the console listens on {host}, reachable from other machines: protect it "
+                "with a strong LIVETWEET_CONSOLE_PASSWORD",
+                err=True,
+            )
+        try:
+            console = ConsoleServer(create_app(context), host, port).start()
+        except OSError as exc:
+            publisher.close()
+            if fake:
+                fake.stop()
+            raise LivetweetError(
+                f"{exc}: is another run using it? Choose another with --console HOST:PORT, or --no-console"
+            ) from exc
+        if auth.uses_token:
+            click.echo(f"Console: {console.url}/login?token={auth.token} (a one-time token for this run)")
+        else:
+            click.echo(f"Console: {console.url}/ (log in with LIVETWEET_CONSOLE_PASSWORD)")
     if isinstance(clock, RehearsalClock):
         service.store.set_rehearsal_clock(clock.to_json())  # operators' commands follow this clock
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -774,6 +831,8 @@ def run(
         screen.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if console:
+            console.stop()
         publisher.close()
         if fake:
             fake.stop()
@@ -838,6 +897,30 @@ def cue(app: AppContext, segment: str, event_id: str | None, as_name: str | None
     delta, moved = app.service.cue(segment, operator_name(as_name), event_id)
     late = "late" if delta >= timedelta(0) else "early"
     click.echo(f"Segment {segment} started {format_duration(abs(delta))} {late}: moved {len(moved)} posts.")
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--at", "at_text", metavar="HH:MM", help="When to post it (event time zone, on the event's date).")
+@click.option("--now", "now", is_flag=True, help="Post it at once (the default).")
+@click.option("--event", "event_id", metavar="ID", help="The event (when several are loaded).")
+@as_option
+@pass_app
+def compose(
+    app: AppContext, text: str, at_text: str | None, now: bool, event_id: str | None, as_name: str | None
+) -> None:
+    """Post a line you just heard: the running segment's hashtags are added, it is checked,
+    audited and approved by you, and goes out now or at --at."""
+    if at_text and now:
+        raise click.UsageError("give --at or --now, not both")
+    at = _event_time(app, at_text, event_id) if at_text else None
+    draft, added = compose_draft(app.service, text, operator_name(as_name), at, event_id)
+    zone = app.service.zone(draft.event_id)
+    tags = f" (added {' '.join(added)})" if added else ""
+    click.echo(
+        f"Draft {draft.id} composed and approved{tags}: {draft.weighted_length}/280, due "
+        f"{_fmt_time(draft.at, zone)}; a running `livetweet run` posts it."
+    )
 
 
 @cli.command("post-now")

@@ -907,3 +907,93 @@ def _segment_at(schedule: Schedule, shifts: list[tuple[datetime | None, int]], w
 
     started = [s for s in schedule.segments if start(s) <= when]
     return started[-1] if started else schedule.segments[0]
+
+
+def compose_draft(
+    service: Service, text: str, by: str, at: datetime | None = None, event_id: str | None = None, approve: bool = True
+) -> tuple[Draft, list[str]]:
+    """What live posting mostly is: a line typed during the event, with the running segment's
+    hashtags, checked like every draft, audited, and approved by its author at once.
+
+    Returns the draft and the hashtags that were added.
+    """
+    event_id = service._event_id(event_id)
+    when = at or service.clock.now()
+    segments = service.store.segments(event_id)
+    if not segments:
+        raise DraftError("the event has no segments: load its schedule first")
+    shifts = service.store.shifts(event_id)
+    started = [s for s in segments if s["planned_start"] + shift_for(shifts, s["planned_start"]) <= when]
+    segment = started[-1] if started else segments[0]
+    wanted = json.loads(segment["hashtags"])
+    now = service.clock.now()
+    with service.store.begin() as conn:
+        count = conn.execute(
+            sa.select(sa.func.count()).select_from(drafts_table).where(drafts_table.c.source == "compose")
+        ).scalar_one()
+        placeholder = Draft(
+            id=0,
+            event_id=event_id,
+            slot="",
+            segment=segment["id"],
+            source="compose",
+            state=S.PENDING,
+            revision=0,
+            text="",
+            weighted_length=0,
+            hashtags=(),
+            wanted_hashtags=tuple(wanted),
+            at=when,
+            valid_until=when,
+            reply_to=None,
+            approved_revision=None,
+            approved_by=None,
+            approved_at=None,
+            tweet_id=None,
+            posted_at=None,
+            version=0,
+            updated_at=now,
+            planned_text="",
+            template="",
+            planned_at=when,
+        )
+        tagged = service.check_text(conn, placeholder, text.strip())
+        inserted = conn.execute(
+            drafts_table.insert().values(
+                event_id=event_id,
+                slot=f"compose-{count + 1}-{int(now.timestamp())}",
+                segment=segment["id"],
+                source="compose",
+                template="",
+                state=S.PENDING.value,
+                revision=1,
+                text=tagged.text,
+                planned_text=tagged.text,
+                weighted_length=tagged.parsed.weighted_length,
+                hashtags=json.dumps(list(tagged.hashtags)),
+                wanted_hashtags=json.dumps(wanted),
+                planned_at=when,
+                at=when,
+                valid_until=when + DEFAULT_VALID_FOR,
+                reply_to=None,
+                version=1,
+                updated_at=now,
+            )
+        )
+        draft_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
+        service.store.add_revision(conn, draft_id, 1, tagged.text, by, now, "compose")
+        service.store.write_audit(
+            conn,
+            at=now,
+            operator=by,
+            action="compose",
+            draft_id=draft_id,
+            event_id=event_id,
+            to_state=S.PENDING,
+            revision=1,
+            detail={"appended_hashtags": list(tagged.appended)} if tagged.appended else None,
+        )
+        draft = service.store.get(draft_id, conn)
+        if approve:
+            draft = service._approve(conn, draft, by, 1, now)
+        return draft, list(tagged.appended)

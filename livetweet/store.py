@@ -359,16 +359,23 @@ class Store:
         event_id: str | None = None,
         states: list[DraftState] | None = None,
         conn: Connection | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[Draft]:
+        """Drafts by time (then id), optionally of one event, in some states, one page of them."""
         if conn is None:
             with self.engine.connect() as c:
-                return self.drafts(event_id=event_id, states=states, conn=c)
+                return self.drafts(event_id=event_id, states=states, conn=c, limit=limit, offset=offset)
         q = sa.select(drafts_table).order_by(drafts_table.c.at, drafts_table.c.id)
-        if event_id is not None:
-            q = q.where(drafts_table.c.event_id == event_id)
-        if states:
-            q = q.where(drafts_table.c.state.in_([s.value for s in states]))
+        q = _filter_drafts(q, event_id, states)
+        if limit is not None:
+            q = q.limit(limit).offset(offset)
         return [_row_to_draft(r) for r in conn.execute(q).mappings()]
+
+    def count_drafts(self, *, event_id: str | None = None, states: list[DraftState] | None = None) -> int:
+        with self.engine.connect() as conn:
+            q = _filter_drafts(sa.select(sa.func.count()).select_from(drafts_table), event_id, states)
+            return int(conn.execute(q).scalar_one())
 
     def audit(self, draft_id: int | None = None, conn: Connection | None = None) -> list[AuditEntry]:
         if conn is None:
@@ -580,6 +587,14 @@ class Store:
             conn.execute(settings_table.update().where(settings_table.c.key == key).values(value=value, as_of=as_of))
         else:
             conn.execute(settings_table.insert().values(key=key, value=value, as_of=as_of))
+
+
+def _filter_drafts(q: sa.Select[Any], event_id: str | None, states: list[DraftState] | None) -> sa.Select[Any]:
+    if event_id is not None:
+        q = q.where(drafts_table.c.event_id == event_id)
+    if states:
+        q = q.where(drafts_table.c.state.in_([s.value for s in states]))
+    return q
 
 
 def shift_for(shifts: list[tuple[datetime | None, int]], planned: datetime) -> timedelta:

@@ -1,0 +1,436 @@
+"""The console's pages and actions: a thin shell over the same service the CLI uses.
+
+Every rule lives in the service; a view only reads the request, calls the service as the
+logged-in operator, and shows the result. Pages are rendered on the server with autoescape;
+a little JavaScript (static/console.js, no inline script) adds the live counter, countdowns,
+and a reload when Server-Sent Events say the store changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from ..draft import DraftError, DraftState
+from ..errors import LivetweetError
+from ..inbox import SHOWN_LENGTH, shorten
+from ..schedule import format_duration, parse_duration
+from ..service import InboxService, Service, compose_draft
+from ..store import audit_table, inbox_table, shift_for
+from ..tweettext import parse_tweet
+from .auth import SESSION_COOKIE, ConsoleAuth, Session
+
+HERE = Path(__file__).parent
+PAGE_SIZE = 50
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+)
+S = DraftState
+
+
+@dataclass
+class ConsoleContext:
+    """What the console serves: one event of one store, on the run's clock."""
+
+    service: Service
+    event_id: str
+    mode: str
+    auth: ConsoleAuth
+    post_link: Callable[[str], str] = lambda tweet_id: f"https://x.com/i/status/{tweet_id}"
+    speed: float = 1.0
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.service.zone(self.event_id)
+
+
+class SecurityHeaders(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"  # forms return to the page they came from
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def create_app(ctx: ConsoleContext) -> Starlette:
+    """The console's ASGI application."""
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.autoescape = True
+    inbox = InboxService(ctx.service)
+    store = ctx.service.store
+
+    def hm(when: datetime | None) -> str:
+        return when.astimezone(ctx.zone).strftime("%H:%M:%S %Z") if when else "-"
+
+    templates.env.filters["hm"] = hm
+    templates.env.filters["iso"] = lambda when: when.isoformat() if when else ""
+
+    # --- plumbing ------------------------------------------------------------------
+
+    def session_of(request: Request) -> tuple[str | None, Session | None]:
+        sid = request.cookies.get(SESSION_COOKIE)
+        return sid, ctx.auth.session(sid)
+
+    def page(name: str, request: Request, session: Session, **values: Any) -> Response:
+        paused = ctx.service.paused()
+        flash = request.query_params.get("msg", "")
+        return templates.TemplateResponse(
+            request,
+            name,
+            {
+                "operator": session.operator,
+                "csrf": session.csrf,
+                "paused": paused,
+                "mode": ctx.mode,
+                "event": store.event(ctx.event_id),
+                "flash": flash[:500],
+                "error": request.query_params.get("error", "")[:500],
+                "path": request.url.path,
+                **values,
+            },
+        )
+
+    def back(request: Request, form: FormData, message: str = "", error: str = "") -> RedirectResponse:
+        target = str(form.get("next") or request.headers.get("referer") or "/")
+        parts = urlsplit(target)
+        path = parts.path if parts.path.startswith("/") and not parts.path.startswith("//") else "/"
+        query = f"?{'error' if error else 'msg'}={quote(error or message)}" if (error or message) else ""
+        anchor = str(form.get("anchor") or "")
+        return RedirectResponse(path + query + (f"#{anchor}" if anchor else ""), status_code=303)
+
+    def guarded(handler: Callable[[Request, Session], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            _, session = session_of(request)
+            if session is None:
+                if request.method == "GET" and request.url.path != "/events":
+                    return RedirectResponse("/login", status_code=303)
+                return JSONResponse({"error": "log in first"}, status_code=401)
+            return await handler(request, session)
+
+        return endpoint
+
+    def action(
+        do: Callable[[Request, FormData, Session], str],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """A state-changing POST: needs a session and its CSRF token; errors come back as messages."""
+
+        async def handler(request: Request, session: Session) -> Response:
+            form = await request.form()
+            if str(form.get("csrf") or "") != session.csrf:
+                return JSONResponse({"error": "missing or wrong CSRF token: reload the page"}, status_code=403)
+            try:
+                message = await run_in_threadpool(do, request, form, session)
+            except (LivetweetError, ValueError) as exc:
+                return back(request, form, error=str(exc))
+            if message.startswith("/"):
+                return RedirectResponse(message, status_code=303)
+            return back(request, form, message)
+
+        return guarded(handler)
+
+    def int_field(form: FormData, name: str) -> int | None:
+        value = str(form.get(name) or "")
+        return int(value) if value.isdigit() else None
+
+    # --- login -------------------------------------------------------------------------
+
+    async def login_page(request: Request) -> Response:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {
+                "token": request.query_params.get("token", ""),
+                "uses_token": ctx.auth.uses_token,
+                "error": request.query_params.get("error", ""),
+                "event": store.event(ctx.event_id),
+            },
+        )
+
+    async def login(request: Request) -> Response:
+        client = request.client.host if request.client else "?"
+        delay = ctx.auth.delay_for(client)
+        if delay:
+            await asyncio.sleep(delay)  # slows down password guessing
+        form = await request.form()
+        name = " ".join(str(form.get("name") or "").split())[:60]
+        if not ctx.auth.check_password(str(form.get("password") or "")):
+            ctx.auth.failed(client)
+            return RedirectResponse("/login?error=" + quote("wrong password or token"), status_code=303)
+        if not name:
+            return RedirectResponse(
+                "/login?error=" + quote("say who you are: your name goes in the audit trail"), status_code=303
+            )
+        sid = ctx.auth.login(client, name)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE, sid, httponly=True, samesite="strict", path="/", secure=request.url.scheme == "https"
+        )
+        return response
+
+    async def logout(request: Request) -> Response:
+        sid, session = session_of(request)
+        form = await request.form()
+        if session is None or str(form.get("csrf") or "") != session.csrf:
+            return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+        ctx.auth.logout(sid)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    # --- pages ---------------------------------------------------------------------------
+
+    def running_segment(now: datetime) -> dict[str, Any] | None:
+        segments = store.segments(ctx.event_id)
+        shifts = store.shifts(ctx.event_id)
+        started = [s for s in segments if s["planned_start"] + shift_for(shifts, s["planned_start"]) <= now]
+        return started[-1] if started else None
+
+    async def now_page(request: Request, session: Session) -> Response:
+        def data() -> dict[str, Any]:
+            now = ctx.service.clock.now()
+            upcoming = [d for d in store.drafts(event_id=ctx.event_id, states=[S.APPROVED, S.PENDING])]
+            return {
+                "now": now,
+                "speed": ctx.speed,
+                "segment": running_segment(now),
+                "segments": store.segments(ctx.event_id),
+                "upcoming": upcoming[:8],
+            }
+
+        return page("now.html", request, session, **(await run_in_threadpool(data)))
+
+    async def queue_page(request: Request, session: Session) -> Response:
+        state = request.query_params.get("state") or None
+        number = (
+            int(request.query_params.get("page", "1") or 1) if request.query_params.get("page", "1").isdigit() else 1
+        )
+        states = [DraftState(state)] if state in {s.value for s in DraftState} else None
+
+        def data() -> dict[str, Any]:
+            total = store.count_drafts(event_id=ctx.event_id, states=states)
+            drafts = store.drafts(
+                event_id=ctx.event_id, states=states, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE
+            )
+            return {
+                "drafts": drafts,
+                "total": total,
+                "page": number,
+                "pages": max(1, -(-total // PAGE_SIZE)),
+                "state": state or "",
+                "states": [s.value for s in DraftState],
+            }
+
+        return page("queue.html", request, session, **(await run_in_threadpool(data)))
+
+    async def inbox_page(request: Request, session: Session) -> Response:
+        include_all = request.query_params.get("all") == "1"
+
+        def data() -> dict[str, Any]:
+            messages = inbox.messages(include_all)
+            return {"messages": [(m, shorten(m.text, SHOWN_LENGTH)) for m in messages], "all": include_all}
+
+        return page("inbox.html", request, session, **(await run_in_threadpool(data)))
+
+    async def posted_page(request: Request, session: Session) -> Response:
+        def data() -> dict[str, Any]:
+            drafts = store.drafts(event_id=ctx.event_id, states=[S.POSTED])
+            rows = [
+                (d, (d.posted_at - d.at).total_seconds() if d.posted_at else None, ctx.post_link(d.tweet_id or ""))
+                for d in sorted(drafts, key=lambda d: d.posted_at or d.at)
+            ]
+            return {"rows": rows}
+
+        return page("posted.html", request, session, **(await run_in_threadpool(data)))
+
+    async def history_page(request: Request, session: Session) -> Response:
+        query = request.query_params.get("q", "").strip()
+
+        def data() -> dict[str, Any]:
+            entries = store.audit()
+            slots = {d.id: d.slot for d in store.drafts(event_id=ctx.event_id)}
+            rows = [(e, slots.get(e.draft_id or 0, "")) for e in reversed(entries)]
+            if query:
+                needle = query.casefold()
+                rows = [
+                    (e, slot)
+                    for e, slot in rows
+                    if needle
+                    in " ".join(
+                        str(x) for x in (e.operator, e.action, e.to_state, e.reason, slot, e.draft_id)
+                    ).casefold()
+                ]
+            return {"rows": rows[:500], "q": query}
+
+        return page("history.html", request, session, **(await run_in_threadpool(data)))
+
+    async def compose_page(request: Request, session: Session) -> Response:
+        def data() -> dict[str, Any]:
+            now = ctx.service.clock.now()
+            segment = running_segment(now)
+            return {
+                "segment": segment,
+                "hashtags": json.loads(segment["hashtags"]) if segment else [],
+                "text": request.query_params.get("text", ""),
+            }
+
+        return page("compose.html", request, session, **(await run_in_threadpool(data)))
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def draft_action(request: Request, form: FormData, session: Session) -> str:
+        draft_id = int(request.path_params["draft_id"])
+        verb = request.path_params["verb"]
+        seen = int_field(form, "version")
+        by = session.operator
+        if verb == "approve":
+            d = ctx.service.approve(draft_id, by, int_field(form, "revision"), seen)
+            return f"Approved draft {d.id} ({d.slot})."
+        if verb == "unapprove":
+            d = ctx.service.unapprove(draft_id, by, seen)
+            return f"Draft {d.id} ({d.slot}) is on hold."
+        if verb == "reject":
+            d = ctx.service.reject(draft_id, by, str(form.get("reason") or "").strip() or None, seen)
+            return f"Rejected draft {d.id} ({d.slot})."
+        if verb == "edit":
+            d, added = ctx.service.edit(draft_id, str(form.get("text") or ""), by, None, seen)
+            extra = f" (added {' '.join(added)})" if added else ""
+            return f"Draft {d.id} is now revision {d.revision}{extra}: it needs approval."
+        if verb == "post-now":
+            d = ctx.service.post_now(draft_id, by)
+            return f"Draft {d.id} ({d.slot}) goes out now."
+        raise DraftError(f"unknown action {verb}")
+
+    def inbox_action(request: Request, form: FormData, session: Session) -> str:
+        message_id = int(request.path_params["message_id"])
+        if request.path_params["verb"] == "reshare":
+            text = str(form.get("text") or "").strip() or None
+            draft = inbox.reshare(message_id, session.operator, text=text, event_id=ctx.event_id)
+            return (
+                f"/queue?msg={quote(f'Draft {draft.id} made from message {message_id}: approve it.')}#draft-{draft.id}"
+            )
+        inbox.dismiss(message_id, session.operator)
+        return f"Message {message_id} dismissed."
+
+    def live_action(request: Request, form: FormData, session: Session) -> str:
+        verb = request.path_params["verb"]
+        by = session.operator
+        if verb == "pause":
+            ctx.service.pause(by, str(form.get("reason") or "").strip() or None)
+            return "Posting is paused."
+        if verb == "resume":
+            ctx.service.resume(by)
+            return "Posting resumed."
+        if verb == "shift":
+            text = str(form.get("duration") or "").strip()
+            sign = -1 if text.startswith("-") else 1
+            delta = parse_duration(text.lstrip("+-"))
+            if delta is None:
+                raise DraftError(f'"{text}" is not a duration: write it like +7m or -2m')
+            moved = ctx.service.shift(sign * delta, by, str(form.get("from") or "") or None, ctx.event_id)
+            return f"Moved {len(moved)} posts by {format_duration(sign * delta)}."
+        if verb == "cue":
+            delta, moved = ctx.service.cue(str(form.get("segment") or ""), by, ctx.event_id)
+            return f"Cued: moved {len(moved)} posts by {format_duration(delta)}."
+        raise DraftError(f"unknown action {verb}")
+
+    def compose_action(request: Request, form: FormData, session: Session) -> str:
+        at: datetime | None = None
+        at_text = str(form.get("at") or "").strip()
+        if form.get("when") == "at" and at_text:
+            hour, minute = (int(p) for p in at_text.split(":")[:2])
+            event = store.event(ctx.event_id)
+            assert event is not None
+            day = event["starts_at"].astimezone(ctx.zone).date()
+            at = datetime(day.year, day.month, day.day, hour, minute, tzinfo=ctx.zone)
+        draft, added = compose_draft(ctx.service, str(form.get("text") or ""), session.operator, at, ctx.event_id)
+        when = "now" if at is None else f"at {hm(draft.at)}"
+        tags = f" (added {' '.join(added)})" if added else ""
+        note = f"Composed draft {draft.id}{tags}, approved; it goes out {when}."
+        return f"/queue?msg={quote(note)}#draft-{draft.id}"
+
+    async def count(request: Request, session: Session) -> Response:
+        if request.headers.get("x-csrf-token") != session.csrf:
+            return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": 'send JSON like {"text": "..."}'}, status_code=400)
+        text = body.get("text") if isinstance(body, dict) else None
+        if not isinstance(text, str):
+            return JSONResponse({"error": 'send JSON like {"text": "..."}'}, status_code=400)
+        result = parse_tweet(text)
+        return JSONResponse(
+            {"weighted_length": result.weighted_length, "valid": result.valid, "permillage": result.permillage}
+        )
+
+    # --- live updates ------------------------------------------------------------------
+
+    def marker() -> str:
+        with store.engine.connect() as conn:
+            audit_max = conn.execute(sa.select(sa.func.max(audit_table.c.id))).scalar()
+            inbox_count = conn.execute(sa.select(sa.func.count()).select_from(inbox_table)).scalar()
+        return f"{audit_max}-{inbox_count}-{bool(store.paused())}"
+
+    async def events(request: Request, session: Session) -> Response:
+        async def stream() -> AsyncIterator[str]:
+            last = await run_in_threadpool(marker)
+            yield f"event: hello\ndata: {last}\n\n"
+            quiet = 0
+            while not await request.is_disconnected():
+                await asyncio.sleep(0.25)
+                current = await run_in_threadpool(marker)
+                quiet += 1
+                if current != last:
+                    last = current
+                    quiet = 0
+                    yield f"event: changed\ndata: {current}\n\n"
+                elif quiet >= 60:
+                    quiet = 0
+                    yield ": still here\n\n"
+
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
+
+    routes = [
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/", guarded(now_page), methods=["GET"]),
+        Route("/queue", guarded(queue_page), methods=["GET"]),
+        Route("/inbox", guarded(inbox_page), methods=["GET"]),
+        Route("/posted", guarded(posted_page), methods=["GET"]),
+        Route("/history", guarded(history_page), methods=["GET"]),
+        Route("/compose", guarded(compose_page), methods=["GET"]),
+        Route("/compose", action(compose_action), methods=["POST"]),
+        Route("/drafts/{draft_id:int}/{verb}", action(draft_action), methods=["POST"]),
+        Route("/inbox/{message_id:int}/{verb}", action(inbox_action), methods=["POST"]),
+        Route("/live/{verb}", action(live_action), methods=["POST"]),
+        Route("/api/count", guarded(count), methods=["POST"]),
+        Route("/events", guarded(events), methods=["GET"]),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])

@@ -1,0 +1,364 @@
+"""The operator console in a real headless Chromium (Debian's), driven by Playwright.
+
+Each test starts a real `livetweet run --rehearse` with its console, against a simulated X
+API in the test process, and logs in through the login form like an operator would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from livetweet.console.auth import ConsoleAuth
+from livetweet.fakex import FakeXServer, add_dm
+from livetweet.tweettext import parse_tweet
+
+from .conftest import REPO, SHIPPED_SCHEDULE, X_TEST_CREDENTIALS, shared_testdata
+from .test_rehearsal import wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+PASSWORD = "correct horse battery staple"
+PAGES = {
+    "now": "/",
+    "queue": "/queue",
+    "compose": "/compose",
+    "inbox": "/inbox",
+    "posted": "/posted",
+    "history": "/history",
+}
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extras")
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does it)", allow_module_level=True)
+expect = playwright_api.expect
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Console:
+    """A running `livetweet run` with its console, and the simulated X API it posts to."""
+
+    def __init__(self, tmp_path: Path, speed: float, start_in: float, password: str | None = PASSWORD) -> None:
+        self.x = FakeXServer(hang_seconds=5).start()
+        self.x.state.rate_limits.pop("GET /2/dm_events", None)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.db = tmp_path / "console.db"
+        env = {**os.environ, **X_TEST_CREDENTIALS, "LIVETWEET_X_API_URL": self.x.url, "NO_COLOR": "1"}
+        env.pop("LIVETWEET_CONSOLE_PASSWORD", None)
+        if password:
+            env["LIVETWEET_CONSOLE_PASSWORD"] = password
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "livetweet",
+                "--db",
+                f"sqlite:///{self.db}",
+                "run",
+                str(SHIPPED_SCHEDULE),
+                "--rehearse",
+                "--speed",
+                str(speed),
+                "--start-in",
+                str(start_in),
+                "--console",
+                f"127.0.0.1:{self.port}",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.first_lines: list[str] = []
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.first_lines.append(line)
+            if line.startswith("Console: "):
+                break
+        else:
+            raise AssertionError("the run ended before its console started: " + "".join(self.first_lines))
+
+    def drafts(self) -> list[dict]:  # type: ignore[type-arg]
+        out = subprocess.run(
+            [sys.executable, "-m", "livetweet", "--db", f"sqlite:///{self.db}", "queue", "--json"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+    def draft(self, slot: str) -> dict:  # type: ignore[type-arg]
+        return next(d for d in self.drafts() if d["slot"] == slot)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.x.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[Console]:
+    c = Console(tmp_path, speed=20, start_in=12)
+    yield c
+    c.stop()
+
+
+def login(browser: object, console: Console, name: str = "alice", width: int = 1280) -> object:
+    context = browser.new_context(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.goto(console.url + "/login")
+    page.get_by_label("Your name").fill(name)
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("link", name="Queue")).to_be_visible()
+    return page
+
+
+def draft_card(page: object, draft_id: int) -> object:
+    return page.locator(f"[data-draft-id='{draft_id}']").first  # type: ignore[attr-defined]
+
+
+def test_every_page_is_refused_without_login(console: Console, browser: object) -> None:
+    for path in [*PAGES.values(), "/events"]:
+        response = requests.get(console.url + path, allow_redirects=False, timeout=10)
+        assert response.status_code in (303, 401), path
+        if response.status_code == 303:
+            assert response.headers["location"] == "/login"
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(console.url + "/queue")
+    assert page.url.endswith("/login")
+    assert page.locator("[data-draft-id]").count() == 0
+    page.close()
+
+
+def test_a_wrong_password_is_refused(console: Console, browser: object) -> None:
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(console.url + "/login")
+    page.get_by_label("Your name").fill("mallory")
+    page.locator("input[name=password]").fill("guess")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_have_text("wrong password or token")
+    page.close()
+
+
+def test_log_in_approve_a_draft_and_see_it_posted(console: Console, browser: object) -> None:
+    page = login(browser, console)
+    page.goto(console.url + "/queue")  # type: ignore[attr-defined]
+    announcement = console.draft("announcement")["id"]
+    card = draft_card(page, announcement)
+    card.get_by_role("button", name="Approve").click()  # type: ignore[attr-defined]
+    expect(draft_card(page, announcement).locator(".state")).to_have_text("approved")
+    # The run posts it at its time; the page follows by itself (Server-Sent Events).
+    expect(draft_card(page, announcement).locator(".state")).to_have_text("posted", timeout=30_000)
+    assert [t.text for t in console.x.posts()] == [console.draft("announcement")["text"]]
+    history = console.drafts()
+    assert next(d for d in history if d["slot"] == "announcement")["approved_by"] == "alice"
+
+
+def test_edit_a_draft_and_watch_the_counter(console: Console, browser: object) -> None:
+    page = login(browser, console)
+    page.goto(console.url + "/queue")  # type: ignore[attr-defined]
+    opening = console.draft("opening")["id"]
+    card = draft_card(page, opening)
+    card.get_by_role("button", name="Edit", exact=True).click()  # type: ignore[attr-defined]
+    area = card.locator("textarea")  # type: ignore[attr-defined]
+    counter = card.locator("output.counter")  # type: ignore[attr-defined]
+    area.fill("The roundtable starts now 🌍 https://migrationnetwork.un.org/")
+    expect(counter).to_have_text(
+        f"{parse_tweet('The roundtable starts now 🌍 https://migrationnetwork.un.org/').weighted_length}/280"
+    )
+    card.get_by_role("button", name="Save edit").click()  # type: ignore[attr-defined]
+    expect(page.get_by_role("status").first).to_contain_text("revision 2")  # type: ignore[attr-defined]
+    edited = console.draft("opening")
+    assert (edited["revision"], edited["state"]) == (2, "pending")
+    assert edited["text"].startswith("The roundtable starts now 🌍 https://migrationnetwork.un.org/")
+
+
+def test_the_counter_agrees_with_parse_tweet_on_every_conformance_case(console: Console, browser: object) -> None:
+    cases_file = shared_testdata() / "twitter-text" / "validate_weighted.json"
+    if not cases_file.is_file():
+        pytest.skip(f"twitter-text conformance data not found at {cases_file}")
+    cases = json.loads(cases_file.read_text(encoding="utf-8"))
+    page = login(browser, console)
+    page.goto(console.url + "/compose")  # type: ignore[attr-defined]
+    area = page.locator("textarea[name=text]")  # type: ignore[attr-defined]
+    counter = page.locator("#compose-counter")  # type: ignore[attr-defined]
+    for case in cases:
+        area.evaluate(
+            "(el, text) => { el.value = text; el.dispatchEvent(new Event('input', {bubbles: true})); }", case["text"]
+        )
+        expect(counter).to_have_attribute("data-weighted-length", str(parse_tweet(case["text"]).weighted_length))
+
+
+def test_compose_a_post_and_see_it_posted_with_the_segments_hashtags(console: Console, browser: object) -> None:
+    page = login(browser, console)
+    page.goto(console.url + "/compose")  # type: ignore[attr-defined]
+    page.get_by_label("What to post").fill("Great question from the floor on skills portability")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Compose").click()  # type: ignore[attr-defined]
+    wait_for(lambda: any("skills portability" in t.text for t in console.x.posts()), "the composed post", 30)
+    posted = next(t.text for t in console.x.posts() if "skills portability" in t.text)
+    assert posted == "Great question from the floor on skills portability\n\n#GlobalCompactforMigration #GCM"
+
+
+def test_reshare_an_injected_message(console: Console, browser: object) -> None:
+    add_dm(console.x.state, "speaker_one", "Skills partnerships work when employers are at the table")
+    page = login(browser, console)
+    page.goto(console.url + "/inbox")  # type: ignore[attr-defined]
+    message = page.locator("[data-dm-id]").first  # type: ignore[attr-defined]
+    expect(message).to_contain_text("Skills partnerships work", timeout=30_000)  # arrives with the next poll
+    message.get_by_role("button", name="Reshare").click()
+    expect(page).to_have_url(re.compile(r"/queue"))  # type: ignore[arg-type]
+    reshared = next(d for d in console.drafts() if d["slot"].startswith("dm-"))
+    assert reshared["text"].startswith("Skills partnerships work when employers are at the table\n\n(via @speaker_one)")
+    expect(draft_card(page, reshared["id"]).locator(".state")).to_have_text("pending")
+
+
+def test_two_operators_see_each_others_changes(console: Console, browser: object) -> None:
+    alice, bob = login(browser, console, "alice"), login(browser, console, "bob")
+    for page in (alice, bob):
+        page.goto(console.url + "/queue")  # type: ignore[attr-defined]
+    q3 = console.draft("q3")["id"]
+    draft_card(alice, q3).get_by_role("button", name="Approve").click()  # type: ignore[attr-defined]
+    expect(draft_card(bob, q3).locator(".state")).to_have_text("approved", timeout=5_000)
+    draft_card(bob, q3).get_by_role("button", name="Hold").click()  # type: ignore[attr-defined]
+    expect(draft_card(alice, q3).locator(".state")).to_have_text("pending", timeout=5_000)
+
+
+def test_hostile_message_text_is_shown_inert(console: Console, browser: object) -> None:
+    add_dm(
+        console.x.state,
+        "prankster",
+        '<script>document.body.dataset.pwned="script"</script>'
+        "<img src=x onerror=\"document.body.dataset.pwned='img'\">",
+    )
+    page = login(browser, console)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
+    page.goto(console.url + "/inbox")  # type: ignore[attr-defined]
+    message = page.locator("[data-dm-id] .text").first  # type: ignore[attr-defined]
+    expect(message).to_contain_text("<script>", timeout=30_000)
+    expect(message).to_contain_text("<img src=x onerror=\"document.body.dataset.pwned='img'\">")
+    assert page.locator("[data-dm-id] img").count() == 0  # type: ignore[attr-defined]
+    assert page.evaluate("document.body.dataset.pwned") is None  # type: ignore[attr-defined]
+    assert dialogs == []
+
+
+def test_a_post_without_the_csrf_token_is_refused(console: Console, browser: object) -> None:
+    page = login(browser, console)
+    draft = console.draft("q1")
+    response = page.request.post(
+        console.url + f"/drafts/{draft['id']}/approve",  # type: ignore[attr-defined]
+        form={"version": str(1)},
+    )
+    assert response.status == 403
+    assert console.draft("q1")["state"] == "pending"
+    forged = page.request.post(
+        console.url + f"/drafts/{draft['id']}/approve",  # type: ignore[attr-defined]
+        form={"version": "1", "csrf": "forged"},
+    )
+    assert forged.status == 403
+
+
+def test_security_headers_and_cookie(console: Console) -> None:
+    session = requests.Session()
+    response = session.post(
+        console.url + "/login", data={"name": "alice", "password": PASSWORD}, allow_redirects=False, timeout=10
+    )
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    page = session.get(console.url + "/queue", timeout=10)
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "<script>" not in page.text and "onclick" not in page.text  # no inline script
+
+
+def test_pages_at_desktop_and_phone_width_with_screenshots(console: Console, browser: object) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    add_dm(console.x.state, "speaker_one", "Thank you for the invitation #GCM")
+    for width in (1280, 390):
+        page = login(browser, console, f"op{width}", width)
+        for name, path in PAGES.items():
+            page.goto(console.url + path)  # type: ignore[attr-defined]
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")  # type: ignore[attr-defined]
+            assert overflow <= 0, f"{name} scrolls sideways at {width} px"
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)  # type: ignore[attr-defined]
+    assert len(list(SCREENSHOTS.glob("*.png"))) >= 12
+
+
+def test_without_a_password_run_prints_a_one_time_login_link(tmp_path: Path, browser: object) -> None:
+    c = Console(tmp_path, speed=20, start_in=12, password=None)
+    try:
+        line = c.first_lines[-1]
+        match = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", line)
+        assert match, line
+        page = browser.new_page()  # type: ignore[attr-defined]
+        page.goto(match.group(1))
+        page.get_by_label("Your name").fill("alice")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("link", name="Queue")).to_be_visible()
+        page.close()
+        assert not any(
+            match.group(1).split("token=")[1] in p.read_text(errors="ignore")
+            for p in tmp_path.rglob("*")
+            if p.is_file() and p.suffix != ".db"
+        )
+    finally:
+        c.stop()
+
+
+def test_failed_logins_are_slowed_down() -> None:
+    auth = ConsoleAuth(password="right")
+    assert auth.delay_for("10.0.0.1") == 0
+    for _ in range(3):
+        assert not auth.check_password("wrong")
+        auth.failed("10.0.0.1")
+    assert auth.delay_for("10.0.0.1") == 1.0
+    assert auth.delay_for("10.0.0.2") == 0
+    auth.login("10.0.0.1", "alice")
+    assert auth.delay_for("10.0.0.1") == 0
+
+
+def test_a_password_hash_works() -> None:
+    from argon2 import PasswordHasher
+
+    auth = ConsoleAuth(password_hash=PasswordHasher().hash("s3cret"))
+    assert auth.check_password("s3cret") and not auth.check_password("nope") and not auth.uses_token
