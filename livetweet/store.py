@@ -9,8 +9,9 @@ operators acting at once exactly one wins) and writes the audit row in one trans
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -289,6 +290,9 @@ class Store:
         if self.is_sqlite:
             sa.event.listen(self.engine, "connect", _on_sqlite_connect)
             sa.event.listen(self.engine, "begin", _on_sqlite_begin)
+        # SQLite has one writer at a time; threads of this process queue here instead of in
+        # SQLite's busy handler, which sleeps in growing steps (long tails under load).
+        self._write_lock = threading.Lock() if self.is_sqlite else None
         self._migrate()
 
     def close(self) -> None:
@@ -335,7 +339,7 @@ class Store:
     def begin(self) -> Iterator[Connection]:
         """A transaction; on SQLite it takes the write lock at once (BEGIN IMMEDIATE)."""
         try:
-            with self.engine.connect() as conn:
+            with self._write_lock or nullcontext(), self.engine.connect() as conn:
                 conn.execution_options(livetweet_immediate=True)
                 with conn.begin():
                     yield conn
@@ -528,6 +532,18 @@ class Store:
             detail=detail,
         )
         return self.get(draft.id, conn)
+
+    def change_marker(self) -> str:
+        """Changes whenever anything an operator sees changes (audit, inbox, pause)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(
+                    sa.select(sa.func.max(audit_table.c.id)).scalar_subquery(),
+                    sa.select(sa.func.count()).select_from(inbox_table).scalar_subquery(),
+                    sa.select(settings_table.c.value).where(settings_table.c.key == PAUSED_KEY).scalar_subquery(),
+                )
+            ).one()
+        return f"{row[0]}-{row[1]}-{bool(row[2])}"
 
     def _last_operator(self, conn: Connection, draft_id: int) -> str:
         row = conn.execute(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,24 +20,24 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
+from markupsafe import escape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..draft import DraftError, DraftState
 from ..errors import LivetweetError
 from ..inbox import SHOWN_LENGTH, shorten
 from ..schedule import format_duration, parse_duration
 from ..service import InboxService, Service, compose_draft
-from ..store import audit_table, inbox_table, shift_for
+from ..store import shift_for
 from ..tweettext import parse_tweet
 from .auth import SESSION_COOKIE, ConsoleAuth, Session
 
@@ -64,15 +66,60 @@ class ConsoleContext:
         return self.service.zone(self.event_id)
 
 
-class SecurityHeaders(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        response.headers["Content-Security-Policy"] = CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"  # forms return to the page they came from
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+_SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),  # forms return to the page they came from
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response (plain ASGI: no task per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                ours = {name for name, _ in _SECURITY_HEADERS}
+                headers = [h for h in message.get("headers", []) if h[0].lower() not in ours]
+                message["headers"] = [*headers, *_SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class ChangeWatch:
+    """The store's change marker, read every 0.1 s by one thread instead of once per request."""
+
+    def __init__(self, read: Callable[[], str], every: float = 0.1) -> None:
+        self._read = read
+        self.value = read()
+        self._every = every
+        threading.Thread(target=self._loop, name="console-watch", daemon=True).start()
+
+    def refresh(self) -> None:
+        self.value = self._read()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self._every)
+            try:
+                self.refresh()
+            except Exception:
+                continue
+
+
+# Shared (cached) pages are rendered with these in place of each session's values.
+_CSRF_SLOT = "\x00csrf\x00"
+_OPERATOR_SLOT = "\x00operator\x00"
 
 
 def create_app(ctx: ConsoleContext) -> Starlette:
@@ -81,6 +128,10 @@ def create_app(ctx: ConsoleContext) -> Starlette:
     templates.env.autoescape = True
     inbox = InboxService(ctx.service)
     store = ctx.service.store
+    event_row = store.event(ctx.event_id)
+    watch = ChangeWatch(store.change_marker)
+    cache: dict[str, tuple[str, str]] = {}
+    cache_lock = threading.Lock()
 
     def hm(when: datetime | None) -> str:
         return when.astimezone(ctx.zone).strftime("%H:%M:%S %Z") if when else "-"
@@ -94,24 +145,47 @@ def create_app(ctx: ConsoleContext) -> Starlette:
         sid = request.cookies.get(SESSION_COOKIE)
         return sid, ctx.auth.session(sid)
 
-    def page(name: str, request: Request, session: Session, **values: Any) -> Response:
-        paused = ctx.service.paused()
-        flash = request.query_params.get("msg", "")
-        return templates.TemplateResponse(
-            request,
-            name,
-            {
-                "operator": session.operator,
-                "csrf": session.csrf,
-                "paused": paused,
-                "mode": ctx.mode,
-                "event": store.event(ctx.event_id),
-                "flash": flash[:500],
-                "error": request.query_params.get("error", "")[:500],
-                "path": request.url.path,
-                **values,
-            },
+    def render(name: str, request: Request, operator: str, csrf: str, values: dict[str, Any]) -> str:
+        return templates.get_template(name).render(
+            request=request,
+            operator=operator,
+            csrf=csrf,
+            paused=store.paused(),
+            mode=ctx.mode,
+            event=event_row,
+            flash=request.query_params.get("msg", "")[:500],
+            error=request.query_params.get("error", "")[:500],
+            path=request.url.path,
+            **values,
         )
+
+    def page(name: str, request: Request, session: Session, **values: Any) -> Response:
+        html = render(name, request, session.operator, session.csrf, values)
+        return Response(html, media_type="text/html; charset=utf-8")
+
+    async def cached_page(
+        name: str, request: Request, session: Session, data: Callable[[], dict[str, Any]]
+    ) -> Response:
+        """Pages that change only when the store does are rendered once per change and shared
+        by every session (its CSRF token and name filled in), so that a busy room stays fast."""
+        key = request.url.path + "?" + request.url.query
+        marker = watch.value
+        hit = cache.get(key)
+
+        def build() -> str:
+            with cache_lock:  # one render per change, not one per waiting session
+                again = cache.get(key)
+                if again is not None and again[0] == marker:
+                    return again[1]
+                html = render(name, request, _OPERATOR_SLOT, _CSRF_SLOT, data())
+                if len(cache) > 256:
+                    cache.clear()
+                cache[key] = (marker, html)
+                return html
+
+        html = hit[1] if hit is not None and hit[0] == marker else await run_in_threadpool(build)
+        html = html.replace(_CSRF_SLOT, session.csrf).replace(_OPERATOR_SLOT, str(escape(session.operator)))
+        return Response(html, media_type="text/html; charset=utf-8")
 
     def back(request: Request, form: FormData, message: str = "", error: str = "") -> RedirectResponse:
         target = str(form.get("next") or request.headers.get("referer") or "/")
@@ -145,6 +219,8 @@ def create_app(ctx: ConsoleContext) -> Starlette:
                 message = await run_in_threadpool(do, request, form, session)
             except (LivetweetError, ValueError) as exc:
                 return back(request, form, error=str(exc))
+            finally:
+                await run_in_threadpool(watch.refresh)  # the next page shows this operator's own change
             if message.startswith("/"):
                 return RedirectResponse(message, status_code=303)
             return back(request, form, message)
@@ -220,7 +296,8 @@ def create_app(ctx: ConsoleContext) -> Starlette:
                 "upcoming": upcoming[:8],
             }
 
-        return page("now.html", request, session, **(await run_in_threadpool(data)))
+        values = await run_in_threadpool(data)
+        return await run_in_threadpool(lambda: page("now.html", request, session, **values))
 
     async def queue_page(request: Request, session: Session) -> Response:
         state = request.query_params.get("state") or None
@@ -243,7 +320,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
                 "states": [s.value for s in DraftState],
             }
 
-        return page("queue.html", request, session, **(await run_in_threadpool(data)))
+        return await cached_page("queue.html", request, session, data)
 
     async def inbox_page(request: Request, session: Session) -> Response:
         include_all = request.query_params.get("all") == "1"
@@ -252,7 +329,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
             messages = inbox.messages(include_all)
             return {"messages": [(m, shorten(m.text, SHOWN_LENGTH)) for m in messages], "all": include_all}
 
-        return page("inbox.html", request, session, **(await run_in_threadpool(data)))
+        return await cached_page("inbox.html", request, session, data)
 
     async def posted_page(request: Request, session: Session) -> Response:
         def data() -> dict[str, Any]:
@@ -263,7 +340,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
             ]
             return {"rows": rows}
 
-        return page("posted.html", request, session, **(await run_in_threadpool(data)))
+        return await cached_page("posted.html", request, session, data)
 
     async def history_page(request: Request, session: Session) -> Response:
         query = request.query_params.get("q", "").strip()
@@ -284,7 +361,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
                 ]
             return {"rows": rows[:500], "q": query}
 
-        return page("history.html", request, session, **(await run_in_threadpool(data)))
+        return await cached_page("history.html", request, session, data)
 
     async def compose_page(request: Request, session: Session) -> Response:
         def data() -> dict[str, Any]:
@@ -296,7 +373,8 @@ def create_app(ctx: ConsoleContext) -> Starlette:
                 "text": request.query_params.get("text", ""),
             }
 
-        return page("compose.html", request, session, **(await run_in_threadpool(data)))
+        values = await run_in_threadpool(data)
+        return await run_in_threadpool(lambda: page("compose.html", request, session, **values))
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -389,10 +467,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
     # --- live updates ------------------------------------------------------------------
 
     def marker() -> str:
-        with store.engine.connect() as conn:
-            audit_max = conn.execute(sa.select(sa.func.max(audit_table.c.id))).scalar()
-            inbox_count = conn.execute(sa.select(sa.func.count()).select_from(inbox_table)).scalar()
-        return f"{audit_max}-{inbox_count}-{bool(store.paused())}"
+        return watch.value
 
     async def events(request: Request, session: Session) -> Response:
         async def stream() -> AsyncIterator[str]:
