@@ -134,3 +134,19 @@ def test_queue_commands_have_help(command: str) -> None:
 
 def test_bad_draft_id_is_a_usage_error(folder: Path) -> None:
     assert livetweet("approve", "one", cwd=folder).returncode == 2
+
+
+def test_compose_adds_the_running_segments_hashtags_and_approves(folder: Path) -> None:
+    out = livetweet("compose", "A line worth posting", "--at", "13:50", "--as", "alice", cwd=folder)
+    assert out.returncode == 0, out.stderr
+    assert "composed and approved (added #GCM #Pathways)" in out.stdout
+    composed = next(d for d in queue(folder) if d["source"] == "compose")
+    assert (composed["state"], composed["approved_by"], composed["segment"]) == ("approved", "alice", "q1")
+    assert composed["text"] == "A line worth posting\n\n#GCM #Pathways"
+    assert composed["at"] == "2020-11-12T13:50:00+01:00"
+
+
+def test_compose_refuses_a_text_that_is_too_long(folder: Path) -> None:
+    out = livetweet("compose", "x" * 290, cwd=folder)
+    assert out.returncode == 1
+    assert "290/280 weighted characters, 10 too many" in out.stderr
