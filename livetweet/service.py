@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from .check import check_schedule
 from .clock import Clock, SystemClock
-from .compose import MAX_WEIGHTED_LENGTH, Composer, tag_text, wanted_hashtags
+from .compose import MAX_WEIGHTED_LENGTH, Composer, Tagged, tag_text, wanted_hashtags
 from .draft import EDITABLE, Draft, DraftError, DraftState, IllegalMove
 from .errors import Problem, ScheduleError
 from .inbox import (
@@ -634,7 +634,7 @@ class Service:
                 )  # raises Conflict, with who changed it
             if draft.state not in EDITABLE:
                 raise DraftError(f"draft {draft.id} is {draft.state.value}: it can no longer be edited")
-            tagged = self.check_text(conn, draft, text)
+            tagged = self.check_text(conn, draft.event_id, list(draft.wanted_hashtags), text, draft.id)
             now = self.clock.now()
             new_revision = draft.revision + 1
             self.store.add_revision(conn, draft.id, new_revision, tagged.text, by, now, "edit")
@@ -659,11 +659,14 @@ class Service:
             )
             return edited, list(tagged.appended)
 
-    def check_text(self, conn: sa.Connection, draft: Draft, text: str) -> Any:
+    def check_text(
+        self, conn: sa.Connection, event_id: str, wanted: list[str], text: str, draft_id: int | None = None
+    ) -> Tagged:
         """The rules a template's output obeys, for a typed text; raise TextRefused if broken."""
         if not text:
-            raise TextRefused(f"the new text of draft {draft.id} is empty: nothing was changed")
-        tagged = tag_text(text, list(draft.wanted_hashtags))
+            what = f" of draft {draft_id}" if draft_id else ""
+            raise TextRefused(f"the new text{what} is empty: nothing was changed")
+        tagged = tag_text(text, wanted)
         length = tagged.parsed.weighted_length
         if length > MAX_WEIGHTED_LENGTH:
             raise TextRefused(
@@ -679,14 +682,69 @@ class Service:
         if not tagged.parsed.valid:
             raise TextRefused("the new text contains characters X refuses: nothing was changed")
         same = " ".join(tagged.text.split()).casefold()
-        for other in self.store.drafts(event_id=draft.event_id, conn=conn):
-            live = other.id != draft.id and other.state not in (S.REJECTED, S.WITHDRAWN)
+        for other in self.store.drafts(event_id=event_id, conn=conn):
+            live = other.id != draft_id and other.state not in (S.REJECTED, S.WITHDRAWN)
             if live and " ".join(other.text.split()).casefold() == same:
                 raise TextRefused(
                     f"draft {other.id} (slot {other.slot}) already has this text, and X refuses duplicate "
                     "posts: nothing was changed"
                 )
         return tagged
+
+    def add_draft(
+        self,
+        conn: sa.Connection,
+        *,
+        event_id: str,
+        slot: str,
+        segment: str,
+        source: str,
+        template: str,
+        tagged: Tagged,
+        wanted: list[str],
+        at: datetime,
+        by: str,
+        detail: dict[str, Any] | None = None,
+    ) -> Draft:
+        """A pending draft that no schedule slot made (a reshare, a composed line), audited."""
+        now = self.clock.now()
+        inserted = conn.execute(
+            drafts_table.insert().values(
+                event_id=event_id,
+                slot=slot,
+                segment=segment,
+                source=source,
+                template=template,
+                state=S.PENDING.value,
+                revision=1,
+                text=tagged.text,
+                planned_text=tagged.text,
+                weighted_length=tagged.parsed.weighted_length,
+                hashtags=json.dumps(list(tagged.hashtags)),
+                wanted_hashtags=json.dumps(wanted),
+                planned_at=at,
+                at=at,
+                valid_until=at + DEFAULT_VALID_FOR,
+                reply_to=None,
+                version=1,
+                updated_at=now,
+            )
+        )
+        draft_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
+        action = "reshare" if source == "dm" else source
+        self.store.add_revision(conn, draft_id, 1, tagged.text, by, now, action)
+        self.store.write_audit(
+            conn,
+            at=now,
+            operator=by,
+            action=action,
+            draft_id=draft_id,
+            event_id=event_id,
+            to_state=S.PENDING,
+            revision=1,
+            detail=detail,
+        )
+        return self.store.get(draft_id, conn)
 
 
 class InboxService:
@@ -815,63 +873,26 @@ class InboxService:
                     f"the reshare of message {message_id} would be {length}/{MAX_WEIGHTED_LENGTH} weighted "
                     f"characters, {need}: shorten the message with --text (nothing was cut, nothing was created)"
                 )
-            draft = self._create_draft(conn, event_id, message, segment.id, tagged, wanted, when, by)
-            self._set_state(conn, message, "reshared", draft.id)
-            return draft
-
-    def _create_draft(
-        self,
-        conn: sa.Connection,
-        event_id: str,
-        message: Message,
-        segment_id: str,
-        tagged: Any,
-        wanted: list[str],
-        when: datetime,
-        by: str,
-    ) -> Draft:
-        now = self.clock.now()
-        inserted = conn.execute(
-            drafts_table.insert().values(
+            draft = self.service.add_draft(
+                conn,
                 event_id=event_id,
                 slot=f"dm-{message.id}",
-                segment=segment_id,
+                segment=segment.id,
                 source="dm",
                 template="dm_reshare",
-                state=S.PENDING.value,
-                revision=1,
-                text=tagged.text,
-                planned_text=tagged.text,
-                weighted_length=tagged.parsed.weighted_length,
-                hashtags=json.dumps(list(tagged.hashtags)),
-                wanted_hashtags=json.dumps(wanted),
-                planned_at=when,
+                tagged=tagged,
+                wanted=wanted,
                 at=when,
-                valid_until=when + DEFAULT_VALID_FOR,
-                reply_to=None,
-                version=1,
-                updated_at=now,
+                by=by,
+                detail={
+                    "message": message.id,
+                    "dm_id": message.dm_id,
+                    "sender": message.sender,
+                    "original": message.original,
+                },
             )
-        )
-        draft_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
-        self.store.add_revision(conn, draft_id, 1, tagged.text, by, now, "reshare")
-        self.store.write_audit(
-            conn,
-            at=now,
-            operator=by,
-            action="reshare",
-            draft_id=draft_id,
-            event_id=event_id,
-            to_state=S.PENDING,
-            revision=1,
-            detail={
-                "message": message.id,
-                "dm_id": message.dm_id,
-                "sender": message.sender,
-                "original": message.original,
-            },
-        )
-        return self.store.get(draft_id, conn)
+            self._set_state(conn, message, "reshared", draft.id)
+            return draft
 
     def _set_state(self, conn: sa.Connection, message: Message, state: str, draft_id: int | None = None) -> None:
         result = conn.execute(
@@ -931,69 +952,20 @@ def compose_draft(
         count = conn.execute(
             sa.select(sa.func.count()).select_from(drafts_table).where(drafts_table.c.source == "compose")
         ).scalar_one()
-        placeholder = Draft(
-            id=0,
+        tagged = service.check_text(conn, event_id, wanted, text.strip())
+        draft = service.add_draft(
+            conn,
             event_id=event_id,
-            slot="",
+            slot=f"compose-{count + 1}",
             segment=segment["id"],
             source="compose",
-            state=S.PENDING,
-            revision=0,
-            text="",
-            weighted_length=0,
-            hashtags=(),
-            wanted_hashtags=tuple(wanted),
-            at=when,
-            valid_until=when,
-            reply_to=None,
-            approved_revision=None,
-            approved_by=None,
-            approved_at=None,
-            tweet_id=None,
-            posted_at=None,
-            version=0,
-            updated_at=now,
-            planned_text="",
             template="",
-            planned_at=when,
-        )
-        tagged = service.check_text(conn, placeholder, text.strip())
-        inserted = conn.execute(
-            drafts_table.insert().values(
-                event_id=event_id,
-                slot=f"compose-{count + 1}-{int(now.timestamp())}",
-                segment=segment["id"],
-                source="compose",
-                template="",
-                state=S.PENDING.value,
-                revision=1,
-                text=tagged.text,
-                planned_text=tagged.text,
-                weighted_length=tagged.parsed.weighted_length,
-                hashtags=json.dumps(list(tagged.hashtags)),
-                wanted_hashtags=json.dumps(wanted),
-                planned_at=when,
-                at=when,
-                valid_until=when + DEFAULT_VALID_FOR,
-                reply_to=None,
-                version=1,
-                updated_at=now,
-            )
-        )
-        draft_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
-        service.store.add_revision(conn, draft_id, 1, tagged.text, by, now, "compose")
-        service.store.write_audit(
-            conn,
-            at=now,
-            operator=by,
-            action="compose",
-            draft_id=draft_id,
-            event_id=event_id,
-            to_state=S.PENDING,
-            revision=1,
+            tagged=tagged,
+            wanted=wanted,
+            at=when,
+            by=by,
             detail={"appended_hashtags": list(tagged.appended)} if tagged.appended else None,
         )
-        draft = service.store.get(draft_id, conn)
         if approve:
             draft = service._approve(conn, draft, by, 1, now)
         return draft, list(tagged.appended)
