@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -725,9 +727,18 @@ def run(
         temp_dir = tempfile.TemporaryDirectory(prefix="livetweet-dry-run-")
         db_url = f"sqlite:///{Path(temp_dir.name) / 'dry-run.db'}"
     elif rehearse and app.db_url is None and not os.environ.get("LIVETWEET_DATABASE_URL"):
+        db_url = f"sqlite:///{REHEARSAL_DB}"
+        if Path(REHEARSAL_DB).exists():
+            # A rehearsal starts afresh, unless another one is still running on this file.
+            previous = Store(db_url)
+            probe = {"id": secrets.token_hex(8), "pid": os.getpid(), "host": socket.gethostname()}
+            try:
+                previous.take_runner_lease(probe)
+                previous.release_runner_lease(probe)
+            finally:
+                previous.close()
         for suffix in ("", "-wal", "-shm"):
             Path(REHEARSAL_DB + suffix).unlink(missing_ok=True)
-        db_url = f"sqlite:///{REHEARSAL_DB}"
     else:
         db_url = app.db_url or settings.database_url
     service = Service(Store(db_url), clock)
@@ -754,11 +765,20 @@ def run(
             raise
         click.echo(f"Posting as {account}.")
 
+    lease = {"id": secrets.token_hex(8), "pid": os.getpid(), "host": socket.gethostname()}
+    try:
+        service.store.take_runner_lease(lease)
+    except LivetweetError:
+        publisher.close()
+        if fake:
+            fake.stop()
+        raise
     loaded = service.load(schedule, "approval" if mode == "approval" else "auto")
     zone = event.zone
     screen = _Screen(service, event.id, zone, rehearse)
     dispatcher = Dispatcher(service, publisher, event.id, on_notice=screen.notice)
     runner = Runner(dispatcher)
+    runner.keep_alive(lambda: service.store.renew_runner_lease(lease))
     if mode != "dry-run":
         inbox = InboxService(service)
         poll_every = timedelta(minutes=1)
@@ -833,6 +853,7 @@ def run(
             signal.signal(sig, handler)
         if console:
             console.stop()
+        service.store.release_runner_lease(lease)
         publisher.close()
         if fake:
             fake.stop()

@@ -264,6 +264,10 @@ class Runner:
             lambda: _report_poll(poller.maybe_poll(), on_poll), "interval", seconds=self.watch_seconds, id="dm-poll"
         )
 
+    def keep_alive(self, renew: Callable[[], None], seconds: float = 3.0) -> None:
+        """Renew this run's lease on the store every few seconds."""
+        self.scheduler.add_job(renew, "interval", seconds=seconds, id="lease")
+
     def start(self) -> None:
         self.dispatcher.reconcile_all()
         self.sync_jobs()

@@ -9,6 +9,8 @@ operators acting at once exactly one wins) and writes the audit row in one trans
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -26,6 +28,8 @@ from .errors import LivetweetError
 SCHEMA_VERSION = 1
 PAUSED_KEY = "paused"
 REHEARSAL_CLOCK_KEY = "rehearsal_clock"
+RUNNER_KEY = "runner"
+RUNNER_STALE_SECONDS = 15.0
 APP_ID = "livetweet"
 DEFAULT_DATABASE_URL = "sqlite:///livetweet.db"
 
@@ -581,6 +585,35 @@ class Store:
             .values(value=json.dumps(value) if value else "", as_of="")
         )
 
+    def take_runner_lease(self, me: dict[str, Any]) -> None:
+        """Become the one `run` posting from this store, or say who already is.
+
+        Two runs on one store would each reconcile the other's posts in flight as "not
+        found" and post them again; the lease (renewed every few seconds) prevents it.
+        """
+        with self.begin() as conn:
+            row = conn.execute(sa.select(settings_table.c.value).where(settings_table.c.key == RUNNER_KEY)).scalar()
+            holder = json.loads(row) if row else None
+            now = datetime.now(UTC)
+            if holder and holder.get("id") != me["id"] and not _holder_is_gone(holder):
+                seen = datetime.fromisoformat(holder["heartbeat"])
+                age = (now - seen).total_seconds()
+                if age < RUNNER_STALE_SECONDS:
+                    raise StoreError(
+                        f"another `livetweet run` is posting from {self.display} (process {holder.get('pid')} on "
+                        f"{holder.get('host')}, alive {age:.0f} s ago): stop it first, or use another --db"
+                    )
+            self.put_setting(conn, RUNNER_KEY, json.dumps({**me, "heartbeat": now.isoformat()}), now.isoformat())
+
+    def renew_runner_lease(self, me: dict[str, Any]) -> None:
+        self.take_runner_lease(me)
+
+    def release_runner_lease(self, me: dict[str, Any]) -> None:
+        with self.begin() as conn:
+            row = conn.execute(sa.select(settings_table.c.value).where(settings_table.c.key == RUNNER_KEY)).scalar()
+            if row and json.loads(row).get("id") == me["id"]:
+                self.put_setting(conn, RUNNER_KEY, "", "")
+
     def rehearsal_clock(self) -> dict[str, Any] | None:
         """The clock of a rehearsal running on this store, for other commands to follow."""
         found = self.setting(REHEARSAL_CLOCK_KEY)
@@ -616,6 +649,19 @@ def _filter_drafts(q: sa.Select[Any], event_id: str | None, states: list[DraftSt
 def shift_for(shifts: list[tuple[datetime | None, int]], planned: datetime) -> timedelta:
     """How far the operator's shifts move a post planned at `planned`."""
     return timedelta(seconds=sum(sec for start, sec in shifts if start is None or planned >= start))
+
+
+def _holder_is_gone(holder: dict[str, Any]) -> bool:
+    """A lease held by a process of this machine that no longer runs (it crashed) is free."""
+    if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+        return False
+    try:
+        os.kill(holder["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _looks_like_sqlite(path: Path) -> bool:

@@ -38,7 +38,18 @@ def env_for(x: FakeXServer) -> dict[str, str]:
 
 def start_run(x: FakeXServer, db: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "livetweet", "--db", f"sqlite:///{db}", "run", SCHEDULE, "--rehearse", *args],
+        [
+            sys.executable,
+            "-m",
+            "livetweet",
+            "--db",
+            f"sqlite:///{db}",
+            "run",
+            SCHEDULE,
+            "--rehearse",
+            "--no-console",
+            *args,
+        ],
         cwd=REPO,
         env={**os.environ, **env_for(x)},
         stdout=subprocess.PIPE,
@@ -113,6 +124,7 @@ def test_the_simulated_api_can_be_started_by_the_rehearsal_itself(tmp_path: Path
             "1200",
             "--start-in",
             "0.2",
+            "--no-console",
         ],
         cwd=tmp_path,
         env=env,
@@ -278,3 +290,21 @@ def test_direct_messages_during_a_rehearsal_are_kept_once_and_reshared(x: FakeXS
     assert reshared.startswith("Migrants kept us going {{ 7*7 }}\n\n(via @speaker_one)")
     assert "#GlobalCompactforMigration" in reshared and "#GCM" in reshared
     assert len(inbox("--all")) == 2
+
+
+def test_a_second_run_on_the_same_database_is_refused(x: FakeXServer, tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    first = start_run(x, db, "--mode", "auto", "--speed", "10", "--start-in", "30")
+    try:
+        wait_for(
+            lambda: db.exists() and livetweet("--db", f"sqlite:///{db}", "queue", "--json").stdout.startswith("[\n"),
+            "the first run to start",
+        )
+        second = start_run(x, db, "--mode", "auto", "--speed", "10", "--start-in", "30")
+        out, _ = second.communicate(timeout=60)
+        assert second.returncode == 1
+        assert f"another `livetweet run` is posting from sqlite:///{db} (process {first.pid}" in out
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    assert x.posts() == []
