@@ -730,13 +730,13 @@ def run(
         db_url = f"sqlite:///{REHEARSAL_DB}"
         if Path(REHEARSAL_DB).exists():
             # A rehearsal starts afresh, unless another one is still running on this file.
-            previous = Store(db_url)
+            earlier = Store(db_url)
             probe = {"id": secrets.token_hex(8), "pid": os.getpid(), "host": socket.gethostname()}
             try:
-                previous.take_runner_lease(probe)
-                previous.release_runner_lease(probe)
+                earlier.take_runner_lease(probe)
+                earlier.release_runner_lease(probe)
             finally:
-                previous.close()
+                earlier.close()
         for suffix in ("", "-wal", "-shm"):
             Path(REHEARSAL_DB + suffix).unlink(missing_ok=True)
     else:
