@@ -51,6 +51,7 @@ MODES = ("approval", "auto", "dry-run")
 AUTO_OPERATOR = "auto"
 SCHEDULE_OPERATOR = "schedule"
 DISPATCHER = "dispatcher"
+CLEAR_APPROVAL: dict[str, Any] = {"approved_revision": None, "approved_by": None, "approved_at": None}
 
 
 def operator_name(explicit: str | None = None) -> str:
@@ -289,9 +290,7 @@ class Service:
                 "text": text,
                 "weighted_length": length,
                 "hashtags": json.dumps(hashtags),
-                "approved_revision": None,
-                "approved_by": None,
-                "approved_at": None,
+                **CLEAR_APPROVAL,
             }
             self.store.add_revision(conn, draft.id, draft.revision + 1, text, by, now, "reload")
             result.restored.append(
@@ -407,7 +406,7 @@ class Service:
                 at=self.clock.now(),
                 action="unapprove",
                 seen_version=seen_version,
-                changes={"approved_revision": None, "approved_by": None, "approved_at": None},
+                changes=dict(CLEAR_APPROVAL),
             )
 
     def reject(self, draft_id: int, by: str, reason: str | None = None, seen_version: int | None = None) -> Draft:
@@ -423,7 +422,7 @@ class Service:
                 action="reject",
                 reason=reason or None,
                 seen_version=seen_version,
-                changes={"approved_revision": None, "approved_by": None, "approved_at": None},
+                changes=dict(CLEAR_APPROVAL),
             )
 
     def claim(self, draft_id: int, by: str = DISPATCHER) -> Draft:
@@ -651,9 +650,7 @@ class Service:
                     "text": tagged.text,
                     "weighted_length": tagged.parsed.weighted_length,
                     "hashtags": json.dumps(list(tagged.hashtags)),
-                    "approved_revision": None,
-                    "approved_by": None,
-                    "approved_at": None,
+                    **CLEAR_APPROVAL,
                 },
                 detail={"appended_hashtags": list(tagged.appended)} if tagged.appended else None,
             )
