@@ -116,11 +116,6 @@ class Schedule:
     def segment(self, segment_id: str) -> Segment:
         return next(s for s in self.segments if s.id == segment_id)
 
-    def segment_at(self, when: datetime) -> Segment | None:
-        """The segment running at `when` (the last one started, if between segments)."""
-        running = [s for s in self.segments if s.start <= when]
-        return running[-1] if running else None
-
 
 def parse_duration(text: str) -> timedelta | None:
     """`2m`, `90s`, `1h30m`, `1m30s` -> timedelta; None when it is not one."""

@@ -126,9 +126,13 @@ def test_loading_a_broken_schedule_loads_nothing(tmp_path: Path) -> None:
     assert queue(tmp_path) == []
 
 
-@pytest.mark.parametrize("command", ["load", "queue", "show", "approve", "reject", "edit", "unapprove", "history"])
-def test_queue_commands_have_help(command: str) -> None:
-    result = livetweet(command, "--help")
+@pytest.mark.parametrize(
+    "command",
+    ["load", "queue", "show", "approve", "reject", "edit", "unapprove", "history", "run", "pause", "resume",
+     "shift", "cue", "post-now", "inbox", "reshare", "dismiss", "compose", "fake-x", "fake-x dm"],
+)
+def test_every_command_has_help(command: str) -> None:
+    result = livetweet(*command.split(), "--help")
     assert result.returncode == 0 and "Usage:" in result.stdout
 
 
