@@ -778,7 +778,7 @@ def run(
     screen = _Screen(service, event.id, zone, rehearse)
     dispatcher = Dispatcher(service, publisher, event.id, on_notice=screen.notice)
     runner = Runner(dispatcher)
-    runner.keep_alive(lambda: service.store.renew_runner_lease(lease))
+    runner.keep_alive(lambda: service.store.take_runner_lease(lease))
     if mode != "dry-run":
         inbox = InboxService(service)
         poll_every = timedelta(minutes=1)

@@ -605,9 +605,6 @@ class Store:
                     )
             self.put_setting(conn, RUNNER_KEY, json.dumps({**me, "heartbeat": now.isoformat()}), now.isoformat())
 
-    def renew_runner_lease(self, me: dict[str, Any]) -> None:
-        self.take_runner_lease(me)
-
     def release_runner_lease(self, me: dict[str, Any]) -> None:
         with self.begin() as conn:
             row = conn.execute(sa.select(settings_table.c.value).where(settings_table.c.key == RUNNER_KEY)).scalar()

@@ -59,6 +59,15 @@ def test_conformance(case: dict[str, Any]) -> None:
     assert got == case["expected"]
 
 
+def test_our_v3_config_is_the_official_one() -> None:
+    from livetweet.tweettext import load_config
+
+    official = shared_testdata() / "twitter-text" / "config_v3.json"
+    if not official.is_file():
+        pytest.skip(f"twitter-text config not found at {official}")
+    assert load_config(official) == CONFIG_V3
+
+
 def test_empty_text_is_not_valid() -> None:
     result = parse_tweet("")
     assert (result.weighted_length, result.valid, result.display_range_end) == (0, False, 0)
