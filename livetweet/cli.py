@@ -570,11 +570,10 @@ def _parse_signed_duration(value: str) -> timedelta:
 class _Screen:
     """What `run` shows: one line per outcome, and the next post with its countdown."""
 
-    def __init__(self, service: Service, event_id: str, zone: ZoneInfo, rehearsal: bool) -> None:
+    def __init__(self, service: Service, event_id: str, zone: ZoneInfo) -> None:
         self.service = service
         self.event_id = event_id
         self.zone = zone
-        self.rehearsal = rehearsal
         self.tty = use_colour()
         self._lock = threading.Lock()
         self._last_next: tuple[int, datetime] | None = None
@@ -775,7 +774,7 @@ def run(
         raise
     loaded = service.load(schedule, "approval" if mode == "approval" else "auto")
     zone = event.zone
-    screen = _Screen(service, event.id, zone, rehearse)
+    screen = _Screen(service, event.id, zone)
     dispatcher = Dispatcher(service, publisher, event.id, on_notice=screen.notice)
     runner = Runner(dispatcher)
     runner.keep_alive(lambda: service.store.take_runner_lease(lease))

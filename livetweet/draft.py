@@ -117,11 +117,3 @@ class Draft:
     attempts: int = 0
     next_attempt_at: datetime | None = None
     last_error: str | None = None
-
-    @property
-    def is_final(self) -> bool:
-        return self.state in FINAL
-
-    @property
-    def approved_current(self) -> bool:
-        return self.state == S.APPROVED and self.approved_revision == self.revision

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -92,7 +92,6 @@ class Slot:
     vars: MappingProxyType[str, Any]
     line: int
     template_line: int
-    at_line: int
     reply_to_line: int = 0
 
     @property
@@ -111,7 +110,6 @@ class Schedule:
     segments: tuple[Segment, ...]
     slots: tuple[Slot, ...]
     templates_dir: Path
-    cited_objectives: tuple[tuple[str, int, int], ...] = field(default=())
 
     def segment(self, segment_id: str) -> Segment:
         return next(s for s in self.segments if s.id == segment_id)
@@ -314,7 +312,7 @@ def _read(r: _Reader, tree: Node, path: Path) -> Schedule | None:
         r.error(top["templates"].line, f'templates folder "{templates_text}" does not exist ({templates_dir})')
     if event is None:
         return None
-    segments, cited, declared = _read_segments(r, top.get("segments"), event, objectives)
+    segments, declared = _read_segments(r, top.get("segments"), event, objectives)
     slots = _read_slots(r, top.get("slots"), event, segments, declared)
     return Schedule(
         path=path,
@@ -324,7 +322,6 @@ def _read(r: _Reader, tree: Node, path: Path) -> Schedule | None:
         segments=tuple(segments),
         slots=tuple(slots),
         templates_dir=templates_dir,
-        cited_objectives=tuple(cited),
     )
 
 
@@ -420,14 +417,13 @@ def _read_objectives(r: _Reader, node: Node | None) -> dict[int, Objective]:
 
 def _read_segments(
     r: _Reader, node: Node | None, event: Event, objectives: dict[int, Objective]
-) -> tuple[list[Segment], list[tuple[str, int, int]], set[str] | None]:
-    """The segments in time order, cited objectives, and every id declared (None: unreadable)."""
+) -> tuple[list[Segment], set[str] | None]:
+    """The segments in time order, and every id declared (None: unreadable)."""
     segments: list[Segment] = []
-    cited: list[tuple[str, int, int]] = []
     if node is None or node.sequence is None:
         if node is not None:
             r.error(node.line, f"segments must be a list, not a {node.kind}")
-        return segments, cited, None
+        return segments, None
     declared: set[str] = set()
     seen: dict[str, int] = {}
     for item in node.sequence:
@@ -454,7 +450,6 @@ def _read_segments(
                     f"{what} cites objective {number}, which the event does not list under objectives: "
                     "its posts get no hashtags for it",
                 )
-                cited.append((seg_id or "", number, line))
         question = r.text(m.get("question"), f"{what} question", required=False) or ""
         topic = r.text(m.get("topic"), f"{what} topic", required=False) or ""
         speakers = tuple(v for v, _ in r.text_list(m.get("speakers"), f"{what} speakers"))
@@ -481,7 +476,7 @@ def _read_segments(
                 f'segment "{after.id}" ({after.start:%H:%M}-{after.end:%H:%M}) overlaps segment '
                 f'"{before.id}" ({before.start:%H:%M}-{before.end:%H:%M}, line {before.line})',
             )
-    return ordered, cited, declared
+    return ordered, declared
 
 
 def _read_slots(
@@ -552,7 +547,6 @@ def _read_slots(
                 vars=variables,
                 line=item.line,
                 template_line=m["template"].line,
-                at_line=m["at"].line,
                 reply_to_line=m["reply_to"].line if "reply_to" in m else 0,
             )
         )

@@ -80,10 +80,6 @@ class LoadReport:
     auto_approved: list[Draft] = field(default_factory=list)
     unchanged: int = 0
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.created or self.revised or self.rescheduled or self.restored or self.withdrawn)
-
 
 class Paused(DraftError):
     """Posting is paused: nothing is claimed until `resume`."""

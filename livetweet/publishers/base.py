@@ -51,15 +51,6 @@ class PublisherError(LivetweetError):
     """A publisher cannot be used (missing credentials) or a look-up failed."""
 
 
-@dataclass(frozen=True)
-class RecentPost:
-    """A post found on the account, for reconciliation."""
-
-    tweet_id: str
-    text: str
-    created_at: datetime | None
-
-
 class RateLimited(PublisherError):
     """X said "not now" (429); `not_before` is its reset time."""
 
