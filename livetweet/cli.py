@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
-import socket
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,20 +24,20 @@ from . import __version__
 from .check import Report, check_schedule
 from .clock import Clock, RehearsalClock, SystemClock
 from .compose import MAX_WEIGHTED_LENGTH, Post
-from .config import X_CREDENTIAL_NAMES, load_settings
+from .config import REHEARSAL_CREDENTIALS, fresh_credentials, load_settings
 from .console import ConsoleAuth, ConsoleContext, create_app
 from .console.server import LOOPBACK, ConsoleServer, parse_address
-from .dispatch import Dispatcher, Notice, Runner
+from .dispatch import Dispatcher, LeaseKeeper, Notice, Runner
 from .draft import Draft, DraftError, DraftState
 from .errors import LivetweetError, Problem, ScheduleError
 from .fakex import FakeXServer
 from .inbox import SHOWN_LENGTH, Message, Poller, PollResult, shorten
 from .publishers.base import Publisher, PublisherError
 from .publishers.dryrun import DryRunPublisher
-from .publishers.x import XPublisher, missing_credentials
+from .publishers.x import XPublisher
 from .schedule import format_duration, parse_duration
 from .service import MODES, InboxService, LoadReport, Service, compose_draft, operator_name
-from .store import AuditEntry, Store
+from .store import AuditEntry, Lease, Store
 
 
 def use_colour(stream: Any = None) -> bool:
@@ -72,23 +71,69 @@ def _fmt_time(when: datetime, zone: ZoneInfo | None = None) -> str:
     return local.strftime("%H:%M %Z")
 
 
-class AppContext:
-    """What commands share: the database URL, and the store opened only when needed."""
+REHEARSAL_DB = "livetweet-rehearsal.db"
 
-    def __init__(self, db_url: str | None) -> None:
-        self.db_url = db_url
+
+class AppContext:
+    """What commands share: which store they act on (said on every use), opened only when needed."""
+
+    def __init__(self, db_url: str | None, rehearsal: bool = False) -> None:
+        if db_url and rehearsal:
+            raise click.UsageError("give --db or --rehearsal, not both")
+        self.db_url = f"sqlite:///{REHEARSAL_DB}" if rehearsal else db_url  # only from this command line
         self._service: Service | None = None
+        self.lease: Lease | None = None
+
+    def open(self, create: bool = False, announce: bool = True) -> Service:
+        """The service over the store; during a rehearsal on this store, on the rehearsal's clock.
+
+        Only `load` creates a store: an operator's command in the wrong folder says so
+        instead of acting on a new, empty one.
+        """
+        if self._service is None:
+            settings = load_settings()
+            store = Store(self.db_url or settings.database_url, create=create)
+            self.lease = store.live_lease()
+            rehearsal = self.lease.clock if self.lease is not None and self.lease.kind == "rehearsal" else None
+            clock: Clock = RehearsalClock.from_json(rehearsal) if rehearsal else SystemClock()
+            self._service = Service(store, clock, clock_is_live=self.lease is not None)
+            if announce:
+                click.echo(_style(self.where(), err=True, dim=True), err=True)
+        return self._service
 
     @property
     def service(self) -> Service:
-        """The service over the store; during a rehearsal on this store, on the rehearsal's clock."""
-        if self._service is None:
-            settings = load_settings()
-            store = Store(self.db_url or settings.database_url)
-            rehearsal = store.rehearsal_clock()
-            clock: Clock = RehearsalClock.from_json(rehearsal) if rehearsal else SystemClock()
-            self._service = Service(store, clock)
-        return self._service
+        return self.open()
+
+    def where(self) -> str:
+        """Which store, and whether a run posts from it: the first line of every operator command."""
+        assert self._service is not None
+        store = self._service.store
+        if self.lease is None:
+            return f"store {store.display}: no `livetweet run` is posting from it now"
+        zone = _event_zone_of(self._service)
+        since = _when(self.lease.since, zone) if self.lease.since else "?"
+        return (
+            f"store {store.display}: a {self.lease.kind} run posts from it (process {self.lease.pid} on "
+            f"{self.lease.host}, since {since})"
+        )
+
+    @property
+    def run_is_live(self) -> bool:
+        self.open()
+        return self.lease is not None
+
+
+def _event_zone_of(service: Service) -> ZoneInfo:
+    events = service.store.events()
+    return ZoneInfo(events[0]["timezone"]) if events else ZoneInfo("UTC")
+
+
+def _when(when: datetime, zone: ZoneInfo) -> str:
+    """A time with its zone, and with its date when that is not today."""
+    local = when.astimezone(zone)
+    today = datetime.now(zone).date()
+    return local.strftime("%H:%M:%S %Z") if local.date() == today else local.strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,16 +144,21 @@ class AppContext:
     metavar="URL",
     help="Database URL (default: LIVETWEET_DATABASE_URL, else sqlite:///livetweet.db here).",
 )
+@click.option(
+    "--rehearsal",
+    is_flag=True,
+    help=f"Act on the rehearsal's store ({REHEARSAL_DB} here), the one `run --rehearse` uses.",
+)
 @click.pass_context
-def cli(ctx: click.Context, db_url: str | None) -> None:
+def cli(ctx: click.Context, db_url: str | None, rehearsal: bool) -> None:
     """Run an organisation's X account during a live event.
 
     Plan the posts from a schedule and templates (check, preview), load them as
     drafts (load), and approve, edit or reject them (queue, show, approve, edit,
-    reject, unapprove, history).
+    reject, unapprove, history). Every command that uses a store names it first.
     """
     load_settings()  # .env, without overriding the real environment
-    ctx.obj = AppContext(db_url)
+    ctx.obj = AppContext(db_url, rehearsal)
 
 
 schedule_argument = click.argument("schedule", type=click.Path(dir_okay=False, path_type=Path))
@@ -323,16 +373,23 @@ def _first_line(text: str, width: int = 70) -> str:
     show_default=True,
     help="approval: drafts wait for a person; auto: new drafts are approved by 'auto'.",
 )
+@click.option(
+    "--replace-edits",
+    is_flag=True,
+    help="Take the schedule's text even for drafts whose text a person wrote (edited, composed, reshared).",
+)
 @as_option
 @json_option
 @pass_app
-def load(app: AppContext, schedule: Path, mode: str, as_name: str | None, as_json: bool) -> None:
+def load(app: AppContext, schedule: Path, mode: str, replace_edits: bool, as_name: str | None, as_json: bool) -> None:
     """Plan a schedule into the store as drafts (loading twice creates nothing new).
 
     After a change to the schedule or a template, pending drafts get a new revision;
-    approved and posted drafts are reported and left as they are.
+    approved and posted drafts are reported and left as they are, and so is a text a
+    person wrote (unless --replace-edits).
     """
-    report = app.service.load(schedule, mode, by=operator_name(as_name) if as_name else None)
+    service = app.open(create=True)
+    report = service.load(schedule, mode, by=operator_name(as_name) if as_name else None, replace_edits=replace_edits)
     zone = app.service.zone(report.event_id)
     if as_json:
         click.echo(json.dumps(_load_json(report, zone), indent=2, ensure_ascii=False))
@@ -354,6 +411,7 @@ def _load_json(report: LoadReport, zone: ZoneInfo) -> dict[str, Any]:
         "withdrawn": ids(report.withdrawn),
         "auto_approved": ids(report.auto_approved),
         "untouched": [{"id": d.id, "slot": d.slot, "why": why} for d, why in report.untouched],
+        "kept": [{"id": d.id, "slot": d.slot, "why": why} for d, why in report.kept],
         "unchanged": report.unchanged,
     }
 
@@ -374,6 +432,8 @@ def _print_load(report: LoadReport, where: str) -> None:
         click.echo(f"  draft {draft.id} ({draft.slot}): withdrawn, its slot left the schedule")
     for draft, why in report.untouched:
         click.echo(_style(f"  draft {draft.id} ({draft.slot}) left as it is: {why}", fg="yellow"))
+    for draft, why in report.kept:
+        click.echo(_style(f"  draft {draft.id} ({draft.slot}): {why}", fg="yellow"))
     if report.auto_approved:
         click.echo(f"  {len(report.auto_approved)} drafts approved automatically (auto mode)")
     if not report.auto_approved and (report.created or report.revised or report.restored):
@@ -555,8 +615,6 @@ def main() -> None:
 
 # --- live posting --------------------------------------------------------------------
 
-REHEARSAL_DB = "livetweet-rehearsal.db"
-
 
 def _parse_signed_duration(value: str) -> timedelta:
     text = value.strip()
@@ -707,56 +765,59 @@ def run(
     Shows each post's outcome and the next post with its countdown; exits by itself
     when every draft is final and the event is over; Ctrl-C or SIGTERM stops it cleanly.
     Run `livetweet approve`, `edit`, `pause`... from another terminal meanwhile.
+    A rehearsal always uses its own store and placeholder credentials, never `.env`'s.
     """
     settings = load_settings()
     report = check_schedule(schedule)
     if report.schedule is None or not report.ok:
         raise ScheduleError(report.problems)
     event = report.schedule.event
+    clock: Clock = SystemClock()
+    rehearsal_clock: RehearsalClock | None = None
     if rehearse:
         if not report.posts:
             raise LivetweetError("the schedule has no posts to rehearse")
         earliest = min(p.slot.at for p in report.posts)
-        clock: Clock = RehearsalClock(earliest - timedelta(seconds=start_in * speed), speed)
-    else:
-        clock = SystemClock()
+        rehearsal_clock = RehearsalClock(earliest - timedelta(seconds=start_in * speed), speed)
+        clock = rehearsal_clock
 
     temp_dir: tempfile.TemporaryDirectory[str] | None = None
     if mode == "dry-run":
         temp_dir = tempfile.TemporaryDirectory(prefix="livetweet-dry-run-")
         db_url = f"sqlite:///{Path(temp_dir.name) / 'dry-run.db'}"
-    elif rehearse and app.db_url is None and not os.environ.get("LIVETWEET_DATABASE_URL"):
-        db_url = f"sqlite:///{REHEARSAL_DB}"
-        if Path(REHEARSAL_DB).exists():
-            # A rehearsal starts afresh, unless another one is still running on this file.
-            earlier = Store(db_url)
-            probe = {"id": secrets.token_hex(8), "pid": os.getpid(), "host": socket.gethostname()}
-            try:
-                earlier.take_runner_lease(probe)
-                earlier.release_runner_lease(probe)
-            finally:
-                earlier.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(REHEARSAL_DB + suffix).unlink(missing_ok=True)
+        click.echo(f"Dry run: its own store in {temp_dir.name}, deleted afterwards; nothing is sent.")
+    elif rehearse:
+        # Its own store, whatever LIVETWEET_DATABASE_URL or .env say: only an explicit --db (or --rehearsal).
+        db_url = app.db_url or f"sqlite:///{REHEARSAL_DB}"
+        if app.db_url is None:
+            _fresh_rehearsal_store(REHEARSAL_DB)
+        ignored = " (LIVETWEET_DATABASE_URL is not used by rehearsals)" if settings.database_url != DEFAULT_DB else ""
+        click.echo(
+            f"Rehearsal on its own store {db_url}{ignored}, with placeholder credentials: "
+            "nothing reaches the real account."
+        )
     else:
         db_url = app.db_url or settings.database_url
     service = Service(Store(db_url), clock)
 
+    # Timeouts are in the event's time: at 60x a 10-second timeout lasts a sixth of a second.
+    call_timeout = max(clock.real_seconds(timedelta(seconds=timeout)), MIN_CALL_TIMEOUT) if rehearse else timeout
     fake: FakeXServer | None = None
     publisher: Publisher
+    credentials_now: Callable[[], dict[str, str]] = fresh_credentials
+    base_url: str | None = None
     if mode == "dry-run":
         publisher = DryRunPublisher(echo=lambda text: click.echo(_indent(f"[dry run] would post:\n{text}")))
     else:
         base_url = settings.x_api_url
-        credentials = dict(settings.x_credentials)
-        if rehearse and not base_url:
-            fake = FakeXServer(clock=clock, username=event.account).start()
-            base_url = fake.url
-            click.echo(f"Simulated X API at {fake.url} (its timeline: {fake.url}/)")
-        if rehearse and missing_credentials(credentials):
-            credentials = {name: "rehearsal" for name in X_CREDENTIAL_NAMES}
+        if rehearse:
+            credentials_now = lambda: dict(REHEARSAL_CREDENTIALS)  # noqa: E731
+            if not base_url or not _is_loopback_url(base_url):
+                fake = FakeXServer(clock=clock, username=event.account).start()
+                base_url = fake.url
+                click.echo(f"Simulated X API at {fake.url} (its timeline: {fake.url}/)")
         try:
-            publisher = XPublisher(credentials, base_url, timeout, clock)
+            publisher = XPublisher(credentials_now(), base_url, call_timeout, clock)
             account = publisher.check()
         except PublisherError:
             if fake:
@@ -764,41 +825,33 @@ def run(
             raise
         click.echo(f"Posting as {account}.")
 
-    lease = {"id": secrets.token_hex(8), "pid": os.getpid(), "host": socket.gethostname()}
+    kind = "dry-run" if mode == "dry-run" else "rehearsal" if rehearse else "live"
     try:
-        service.store.take_runner_lease(lease)
+        keeper = LeaseKeeper.take(service.store, kind, base_url)
     except LivetweetError:
         publisher.close()
         if fake:
             fake.stop()
         raise
-    loaded = service.load(schedule, "approval" if mode == "approval" else "auto")
+    service.load(schedule, "approval" if mode == "approval" else "auto")
     zone = event.zone
     screen = _Screen(service, event.id, zone)
-    dispatcher = Dispatcher(service, publisher, event.id, on_notice=screen.notice)
+    dispatcher = Dispatcher(
+        service, publisher, event.id, on_notice=screen.notice, keeper=keeper, credentials=credentials_now
+    )
     runner = Runner(dispatcher)
-    runner.keep_alive(lambda: service.store.take_runner_lease(lease))
+    runner.keep_alive(lambda: rehearsal_clock.to_json() if rehearsal_clock else None)
     if mode != "dry-run":
         inbox = InboxService(service)
         poll_every = timedelta(minutes=1)
         runner.poll_messages(Poller(lambda: inbox.poll(publisher), clock, poll_every), screen.polled)
-    where = "rehearsal" if rehearse else "live"
-    click.echo(
-        f"{event.title}: {len(report.posts)} posts, {mode} mode, {where}"
-        + (f" at {speed:g}x (event clock now {_fmt_time(clock.now(), zone)})" if rehearse else "")
-        + f"; store {service.store.display}."
-    )
-    pending = [d for d in service.queue(event_id=event.id) if d.state == DraftState.PENDING]
-    if mode == "approval" and pending:
-        click.echo(
-            f"{len(pending)} drafts wait for approval: `livetweet approve ID` from another terminal"
-            + (f" (with --db sqlite:///{REHEARSAL_DB})" if rehearse and db_url.endswith(REHEARSAL_DB) else "")
-            + "."
-        )
-    del loaded
+    pending = service.store.count_drafts(event_id=event.id, states=[DraftState.PENDING])
 
     def stop(signum: int, _frame: object) -> None:
         runner.stopped.set()
+
+    def verify_credentials() -> str:
+        return XPublisher(credentials_now(), base_url, call_timeout, clock).check()
 
     console = None
     if not no_console:
@@ -809,7 +862,7 @@ def run(
         auth = ConsoleAuth(
             os.environ.get("LIVETWEET_CONSOLE_PASSWORD"), os.environ.get("LIVETWEET_CONSOLE_PASSWORD_HASH")
         )
-        link_base = fake.url if fake else settings.x_api_url
+        link_base = fake.url if fake else base_url
         account = event.account.lstrip("@")
         context = ConsoleContext(
             service,
@@ -818,6 +871,7 @@ def run(
             auth,
             post_link=(lambda _id: f"{link_base}/") if link_base else (lambda i: f"https://x.com/{account}/status/{i}"),
             speed=speed if rehearse else 1.0,
+            verify_credentials=verify_credentials if mode != "dry-run" else None,
         )
         if host not in LOOPBACK:
             click.echo(
@@ -828,6 +882,7 @@ def run(
         try:
             console = ConsoleServer(create_app(context), host, port).start()
         except OSError as exc:
+            keeper.release()
             publisher.close()
             if fake:
                 fake.stop()
@@ -838,13 +893,27 @@ def run(
             click.echo(f"Console: {console.url}/login?token={auth.token} (a one-time token for this run)")
         else:
             click.echo(f"Console: {console.url}/ (log in with LIVETWEET_CONSOLE_PASSWORD)")
-    if isinstance(clock, RehearsalClock):
-        service.store.set_rehearsal_clock(clock.to_json())  # operators' commands follow this clock
+    if rehearsal_clock is not None:
+        # The event's clock starts now that everything is loaded, so --start-in holds.
+        rehearsal_clock.restart()
+        keeper.renew(rehearsal_clock.to_json())  # operators' commands follow this clock
+    where = "rehearsal" if rehearse else "live"
+    click.echo(
+        f"{event.title}: {len(report.posts)} posts, {mode} mode, {where}"
+        + (f" at {speed:g}x (event clock now {_fmt_time(clock.now(), zone)})" if rehearse else "")
+        + f"; store {service.store.display}; epoch {keeper.run.epoch}."
+    )
+    if mode == "approval" and pending:
+        click.echo(
+            f"{pending} drafts wait for approval: `livetweet approve ID` from another terminal"
+            + (" (with --rehearsal)" if rehearse and db_url.endswith(REHEARSAL_DB) else "")
+            + "."
+        )
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    finished = False
+    ended = "stopped"
     try:
         runner.start()
-        finished = runner.wait(on_idle=lambda: screen.idle(runner))
+        ended = runner.wait(on_idle=lambda: screen.idle(runner))
     finally:
         runner.stop()
         screen.close()
@@ -852,22 +921,55 @@ def run(
             signal.signal(sig, handler)
         if console:
             console.stop()
-        service.store.release_runner_lease(lease)
+        if ended != "lost":
+            keeper.release()
         publisher.close()
         if fake:
             fake.stop()
-    if isinstance(clock, RehearsalClock):
-        service.store.set_rehearsal_clock(None)
-    drafts = service.queue(event_id=event.id)
-    counts = {state: sum(1 for d in drafts if d.state == state) for state in DraftState}
-    summary = ", ".join(f"{n} {state.value}" for state, n in counts.items() if n)
-    if finished:
+    counts = service.store.count_by_state(event.id)
+    summary = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+    if ended == "lost":
+        click.echo(
+            _style(f"error: this run stopped posting: {dispatcher.lost}. Nothing more was posted from here.", err=True,
+                   fg="red"),
+            err=True,
+        )  # fmt: skip
+    elif ended == "finished":
         click.echo(f"The event is over: {summary}.")
     else:
         click.echo(f"Stopped: {summary}. Approved drafts still inside their window go out when you run again.")
     service.store.close()
     if temp_dir:
         temp_dir.cleanup()
+    if ended == "lost":
+        sys.exit(1)
+
+
+MIN_CALL_TIMEOUT = 0.5  # seconds of real time: below this a busy machine times out calls that worked
+DEFAULT_DB = "sqlite:///livetweet.db"
+
+
+def _is_loopback_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+def _fresh_rehearsal_store(path: str) -> None:
+    """A rehearsal starts afresh, unless another rehearsal is still running on this file."""
+    if Path(path).exists():
+        earlier = Store(f"sqlite:///{path}")
+        try:
+            held = earlier.live_lease()
+        finally:
+            earlier.close()
+        if held is not None:
+            raise LivetweetError(
+                f"another rehearsal is running on {path} ({held.describe(SystemClock().now())}): "
+                "stop it first, or give this one its own store with --db"
+            )
+    for suffix in ("", "-wal", "-shm"):
+        Path(path + suffix).unlink(missing_ok=True)
 
 
 @cli.command()
@@ -878,19 +980,49 @@ def pause(app: AppContext, reason: str | None, as_name: str | None) -> None:
     """Stop posting at once: nothing more is claimed until `livetweet resume`."""
     by = operator_name(as_name)
     app.service.pause(by, reason)
-    click.echo(
-        f"Posting is paused (by {by}). Drafts whose window closes meanwhile will be missed; `livetweet resume` goes on."
-    )
+    if app.run_is_live:
+        click.echo(
+            f"Posting is paused (by {by}). Drafts whose window closes meanwhile will be missed; "
+            "`livetweet resume` goes on."
+        )
+    else:
+        click.echo(f"Posting is paused (by {by}); no run posts from this store now, and the next `livetweet run` "
+                   "will not post until `livetweet resume`.")  # fmt: skip
 
 
 @cli.command()
 @as_option
 @pass_app
 def resume(app: AppContext, as_name: str | None) -> None:
-    """Go on posting after a pause."""
+    """Go on posting after a pause (after X refused the credentials: checks them against X first)."""
     by = operator_name(as_name)
-    app.service.resume(by)
-    click.echo(f"Posting resumed (by {by}).")
+    lifted = app.service.resume(by, verify=lambda: _check_credentials(app))
+    after = " (X accepts the credentials again)" if lifted.get("kind") == "credentials" else ""
+    click.echo(f"Posting resumed (by {by}){after}.")
+
+
+def _check_credentials(app: AppContext) -> str:
+    """Ask X who we are with the credentials as they are now (`.env` read again): where the run posts."""
+    settings = load_settings()
+    lease = app.lease
+    if lease is not None and lease.kind == "rehearsal":
+        credentials = dict(REHEARSAL_CREDENTIALS)
+    else:
+        credentials = fresh_credentials()
+    base_url = lease.x_api_url if lease is not None else settings.x_api_url
+    publisher = XPublisher(credentials, base_url, 10.0)
+    try:
+        return publisher.check()
+    finally:
+        publisher.close()
+
+
+def _print_moves(app: AppContext, moved: list[tuple[Draft, Draft]]) -> None:
+    for before, after in moved:
+        zone = app.service.zone(after.event_id)
+        click.echo(f"  draft {after.id:>4} {after.slot:<16} {_when(before.at, zone)} -> {_when(after.at, zone)}")
+    if moved and not app.run_is_live:
+        click.echo("No run posts from this store now: the new times apply when `livetweet run` starts.")
 
 
 @cli.command()
@@ -900,11 +1032,12 @@ def resume(app: AppContext, as_name: str | None) -> None:
 @as_option
 @pass_app
 def shift(app: AppContext, duration: str, from_segment: str | None, event_id: str | None, as_name: str | None) -> None:
-    """Move every unposted post by DURATION (+7m later, -2m earlier)."""
+    """Move every unposted post by DURATION (+7m later, -2m earlier), and list each move."""
     delta = _parse_signed_duration(duration)
     moved = app.service.shift(delta, operator_name(as_name), from_segment, event_id)
     where = f" from segment {from_segment} on" if from_segment else ""
-    click.echo(f"Moved {len(moved)} posts{where} by {format_duration(delta)}.")
+    click.echo(f"Moved {len(moved)} posts{where} by {format_duration(delta)}:")
+    _print_moves(app, moved)
 
 
 @cli.command()
@@ -913,10 +1046,11 @@ def shift(app: AppContext, duration: str, from_segment: str | None, event_id: st
 @as_option
 @pass_app
 def cue(app: AppContext, segment: str, event_id: str | None, as_name: str | None) -> None:
-    """Say "SEGMENT started now": its posts and those after it move accordingly."""
+    """Say "SEGMENT started now" (on the running run's clock): its posts and those after it move."""
     delta, moved = app.service.cue(segment, operator_name(as_name), event_id)
     late = "late" if delta >= timedelta(0) else "early"
-    click.echo(f"Segment {segment} started {format_duration(abs(delta))} {late}: moved {len(moved)} posts.")
+    click.echo(f"Segment {segment} started {format_duration(abs(delta))} {late}: moved {len(moved)} posts:")
+    _print_moves(app, moved)
 
 
 @cli.command()
@@ -937,10 +1071,13 @@ def compose(
     draft, added = compose_draft(app.service, text, operator_name(as_name), at, event_id)
     zone = app.service.zone(draft.event_id)
     tags = f" (added {' '.join(added)})" if added else ""
-    click.echo(
-        f"Draft {draft.id} composed and approved{tags}: {draft.weighted_length}/280, due "
-        f"{_fmt_time(draft.at, zone)}; a running `livetweet run` posts it."
+    who = (
+        "the running `livetweet run` posts it"
+        if app.run_is_live
+        else "no run posts from this store now: `livetweet run` posts it if started inside its window"
     )
+    click.echo(f"Draft {draft.id} composed and approved{tags}: {draft.weighted_length}/280, due "
+               f"{_when(draft.at, zone)}; {who}.")  # fmt: skip
 
 
 @cli.command("post-now")
@@ -951,10 +1088,15 @@ def post_now(app: AppContext, draft_id: int, as_name: str | None) -> None:
     """Post a draft at once: an approved one before its time, or a missed one."""
     by = operator_name(as_name)
     draft = app.service.post_now(draft_id, by)
-    click.echo(
-        f"Draft {draft.id} ({draft.slot}) goes out now (decided by {by}); a running `livetweet run` "
-        "posts it within a second."
-    )
+    zone = app.service.zone(draft.event_id)
+    if app.run_is_live:
+        click.echo(f"Draft {draft.id} ({draft.slot}) goes out now (decided by {by}): the running `livetweet run` "
+                   "posts it within a second.")  # fmt: skip
+    else:
+        click.echo(
+            f"Draft {draft.id} ({draft.slot}) is due now (decided by {by}), but no run posts from this store: it goes "
+            f"out if `livetweet run` starts before {_when(draft.valid_until, zone)}."
+        )
 
 
 # --- direct messages ---------------------------------------------------------------------

@@ -20,6 +20,10 @@ class Clock(Protocol):
         """How many seconds of the machine's clock `delta` of this clock's time lasts."""
         ...
 
+    def from_real(self, seconds: float) -> timedelta:
+        """How much of this clock's time `seconds` of the machine's clock lasts."""
+        ...
+
 
 class SystemClock:
     """The machine's clock."""
@@ -29,6 +33,9 @@ class SystemClock:
 
     def real_seconds(self, delta: timedelta) -> float:
         return delta.total_seconds()
+
+    def from_real(self, seconds: float) -> timedelta:
+        return timedelta(seconds=seconds)
 
 
 class RehearsalClock:
@@ -65,6 +72,14 @@ class RehearsalClock:
     def real_seconds(self, delta: timedelta) -> float:
         return delta.total_seconds() / self.speed
 
+    def from_real(self, seconds: float) -> timedelta:
+        return timedelta(seconds=seconds * self.speed)
+
+    def restart(self) -> None:
+        """Show `start` again from now: the clock starts when the schedule is loaded, not before."""
+        self.launched_at = datetime.now(UTC)
+        self._launch = time.monotonic()
+
 
 class FixedClock:
     """A clock that moves only when told to: for tests."""
@@ -81,6 +96,9 @@ class FixedClock:
 
     def real_seconds(self, delta: timedelta) -> float:
         return 0.0
+
+    def from_real(self, seconds: float) -> timedelta:
+        return timedelta(seconds=seconds)  # a test's clock counts real time one to one
 
     def advance(self, delta: timedelta) -> None:
         with self._lock:

@@ -9,7 +9,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dotenv import load_dotenv
+from dotenv import dotenv_values, load_dotenv
+
+# The environment as the process found it, before `.env` was read into it: a credential
+# given there wins over `.env`, and one read from `.env` can be read again after a change.
+_STARTING_ENVIRONMENT = dict(os.environ)
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,20 @@ class Settings:
 
 
 X_CREDENTIAL_NAMES = ("X_API_KEY", "X_API_KEY_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
+
+
+def fresh_credentials(env_file: Path | None = None) -> dict[str, str]:
+    """The X credentials as they are now: the real environment first, else `.env` read again."""
+    from_file = dotenv_values(env_file or Path.cwd() / ".env")
+    found: dict[str, str] = {}
+    for name in X_CREDENTIAL_NAMES:
+        value = _STARTING_ENVIRONMENT.get(name) or from_file.get(name)
+        if value:
+            found[name] = value
+    return found
+
+
+REHEARSAL_CREDENTIALS = {name: "rehearsal" for name in X_CREDENTIAL_NAMES}
 
 
 def load_settings(env_file: Path | None = None) -> Settings:

@@ -1,15 +1,21 @@
 """Dispatching: which drafts are due, claim them, post them, record what happened.
 
-`Dispatcher.tick()` is one complete pass and is what tests drive with a fixed clock.
-`Runner` puts it on APScheduler 3: a date job per approved draft (rebuilt from the store
-whenever the store changes) and a sweep every second as a safety net. The store is the
-truth; APScheduler's jobs are in memory only and rebuilt from it.
+A post is four steps, each its own call so that tests can interleave other actors at every
+point: `claim` (one transaction that checks every rule), `call` (the lease and the window
+checked again, then the network), `record` (the outcome, compare-and-set on the claim's
+version). `Dispatcher.tick()` is one sweep over what is due or in flight, and is what tests
+drive with a fixed clock. `Runner` puts it on APScheduler 3: a date job per approved draft
+(kept in step with the store's changes) and a sweep every second as a safety net. The store
+is the truth; APScheduler's jobs are in memory only.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -17,15 +23,20 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .clock import Clock
-from .draft import FINAL, Draft, DraftError, DraftState
+from .draft import Conflict, Draft, DraftError, DraftState
 from .inbox import Poller, PollResult
+from .ledger import Claim, Ledger, NotDue, Run
 from .publishers.base import Outcome, OutcomeUnknown, Posted, Publisher, PublisherError, Refused, RetryLater
 from .service import Service
+from .store import RUNNER_STALE_SECONDS, LeaseLost, Store
 
 S = DraftState
 RETRY_BASE = timedelta(seconds=5)
 RETRY_MAX = timedelta(minutes=1)
 LOOK_AGAIN = timedelta(seconds=10)
+# Before a network call the run must have renewed its lease this recently (seconds of the
+# machine's clock), well inside the time after which another run may take it over.
+LEASE_SAFE_SECONDS = RUNNER_STALE_SECONDS * 2 / 3
 
 
 @dataclass(frozen=True)
@@ -37,8 +48,56 @@ class Notice:
     detail: str
 
 
+class LeaseKeeper:
+    """This run's hold on the store: renewed every few seconds, checked before every network call."""
+
+    def __init__(self, store: Store, run: Run) -> None:
+        self.store = store
+        self.run = run
+        self.lost: str | None = None
+        self._renewed_mono = time.monotonic()
+        self._renewed_wall = store.wall.now()
+
+    @classmethod
+    def take(cls, store: Store, kind: str, x_api_url: str | None = None) -> LeaseKeeper:
+        """Take the store's lease for a new run (refused while another run holds it)."""
+        holder = secrets.token_hex(8)
+        lease = store.take_lease(holder, kind=kind, x_api_url=x_api_url)
+        return cls(store, Run(holder, lease.epoch))
+
+    def renew(self, clock: dict[str, object] | None = None) -> None:
+        if self.lost:
+            raise LeaseLost(self.lost)
+        try:
+            self.store.renew_lease(self.run.holder, self.run.epoch, clock)
+        except LeaseLost as exc:
+            self.lost = str(exc)
+            raise
+        self._renewed_mono = time.monotonic()
+        self._renewed_wall = self.store.wall.now()
+
+    def before_call(self) -> None:
+        """Raise LeaseLost unless this run surely still holds the lease: the last word before X."""
+        if self.lost:
+            raise LeaseLost(self.lost)
+        # A stall (SIGSTOP, a closed lid) shows on one clock or the other: renew before going on.
+        elapsed = max(
+            time.monotonic() - self._renewed_mono, (self.store.wall.now() - self._renewed_wall).total_seconds()
+        )
+        if elapsed > LEASE_SAFE_SECONDS:
+            self.renew()
+        try:
+            self.store.check_lease(self.run.holder, self.run.epoch)
+        except LeaseLost as exc:
+            self.lost = str(exc)
+            raise
+
+    def release(self) -> None:
+        self.store.release_lease(self.run.holder, self.run.epoch)
+
+
 class Dispatcher:
-    """Posts due drafts of one event through one publisher, exactly once."""
+    """Posts due drafts of one event through one publisher, exactly once, as one fenced run."""
 
     def __init__(
         self,
@@ -46,6 +105,8 @@ class Dispatcher:
         publisher: Publisher,
         event_id: str,
         on_notice: Callable[[Notice], None] = lambda r: None,
+        keeper: LeaseKeeper | None = None,
+        credentials: Callable[[], dict[str, str]] | None = None,
     ) -> None:
         self.service = service
         self.store = service.store
@@ -53,153 +114,283 @@ class Dispatcher:
         self.publisher = publisher
         self.event_id = event_id
         self.on_notice = on_notice
+        self.keeper = keeper or LeaseKeeper.take(service.store, "live")
+        self.ledger = Ledger(service.store, service.clock, self.keeper.run)
+        self.credentials = credentials
         self._lock = threading.Lock()
         self._in_flight: set[int] = set()
         self._waiting_reported: set[int] = set()
+        self._halted = False
+        self._ends_at: datetime | None = None
 
-    # --- one pass ------------------------------------------------------------------
+    @property
+    def lost(self) -> str | None:
+        """Why this run stopped posting (another run took the lease), or None."""
+        return self.keeper.lost
+
+    # --- one sweep ----------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Handle everything due now: missed windows, leftovers in posting, due posts."""
+        """Handle everything due now: missed windows, drafts left in posting, due posts."""
+        if self.lost:
+            return
+        self._after_halt()
         now = self.clock.now()
-        drafts = self.store.drafts(event_id=self.event_id)
-        by_slot = {d.slot: d for d in drafts}
         paused = self.store.paused() is not None
-        for draft in drafts:
-            if draft.id in self._in_flight:
-                continue
+        for draft in self.store.due(self.event_id, now):
+            if self.lost:
+                return
             if draft.state == S.POSTING:
                 if draft.next_attempt_at is None or draft.next_attempt_at <= now:
-                    self._reconcile(draft)
-            elif draft.state == S.PENDING and now > draft.valid_until:
-                self._missed(draft, "nobody approved it before its window closed")
-            elif draft.state == S.APPROVED:
-                if now > draft.valid_until:
+                    self.reconcile(draft)
+            elif now > draft.valid_until:
+                if draft.state == S.PENDING:
+                    self._missed(draft, "nobody approved it before its window closed")
+                else:
                     why = "posting was paused" if paused else "it could not go out in time"
                     self._missed(draft, f"its window closed at {self._hm(draft.valid_until)} ({why})")
-                elif not paused and draft.at <= now and (draft.next_attempt_at is None or draft.next_attempt_at <= now):
-                    self.dispatch(draft.id, by_slot)
+            elif draft.state == S.APPROVED and not paused and (draft.next_attempt_at or now) <= now:
+                self.dispatch(draft.id)
 
-    def dispatch(self, draft_id: int, by_slot: dict[str, Draft] | None = None) -> None:
-        """Post one draft if it is due, approved, its parent posted, and posting not paused."""
-        with self._lock:
-            if draft_id in self._in_flight:
-                return
-            self._in_flight.add(draft_id)
-        try:
-            self._dispatch(draft_id, by_slot)
-        finally:
-            with self._lock:
-                self._in_flight.discard(draft_id)
+    def dispatch(self, draft_id: int) -> None:
+        """Post one draft if every rule allows it now (the claim checks them all)."""
+        with self._guard(draft_id) as mine:
+            if mine:
+                self._post(draft_id)
 
-    def _dispatch(self, draft_id: int, by_slot: dict[str, Draft] | None) -> None:
-        draft = self.store.get(draft_id)
-        now = self.clock.now()
-        if draft.state != S.APPROVED or draft.at > now:
-            return
-        if draft.next_attempt_at is not None and draft.next_attempt_at > now:
-            return
-        if now > draft.valid_until:
-            self._missed(draft, f"its window closed at {self._hm(draft.valid_until)}")
-            return
-        parent_id: str | None = None
-        if draft.reply_to:
-            slots = by_slot if by_slot is not None else {d.slot: d for d in self.store.drafts(event_id=self.event_id)}
-            parent = slots.get(draft.reply_to)
-            if parent is None or parent.state != S.POSTED or not parent.tweet_id:
-                if draft.id not in self._waiting_reported:
-                    self._waiting_reported.add(draft.id)
-                    state = parent.state.value if parent else "gone"
-                    self._notice(draft, "waiting", f"waits for {draft.reply_to} to be posted (it is {state})")
-                return
-            parent_id = parent.tweet_id
+    def reconcile(self, draft: Draft, reason: str | None = None) -> None:
+        """A draft in posting whose outcome is unknown: find it on the account, or try again."""
+        with self._guard(draft.id) as mine:
+            if mine:
+                self._reconcile(draft, reason)
+
+    # --- the steps of a post ---------------------------------------------------------
+
+    def claim(self, draft_id: int) -> Claim | None:
+        """Step 1: claim it (committed before any call), or None when a rule says not now."""
         try:
-            claimed = self.service.claim(draft.id)
+            return self.ledger.claim(draft_id)
+        except NotDue as exc:
+            message = str(exc)
+            if "waits for" in message and draft_id not in self._waiting_reported:
+                self._waiting_reported.add(draft_id)
+                self._notice(self.store.get(draft_id), "waiting", message.split(" ", 2)[2])
+            return None
+        except LeaseLost:
+            return None
         except DraftError:
-            return  # paused, changed meanwhile, or claimed by someone else: nothing to do
-        self._handle(claimed, self.publisher.post(claimed.text, parent_id))
+            return None  # paused, or changed meanwhile: nothing to do
 
-    # --- outcomes ---------------------------------------------------------------------
+    def call(self, claim: Claim) -> Outcome | None:
+        """Step 2: the lease and the window once more, then the one call to X."""
+        try:
+            self.keeper.before_call()
+        except LeaseLost:
+            return None  # left in posting under this run's epoch: the run that took over settles it
+        if self.clock.now() > claim.draft.valid_until:
+            self._write(
+                claim.draft,
+                lambda: self.ledger.expired(
+                    claim.draft.id, claim.draft.version, "its window closed before it could be sent"
+                ),
+                "missed",
+                f"its window closed at {self._hm(claim.draft.valid_until)} before it could be sent: "
+                f"`livetweet post-now {claim.draft.id}` posts it anyway",
+            )
+            return None
+        return self.publisher.post(claim.draft.text, claim.parent_tweet_id)
 
-    def _handle(self, draft: Draft, outcome: Outcome) -> None:
+    def record(self, claim: Claim, outcome: Outcome) -> None:
+        """Step 3: write down what X said, against the claim's version."""
+        draft = claim.draft
         now = self.clock.now()
         if isinstance(outcome, Posted):
-            posted = self.service.record_posted(draft.id, outcome.tweet_id)
-            lag = (now - draft.at).total_seconds()
-            self._notice(posted, "posted", f"tweet {outcome.tweet_id}, {lag:.1f} s after its time")
-            self._release_replies(posted)
+            self._posted(draft, outcome.tweet_id, "posted", f"{(now - draft.at).total_seconds():.1f} s after its time")
         elif isinstance(outcome, RetryLater):
             backoff = min(RETRY_BASE * (2 ** max(draft.attempts - 1, 0)), RETRY_MAX)
-            when = max(outcome.not_before or now + backoff, now)
+            wait = self.clock.from_real(outcome.retry_after) if outcome.retry_after is not None else backoff
+            when = now + max(wait, timedelta(0))
             if when > draft.valid_until:
-                self._missed(
-                    self.service.record_retry(draft.id, outcome.reason, when),
-                    f"{outcome.reason}; the next try ({self._hm(when)}) would be past its window",
+                self._write(
+                    draft,
+                    lambda: self.ledger.expired(draft.id, draft.version, f"{outcome.reason}; no time left to retry"),
+                    "missed",
+                    f"{outcome.reason}; the next try ({self._hm(when)}) would be past its window: "
+                    f"`livetweet post-now {draft.id}` posts it anyway",
                 )
                 return
-            retry = self.service.record_retry(draft.id, outcome.reason, when)
-            self._notice(retry, "retry", f"{outcome.reason}; trying again at {self._hm(when)}")
+            self._write(
+                draft,
+                lambda: self.ledger.retry(draft.id, draft.version, outcome.reason, when),
+                "retry",
+                f"{outcome.reason}; trying again at {self._hm(when)}",
+            )
         elif isinstance(outcome, OutcomeUnknown):
-            self._notice(draft, "unknown", f"{outcome.reason}; looking for it on the account")
-            self._reconcile(self.store.get(draft.id), reason=outcome.reason)
+            noted = self._write(
+                draft,
+                lambda: self.ledger.unknown(draft.id, draft.version, outcome.reason, now),
+                "unknown",
+                f"{outcome.reason}; looking for it on the account",
+            )
+            if noted is not None:
+                self._reconcile(noted, reason=outcome.reason)
+        elif isinstance(outcome, Refused) and outcome.halt:
+            self._write(draft, lambda: self.ledger.halted(draft.id, draft.version, outcome.reason), None, "")
+            self._halted = True
+            try:
+                self.ledger.pause_for_credentials(f"X refused our credentials: {outcome.reason}")
+            except LeaseLost:
+                return
+            self._notice(
+                draft,
+                "halted",
+                "posting is paused and this post waits, still approved, inside its window: put the account's "
+                "current keys in .env, then `livetweet resume` (it checks them against X first)",
+            )
         elif isinstance(outcome, Refused):
-            failed = self.service.record_failed(draft.id, outcome.reason)
-            self._notice(failed, "failed", outcome.reason)
-            if outcome.halt:
-                self.service.pause("dispatcher", f"X refused our credentials: {outcome.reason}")
-                self._notice(failed, "halted", "posting is paused: fix the credentials, then `livetweet resume`")
+            self._write(
+                draft, lambda: self.ledger.failed(draft.id, draft.version, outcome.reason), "failed", outcome.reason
+            )
+
+    # --- inside ---------------------------------------------------------------------------
+
+    def _post(self, draft_id: int) -> None:
+        claim = self.claim(draft_id)
+        if claim is None:
+            return
+        outcome = self.call(claim)
+        if outcome is not None:
+            self.record(claim, outcome)
+
+    def _reconcile(self, draft: Draft, reason: str | None = None) -> None:
+        since = (draft.claimed_at or draft.at) - timedelta(minutes=1)
+        now = self.clock.now()
+        try:
+            self.keeper.before_call()
+            tweet_id = self.publisher.find_post(draft.text, since)
+        except LeaseLost:
+            return
+        except PublisherError as exc:
+            again, error = now + LOOK_AGAIN, str(exc)
+            self._write(
+                draft,
+                lambda: self.ledger.unknown(draft.id, draft.version, error, again),
+                "unknown",
+                f"{error}; looking again at {self._hm(again)}",
+            )
+            return
+        if tweet_id is not None:
+            self._posted(draft, tweet_id, "reconciled", f"found on the account as tweet {tweet_id} (it had gone out)")
+            return
+        why = reason or "it was being posted when livetweet stopped"
+        if now > draft.valid_until:
+            self._write(
+                draft,
+                lambda: self.ledger.expired(draft.id, draft.version, f"{why}; not on the account"),
+                "missed",
+                f"{why}; it is not on the account and its window has closed: "
+                f"`livetweet post-now {draft.id}` posts it anyway",
+            )
+            return
+        retried = self._write(
+            draft,
+            lambda: self.ledger.retry(draft.id, draft.version, f"{why}; not on the account", now),
+            "retry",
+            f"{why}; it is not on the account, so it will be posted",
+        )
+        if retried is not None:
+            self._post(draft.id)
+
+    def _posted(self, draft: Draft, tweet_id: str, how: str, detail: str) -> None:
+        try:
+            recorded = self.ledger.posted(draft.id, draft.version, tweet_id, how)
+        except LeaseLost:
+            return
+        if recorded.note:
+            self._notice(recorded.draft, "posted", recorded.note)
+        elif how == "posted":
+            self._notice(recorded.draft, "posted", f"tweet {tweet_id}, {detail}")
+        else:
+            self._notice(recorded.draft, "posted", detail)
+        if recorded.draft.state == S.POSTED:
+            self._release_replies(recorded.draft)
+
+    def _write(self, draft: Draft, write: Callable[[], Draft], what: str | None, detail: str) -> Draft | None:
+        """Record through the ledger; a draft that moved meanwhile or a lost lease records nothing."""
+        try:
+            written = write()
+        except LeaseLost:
+            return None
+        except Conflict:
+            self._notice(draft, "skipped", "it changed meanwhile: nothing was recorded from an old reading")
+            return None
+        except DraftError:
+            return None
+        if what:
+            self._notice(written, what, detail)
+        return written
+
+    def _missed(self, draft: Draft, reason: str) -> None:
+        with self._guard(draft.id) as mine:
+            if mine:
+                self._write(
+                    draft,
+                    lambda: self.ledger.missed(draft.id, draft.version, reason),
+                    "missed",
+                    f"{reason}: `livetweet post-now {draft.id}` posts it anyway",
+                )
 
     def _release_replies(self, parent: Draft) -> None:
         """Replies that were only waiting for this post go out now, not at the next sweep."""
         now = self.clock.now()
-        for child in self.store.drafts(event_id=self.event_id, states=[S.APPROVED]):
-            if child.reply_to == parent.slot and child.at <= now:
+        for child in self.store.replies_to(self.event_id, parent.slot):
+            if child.state == S.APPROVED and child.at <= now:
                 self.dispatch(child.id)
 
-    def _reconcile(self, draft: Draft, reason: str | None = None) -> None:
-        """A draft in posting whose outcome is unknown: find it on the account, or try again."""
-        since = (draft.claimed_at or draft.at) - timedelta(minutes=1)
-        now = self.clock.now()
-        try:
-            tweet_id = self.publisher.find_post(draft.text, since)
-        except PublisherError as exc:
-            note = self.service.record_unknown(draft.id, str(exc), now + LOOK_AGAIN)
-            self._notice(note, "unknown", f"{exc}; looking again at {self._hm(now + LOOK_AGAIN)}")
+    def _after_halt(self) -> None:
+        """Once a person resumed after X refused our credentials, post with the credentials as they are now."""
+        if not self._halted or self.store.paused() is not None:
             return
-        if tweet_id is not None:
-            found = self.service.record_posted(draft.id, tweet_id, how="reconciled")
-            self._notice(found, "posted", f"found on the account as tweet {tweet_id} (it had gone out)")
-            self._release_replies(found)
-            return
-        why = reason or "it was being posted when livetweet stopped"
-        if now > draft.valid_until:
-            retry = self.service.record_retry(draft.id, f"{why}; not on the account", now)
-            self._missed(retry, f"{why}; it is not on the account and its window has closed")
-            return
-        retry = self.service.record_retry(draft.id, f"{why}; not on the account", now)
-        self._notice(retry, "retry", f"{why}; it is not on the account, so it will be posted")
-        self.dispatch(retry.id)
+        self._halted = False
+        if self.credentials is not None:
+            try:
+                self.publisher.use_credentials(self.credentials())
+            except PublisherError:
+                self._halted = True
 
-    def _missed(self, draft: Draft, reason: str) -> None:
+    @contextmanager
+    def _guard(self, draft_id: int) -> Iterator[bool]:
+        """One step at a time per draft in this run: True if this caller has it."""
+        with self._lock:
+            if draft_id in self._in_flight:
+                mine = False
+            else:
+                self._in_flight.add(draft_id)
+                mine = True
         try:
-            missed = self.service.mark_missed(draft.id, reason)
-        except DraftError:
-            return
-        self._notice(missed, "missed", f"{reason}: `livetweet post-now {draft.id}` posts it anyway")
+            yield mine
+        finally:
+            if mine:
+                with self._lock:
+                    self._in_flight.discard(draft_id)
 
-    # --- for the runner -----------------------------------------------------------
+    # --- for the runner -------------------------------------------------------------------
 
     def reconcile_all(self) -> None:
-        """At start: settle every draft a crash left in posting before anything else."""
+        """At start or takeover: settle every draft left in posting before anything else."""
         for draft in self.store.drafts(event_id=self.event_id, states=[S.POSTING]):
-            self._reconcile(draft)
+            self.reconcile(draft)
 
     def finished(self) -> bool:
-        """Every draft is final and the event is over."""
-        event = self.store.event(self.event_id)
-        drafts = self.store.drafts(event_id=self.event_id)
-        over = event is not None and self.clock.now() > max([event["ends_at"], *(d.valid_until for d in drafts)])
-        return over and all(d.state in FINAL for d in drafts)
+        """Every draft is final and the event is over: one count query."""
+        if self._ends_at is None:
+            event = self.store.event(self.event_id)
+            self._ends_at = event["ends_at"] if event else datetime.min.replace(tzinfo=UTC)
+        open_drafts, latest = self.store.progress(self.event_id)
+        if open_drafts:
+            return False
+        assert self._ends_at is not None
+        return self.clock.now() > max(self._ends_at, latest or self._ends_at)
 
     def _notice(self, draft: Draft, what: str, detail: str) -> None:
         self.on_notice(Notice(draft, what, detail))
@@ -209,7 +400,7 @@ class Dispatcher:
 
 
 class Runner:
-    """Drives a Dispatcher with APScheduler 3 until the event is over or it is stopped."""
+    """Drives a Dispatcher with APScheduler 3 until the event is over, it is stopped, or fenced."""
 
     def __init__(self, dispatcher: Dispatcher, sweep_seconds: float = 1.0, watch_seconds: float = 0.25) -> None:
         self.dispatcher = dispatcher
@@ -222,6 +413,8 @@ class Runner:
         self.sweep_seconds = sweep_seconds
         self.watch_seconds = watch_seconds
         self._planned: dict[int, datetime] = {}
+        self._seen_audit = -1
+        self._sync_lock = threading.Lock()
         self.stopped = threading.Event()
 
     def real_time(self, when: datetime) -> datetime:
@@ -230,33 +423,42 @@ class Runner:
         return datetime.now(UTC) + timedelta(seconds=max(seconds, 0.0))
 
     def sync_jobs(self) -> None:
-        """One date job per approved draft at its due time; rebuilt when the store changes."""
-        wanted: dict[int, datetime] = {}
-        for draft in self.dispatcher.store.drafts(event_id=self.dispatcher.event_id, states=[S.APPROVED]):
-            due = max(draft.at, draft.next_attempt_at or draft.at)
-            wanted[draft.id] = due
-        for draft_id in set(self._planned) - set(wanted):
-            job = self.scheduler.get_job(f"draft-{draft_id}")
-            if job:
-                job.remove()
-            del self._planned[draft_id]
-        for draft_id, due in wanted.items():
-            if self._planned.get(draft_id) == due:
-                continue  # planned already (a fired job is not planned again: the sweep follows up)
-            self._planned[draft_id] = due
-            self.scheduler.add_job(
-                self.dispatcher.dispatch,
-                "date",
-                run_date=self.real_time(due),
-                args=[draft_id],
-                id=f"draft-{draft_id}",
-                replace_existing=True,
-            )
+        """One date job per approved draft at its due time, kept in step with what changed."""
+        store = self.dispatcher.store
+        with self._sync_lock:
+            if self._seen_audit < 0:
+                newest, _, _ = store.changed_since(-1)
+                drafts = store.drafts(event_id=self.dispatcher.event_id, states=[S.APPROVED])
+                changed = {d.id for d in drafts} | set(self._planned)
+            else:
+                newest, changed, _ = store.changed_since(self._seen_audit)
+                drafts = store.get_many(changed)
+            self._seen_audit = newest
+            by_id = {d.id: d for d in drafts if d.event_id == self.dispatcher.event_id}
+            for draft_id in changed:
+                draft = by_id.get(draft_id)
+                if draft is None or draft.state != S.APPROVED:
+                    if self._planned.pop(draft_id, None) is not None:
+                        job = self.scheduler.get_job(f"draft-{draft_id}")
+                        if job:
+                            job.remove()
+                    continue
+                due = max(draft.at, draft.next_attempt_at or draft.at)
+                if self._planned.get(draft_id) == due:
+                    continue
+                self._planned[draft_id] = due
+                self.scheduler.add_job(
+                    self.dispatcher.dispatch,
+                    "date",
+                    run_date=self.real_time(due),
+                    args=[draft_id],
+                    id=f"draft-{draft_id}",
+                    replace_existing=True,
+                )
 
     def next_due(self) -> tuple[Draft, datetime] | None:
-        drafts = self.dispatcher.store.drafts(event_id=self.dispatcher.event_id, states=[S.APPROVED])
-        upcoming = [(d, max(d.at, d.next_attempt_at or d.at)) for d in drafts]
-        return min(upcoming, key=lambda x: x[1]) if upcoming else None
+        draft = self.dispatcher.store.next_due(self.dispatcher.event_id)
+        return (draft, max(draft.at, draft.next_attempt_at or draft.at)) if draft else None
 
     def poll_messages(self, poller: Poller, on_poll: Callable[[PollResult], None]) -> None:
         """Fetch direct messages through the dispatcher's publisher while the event runs."""
@@ -264,8 +466,15 @@ class Runner:
             lambda: _report_poll(poller.maybe_poll(), on_poll), "interval", seconds=self.watch_seconds, id="dm-poll"
         )
 
-    def keep_alive(self, renew: Callable[[], None], seconds: float = 3.0) -> None:
-        """Renew this run's lease on the store every few seconds."""
+    def keep_alive(self, clock: Callable[[], dict[str, object] | None] = lambda: None, seconds: float = 3.0) -> None:
+        """Renew this run's lease every few seconds; a lost lease stops the run at once."""
+
+        def renew() -> None:
+            try:
+                self.dispatcher.keeper.renew(clock())
+            except LeaseLost:
+                self.stopped.set()
+
         self.scheduler.add_job(renew, "interval", seconds=seconds, id="lease")
 
     def start(self) -> None:
@@ -282,13 +491,15 @@ class Runner:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
 
-    def wait(self, on_idle: Callable[[], None] = lambda: None, poll: float = 0.2) -> bool:
-        """Block until the event is over (True) or stop() was called (False)."""
+    def wait(self, on_idle: Callable[[], None] = lambda: None, poll: float = 0.2) -> str:
+        """Block until the event is over ("finished"), stop() was called ("stopped") or the lease was lost ("lost")."""
         while not self.stopped.wait(poll):
+            if self.dispatcher.lost:
+                return "lost"
             on_idle()
             if self.dispatcher.finished():
-                return True
-        return False
+                return "finished"
+        return "lost" if self.dispatcher.lost else "stopped"
 
 
 def _report_poll(result: PollResult | None, on_poll: Callable[[PollResult], None]) -> None:

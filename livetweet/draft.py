@@ -1,7 +1,8 @@
 """A draft's life: the states it can be in and the moves between them.
 
-Every change of state goes through `store.Store.transition`, which asks `check_move`
-first; no other code writes a draft's state.
+Every change of state is an action of the table below, taken through
+`store.Store.transition`, which checks it (from-state, actor) and compares-and-sets the
+version the caller saw; no other code writes a draft's state.
 """
 
 from __future__ import annotations
@@ -28,31 +29,76 @@ class DraftState(StrEnum):
 
 S = DraftState
 
-# to-state -> the states it may be reached from.
-MOVES: dict[DraftState, frozenset[DraftState]] = {
-    S.PENDING: frozenset({S.PENDING, S.APPROVED, S.REJECTED, S.MISSED, S.FAILED, S.WITHDRAWN}),
-    S.APPROVED: frozenset({S.PENDING, S.APPROVED, S.POSTING, S.MISSED, S.FAILED}),
-    S.POSTING: frozenset({S.APPROVED, S.POSTING}),  # posting -> posting: outcome still unknown
-    S.POSTED: frozenset({S.POSTING}),
-    S.REJECTED: frozenset({S.PENDING, S.APPROVED, S.MISSED, S.FAILED}),
-    S.MISSED: frozenset({S.APPROVED, S.POSTING, S.PENDING}),
-    S.FAILED: frozenset({S.POSTING}),
-    S.WITHDRAWN: frozenset({S.PENDING, S.APPROVED, S.REJECTED, S.MISSED, S.FAILED}),
+
+class Actor(StrEnum):
+    """Who may take an action: a person, the posting run, or the schedule (load, auto mode)."""
+
+    OPERATOR = "operator"
+    DISPATCHER = "dispatcher"
+    SCHEDULE = "schedule"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing that can happen to a draft: where it may start, where it leads, who may do it.
+
+    `leads_to` None means the draft stays in the state it is in (a shift, a reload, a note).
+    """
+
+    name: str
+    starts: frozenset[DraftState]
+    leads_to: DraftState | None
+    actors: frozenset[Actor]
+    verb: str
+
+    def target(self, current: DraftState) -> DraftState:
+        return current if self.leads_to is None else self.leads_to
+
+
+OP, D, SCH = Actor.OPERATOR, Actor.DISPATCHER, Actor.SCHEDULE
+_KEPT = frozenset({S.PENDING, S.APPROVED, S.REJECTED, S.MISSED, S.FAILED})  # not posted, not in flight
+
+
+def _a(name: str, starts: set[DraftState], to: DraftState | None, actors: set[Actor], verb: str) -> Action:
+    return Action(name, frozenset(starts), to, frozenset(actors), verb)
+
+
+# The table of actions: the only moves a draft can make, each checked with the actor in one
+# transaction (Store.transition). No action inherits another's rights: an operator's approve
+# can never start from posting, and the dispatcher never leaves missed, failed, rejected or posted.
+ACTIONS: dict[str, Action] = {
+    a.name: a
+    for a in (
+        # people
+        _a("approve", {S.PENDING, S.FAILED}, S.APPROVED, {OP, SCH}, "approved"),
+        _a("unapprove", {S.APPROVED}, S.PENDING, {OP}, "held (unapproved)"),
+        _a("reject", {S.PENDING, S.APPROVED, S.MISSED, S.FAILED}, S.REJECTED, {OP}, "rejected"),
+        _a("edit", set(_KEPT), S.PENDING, {OP}, "edited"),
+        _a("post-now", {S.APPROVED, S.MISSED, S.FAILED}, S.APPROVED, {OP}, "posted now"),
+        _a("shift", {S.PENDING, S.APPROVED}, None, {OP}, "moved in time"),
+        _a("cue", {S.PENDING, S.APPROVED}, None, {OP}, "moved in time"),
+        # the posting run
+        _a("claim", {S.APPROVED}, S.POSTING, {D}, "claimed for posting"),
+        _a("posted", {S.POSTING}, S.POSTED, {D}, "marked posted"),
+        _a("reconciled", {S.POSTING}, S.POSTED, {D}, "marked posted"),
+        # A post that went out is posted, whatever happened to the draft while it was in flight.
+        _a("posted-anyway", set(_KEPT) | {S.WITHDRAWN, S.POSTING}, S.POSTED, {D}, "marked posted"),
+        _a("retry", {S.POSTING}, S.APPROVED, {D}, "returned for another try"),
+        _a("halt", {S.POSTING}, S.APPROVED, {D}, "returned (credentials refused)"),
+        _a("unknown", {S.POSTING}, None, {D}, "noted as unknown"),
+        _a("failed", {S.POSTING}, S.FAILED, {D}, "marked failed"),
+        _a("missed", {S.PENDING, S.APPROVED}, S.MISSED, {D}, "marked missed"),
+        _a("expired", {S.POSTING}, S.MISSED, {D}, "marked missed"),  # known not posted, window closed
+        # the schedule
+        _a("withdraw", set(_KEPT), S.WITHDRAWN, {SCH}, "withdrawn"),
+        _a("restore", {S.WITHDRAWN}, S.PENDING, {SCH}, "restored"),
+        _a("reload", {S.PENDING}, S.PENDING, {SCH}, "given the schedule's new text"),
+        _a("reschedule", {S.PENDING}, S.PENDING, {SCH}, "moved by the schedule"),
+    )
 }
 
 FINAL = frozenset({S.POSTED, S.REJECTED, S.FAILED, S.WITHDRAWN, S.MISSED})
-EDITABLE = frozenset({S.PENDING, S.APPROVED, S.REJECTED, S.MISSED, S.FAILED})
-
-_VERB = {
-    S.PENDING: "returned to pending",
-    S.APPROVED: "approved",  # approved -> approved: moved in time (shift, post-now)
-    S.POSTING: "claimed for posting",
-    S.POSTED: "marked posted",
-    S.REJECTED: "rejected",
-    S.MISSED: "marked missed",
-    S.FAILED: "marked failed",
-    S.WITHDRAWN: "withdrawn",
-}
+EDITABLE = ACTIONS["edit"].starts
 
 
 class DraftError(LivetweetError):
@@ -75,14 +121,30 @@ class UnknownDraft(DraftError):
     """No draft has that id."""
 
 
-def is_legal(current: DraftState, to: DraftState) -> bool:
-    return current in MOVES[to]
+class NotAllowed(DraftError):
+    """That actor may not take that action at all (a person cannot claim, a run cannot approve)."""
 
 
-def check_move(draft_id: int, current: DraftState, to: DraftState) -> None:
-    """Raise IllegalMove with a sentence for people when `current -> to` is not allowed."""
-    if not is_legal(current, to):
-        raise IllegalMove(f"draft {draft_id} is {current.value}: it cannot be {_VERB[to]}")
+def action(name: str) -> Action:
+    try:
+        return ACTIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown action {name!r}") from None
+
+
+def check_action(draft_id: int, current: DraftState, name: str, actor: Actor) -> DraftState:
+    """The state `name` leads to from `current` for `actor`, or IllegalMove/NotAllowed with a sentence."""
+    act = action(name)
+    if actor not in act.actors:
+        raise NotAllowed(f"{name} is not an action a {actor.value} may take (draft {draft_id})")
+    if current not in act.starts:
+        raise IllegalMove(f"draft {draft_id} is {current.value}: it cannot be {act.verb} ({name})")
+    return act.target(current)
+
+
+def actions_for(state: DraftState, actor: Actor = Actor.OPERATOR) -> frozenset[str]:
+    """The actions `actor` may take on a draft in `state`: the console's buttons ask this."""
+    return frozenset(a.name for a in ACTIONS.values() if actor in a.actors and state in a.starts)
 
 
 @dataclass(frozen=True)
@@ -117,3 +179,4 @@ class Draft:
     attempts: int = 0
     next_attempt_at: datetime | None = None
     last_error: str | None = None
+    claim_epoch: int | None = None

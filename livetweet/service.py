@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from .check import check_schedule
 from .clock import Clock, SystemClock
 from .compose import MAX_WEIGHTED_LENGTH, Composer, Tagged, tag_text, wanted_hashtags
-from .draft import EDITABLE, Draft, DraftError, DraftState, IllegalMove
+from .draft import EDITABLE, Actor, Draft, DraftError, DraftState, IllegalMove
 from .errors import Problem, ScheduleError
 from .inbox import (
     InboxError,
@@ -50,7 +51,7 @@ S = DraftState
 MODES = ("approval", "auto", "dry-run")
 AUTO_OPERATOR = "auto"
 SCHEDULE_OPERATOR = "schedule"
-DISPATCHER = "dispatcher"
+POSTING_MARGIN = timedelta(hours=1)  # posts may move this far before the start or past the end
 CLEAR_APPROVAL: dict[str, Any] = {"approved_revision": None, "approved_by": None, "approved_at": None}
 
 
@@ -78,11 +79,8 @@ class LoadReport:
     withdrawn: list[Draft] = field(default_factory=list)
     untouched: list[tuple[Draft, str]] = field(default_factory=list)
     auto_approved: list[Draft] = field(default_factory=list)
+    kept: list[tuple[Draft, str]] = field(default_factory=list)  # a person's text kept over the schedule's
     unchanged: int = 0
-
-
-class Paused(DraftError):
-    """Posting is paused: nothing is claimed until `resume`."""
 
 
 class TextRefused(DraftError):
@@ -92,15 +90,23 @@ class TextRefused(DraftError):
 class Service:
     """Operator actions over one store, with one clock."""
 
-    def __init__(self, store: Store, clock: Clock | None = None) -> None:
+    def __init__(self, store: Store, clock: Clock | None = None, clock_is_live: bool = True) -> None:
         self.store = store
         self.clock = clock or SystemClock()
+        # False when no run holds the store: then "now" is not the event's clock (cue refuses).
+        self.clock_is_live = clock_is_live
         self._zones: dict[str, ZoneInfo] = {}
 
     # --- planning ------------------------------------------------------------------
 
-    def load(self, schedule_path: Path, mode: str = "approval", by: str | None = None) -> LoadReport:
-        """Plan a schedule into the store; loading the same files twice changes nothing."""
+    def load(
+        self, schedule_path: Path, mode: str = "approval", by: str | None = None, replace_edits: bool = False
+    ) -> LoadReport:
+        """Plan a schedule into the store; loading the same files twice changes nothing.
+
+        A draft whose text a person wrote (an edit, a compose, a reshare) keeps it, unless
+        `replace_edits` says to take the schedule's text instead.
+        """
         if mode not in MODES:
             raise DraftError(f'unknown mode "{mode}": use one of {", ".join(MODES)}')
         report = check_schedule(schedule_path)
@@ -171,7 +177,16 @@ class Service:
                     )
                 else:
                     self._reload(
-                        conn, draft, post.text, post.weighted_length, list(post.hashtags), plan, actor, now, result
+                        conn,
+                        draft,
+                        post.text,
+                        post.weighted_length,
+                        list(post.hashtags),
+                        plan,
+                        actor,
+                        now,
+                        result,
+                        replace_edits,
                     )
             result.created = self._create_all(conn, new_rows, actor, now)
             for slot_id, draft in existing.items():
@@ -180,10 +195,10 @@ class Service:
                         self.store.transition(
                             conn,
                             draft,
-                            S.WITHDRAWN,
+                            "withdraw",
+                            actor=Actor.SCHEDULE,
                             by=actor,
                             at=now,
-                            action="withdraw",
                             reason="its slot is no longer in the schedule",
                         )
                     )
@@ -193,7 +208,9 @@ class Service:
                 # New texts are approved by "auto"; drafts an operator holds stay held.
                 for draft in result.created + result.revised + result.restored:
                     current = self.store.get(draft.id, conn)
-                    result.auto_approved.append(self._approve(conn, current, AUTO_OPERATOR, None, now))
+                    result.auto_approved.append(
+                        self._approve(conn, current, AUTO_OPERATOR, None, now, actor=Actor.SCHEDULE)
+                    )
         return result
 
     def _save_segments(self, conn: sa.Connection, schedule: Schedule) -> None:
@@ -271,8 +288,11 @@ class Service:
         by: str,
         now: datetime,
         result: LoadReport,
+        replace_edits: bool = False,
     ) -> None:
-        text_changed = text != draft.planned_text
+        author, cause = self.store.revision_author(conn, draft.id, draft.revision)
+        by_person = cause not in ("load", "reload")
+        text_changed = text != draft.planned_text or (replace_edits and by_person and text != draft.text)
         time_changed = plan["at"] != draft.at or plan["valid_until"] != draft.valid_until
         other_changed = (
             plan["reply_to"] != draft.reply_to
@@ -293,10 +313,10 @@ class Service:
                 self.store.transition(
                     conn,
                     draft,
-                    S.PENDING,
+                    "restore",
+                    actor=Actor.SCHEDULE,
                     by=by,
                     at=now,
-                    action="restore",
                     reason="its slot is back in the schedule",
                     changes=restore,
                 )
@@ -311,6 +331,26 @@ class Service:
             return
         changes: dict[str, Any] = dict(plan)
         action = "reschedule"
+        if text_changed and by_person and not replace_edits:
+            # A person's words are not overwritten by a reload: say so, and how to take the schedule's.
+            kept = self.store.transition(
+                conn,
+                draft,
+                "reload",
+                actor=Actor.SCHEDULE,
+                by=by,
+                at=now,
+                reason=f"the schedule's text changed; {author}'s text (revision {draft.revision}) is kept",
+                changes=changes,
+            )
+            result.kept.append(
+                (
+                    kept,
+                    f"kept {author}'s text (revision {draft.revision}, {cause}); the schedule's text changed: "
+                    "`livetweet load SCHEDULE --replace-edits` takes the schedule's text instead",
+                )
+            )
+            return
         if text_changed:
             changes.update(
                 revision=draft.revision + 1, text=text, weighted_length=length, hashtags=json.dumps(hashtags)
@@ -320,10 +360,10 @@ class Service:
         moved = self.store.transition(
             conn,
             draft,
-            S.PENDING,
+            action,
+            actor=Actor.SCHEDULE,
             by=by,
             at=now,
-            action=action,
             reason="the schedule or a template changed",
             changes=changes,
         )
@@ -364,6 +404,7 @@ class Service:
         revision: int | None,
         now: datetime,
         seen_version: int | None = None,
+        actor: Actor = Actor.OPERATOR,
     ) -> Draft:
         if draft.state == S.MISSED:
             raise IllegalMove(
@@ -379,10 +420,10 @@ class Service:
         return self.store.transition(
             conn,
             draft,
-            S.APPROVED,
+            "approve",
+            actor=actor,
             by=by,
             at=now,
-            action="approve",
             expected_revision=revision,
             seen_version=seen_version,
             changes={"approved_revision": draft.revision, "approved_by": by, "approved_at": now},
@@ -397,10 +438,10 @@ class Service:
             return self.store.transition(
                 conn,
                 draft,
-                S.PENDING,
+                "unapprove",
+                actor=Actor.OPERATOR,
                 by=by,
                 at=self.clock.now(),
-                action="unapprove",
                 seen_version=seen_version,
                 changes=dict(CLEAR_APPROVAL),
             )
@@ -412,82 +453,14 @@ class Service:
             return self.store.transition(
                 conn,
                 draft,
-                S.REJECTED,
+                "reject",
+                actor=Actor.OPERATOR,
                 by=by,
                 at=self.clock.now(),
-                action="reject",
                 reason=reason or None,
                 seen_version=seen_version,
                 changes=dict(CLEAR_APPROVAL),
             )
-
-    def claim(self, draft_id: int, by: str = DISPATCHER) -> Draft:
-        """approved -> posting, committed before any call to X; only an approved current revision.
-
-        Refused while posting is paused: the pause row is read (and, on PostgreSQL, locked)
-        in the same transaction, so a pause takes effect at once.
-        """
-        with self.store.begin() as conn:
-            paused = self.store.paused(conn, lock=True)
-            if paused:
-                raise Paused(f"posting is paused (by {paused['by']}): `livetweet resume` to go on")
-            draft = self.store.get(draft_id, conn)
-            if draft.state == S.APPROVED and draft.approved_revision != draft.revision:
-                raise DraftError(
-                    f"draft {draft.id} is approved at revision {draft.approved_revision} but is now at revision "
-                    f"{draft.revision}: it needs approval again"
-                )
-            now = self.clock.now()
-            return self.store.transition(
-                conn,
-                draft,
-                S.POSTING,
-                by=by,
-                at=now,
-                action="claim",
-                changes={"claimed_at": now, "attempts": draft.attempts + 1},
-            )
-
-    # --- what the dispatcher records ---------------------------------------------
-
-    def _move(
-        self,
-        draft_id: int,
-        to: DraftState,
-        action: str,
-        reason: str | None = None,
-        by: str = DISPATCHER,
-        **changes: Any,
-    ) -> Draft:
-        with self.store.begin() as conn:
-            draft = self.store.get(draft_id, conn)
-            return self.store.transition(
-                conn, draft, to, by=by, at=self.clock.now(), action=action, reason=reason, changes=changes or None
-            )
-
-    def record_posted(self, draft_id: int, tweet_id: str, how: str = "posted") -> Draft:
-        return self._move(
-            draft_id,
-            S.POSTED,
-            how,
-            tweet_id=tweet_id,
-            posted_at=self.clock.now(),
-            last_error=None,
-            next_attempt_at=None,
-        )
-
-    def record_retry(self, draft_id: int, reason: str, not_before: datetime) -> Draft:
-        return self._move(draft_id, S.APPROVED, "retry", reason, last_error=reason, next_attempt_at=not_before)
-
-    def record_unknown(self, draft_id: int, reason: str, look_again_at: datetime) -> Draft:
-        """Stay in posting (outcome unknown) and look again later; audited as a note."""
-        return self._move(draft_id, S.POSTING, "unknown", reason, last_error=reason, next_attempt_at=look_again_at)
-
-    def record_failed(self, draft_id: int, reason: str) -> Draft:
-        return self._move(draft_id, S.FAILED, "failed", reason, last_error=reason)
-
-    def mark_missed(self, draft_id: int, reason: str) -> Draft:
-        return self._move(draft_id, S.MISSED, "missed", reason, last_error=reason)
 
     # --- live corrections ----------------------------------------------------------
 
@@ -498,17 +471,41 @@ class Service:
             if current:
                 raise DraftError(f"posting is already paused (by {current['by']})")
             now = self.clock.now()
-            value = {"by": by, "at": now.isoformat(), "reason": reason or ""}
+            value = {"by": by, "at": now.isoformat(), "reason": reason or "", "kind": "operator"}
             self.store.set_paused(conn, value)
             self.store.write_audit(conn, at=now, operator=by, action="pause", reason=reason)
             return value
 
-    def resume(self, by: str) -> None:
+    def resume(self, by: str, verify: Callable[[], str] | None = None) -> dict[str, Any]:
+        """Go on posting; after X refused our credentials, only once `verify` shows X accepts them.
+
+        `verify` re-reads the credentials and asks X who we are; it raises PublisherError
+        while X still refuses them. Returns the pause that was lifted.
+        """
+        current = self.store.paused()
+        if not current:
+            raise DraftError("posting is not paused")
+        if current.get("kind") == "credentials":
+            if verify is None:
+                raise DraftError(
+                    "posting was paused because X refused the credentials: resume from the console or with "
+                    "`livetweet resume`, which checks them against X first"
+                )
+            try:
+                verify()
+            except PublisherError as exc:
+                raise DraftError(
+                    f"X still refuses the credentials ({exc}): nothing was resumed. Put the account's current "
+                    "keys in .env (X_API_KEY, X_API_KEY_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET), then "
+                    "`livetweet resume` again"
+                ) from exc
         with self.store.begin() as conn:
-            if not self.store.paused(conn, lock=True):
-                raise DraftError("posting is not paused")
+            now_paused = self.store.paused(conn, lock=True)
+            if not now_paused:
+                raise DraftError("posting is not paused (someone resumed it meanwhile)")
             self.store.set_paused(conn, None)
             self.store.write_audit(conn, at=self.clock.now(), operator=by, action="resume")
+            return now_paused
 
     def paused(self) -> dict[str, Any] | None:
         return self.store.paused()
@@ -533,17 +530,33 @@ class Service:
         from_segment: str | None = None,
         event_id: str | None = None,
         action: str = "shift",
-    ) -> list[Draft]:
-        """Move every unposted post (from `from_segment` on) by `delta`; returns the moved drafts."""
+    ) -> list[tuple[Draft, Draft]]:
+        """Move every unposted post (from `from_segment` on) by `delta`; returns (before, after) pairs.
+
+        Refused, with the reason, when it would move a post outside the event's posting span,
+        before a post of an earlier segment that is already out, a segment before the one it
+        follows, or by more than the event lasts.
+        """
         event_id = self._event_id(event_id)
         with self.store.begin() as conn:
+            event = self.store.event(event_id, conn)
+            assert event is not None
+            segments = self.store.segments(event_id, conn)
+            shifts = self.store.shifts(event_id, conn)
             start: datetime | None = None
+            position = 0
             if from_segment is not None:
-                segments = {s["id"]: s for s in self.store.segments(event_id, conn)}
-                if from_segment not in segments:
-                    known = ", ".join(segments) or "none"
+                by_id = {s["id"]: s for s in segments}
+                if from_segment not in by_id:
+                    known = ", ".join(by_id) or "none"
                     raise DraftError(f'there is no segment "{from_segment}" (segments: {known})')
-                start = segments[from_segment]["planned_start"]
+                start = by_id[from_segment]["planned_start"]
+                position = by_id[from_segment]["position"]
+            drafts = self.store.drafts(event_id=event_id, conn=conn)
+            movable = [
+                d for d in drafts if d.state in (S.PENDING, S.APPROVED) and (start is None or d.planned_at >= start)
+            ]
+            self._check_shift(event, segments, shifts, drafts, movable, delta, start, position, from_segment)
             now = self.clock.now()
             conn.execute(
                 shifts_table.insert().values(
@@ -551,19 +564,20 @@ class Service:
                 )
             )
             moved = []
-            for draft in self.store.drafts(event_id=event_id, states=[S.PENDING, S.APPROVED], conn=conn):
-                if start is not None and draft.planned_at < start:
-                    continue
+            for draft in movable:
                 moved.append(
-                    self.store.transition(
-                        conn,
+                    (
                         draft,
-                        draft.state,
-                        by=by,
-                        at=now,
-                        action=action,
-                        reason=f"{format_duration(delta)}" + (f" from {from_segment}" if from_segment else ""),
-                        changes={"at": draft.at + delta, "valid_until": draft.valid_until + delta},
+                        self.store.transition(
+                            conn,
+                            draft,
+                            action,
+                            actor=Actor.OPERATOR,
+                            by=by,
+                            at=now,
+                            reason=f"{format_duration(delta)}" + (f" from {from_segment}" if from_segment else ""),
+                            changes={"at": draft.at + delta, "valid_until": draft.valid_until + delta},
+                        ),
                     )
                 )
             if not moved:
@@ -577,9 +591,70 @@ class Service:
                 )
             return moved
 
-    def cue(self, segment_id: str, by: str, event_id: str | None = None) -> tuple[timedelta, list[Draft]]:
-        """ "This segment started now": shift it and what follows by how late (or early) it is."""
+    def _check_shift(
+        self,
+        event: dict[str, Any],
+        segments: list[dict[str, Any]],
+        shifts: list[tuple[datetime | None, int]],
+        drafts: list[Draft],
+        movable: list[Draft],
+        delta: timedelta,
+        start: datetime | None,
+        position: int,
+        from_segment: str | None,
+    ) -> None:
+        """Refuse a shift or cue that would make nonsense of the event's timeline."""
+        zone = ZoneInfo(event["timezone"])
+        length = event["ends_at"] - event["starts_at"]
+        what = "cue" if from_segment and delta else "shift"
+        if abs(delta) > length:
+            raise DraftError(
+                f"a {what} of {format_duration(delta)} is more than the event lasts ({format_duration(length)}): "
+                "nothing was moved; check the segment and the time"
+            )
+        span_start, span_end = event["starts_at"] - POSTING_MARGIN, event["ends_at"] + POSTING_MARGIN
+        for d in movable:
+            new_at = d.at + delta
+            if not span_start <= new_at <= span_end:
+                raise DraftError(
+                    f"it would move {d.slot} (draft {d.id}) to {_hm(new_at, zone)}, outside the event's posting span "
+                    f"({_hm(span_start, zone)}-{_hm(span_end, zone)}): nothing was moved"
+                )
+        if start is None or position == 0:
+            return
+        previous = next(s for s in segments if s["position"] == position - 1)
+        previous_start = previous["planned_start"] + shift_for(shifts, previous["planned_start"])
+        this_start = start + shift_for(shifts, start) + delta
+        if this_start < previous_start:
+            raise DraftError(
+                f"segment {from_segment} would start at {_hm(this_start, zone)}, before segment {previous['id']} "
+                f"({_hm(previous_start, zone)}) that comes before it: nothing was moved"
+            )
+        earlier_ids = {s["id"] for s in segments if s["position"] < position}
+        out = [d for d in drafts if d.state in (S.POSTED, S.POSTING) and d.segment in earlier_ids]
+        if out and movable:
+            last_out = max(out, key=lambda d: d.posted_at or d.at)
+            when = last_out.posted_at or last_out.at
+            first = min(movable, key=lambda d: d.at)
+            if first.at + delta < when:
+                raise DraftError(
+                    f"it would move {first.slot} (draft {first.id}) to {_hm(first.at + delta, zone)}, before "
+                    f"{last_out.slot} of the earlier segment {last_out.segment}, already out at {_hm(when, zone)}: "
+                    "nothing was moved"
+                )
+
+    def cue(self, segment_id: str, by: str, event_id: str | None = None) -> tuple[timedelta, list[tuple[Draft, Draft]]]:
+        """ "This segment started now": shift it and what follows by how late (or early) it is.
+
+        "Now" is the event's clock: the running run's (live or a rehearsal's). With no run
+        on this store there is no such clock, and cue refuses rather than guess.
+        """
         event_id = self._event_id(event_id)
+        if not self.clock_is_live:
+            raise DraftError(
+                f"no `livetweet run` is posting from {self.store.display}, so there is no event clock to say "
+                "when the segment started: cue while the run is live, or move posts with `livetweet shift`"
+            )
         segments = {s["id"]: s for s in self.store.segments(event_id)}
         if segment_id not in segments:
             raise DraftError(f'there is no segment "{segment_id}" (segments: {", ".join(segments) or "none"})')
@@ -602,10 +677,10 @@ class Service:
             return self.store.transition(
                 conn,
                 draft,
-                S.APPROVED,
+                "post-now",
+                actor=Actor.OPERATOR,
                 by=by,
                 at=now,
-                action="post-now",
                 changes={
                     "at": now,
                     "valid_until": now + window,
@@ -625,7 +700,7 @@ class Service:
             draft = self.store.get(draft_id, conn)
             if seen_version is not None and seen_version != draft.version:
                 self.store.transition(
-                    conn, draft, S.PENDING, by=by, at=self.clock.now(), action="edit", seen_version=seen_version
+                    conn, draft, "edit", actor=Actor.OPERATOR, by=by, at=self.clock.now(), seen_version=seen_version
                 )  # raises Conflict, with who changed it
             if draft.state not in EDITABLE:
                 raise DraftError(f"draft {draft.id} is {draft.state.value}: it can no longer be edited")
@@ -636,10 +711,10 @@ class Service:
             edited = self.store.transition(
                 conn,
                 draft,
-                S.PENDING,
+                "edit",
+                actor=Actor.OPERATOR,
                 by=by,
                 at=now,
-                action="edit",
                 expected_revision=revision,
                 changes={
                     "revision": new_revision,
@@ -758,7 +833,8 @@ class InboxService:
         try:
             messages, result.pages = publisher.fetch_direct_messages(newer_than)
         except RateLimited as exc:
-            result.retry_at = exc.not_before or self.clock.now() + timedelta(minutes=1)
+            wait = self.clock.from_real(exc.retry_after) if exc.retry_after is not None else timedelta(minutes=1)
+            result.retry_at = self.clock.now() + wait
             result.error = str(exc)
             return result
         except PublisherError as exc:
@@ -911,6 +987,10 @@ def _message(row: sa.RowMapping) -> Message:
         state=row["state"],
         draft_id=row["draft_id"],
     )
+
+
+def _hm(when: datetime, zone: ZoneInfo) -> str:
+    return when.astimezone(zone).strftime("%H:%M:%S %Z")
 
 
 def _segment_at(schedule: Schedule, shifts: list[tuple[datetime | None, int]], when: datetime) -> Segment:

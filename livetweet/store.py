@@ -22,13 +22,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .draft import Conflict, Draft, DraftState, StaleRevision, UnknownDraft, check_move
+from .clock import Clock, SystemClock
+from .draft import Actor, Conflict, Draft, DraftState, StaleRevision, UnknownDraft, check_action
 from .errors import LivetweetError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PAUSED_KEY = "paused"
-REHEARSAL_CLOCK_KEY = "rehearsal_clock"
-RUNNER_KEY = "runner"
+LEASE_NAME = "runner"
 RUNNER_STALE_SECONDS = 15.0
 APP_ID = "livetweet"
 DEFAULT_DATABASE_URL = "sqlite:///livetweet.db"
@@ -110,11 +110,13 @@ drafts_table = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", UTCDateTime),  # after a 5xx or 429: not before this
     sa.Column("last_error", sa.Text),
+    sa.Column("claim_epoch", sa.Integer),  # the lease epoch of the run that claimed it last
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("event_id", "slot", name="uq_drafts_event_slot"),
 )
 sa.Index("ix_drafts_state_at", drafts_table.c.state, drafts_table.c.at)
+sa.Index("ix_drafts_event_state_until", drafts_table.c.event_id, drafts_table.c.state, drafts_table.c.valid_until)
 
 revisions_table = sa.Table(
     "revisions",
@@ -185,6 +187,23 @@ inbox_table = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 sa.Index("ix_inbox_state", inbox_table.c.state, inbox_table.c.received_at)
+
+# The lease: which run posts from this store. `epoch` grows with every takeover and fences
+# the runs before it: their claims and records carry the old epoch and are refused.
+lease_table = sa.Table(
+    "lease",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("epoch", sa.Integer, nullable=False),
+    sa.Column("holder", sa.String(64), nullable=False),  # "" when nobody holds it
+    sa.Column("pid", sa.Integer),
+    sa.Column("host", sa.String(255)),
+    sa.Column("kind", sa.String(16)),  # live, rehearsal, dry-run
+    sa.Column("since", UTCDateTime),
+    sa.Column("heartbeat", UTCDateTime),
+    sa.Column("clock", sa.Text),  # JSON: a rehearsal's clock, for operators' commands to follow
+    sa.Column("x_api_url", sa.Text),  # where the run posts (never a secret)
+)
 
 settings_table = sa.Table(
     "settings",
@@ -265,14 +284,17 @@ def _row_to_draft(row: sa.RowMapping) -> Draft:
         attempts=row["attempts"],
         next_attempt_at=row["next_attempt_at"],
         last_error=row["last_error"],
+        claim_epoch=row["claim_epoch"],
     )
 
 
 class Store:
     """A livetweet database: opened (and created or migrated) once, shared by all commands."""
 
-    def __init__(self, url: str = DEFAULT_DATABASE_URL) -> None:
+    def __init__(self, url: str = DEFAULT_DATABASE_URL, *, create: bool = True, wall: Clock | None = None) -> None:
         self.url = url
+        # The machine's clock, for the lease: never a rehearsal's fast clock.
+        self.wall: Clock = wall or SystemClock()
         try:
             parsed = sa.make_url(url)
         except sa.exc.ArgumentError as exc:
@@ -284,6 +306,12 @@ class Store:
         sqlite_file = _sqlite_path(parsed)
         if sqlite_file is not None and sqlite_file.exists() and not _looks_like_sqlite(sqlite_file):
             raise StoreError(f"{sqlite_file} is not a livetweet database (not even SQLite): choose another with --db")
+        if sqlite_file is not None and not create and not sqlite_file.exists():
+            raise StoreError(
+                f"there is no livetweet store at {sqlite_file.resolve()}: run this where you ran `livetweet load` "
+                "or `livetweet run`, or name the store with --db (a rehearsal's: --rehearsal)"
+            )
+        self.create = create
         try:
             self.engine: Engine = sa.create_engine(parsed, future=True, pool_pre_ping=not self.is_sqlite)
         except ModuleNotFoundError as exc:
@@ -311,6 +339,10 @@ class Store:
                 inspector = sa.inspect(conn)
                 tables = set(inspector.get_table_names())
                 if "livetweet_meta" not in tables:
+                    if not tables and not self.create:
+                        raise StoreError(
+                            f"{self.display} holds no livetweet store yet: `livetweet load SCHEDULE` creates it"
+                        )
                     if tables:
                         raise StoreError(
                             f"{self.display} is not a livetweet database (it holds other tables: "
@@ -323,6 +355,7 @@ class Store:
                     )
                     # The pause flag is one row that posting locks while it claims a draft.
                     conn.execute(settings_table.insert().values(key=PAUSED_KEY, value="", as_of=""))
+                    conn.execute(lease_table.insert().values(name=LEASE_NAME, epoch=0, holder=""))
                     return
                 meta = {k: v for k, v in conn.execute(sa.select(meta_table.c.key, meta_table.c.value))}
                 if meta.get("app") != APP_ID:
@@ -333,6 +366,9 @@ class Store:
                         f"{self.display} was written by a newer livetweet (schema {version}; this one knows "
                         f"{SCHEMA_VERSION}): upgrade livetweet to use it"
                     )
+                if version < 2:
+                    _migrate_to_2(conn)
+                    conn.execute(meta_table.update().where(meta_table.c.key == "schema_version").values(value="2"))
                 # Future migrations run here, one version at a time, in this transaction.
         except sa.exc.DatabaseError as exc:
             raise StoreError(f"cannot use the database {self.display}: {_db_message(exc)}") from exc
@@ -480,22 +516,22 @@ class Store:
         self,
         conn: Connection,
         draft: Draft,
-        to: DraftState,
+        action: str,
         *,
+        actor: Actor,
         by: str,
         at: datetime,
-        action: str,
         reason: str | None = None,
         expected_revision: int | None = None,
         seen_version: int | None = None,
         changes: dict[str, Any] | None = None,
         detail: dict[str, Any] | None = None,
     ) -> Draft:
-        """Move `draft` (as read in this transaction) to `to`, audited; the one writer of state.
+        """Take `action` on `draft` (as read in this transaction), audited; the one writer of state.
 
-        `seen_version` is the row version the operator looked at: if the draft changed
-        since, the action is refused (Conflict). Fails with IllegalMove, StaleRevision, or
-        Conflict when the row changed since it was read (another operator or process won).
+        Checks the action's row of the table (from-state, actor), then compares-and-sets the
+        state and version: `seen_version` is the version the caller acted on (a person's page,
+        the dispatcher's claim); if the draft changed since, nothing is done (Conflict).
         """
         if seen_version is not None and seen_version != draft.version:
             raise Conflict(
@@ -503,7 +539,7 @@ class Store:
                 f"{draft.revision}, by {self._last_operator(conn, draft.id)}): nothing was done; look again "
                 f"with `livetweet show {draft.id}`"
             )
-        check_move(draft.id, draft.state, to)
+        to = check_action(draft.id, draft.state, action, actor)
         if expected_revision is not None and expected_revision != draft.revision:
             raise StaleRevision(
                 f"draft {draft.id} is now at revision {draft.revision}, not {expected_revision}: "
@@ -513,7 +549,11 @@ class Store:
         values.update(state=to.value, version=draft.version + 1, updated_at=at)
         result = conn.execute(
             drafts_table.update()
-            .where(drafts_table.c.id == draft.id, drafts_table.c.version == draft.version)
+            .where(
+                drafts_table.c.id == draft.id,
+                drafts_table.c.version == draft.version,
+                drafts_table.c.state == draft.state.value,
+            )
             .values(**values)
         )
         if result.rowcount != 1:
@@ -537,13 +577,105 @@ class Store:
         )
         return self.get(draft.id, conn)
 
+    # --- what the posting run asks: work proportional to what is due ---------------
+
+    def due(self, event_id: str, now: datetime, conn: Connection | None = None) -> list[Draft]:
+        """Drafts the sweep must look at now: in flight, due, or past their window (indexed)."""
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.due(event_id, now, c)
+        d = drafts_table.c
+        mine = d.event_id == event_id
+        parts = [
+            sa.select(d.id).where(mine, d.state == DraftState.POSTING.value),
+            sa.select(d.id).where(mine, d.state == DraftState.APPROVED.value, d.at <= now),
+            sa.select(d.id).where(
+                mine, d.state.in_([DraftState.APPROVED.value, DraftState.PENDING.value]), d.valid_until < now
+            ),
+        ]
+        ids = sa.union(*parts).subquery()
+        q = sa.select(drafts_table).where(d.id.in_(sa.select(ids.c.id))).order_by(d.at, d.id)
+        return [_row_to_draft(r) for r in conn.execute(q).mappings()]
+
+    def next_due(self, event_id: str) -> Draft | None:
+        """The approved draft that falls due first (retries count from their next attempt)."""
+        with self.engine.connect() as conn:
+            q = (
+                sa.select(drafts_table)
+                .where(drafts_table.c.event_id == event_id, drafts_table.c.state == DraftState.APPROVED.value)
+                .order_by(drafts_table.c.at, drafts_table.c.id)
+                .limit(20)
+            )
+            found = [_row_to_draft(r) for r in conn.execute(q).mappings()]
+        return min(found, key=lambda x: (max(x.at, x.next_attempt_at or x.at), x.id)) if found else None
+
+    def progress(self, event_id: str) -> tuple[int, datetime | None]:
+        """(drafts not yet final, the latest end of a window): one query, for "is it over?"."""
+        final = [s.value for s in (DraftState.POSTED, DraftState.REJECTED, DraftState.FAILED,
+                                   DraftState.WITHDRAWN, DraftState.MISSED)]  # fmt: skip
+        d = drafts_table.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(sa.func.count().filter(d.state.not_in(final)), sa.func.max(d.valid_until)).where(
+                    d.event_id == event_id
+                )
+            ).one()
+        latest = row[1]
+        if isinstance(latest, str):  # SQLite's max() of a datetime column comes back as text
+            latest = datetime.fromisoformat(latest)
+        if latest is not None and latest.tzinfo is None:
+            latest = latest.replace(tzinfo=UTC)
+        return int(row[0]), latest
+
+    def changed_since(self, audit_id: int) -> tuple[int, set[int], bool]:
+        """(newest audit id, drafts changed after `audit_id`, whether anything without a draft changed)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(audit_table.c.id, audit_table.c.draft_id).where(audit_table.c.id > audit_id)
+            ).all()
+        if not rows:
+            return audit_id, set(), False
+        return max(r[0] for r in rows), {r[1] for r in rows if r[1] is not None}, any(r[1] is None for r in rows)
+
+    def count_by_state(self, event_id: str) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            q = (
+                sa.select(drafts_table.c.state, sa.func.count())
+                .where(drafts_table.c.event_id == event_id)
+                .group_by(drafts_table.c.state)
+            )
+            found = {str(r[0]): int(r[1]) for r in conn.execute(q)}
+        return {s.value: found.get(s.value, 0) for s in DraftState}
+
+    def get_many(self, ids: set[int]) -> list[Draft]:
+        if not ids:
+            return []
+        with self.engine.connect() as conn:
+            q = sa.select(drafts_table).where(drafts_table.c.id.in_(sorted(ids)))
+            return [_row_to_draft(r) for r in conn.execute(q).mappings()]
+
+    def replies_to(self, event_id: str, slot: str) -> list[Draft]:
+        with self.engine.connect() as conn:
+            q = sa.select(drafts_table).where(drafts_table.c.event_id == event_id, drafts_table.c.reply_to == slot)
+            return [_row_to_draft(r) for r in conn.execute(q).mappings()]
+
+    def draft_by_slot(self, conn: Connection, event_id: str, slot: str) -> Draft | None:
+        row = (
+            conn.execute(
+                sa.select(drafts_table).where(drafts_table.c.event_id == event_id, drafts_table.c.slot == slot)
+            )
+            .mappings()
+            .first()
+        )
+        return _row_to_draft(row) if row else None
+
     def change_marker(self) -> str:
         """Changes whenever anything an operator sees changes (audit, inbox, pause)."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(
                     sa.select(sa.func.max(audit_table.c.id)).scalar_subquery(),
-                    sa.select(sa.func.count()).select_from(inbox_table).scalar_subquery(),
+                    sa.select(sa.func.max(inbox_table.c.id)).scalar_subquery(),
                     sa.select(settings_table.c.value).where(settings_table.c.key == PAUSED_KEY).scalar_subquery(),
                 )
             ).one()
@@ -567,6 +699,15 @@ class Store:
             )
         )
 
+    def revision_author(self, conn: Connection, draft_id: int, revision: int) -> tuple[str, str]:
+        """(who wrote this revision, why: load, reload, edit, compose, reshare)."""
+        row = conn.execute(
+            sa.select(revisions_table.c.created_by, revisions_table.c.cause).where(
+                revisions_table.c.draft_id == draft_id, revisions_table.c.revision == revision
+            )
+        ).first()
+        return (str(row[0]), str(row[1])) if row else ("schedule", "load")
+
     def paused(self, conn: Connection | None = None, lock: bool = False) -> dict[str, Any] | None:
         """Who paused posting, when and why; None when posting runs. `lock` holds the row."""
         if conn is None:
@@ -585,40 +726,130 @@ class Store:
             .values(value=json.dumps(value) if value else "", as_of="")
         )
 
-    def take_runner_lease(self, me: dict[str, Any]) -> None:
-        """Become the one `run` posting from this store, or say who already is.
+    # --- the lease: one run posts from a store, fenced by an epoch ---------------------
+
+    def lease(self, conn: Connection | None = None) -> Lease | None:
+        """Who holds the lease (alive or not); None when nobody ever took it or it was released."""
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.lease(c)
+        row = conn.execute(sa.select(lease_table).where(lease_table.c.name == LEASE_NAME)).mappings().first()
+        if row is None or not row["holder"]:
+            return None
+        return _row_to_lease(row)
+
+    def live_lease(self) -> Lease | None:
+        """The lease if a run holds it now (renewed lately, and not a crashed process of this machine)."""
+        held = self.lease()
+        return held if held is not None and held.alive(self.wall.now()) else None
+
+    def epoch(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(sa.select(lease_table.c.epoch).where(lease_table.c.name == LEASE_NAME)).scalar_one()
+            )
+
+    def take_lease(
+        self, holder: str, *, kind: str, x_api_url: str | None = None, pid: int | None = None, host: str | None = None
+    ) -> Lease:
+        """Become the one run posting from this store (a new epoch), or say who already is.
 
         Two runs on one store would each reconcile the other's posts in flight as "not
-        found" and post them again; the lease (renewed every few seconds) prevents it.
+        found" and post them again: the lease is refused while its holder is alive, and a
+        takeover after it went quiet raises the epoch, which fences the old holder out.
         """
         with self.begin() as conn:
-            row = conn.execute(sa.select(settings_table.c.value).where(settings_table.c.key == RUNNER_KEY)).scalar()
-            holder = json.loads(row) if row else None
-            now = datetime.now(UTC)
-            if holder and holder.get("id") != me["id"] and not _holder_is_gone(holder):
-                seen = datetime.fromisoformat(holder["heartbeat"])
-                age = (now - seen).total_seconds()
-                if age < RUNNER_STALE_SECONDS:
-                    raise StoreError(
-                        f"another `livetweet run` is posting from {self.display} (process {holder.get('pid')} on "
-                        f"{holder.get('host')}, alive {age:.0f} s ago): stop it first, or use another --db"
-                    )
-            self.put_setting(conn, RUNNER_KEY, json.dumps({**me, "heartbeat": now.isoformat()}), now.isoformat())
+            row = (
+                conn.execute(sa.select(lease_table).where(lease_table.c.name == LEASE_NAME).with_for_update())
+                .mappings()
+                .first()
+            )
+            now = self.wall.now()
+            current = _row_to_lease(row) if row is not None and row["holder"] else None
+            if current is not None and current.holder != holder and current.alive(now):
+                raise LeaseHeld(current, self.display, now)
+            epoch = (int(row["epoch"]) if row is not None else 0) + 1
+            values = {
+                "epoch": epoch,
+                "holder": holder,
+                "pid": pid if pid is not None else os.getpid(),
+                "host": host or socket.gethostname(),
+                "kind": kind,
+                "since": now,
+                "heartbeat": now,
+                "clock": None,
+                "x_api_url": x_api_url,
+            }
+            if row is None:
+                conn.execute(lease_table.insert().values(name=LEASE_NAME, **values))
+            else:
+                conn.execute(lease_table.update().where(lease_table.c.name == LEASE_NAME).values(**values))
+            self.write_audit(
+                conn,
+                at=now,
+                operator=f"run {values['pid']}@{values['host']}",
+                action="lease",
+                detail={"epoch": epoch, "kind": kind, "took_over_from": current.describe(now) if current else None},
+            )
+            taken = self.lease(conn)
+            assert taken is not None
+            return taken
 
-    def release_runner_lease(self, me: dict[str, Any]) -> None:
+    def renew_lease(self, holder: str, epoch: int, clock: dict[str, Any] | None = None) -> None:
+        """Say this run is alive; raise LeaseLost if another run took the lease meanwhile."""
         with self.begin() as conn:
-            row = conn.execute(sa.select(settings_table.c.value).where(settings_table.c.key == RUNNER_KEY)).scalar()
-            if row and json.loads(row).get("id") == me["id"]:
-                self.put_setting(conn, RUNNER_KEY, "", "")
+            values: dict[str, Any] = {"heartbeat": self.wall.now()}
+            if clock is not None:
+                values["clock"] = json.dumps(clock)
+            result = conn.execute(
+                lease_table.update()
+                .where(lease_table.c.name == LEASE_NAME, lease_table.c.holder == holder, lease_table.c.epoch == epoch)
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                raise LeaseLost(self._lost_message(conn, epoch))
+
+    def holds_lease(self, conn: Connection, holder: str, epoch: int) -> bool:
+        """Inside a transaction: does this run still hold the lease at this epoch, and is it fresh?
+
+        On PostgreSQL the row is share-locked, so a takeover waits for this transaction.
+        """
+        q = sa.select(lease_table).where(lease_table.c.name == LEASE_NAME)
+        if not self.is_sqlite:
+            q = q.with_for_update(read=True)
+        row = conn.execute(q).mappings().first()
+        if row is None or row["holder"] != holder or row["epoch"] != epoch:
+            return False
+        return _row_to_lease(row).alive(self.wall.now(), check_process=False)
+
+    def check_lease(self, holder: str, epoch: int) -> None:
+        """Raise LeaseLost unless this run holds the lease at this epoch (a read, before a network call)."""
+        with self.engine.connect() as conn:
+            if not self.holds_lease(conn, holder, epoch):
+                raise LeaseLost(self._lost_message(conn, epoch))
+
+    def release_lease(self, holder: str, epoch: int) -> None:
+        with self.begin() as conn:
+            conn.execute(
+                lease_table.update()
+                .where(lease_table.c.name == LEASE_NAME, lease_table.c.holder == holder, lease_table.c.epoch == epoch)
+                .values(holder="", clock=None)
+            )
+
+    def _lost_message(self, conn: Connection, epoch: int) -> str:
+        now = self.wall.now()
+        current = self.lease(conn)
+        if current is not None and current.epoch != epoch:
+            return (
+                f"another run took over posting from {self.display} ({current.describe(now)}, epoch "
+                f"{current.epoch}; this run had epoch {epoch})"
+            )
+        return f"this run's lease on {self.display} ran out (epoch {epoch})"
 
     def rehearsal_clock(self) -> dict[str, Any] | None:
-        """The clock of a rehearsal running on this store, for other commands to follow."""
-        found = self.setting(REHEARSAL_CLOCK_KEY)
-        return json.loads(found[0]) if found and found[0] else None
-
-    def set_rehearsal_clock(self, value: dict[str, Any] | None) -> None:
-        with self.begin() as conn:
-            self.put_setting(conn, REHEARSAL_CLOCK_KEY, json.dumps(value) if value else "", "")
+        """The clock of a rehearsal running on this store now, for other commands to follow."""
+        held = self.live_lease()
+        return held.clock if held is not None and held.kind == "rehearsal" else None
 
     def setting(self, key: str) -> tuple[str, str] | None:
         with self.engine.connect() as conn:
@@ -635,6 +866,72 @@ class Store:
             conn.execute(settings_table.insert().values(key=key, value=value, as_of=as_of))
 
 
+@dataclass(frozen=True)
+class Lease:
+    """Who posts from this store, since when, and the epoch that fences the runs before it."""
+
+    holder: str
+    epoch: int
+    pid: int | None
+    host: str | None
+    kind: str
+    since: datetime | None
+    heartbeat: datetime | None
+    clock: dict[str, Any] | None
+    x_api_url: str | None
+
+    def alive(self, now: datetime, check_process: bool = True) -> bool:
+        """Renewed lately, and not a process of this machine that no longer runs."""
+        if self.heartbeat is None or (now - self.heartbeat).total_seconds() >= RUNNER_STALE_SECONDS:
+            return False
+        return not (check_process and _holder_is_gone(self.host, self.pid))
+
+    def describe(self, now: datetime) -> str:
+        age = (now - self.heartbeat).total_seconds() if self.heartbeat else float("nan")
+        since = self.since.strftime("%Y-%m-%d %H:%M:%S UTC") if self.since else "?"
+        return f"a {self.kind} run, process {self.pid} on {self.host}, since {since}, alive {age:.0f} s ago"
+
+
+class LeaseHeld(StoreError):
+    """Another run holds the store's lease: a second run is refused."""
+
+    def __init__(self, holder: Lease, display: str, now: datetime) -> None:
+        self.holder = holder
+        super().__init__(
+            f"another `livetweet run` is posting from {display} ({holder.describe(now)}): stop it first, "
+            "or use another --db"
+        )
+
+
+class LeaseLost(StoreError):
+    """This run no longer holds the lease (another run took over): it must stop posting at once."""
+
+
+def _row_to_lease(row: sa.RowMapping) -> Lease:
+    return Lease(
+        holder=row["holder"],
+        epoch=int(row["epoch"]),
+        pid=row["pid"],
+        host=row["host"],
+        kind=row["kind"] or "live",
+        since=row["since"],
+        heartbeat=row["heartbeat"],
+        clock=json.loads(row["clock"]) if row["clock"] else None,
+        x_api_url=row["x_api_url"],
+    )
+
+
+def _migrate_to_2(conn: Connection) -> None:
+    """Schema 1 -> 2: the lease table with its epoch, claim epochs, the window index."""
+    conn.execute(sa.text("ALTER TABLE drafts ADD COLUMN claim_epoch INTEGER"))
+    lease_table.create(conn)
+    conn.execute(lease_table.insert().values(name=LEASE_NAME, epoch=0, holder=""))
+    for index in drafts_table.indexes:
+        if index.name == "ix_drafts_event_state_until":
+            index.create(conn)
+    conn.execute(settings_table.delete().where(settings_table.c.key.in_(["runner", "rehearsal_clock"])))
+
+
 def _filter_drafts(q: sa.Select[Any], event_id: str | None, states: list[DraftState] | None) -> sa.Select[Any]:
     if event_id is not None:
         q = q.where(drafts_table.c.event_id == event_id)
@@ -648,12 +945,12 @@ def shift_for(shifts: list[tuple[datetime | None, int]], planned: datetime) -> t
     return timedelta(seconds=sum(sec for start, sec in shifts if start is None or planned >= start))
 
 
-def _holder_is_gone(holder: dict[str, Any]) -> bool:
+def _holder_is_gone(host: str | None, pid: int | None) -> bool:
     """A lease held by a process of this machine that no longer runs (it crashed) is free."""
-    if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+    if host != socket.gethostname() or not isinstance(pid, int):
         return False
     try:
-        os.kill(holder["pid"], 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:

@@ -32,7 +32,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..draft import DraftError, DraftState
+from ..draft import Actor, DraftError, DraftState, actions_for
 from ..errors import LivetweetError
 from ..inbox import SHOWN_LENGTH, shorten
 from ..schedule import format_duration, parse_duration
@@ -60,6 +60,8 @@ class ConsoleContext:
     auth: ConsoleAuth
     post_link: Callable[[str], str] = lambda tweet_id: f"https://x.com/i/status/{tweet_id}"
     speed: float = 1.0
+    # Checks X's credentials again before a resume after X refused them (the run gives it).
+    verify_credentials: Callable[[], str] | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -138,6 +140,8 @@ def create_app(ctx: ConsoleContext) -> Starlette:
 
     templates.env.filters["hm"] = hm
     templates.env.filters["iso"] = lambda when: when.isoformat() if when else ""
+    # A draft's buttons are the operator's actions the table allows from its state.
+    templates.env.tests["allowed"] = lambda d, name: name in actions_for(d.state, Actor.OPERATOR)
 
     # --- plumbing ------------------------------------------------------------------
 
@@ -419,7 +423,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
             ctx.service.pause(by, str(form.get("reason") or "").strip() or None)
             return "Posting is paused."
         if verb == "resume":
-            ctx.service.resume(by)
+            ctx.service.resume(by, ctx.verify_credentials)
             return "Posting resumed."
         if verb == "shift":
             text = str(form.get("duration") or "").strip()

@@ -23,10 +23,14 @@ class Posted:
 
 @dataclass(frozen=True)
 class RetryLater:
-    """Not posted (X said so: 5xx, 429, or we never reached it); try again, not before `not_before`."""
+    """Not posted (X said so: 5xx, 429, or we never reached it); try again after `retry_after`.
+
+    `retry_after` is in seconds of the machine's clock (X's reset is a wall-clock instant);
+    the runner maps it onto the event's clock, which a rehearsal runs faster.
+    """
 
     reason: str
-    not_before: datetime | None = None
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -52,11 +56,11 @@ class PublisherError(LivetweetError):
 
 
 class RateLimited(PublisherError):
-    """X said "not now" (429); `not_before` is its reset time."""
+    """X said "not now" (429); `retry_after` is seconds of real time until its reset."""
 
-    def __init__(self, message: str, not_before: datetime | None) -> None:
+    def __init__(self, message: str, retry_after: float | None) -> None:
         super().__init__(message)
-        self.not_before = not_before
+        self.retry_after = retry_after
 
 
 class Publisher(ABC):
@@ -85,6 +89,9 @@ class Publisher(ABC):
     def check(self) -> str:
         """Verify the publisher can be used; return a line describing it (account, address)."""
         return self.name
+
+    def use_credentials(self, credentials: dict[str, str]) -> None:  # noqa: B027 - optional hook
+        """Post with these credentials from now on (after X refused the old ones)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -71,25 +72,35 @@ class XPublisher(Publisher):
                 "environment; to rehearse without X, use `livetweet run --rehearse`"
             )
         self.base_url = base_url
+        self.timeout = timeout
         self.clock = clock or SystemClock()
-        self.client = tweepy.Client(
+        self.client = self._client(credentials)
+        self._me: tuple[str, str] | None = None
+        self.name = f"X at {base_url}" if base_url else "X"
+
+    def _client(self, credentials: dict[str, str]) -> tweepy.Client:
+        client = tweepy.Client(
             consumer_key=credentials["X_API_KEY"],
             consumer_secret=credentials["X_API_KEY_SECRET"],
             access_token=credentials["X_ACCESS_TOKEN"],
             access_token_secret=credentials["X_ACCESS_TOKEN_SECRET"],
             wait_on_rate_limit=False,
         )
-        self.client.session.mount(X_API, _RoutingAdapter(base_url, timeout))
-        self._me: tuple[str, str] | None = None
-        self.name = f"X at {base_url}" if base_url else "X"
+        client.session.mount(X_API, _RoutingAdapter(self.base_url, self.timeout))
+        return client
+
+    def use_credentials(self, credentials: dict[str, str]) -> None:
+        missing = missing_credentials(credentials)
+        if missing:
+            raise PublisherError(f"X credentials missing: {', '.join(missing)}. Set them in .env (see .env.example)")
+        old, self.client = self.client, self._client(credentials)
+        old.session.close()
 
     # --- the one place where tweepy and requests exceptions become outcomes -----------
 
     def _outcome(self, exc: Exception) -> Outcome:
         if isinstance(exc, tweepy.TooManyRequests):
-            reset = getattr(exc, "reset_time", None)
-            when = datetime.fromtimestamp(reset, UTC) if reset else None
-            return RetryLater("X's rate limit was reached (429)", when)
+            return RetryLater("X's rate limit was reached (429)", _seconds_to_reset(exc))
         if isinstance(exc, tweepy.TwitterServerError):
             return RetryLater(f"X had an error ({exc.response.status_code})")
         if isinstance(exc, tweepy.Unauthorized):
@@ -203,16 +214,23 @@ class XPublisher(Publisher):
                 if reached_known or not token:
                     return found, pages
         except tweepy.TooManyRequests as exc:
-            reset = getattr(exc, "reset_time", None)
-            raise RateLimited(
-                "X's rate limit for direct messages was reached (429)",
-                datetime.fromtimestamp(reset, UTC) if reset else None,
-            ) from exc
+            raise RateLimited("X's rate limit for direct messages was reached (429)", _seconds_to_reset(exc)) from exc
         except (tweepy.TweepyException, requests.exceptions.RequestException) as exc:
             raise PublisherError(f"fetching direct messages failed: {_describe(exc)}") from exc
 
     def close(self) -> None:
         self.client.session.close()
+
+
+def _seconds_to_reset(exc: tweepy.TooManyRequests) -> float | None:
+    """X's x-rate-limit-reset is a wall-clock epoch: the seconds from now until then."""
+    reset = getattr(exc, "reset_time", None)
+    if reset is None:
+        try:
+            reset = int(exc.response.headers.get("x-rate-limit-reset", ""))
+        except (ValueError, AttributeError):
+            return None
+    return max(float(reset) - time.time(), 0.0)
 
 
 def _message(exc: tweepy.HTTPException) -> str:
