@@ -167,7 +167,32 @@ class Dispatcher:
     # --- the steps of a post ---------------------------------------------------------
 
     def claim(self, draft_id: int) -> Claim | None:
-        """Step 1: claim it (committed before any call), or None when a rule says not now."""
+        """Step 1: claim it (committed before any call), or None when a rule says not now.
+
+        The draft stays this run's own (the sweep leaves it alone) until its outcome is recorded.
+        """
+        if not self._enter(draft_id):
+            return None
+        claim = self._claim(draft_id)
+        if claim is None:
+            self._leave(draft_id)
+        return claim
+
+    def call(self, claim: Claim) -> Outcome | None:
+        """Step 2: the lease and the window once more, then the one call to X."""
+        outcome = self._call(claim)
+        if outcome is None:
+            self._leave(claim.draft.id)
+        return outcome
+
+    def record(self, claim: Claim, outcome: Outcome) -> None:
+        """Step 3: write down what X said, against the claim's version."""
+        try:
+            self._record(claim, outcome)
+        finally:
+            self._leave(claim.draft.id)
+
+    def _claim(self, draft_id: int) -> Claim | None:
         try:
             return self.ledger.claim(draft_id)
         except NotDue as exc:
@@ -181,8 +206,7 @@ class Dispatcher:
         except DraftError:
             return None  # paused, or changed meanwhile: nothing to do
 
-    def call(self, claim: Claim) -> Outcome | None:
-        """Step 2: the lease and the window once more, then the one call to X."""
+    def _call(self, claim: Claim) -> Outcome | None:
         try:
             self.keeper.before_call()
         except LeaseLost:
@@ -200,8 +224,7 @@ class Dispatcher:
             return None
         return self.publisher.post(claim.draft.text, claim.parent_tweet_id)
 
-    def record(self, claim: Claim, outcome: Outcome) -> None:
-        """Step 3: write down what X said, against the claim's version."""
+    def _record(self, claim: Claim, outcome: Outcome) -> None:
         draft = claim.draft
         now = self.clock.now()
         if isinstance(outcome, Posted):
@@ -255,12 +278,13 @@ class Dispatcher:
     # --- inside ---------------------------------------------------------------------------
 
     def _post(self, draft_id: int) -> None:
-        claim = self.claim(draft_id)
+        """The three steps, for a caller that already has the draft to itself."""
+        claim = self._claim(draft_id)
         if claim is None:
             return
-        outcome = self.call(claim)
+        outcome = self._call(claim)
         if outcome is not None:
-            self.record(claim, outcome)
+            self._record(claim, outcome)
 
     def _reconcile(self, draft: Draft, reason: str | None = None) -> None:
         since = (draft.claimed_at or draft.at) - timedelta(minutes=1)
@@ -358,21 +382,27 @@ class Dispatcher:
             except PublisherError:
                 self._halted = True
 
+    def _enter(self, draft_id: int) -> bool:
+        """Take the draft for this caller alone within this run; False if another step has it."""
+        with self._lock:
+            if draft_id in self._in_flight:
+                return False
+            self._in_flight.add(draft_id)
+            return True
+
+    def _leave(self, draft_id: int) -> None:
+        with self._lock:
+            self._in_flight.discard(draft_id)
+
     @contextmanager
     def _guard(self, draft_id: int) -> Iterator[bool]:
         """One step at a time per draft in this run: True if this caller has it."""
-        with self._lock:
-            if draft_id in self._in_flight:
-                mine = False
-            else:
-                self._in_flight.add(draft_id)
-                mine = True
+        mine = self._enter(draft_id)
         try:
             yield mine
         finally:
             if mine:
-                with self._lock:
-                    self._in_flight.discard(draft_id)
+                self._leave(draft_id)
 
     # --- for the runner -------------------------------------------------------------------
 

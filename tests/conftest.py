@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,6 +148,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'livetweet.db'}"
     request.getfixturevalue("postgres_available")
     return reset_postgres_schema()
+
+
+# --- the posting run's writes ---------------------------------------------------------
+
+
+def posting_run(service: Any) -> Any:
+    """The ledger of the run holding the store's lease (taken for a test run if nobody holds it)."""
+    from livetweet.ledger import Ledger, Run
+
+    store = service.store
+    held = store.lease()
+    if held is None or not held.alive(store.wall.now()):
+        held = store.take_lease("test-run", kind="live")
+    return Ledger(store, service.clock, Run(held.holder, held.epoch))
 
 
 # --- the simulated X API, over real HTTP --------------------------------------------

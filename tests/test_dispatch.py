@@ -18,7 +18,7 @@ from livetweet.draft import DraftState
 from livetweet.fakex import FakeXServer
 from livetweet.publishers.x import XPublisher
 from livetweet.service import Service
-from livetweet.store import Store
+from livetweet.store import RUNNER_STALE_SECONDS, Store
 
 from .conftest import MINI_SCHEDULE, REPO, X_TEST_CREDENTIALS, write_event
 
@@ -36,8 +36,9 @@ class World:
 
     def __init__(self, tmp_path: Path, schedule: str = MINI_SCHEDULE, mode: str = "auto") -> None:
         self.clock = FixedClock(T_1330)
+        self.wall = FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))  # the machine's clock, for leases
         self.x = FakeXServer(clock=self.clock, hang_seconds=3).start()
-        self.store = Store(f"sqlite:///{tmp_path / 'livetweet.db'}")
+        self.store = Store(f"sqlite:///{tmp_path / 'livetweet.db'}", wall=self.wall)
         self.service = Service(self.store, self.clock)
         templates = {
             "hello.j2": "Welcome to {{ event.title }}!",
@@ -54,6 +55,11 @@ class World:
         self.clock.set(when)
         self.dispatcher.tick()
         return self
+
+    def crash(self) -> Dispatcher:
+        """The run dies (its lease goes quiet); a new run takes over the store."""
+        self.wall.advance(timedelta(seconds=RUNNER_STALE_SECONDS + 1))
+        return Dispatcher(self.service, self.publisher, "demo", on_notice=self.notices.append)
 
     def draft(self, slot: str):  # type: ignore[no-untyped-def]
         return next(d for d in self.store.drafts() if d.slot == slot)
@@ -155,7 +161,7 @@ def test_a_reply_waits_for_its_parent_and_is_missed_with_its_window(thread_world
         ("hang", [timedelta(0), timedelta(seconds=1)], S.POSTED, 1, "not found, posted again"),
         ("hang-after-store", [timedelta(0)], S.POSTED, 1, "found on the account"),
         ("drop-after-store", [timedelta(0)], S.POSTED, 1, "found on the account"),
-        ("401", [timedelta(0), timedelta(seconds=30)], S.FAILED, 0, "credentials refused: halted"),
+        ("401", [timedelta(0), timedelta(seconds=30)], S.APPROVED, 0, "credentials refused: paused, kept"),
         ("403", [timedelta(0), timedelta(seconds=30)], S.FAILED, 0, "refused"),
     ],
 )
@@ -194,7 +200,7 @@ def test_401_halts_posting_until_resume(world: World) -> None:
     world.at(HELLO_AT).at(Q1_AT)
     assert world.draft("q1").state == S.APPROVED  # not claimed: posting is paused
     assert world.service.paused()["by"] == "dispatcher"  # type: ignore[index]
-    world.service.resume("alice")
+    world.service.resume("alice", verify=world.publisher.check)
     world.at(Q1_AT + timedelta(seconds=1))
     assert world.texts() == ["Now: Question 1.\n\n#GCM #Pathways"]
 
@@ -209,8 +215,8 @@ def test_errors_until_the_window_closes_end_in_missed(world: World) -> None:
 
 def test_a_draft_left_in_posting_by_a_crash_is_posted_once(world: World) -> None:
     world.clock.set(HELLO_AT)
-    world.service.claim(world.draft("hello").id)  # the process died right after claiming
-    fresh = Dispatcher(world.service, world.publisher, "demo")
+    world.dispatcher.claim(world.draft("hello").id)  # the process died right after claiming
+    fresh = world.crash()
     fresh.reconcile_all()
     fresh.tick()
     assert world.texts() == ["Welcome to Demo event!\n\n#GCM"]
@@ -219,9 +225,10 @@ def test_a_draft_left_in_posting_by_a_crash_is_posted_once(world: World) -> None
 
 def test_a_post_made_before_a_crash_is_recorded_not_repeated(world: World) -> None:
     world.clock.set(HELLO_AT)
-    claimed = world.service.claim(world.draft("hello").id)
-    world.publisher.post(claimed.text)  # it went out; the process died before recording it
-    fresh = Dispatcher(world.service, world.publisher, "demo")
+    claimed = world.dispatcher.claim(world.draft("hello").id)
+    assert claimed is not None
+    world.publisher.post(claimed.draft.text)  # it went out; the process died before recording it
+    fresh = world.crash()
     fresh.reconcile_all()
     fresh.tick()
     assert len(world.x.posts()) == 1
@@ -242,7 +249,7 @@ def test_pause_stops_everything_not_yet_claimed(world: World) -> None:
 
 def test_shift_moves_unposted_posts(world: World) -> None:
     moved = world.service.shift(timedelta(minutes=7), "alice", from_segment="q1")
-    assert [d.slot for d in moved] == ["q1"]
+    assert [(before.slot, after.at - before.at) for before, after in moved] == [("q1", timedelta(minutes=7))]
     world.at(Q1_AT + timedelta(minutes=6))
     assert world.texts() == []
     world.at(Q1_AT + timedelta(minutes=7))

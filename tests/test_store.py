@@ -10,11 +10,22 @@ import pytest
 import sqlalchemy as sa
 
 from livetweet.clock import FixedClock
-from livetweet.draft import Conflict, DraftError, DraftState, IllegalMove, StaleRevision, UnknownDraft
+from livetweet.draft import (
+    ACTIONS,
+    Actor,
+    Conflict,
+    DraftError,
+    DraftState,
+    IllegalMove,
+    NotAllowed,
+    StaleRevision,
+    UnknownDraft,
+)
+from livetweet.ledger import NotDue
 from livetweet.service import Service, TextRefused
 from livetweet.store import Store, StoreError, drafts_table, meta_table
 
-from .conftest import MINI_SCHEDULE, write_event
+from .conftest import MINI_SCHEDULE, posting_run, write_event
 
 S = DraftState
 T0 = datetime(2020, 11, 12, 11, 0, tzinfo=UTC)
@@ -97,8 +108,9 @@ def test_a_posted_draft_is_never_withdrawn(service: Service, schedule: Path) -> 
     service.load(schedule)
     ids = by_slot(service)
     service.approve(ids["q1"], "alice")
-    service.claim(ids["q1"])
-    _force(service, ids["q1"], S.POSTED)
+    service.clock.set(service.show(ids["q1"]).at)  # type: ignore[attr-defined]
+    claim = posting_run(service).claim(ids["q1"])
+    posting_run(service).posted(ids["q1"], claim.draft.version, "1")
     schedule.write_text(MINI_SCHEDULE.split("  - id: q1\n    template")[0])
     report = service.load(schedule)
     assert report.withdrawn == []
@@ -114,19 +126,33 @@ def test_auto_mode_approves_new_drafts_as_auto(service: Service, schedule: Path)
 
 # --- the state machine -------------------------------------------------------------
 
-# Written out by hand from the design, independently of draft.MOVES.
-LEGAL = {
-    (S.PENDING, S.PENDING), (S.PENDING, S.APPROVED), (S.PENDING, S.REJECTED), (S.PENDING, S.MISSED),
-    (S.PENDING, S.WITHDRAWN),
-    (S.APPROVED, S.PENDING), (S.APPROVED, S.APPROVED), (S.APPROVED, S.POSTING), (S.APPROVED, S.REJECTED),
-    (S.APPROVED, S.MISSED), (S.APPROVED, S.WITHDRAWN),
-    (S.POSTING, S.APPROVED), (S.POSTING, S.POSTING), (S.POSTING, S.POSTED), (S.POSTING, S.MISSED),
-    (S.POSTING, S.FAILED),
-    (S.REJECTED, S.PENDING), (S.REJECTED, S.WITHDRAWN),
-    (S.MISSED, S.PENDING), (S.MISSED, S.APPROVED), (S.MISSED, S.REJECTED), (S.MISSED, S.WITHDRAWN),
-    (S.FAILED, S.PENDING), (S.FAILED, S.APPROVED), (S.FAILED, S.REJECTED), (S.FAILED, S.WITHDRAWN),
-    (S.WITHDRAWN, S.PENDING),
-}  # fmt: skip
+# Written out by hand from the design, independently of draft.ACTIONS: action -> (who, from-states).
+P, A, POSTING, POSTED, R, M, F, W = (S.PENDING, S.APPROVED, S.POSTING, S.POSTED, S.REJECTED, S.MISSED, S.FAILED,
+                                     S.WITHDRAWN)  # fmt: skip
+OP, DI, SC = Actor.OPERATOR, Actor.DISPATCHER, Actor.SCHEDULE
+EXPECTED: dict[str, tuple[set[Actor], set[DraftState]]] = {
+    "approve": ({OP, SC}, {P, F}),
+    "unapprove": ({OP}, {A}),
+    "reject": ({OP}, {P, A, M, F}),
+    "edit": ({OP}, {P, A, R, M, F}),
+    "post-now": ({OP}, {A, M, F}),
+    "shift": ({OP}, {P, A}),
+    "cue": ({OP}, {P, A}),
+    "claim": ({DI}, {A}),
+    "posted": ({DI}, {POSTING}),
+    "reconciled": ({DI}, {POSTING}),
+    "posted-anyway": ({DI}, {P, A, R, M, F, W, POSTING}),
+    "retry": ({DI}, {POSTING}),
+    "halt": ({DI}, {POSTING}),
+    "unknown": ({DI}, {POSTING}),
+    "failed": ({DI}, {POSTING}),
+    "missed": ({DI}, {P, A}),
+    "expired": ({DI}, {POSTING}),
+    "withdraw": ({SC}, {P, A, R, M, F}),
+    "restore": ({SC}, {W}),
+    "reload": ({SC}, {P}),
+    "reschedule": ({SC}, {P}),
+}
 
 
 def _force(service: Service, draft_id: int, state: DraftState) -> None:
@@ -139,28 +165,67 @@ def _force(service: Service, draft_id: int, state: DraftState) -> None:
         )
 
 
-def test_every_legal_and_illegal_transition(service: Service, schedule: Path) -> None:
+def test_the_table_of_actions_is_the_one_designed() -> None:
+    assert {name: (set(a.actors), set(a.starts)) for name, a in ACTIONS.items()} == EXPECTED
+
+
+def test_every_action_from_every_state_by_every_actor(service: Service, schedule: Path) -> None:
     service.load(schedule)
     draft_id = by_slot(service)["hello"]
-    for current in S:
-        for to in S:
-            _force(service, draft_id, current)
-            before = service.store.get(draft_id)
-            audit_before = len(service.store.audit(draft_id))
-            with service.store.begin() as conn:
-                try:
-                    service.store.transition(conn, before, to, by="tester", at=T0, action="test")
-                    moved = True
-                except IllegalMove as exc:
-                    moved = False
-                    assert str(exc).startswith(f"draft {draft_id} is {current.value}: it cannot be")
-            after = service.store.get(draft_id)
-            assert moved == ((current, to) in LEGAL), (current, to)
-            assert after.state == (to if moved else current)
-            assert len(service.store.audit(draft_id)) == audit_before + (1 if moved else 0)
-            if moved:
-                last = service.store.audit(draft_id)[-1]
-                assert (last.from_state, last.to_state, last.operator) == (current.value, to.value, "tester")
+    for name, action in ACTIONS.items():
+        for current in S:
+            for actor in Actor:
+                _force(service, draft_id, current)
+                before = service.store.get(draft_id)
+                audit_before = len(service.store.audit(draft_id))
+                with service.store.begin() as conn:
+                    try:
+                        service.store.transition(conn, before, name, actor=actor, by="tester", at=T0)
+                        moved = True
+                    except NotAllowed as exc:
+                        moved = False
+                        assert actor not in EXPECTED[name][0], exc
+                    except IllegalMove as exc:
+                        moved = False
+                        assert str(exc).startswith(f"draft {draft_id} is {current.value}: it cannot be")
+                allowed = actor in EXPECTED[name][0] and current in EXPECTED[name][1]
+                after = service.store.get(draft_id)
+                assert moved == allowed, (name, current, actor)
+                to = action.leads_to or current
+                assert after.state == (to if moved else current)
+                assert len(service.store.audit(draft_id)) == audit_before + (1 if moved else 0)
+                if moved:
+                    last = service.store.audit(draft_id)[-1]
+                    assert (last.action, last.from_state, last.to_state) == (name, current.value, to.value)
+
+
+def test_an_operator_approve_does_not_rearm_a_post_in_flight(service: Service, schedule: Path) -> None:
+    """Regression (1): approve on a draft in posting was accepted through the dispatcher's retry right."""
+    service.load(schedule)
+    draft_id = by_slot(service)["hello"]
+    service.approve(draft_id, "alice")
+    service.clock.set(service.show(draft_id).at)  # type: ignore[attr-defined]
+    posting_run(service).claim(draft_id)
+    with pytest.raises(IllegalMove, match="is posting: it cannot be approved"):
+        service.approve(draft_id, "bob")
+    for act in (lambda: service.reject(draft_id, "bob"), lambda: service.post_now(draft_id, "bob"),
+                lambda: service.edit(draft_id, "New words #GCM", "bob"), lambda: service.unapprove(draft_id, "bob")):  # fmt: skip
+        with pytest.raises(DraftError):
+            act()
+    assert service.show(draft_id).state == S.POSTING
+
+
+def test_a_claim_does_not_stop_a_second_claimant_no_more(service: Service, schedule: Path) -> None:
+    """Regression (2): two claims of one draft both won; now the second is refused."""
+    service.load(schedule)
+    draft_id = by_slot(service)["hello"]
+    service.approve(draft_id, "alice")
+    service.clock.set(service.show(draft_id).at)  # type: ignore[attr-defined]
+    run = posting_run(service)
+    run.claim(draft_id)
+    with pytest.raises(NotDue, match="is posting, not approved"):
+        run.claim(draft_id)
+    assert [e.action for e in service.history(draft_id)].count("claim") == 1
 
 
 def test_the_audit_trail_of_approve_edit_approve_reject(service: Service, schedule: Path) -> None:
@@ -200,8 +265,9 @@ def test_a_draft_approved_before_an_edit_cannot_be_claimed(service: Service, sch
     draft_id = by_slot(service)["hello"]
     service.approve(draft_id, "alice")
     service.edit(draft_id, "Changed #GCM", "bob")
-    with pytest.raises(IllegalMove):
-        service.claim(draft_id)
+    service.clock.set(service.show(draft_id).at)  # type: ignore[attr-defined]
+    with pytest.raises(NotDue, match="pending, not approved"):
+        posting_run(service).claim(draft_id)
 
 
 def test_acting_on_what_you_saw_after_someone_changed_it_is_refused(service: Service, schedule: Path) -> None:
@@ -269,7 +335,7 @@ def test_a_database_from_a_newer_livetweet(db_url: str) -> None:
     with engine.begin() as conn:
         conn.execute(meta_table.update().where(meta_table.c.key == "schema_version").values(value="99"))
     engine.dispose()
-    with pytest.raises(StoreError, match=r"newer livetweet \(schema 99; this one knows 1\)"):
+    with pytest.raises(StoreError, match=r"newer livetweet \(schema 99; this one knows 2\)"):
         Store(db_url)
 
 

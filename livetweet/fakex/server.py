@@ -11,8 +11,10 @@ import contextlib
 import html
 import itertools
 import json
+import math
 import re
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -54,6 +56,7 @@ class DirectMessage:
 class Fault:
     kind: str
     times: int
+    reset_seconds: float = 30.0  # for a 429: seconds of real time until X's reset
 
 
 class FakeXState:
@@ -68,6 +71,7 @@ class FakeXState:
         self.dms: list[DirectMessage] = []
         self.users: dict[str, str] = {ACCOUNT_ID: self.username}
         self.faults: dict[str, deque[Fault]] = {}
+        self.fault_reset: dict[str, float] = {}  # route -> real seconds to the reset of its injected 429
         self.requests: list[tuple[str, str]] = []  # (route, outcome) in order
         self.rate_limits = dict(RATE_LIMITS if rate_limits is None else rate_limits)
         self._windows: dict[str, tuple[datetime, int]] = {}
@@ -109,8 +113,11 @@ class FakeXState:
         if allowed:
             used += 1
         self._windows[route] = (start, used)
-        reset = int((start + RATE_WINDOW).timestamp())
-        return limit, max(limit - used, 0), reset, allowed
+        return limit, max(limit - used, 0), self.wall_epoch(start + RATE_WINDOW), allowed
+
+    def wall_epoch(self, when: datetime) -> int:
+        """X's reset headers are wall-clock epochs: `when` (on this server's clock) as one, rounded up."""
+        return math.ceil(time.time() + self.clock.real_seconds(when - self.clock.now()))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -207,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._problem(int(kind), "Service Unavailable" if kind == "503" else "Internal Server Error")
         elif kind == "429":
             with self.server.state.lock:
-                reset = int((self.server.state.clock.now() + timedelta(seconds=30)).timestamp())
+                reset = int(time.time() + self.server.state.fault_reset.get(route, 30.0))
             self._problem(
                 429,
                 "Too Many Requests",
@@ -509,11 +516,15 @@ class FakeXServer(ThreadingHTTPServer):
         self.server_close()
 
     # Conveniences for tests and the CLI.
-    def inject_fault(self, kind: str, route: str = "POST /2/tweets", times: int = 1) -> None:
+    def inject_fault(
+        self, kind: str, route: str = "POST /2/tweets", times: int = 1, reset_seconds: float = 30.0
+    ) -> None:
+        """Answer the next `times` calls on `route` with `kind` (a 429's reset `reset_seconds` of real time away)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}")
         with self.state.lock:
-            self.state.faults.setdefault(route, deque()).append(Fault(kind, times))
+            self.state.faults.setdefault(route, deque()).append(Fault(kind, times, reset_seconds))
+            self.state.fault_reset[route] = reset_seconds
 
     def posts(self) -> list[Tweet]:
         with self.state.lock:

@@ -8,6 +8,7 @@ given (LIVETWEET_X_API_URL), sends the calls there instead (the simulated X API)
 from __future__ import annotations
 
 import html
+import math
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -140,6 +141,7 @@ class XPublisher(Publisher):
         return self._me
 
     def check(self) -> str:
+        self._me = None  # ask X again: this is the check that the credentials work now
         _user_id, username = self.me()
         return f"@{username} on {self.name}"
 
@@ -230,7 +232,7 @@ def _seconds_to_reset(exc: tweepy.TooManyRequests) -> float | None:
             reset = int(exc.response.headers.get("x-rate-limit-reset", ""))
         except (ValueError, AttributeError):
             return None
-    return max(float(reset) - time.time(), 0.0)
+    return float(max(math.ceil(float(reset) - time.time()), 0))  # X's resets are whole seconds
 
 
 def _message(exc: tweepy.HTTPException) -> str:
