@@ -97,8 +97,9 @@ class AppContext:
             rehearsal = self.lease.clock if self.lease is not None and self.lease.kind == "rehearsal" else None
             clock: Clock = RehearsalClock.from_json(rehearsal) if rehearsal else SystemClock()
             self._service = Service(store, clock, clock_is_live=self.lease is not None)
-            if announce:
-                click.echo(_style(self.where(), err=True, dim=True), err=True)
+            current = click.get_current_context(silent=True)
+            if announce and not (current is not None and current.params.get("as_json")):
+                click.echo(_style(self.where(), dim=True))  # data (--json) stays data
         return self._service
 
     @property

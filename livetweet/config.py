@@ -6,6 +6,7 @@ Secrets are read here and nowhere else; `Settings.__repr__` never shows them.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,17 @@ def fresh_credentials(env_file: Path | None = None) -> dict[str, str]:
         if value:
             found[name] = value
     return found
+
+
+def lease_seconds() -> float:
+    """How long a run's lease lasts without renewal before another run may take over (default 15 s)."""
+    raw = os.environ.get("LIVETWEET_LEASE_SECONDS", "")
+    try:
+        value = float(raw) if raw else 15.0
+    except ValueError:
+        print(f'livetweet: LIVETWEET_LEASE_SECONDS is "{raw[:40]}", not a number of seconds: using 15', file=sys.stderr)
+        value = 15.0
+    return min(max(value, 1.0), 600.0)
 
 
 REHEARSAL_CREDENTIALS = {name: "rehearsal" for name in X_CREDENTIAL_NAMES}

@@ -496,7 +496,9 @@ class Runner:
             lambda: _report_poll(poller.maybe_poll(), on_poll), "interval", seconds=self.watch_seconds, id="dm-poll"
         )
 
-    def keep_alive(self, clock: Callable[[], dict[str, object] | None] = lambda: None, seconds: float = 3.0) -> None:
+    def keep_alive(
+        self, clock: Callable[[], dict[str, object] | None] = lambda: None, seconds: float = RUNNER_STALE_SECONDS / 5
+    ) -> None:
         """Renew this run's lease every few seconds; a lost lease stops the run at once."""
 
         def renew() -> None:

@@ -23,13 +23,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from .clock import Clock, SystemClock
+from .config import lease_seconds
 from .draft import Actor, Conflict, Draft, DraftState, StaleRevision, UnknownDraft, check_action
 from .errors import LivetweetError
 
 SCHEMA_VERSION = 2
 PAUSED_KEY = "paused"
 LEASE_NAME = "runner"
-RUNNER_STALE_SECONDS = 15.0
+RUNNER_STALE_SECONDS = lease_seconds()  # a lease not renewed for this long may be taken over
 APP_ID = "livetweet"
 DEFAULT_DATABASE_URL = "sqlite:///livetweet.db"
 

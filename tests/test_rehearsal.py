@@ -303,7 +303,7 @@ def test_a_second_run_on_the_same_database_is_refused(x: FakeXServer, tmp_path: 
         second = start_run(x, db, "--mode", "auto", "--speed", "10", "--start-in", "30")
         out, _ = second.communicate(timeout=60)
         assert second.returncode == 1
-        assert f"another `livetweet run` is posting from sqlite:///{db} (process {first.pid}" in out
+        assert f"another `livetweet run` is posting from sqlite:///{db} (a rehearsal run, process {first.pid} on" in out
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=60)
