@@ -201,7 +201,8 @@ class Dispatcher:
                 self._waiting_reported.add(draft_id)
                 self._notice(self.store.get(draft_id), "waiting", message.split(" ", 2)[2])
             return None
-        except LeaseLost:
+        except LeaseLost as exc:
+            self.keeper.lost = str(exc)
             return None
         except DraftError:
             return None  # paused, or changed meanwhile: nothing to do
@@ -328,7 +329,8 @@ class Dispatcher:
     def _posted(self, draft: Draft, tweet_id: str, how: str, detail: str) -> None:
         try:
             recorded = self.ledger.posted(draft.id, draft.version, tweet_id, how)
-        except LeaseLost:
+        except LeaseLost as exc:
+            self.keeper.lost = str(exc)
             return
         if recorded.note:
             self._notice(recorded.draft, "posted", recorded.note)
@@ -343,7 +345,8 @@ class Dispatcher:
         """Record through the ledger; a draft that moved meanwhile or a lost lease records nothing."""
         try:
             written = write()
-        except LeaseLost:
+        except LeaseLost as exc:
+            self.keeper.lost = str(exc)
             return None
         except Conflict:
             self._notice(draft, "skipped", "it changed meanwhile: nothing was recorded from an old reading")

@@ -215,11 +215,7 @@ class Ledger:
         """Refuse a write from a run that no longer holds the lease (audited by `_refusals`)."""
         if self.store.holds_lease(conn, self.run.holder, self.run.epoch):
             return
-        current = self.store.lease(conn)
-        holder = f": {current.describe(self.store.wall.now())}, epoch {current.epoch}, holds it" if current else ""
-        raise LeaseLost(
-            f"this run (epoch {self.run.epoch}) no longer holds the lease on {self.store.display}{holder}",
-        )
+        raise LeaseLost(self.store.lost_message(conn, self.run.epoch))
 
     @contextmanager
     def _refusals(self, draft_id: int | None, action: str) -> Iterator[None]:

@@ -51,7 +51,7 @@ S = DraftState
 MODES = ("approval", "auto", "dry-run")
 AUTO_OPERATOR = "auto"
 SCHEDULE_OPERATOR = "schedule"
-POSTING_MARGIN = timedelta(hours=1)  # posts may move this far before the start or past the end
+POSTING_MARGIN = timedelta(hours=1)  # a store from before posting spans were kept: an hour before the start
 CLEAR_APPROVAL: dict[str, Any] = {"approved_revision": None, "approved_by": None, "approved_at": None}
 
 
@@ -126,6 +126,8 @@ class Service:
                 "mode": mode,
                 "starts_at": event.start,
                 "ends_at": event.end,
+                "posts_from": event.posts_from,
+                "posts_until": event.posts_until,
                 "loaded_at": now,
             }
             if self.store.event(event.id, conn) is None:
@@ -612,13 +614,15 @@ class Service:
                 f"a {what} of {format_duration(delta)} is more than the event lasts ({format_duration(length)}): "
                 "nothing was moved; check the segment and the time"
             )
-        span_start, span_end = event["starts_at"] - POSTING_MARGIN, event["ends_at"] + POSTING_MARGIN
+        span_start = event["posts_from"] or event["starts_at"] - POSTING_MARGIN
+        span_end = event["posts_until"] or event["ends_at"]
         for d in movable:
             new_at = d.at + delta
             if not span_start <= new_at <= span_end:
                 raise DraftError(
                     f"it would move {d.slot} (draft {d.id}) to {_hm(new_at, zone)}, outside the event's posting span "
-                    f"({_hm(span_start, zone)}-{_hm(span_end, zone)}): nothing was moved"
+                    f"({_hm(span_start, zone)}-{_hm(span_end, zone)}): nothing was moved. If the event really runs "
+                    "that late, widen posts_from/posts_until in the schedule and `livetweet load` it again"
                 )
         if start is None or position == 0:
             return

@@ -79,6 +79,8 @@ events_table = sa.Table(
     sa.Column("mode", sa.String(16), nullable=False),
     sa.Column("starts_at", UTCDateTime, nullable=False),
     sa.Column("ends_at", UTCDateTime, nullable=False),
+    sa.Column("posts_from", UTCDateTime),  # the posting span: no post before or after it
+    sa.Column("posts_until", UTCDateTime),
     sa.Column("loaded_at", UTCDateTime, nullable=False),
 )
 
@@ -808,7 +810,7 @@ class Store:
                 .values(**values)
             )
             if result.rowcount != 1:
-                raise LeaseLost(self._lost_message(conn, epoch))
+                raise LeaseLost(self.lost_message(conn, epoch))
 
     def holds_lease(self, conn: Connection, holder: str, epoch: int) -> bool:
         """Inside a transaction: does this run still hold the lease at this epoch, and is it fresh?
@@ -827,7 +829,7 @@ class Store:
         """Raise LeaseLost unless this run holds the lease at this epoch (a read, before a network call)."""
         with self.engine.connect() as conn:
             if not self.holds_lease(conn, holder, epoch):
-                raise LeaseLost(self._lost_message(conn, epoch))
+                raise LeaseLost(self.lost_message(conn, epoch))
 
     def release_lease(self, holder: str, epoch: int) -> None:
         with self.begin() as conn:
@@ -837,7 +839,7 @@ class Store:
                 .values(holder="", clock=None)
             )
 
-    def _lost_message(self, conn: Connection, epoch: int) -> str:
+    def lost_message(self, conn: Connection, epoch: int) -> str:
         now = self.wall.now()
         current = self.lease(conn)
         if current is not None and current.epoch != epoch:
@@ -925,6 +927,9 @@ def _row_to_lease(row: sa.RowMapping) -> Lease:
 def _migrate_to_2(conn: Connection) -> None:
     """Schema 1 -> 2: the lease table with its epoch, claim epochs, the window index."""
     conn.execute(sa.text("ALTER TABLE drafts ADD COLUMN claim_epoch INTEGER"))
+    stamp = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name != "sqlite" else "DATETIME"
+    conn.execute(sa.text(f"ALTER TABLE events ADD COLUMN posts_from {stamp}"))
+    conn.execute(sa.text(f"ALTER TABLE events ADD COLUMN posts_until {stamp}"))
     lease_table.create(conn)
     conn.execute(lease_table.insert().values(name=LEASE_NAME, epoch=0, holder=""))
     for index in drafts_table.indexes:
