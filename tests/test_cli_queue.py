@@ -81,7 +81,7 @@ def test_show_json(folder: Path) -> None:
 def test_reject_with_reason(folder: Path) -> None:
     out = livetweet("reject", "2", "--reason", "off topic", "--as", "carol", cwd=folder)
     first, result = out.stdout.strip().splitlines()
-    assert first == f"store sqlite:///livetweet.db: no `livetweet run` is posting from it now"
+    assert first == "store sqlite:///livetweet.db: no `livetweet run` is posting from it now"
     assert result == "Rejected draft 2 (q1) as carol: off topic"
     assert queue(folder)[1]["state"] == "rejected"
 

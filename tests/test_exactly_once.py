@@ -220,14 +220,14 @@ def test_a_reload_keeps_an_operators_edit_and_says_how_to_take_the_schedules_tex
 
 def test_cue_without_a_live_run_refuses_rather_than_use_todays_date(world: World) -> None:
     offline = Service(world.store, world.clock, clock_is_live=False)
-    with pytest.raises(DraftError, match="no `livetweet run` is posting from .* no event clock"):
+    with pytest.raises(DraftError, match=r"no `livetweet run` is posting from .* no event clock"):
         offline.cue("q1", "alice")
     assert world.draft("q1").at == Q1_AT
 
 
 def test_cue_cannot_put_a_segment_before_the_one_it_follows(world: World) -> None:
     world.clock.set(T_1330 - timedelta(minutes=1))  # q1 "starting" before the opening
-    with pytest.raises(DraftError, match="segment q1 would start at .* before segment opening"):
+    with pytest.raises(DraftError, match=r"segment q1 would start at .* before segment opening"):
         world.service.cue("q1", "alice")
     assert world.draft("q1").at == Q1_AT
 
@@ -274,7 +274,7 @@ def test_a_401_pauses_keeps_the_draft_approved_and_resume_checks_the_credentials
         raise PublisherError("HTTP 401: Unauthorized")
 
     for _ in range(3):
-        with pytest.raises(DraftError, match="X still refuses the credentials .* nothing was resumed"):
+        with pytest.raises(DraftError, match=r"X still refuses the credentials .* nothing was resumed"):
             world.service.resume("alice", verify=still_refused)
     assert world.draft("hello").state == S.APPROVED  # each refused resume cost nothing
     world.service.resume("alice", verify=world.publisher.check)
@@ -313,7 +313,8 @@ def test_a_quiet_sweep_and_is_it_over_cost_the_same_whatever_the_number_of_draft
 
     w = World(tmp_path)
     try:
-        path = write_event(tmp_path, _many(n), {"many.j2": "Post {{ slot.vars.n }}", "hello.j2": "x", "question.j2": "y"})
+        templates = {"many.j2": "Post {{ slot.vars.n }}", "hello.j2": "x", "question.j2": "y"}
+        path = write_event(tmp_path, _many(n), templates)
         w.service.load(path, "auto")
         w.clock.set(T_1330)  # nothing due yet
         w.dispatcher.finished()  # the event's end is read once

@@ -208,8 +208,13 @@ def test_an_operator_approve_does_not_rearm_a_post_in_flight(service: Service, s
     posting_run(service).claim(draft_id)
     with pytest.raises(IllegalMove, match="is posting: it cannot be approved"):
         service.approve(draft_id, "bob")
-    for act in (lambda: service.reject(draft_id, "bob"), lambda: service.post_now(draft_id, "bob"),
-                lambda: service.edit(draft_id, "New words #GCM", "bob"), lambda: service.unapprove(draft_id, "bob")):  # fmt: skip
+    refused = [
+        lambda: service.reject(draft_id, "bob"),
+        lambda: service.post_now(draft_id, "bob"),
+        lambda: service.edit(draft_id, "New words #GCM", "bob"),
+        lambda: service.unapprove(draft_id, "bob"),
+    ]
+    for act in refused:
         with pytest.raises(DraftError):
             act()
     assert service.show(draft_id).state == S.POSTING
