@@ -994,7 +994,9 @@ def _message(row: sa.RowMapping) -> Message:
 
 
 def _hm(when: datetime, zone: ZoneInfo) -> str:
-    return when.astimezone(zone).strftime("%H:%M:%S %Z")
+    """A time with its zone, and its date when that is not today."""
+    local = when.astimezone(zone)
+    return local.strftime("%H:%M:%S %Z" if local.date() == datetime.now(zone).date() else "%Y-%m-%d %H:%M:%S %Z")
 
 
 def _segment_at(schedule: Schedule, shifts: list[tuple[datetime | None, int]], when: datetime) -> Segment:

@@ -1,0 +1,71 @@
+"""Stores that cannot be confused: every operator command says which store it acts on, and what
+will happen when no run posts from it (real processes, real files)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import write_event
+from .test_cli import livetweet
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    write_event(tmp_path)
+    assert livetweet("load", "schedules/demo.yaml", cwd=tmp_path).returncode == 0
+    return tmp_path
+
+
+def test_a_command_in_a_folder_without_a_store_says_so_and_creates_none(tmp_path: Path) -> None:
+    result = livetweet("queue", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: there is no livetweet store at {tmp_path / 'livetweet.db'}: run this where you ran "
+        "`livetweet load` or `livetweet run`, or name the store with --db (a rehearsal's: --rehearsal)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_operator_command_names_its_store_and_whether_a_run_holds_it(folder: Path) -> None:
+    out = livetweet("approve", "1", "--as", "alice", cwd=folder)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == "store sqlite:///livetweet.db: no `livetweet run` is posting from it now"
+    data = livetweet("queue", "--json", cwd=folder)
+    assert json.loads(data.stdout)[0]["state"] == "approved"  # --json output stays pure data
+
+
+def test_post_now_pause_and_shift_without_a_run_say_what_will_happen(folder: Path) -> None:
+    livetweet("approve", "1", "--as", "alice", cwd=folder)
+    shifted = livetweet("shift", "+2m", "--as", "alice", cwd=folder)
+    assert shifted.returncode == 0, shifted.stderr
+    assert "q1" in shifted.stdout and "13:49:00 CET" in shifted.stdout  # each moved post, old and new time
+    assert "the new times apply when `livetweet run` starts" in shifted.stdout
+    now = livetweet("post-now", "1", "--as", "alice", cwd=folder)
+    assert "no run posts from this store: it goes out if `livetweet run` starts before" in now.stdout
+    assert "within a second" not in now.stdout
+    paused = livetweet("pause", "--as", "alice", cwd=folder)
+    assert "no run posts from this store now, and the next `livetweet run` will not post until" in paused.stdout
+
+
+def test_cue_without_a_run_refuses(folder: Path) -> None:
+    result = livetweet("cue", "q1", "--as", "alice", cwd=folder)
+    assert result.returncode == 1
+    assert "no event clock" in result.stderr
+    assert json.loads(livetweet("queue", "--json", cwd=folder).stdout)[1]["at"] == "2020-11-12T13:47:00+01:00"
+
+
+def test_the_rehearsal_flag_acts_on_the_rehearsals_store(tmp_path: Path) -> None:
+    write_event(tmp_path)
+    assert (
+        livetweet("--db", "sqlite:///livetweet-rehearsal.db", "load", "schedules/demo.yaml", cwd=tmp_path).returncode
+        == 0
+    )
+    out = livetweet("--rehearsal", "approve", "1", "--as", "alice", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("store sqlite:///livetweet-rehearsal.db:")
+    assert not (tmp_path / "livetweet.db").exists()
+    both = livetweet("--rehearsal", "--db", "sqlite:///x.db", "queue", cwd=tmp_path)
+    assert both.returncode == 2 and "give --db or --rehearsal, not both" in both.stderr
