@@ -458,7 +458,13 @@ class Runner:
     def sync_jobs(self) -> None:
         """One date job per approved draft at its due time, kept in step with what changed."""
         store = self.dispatcher.store
-        with self._sync_lock:
+        # A job that calls the scheduler while it shuts down (waiting for running jobs) would
+        # deadlock APScheduler 3: stop() holds this lock, and a sync that cannot take it gives up.
+        if not self._sync_lock.acquire(blocking=False):
+            return
+        try:
+            if self.stopped.is_set():
+                return
             if self._seen_audit < 0:
                 newest, _, _ = store.changed_since(-1)
                 drafts = store.drafts(event_id=self.dispatcher.event_id, states=[S.APPROVED])
@@ -488,6 +494,8 @@ class Runner:
                     id=f"draft-{draft_id}",
                     replace_existing=True,
                 )
+        finally:
+            self._sync_lock.release()
 
     def next_due(self) -> tuple[Draft, datetime] | None:
         draft = self.dispatcher.store.next_due(self.dispatcher.event_id)
@@ -523,8 +531,9 @@ class Runner:
 
     def stop(self) -> None:
         self.stopped.set()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
+        with self._sync_lock:
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=True)
 
     def wait(self, on_idle: Callable[[], None] = lambda: None, poll: float = 0.2) -> str:
         """Block until the event is over ("finished"), stop() was called ("stopped") or the lease was lost ("lost")."""
