@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -238,7 +239,17 @@ def show(r: Result, top: int) -> None:
     for (bucket, caller), n in q.callers.most_common():
         print(f"  {n / r.seconds:8.2f}/s  {n:7d}  [{bucket}] {caller}")
     for statement, n in q.statements.most_common(top):
-        print(f"  {n / r.seconds:8.2f}/s  {n:7d}  {' '.join(statement.split())[:150]}")
+        print(f"  {n / r.seconds:8.2f}/s  {n:7d}  {_short(statement)}")
+
+
+def _short(statement: str) -> str:
+    """The statement on one line, a long column list shortened to its table and count."""
+    text = " ".join(statement.split())
+    columns = re.match(r"SELECT (.*?) FROM ", text)
+    if columns and len(columns.group(1)) > 60:
+        names = columns.group(1).split(", ")
+        text = f"SELECT <{len(names)} columns of {names[0].split('.')[0]}> FROM " + text[columns.end() :]
+    return text[:240]
 
 
 def main() -> int:
@@ -253,7 +264,8 @@ def main() -> int:
     for posts in args.posts:
         results.append(run(posts, args.speed))
         show(results[-1], args.top)
-    print("== targets ==")
+    after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"== targets (the machine's load average after the runs: {after:.2f}; they are for an idle machine) ==")
     for r in results:
         verdict = "meets" if r.lags and r.pct(0.99) < P99_TARGET_MS else "MISSES"
         print(f"p99 < {P99_TARGET_MS:g} ms at {r.posts} posts (idle machine): {r.pct(0.99):.1f} ms, {verdict}")

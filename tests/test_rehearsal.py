@@ -280,7 +280,7 @@ def test_direct_messages_during_a_rehearsal_are_kept_once_and_reshared(x: FakeXS
         ]
         made = livetweet("--db", url, "reshare", str(messages[0]["id"]), "--now", "--as", "alice")
         assert made.returncode == 0, made.stderr
-        draft_id = made.stdout.split()[1]
+        draft_id = made.stdout.splitlines()[-1].split()[1]
         assert livetweet("--db", url, "approve", draft_id, "--as", "alice").returncode == 0
         wait_for(lambda: any("via @speaker_one" in t.text for t in x.posts()), "the reshare to be posted", 30)
     finally:
