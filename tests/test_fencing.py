@@ -7,6 +7,7 @@ process's monotonic clock), and stall, resume or stop the posting processes at c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -15,13 +16,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from livetweet.check import check_schedule
+from livetweet.clock import RehearsalClock
+from livetweet.draft import Draft, DraftState
 from livetweet.fakex import FakeXServer
 from livetweet.store import Store
 
@@ -31,6 +34,8 @@ SCHEDULE = str(SHIPPED_SCHEDULE)
 EVENT_ID = "gcm-unece-2020-roundtable-2"
 N_POSTS = 10
 LEASE_SECONDS = 2.0  # LIVETWEET_LEASE_SECONDS for the fencing test: a takeover within seconds
+DUE_BY = timedelta(seconds=5)  # event time: run A is resumed once its target is this overdue...
+RESUME_MARGIN = timedelta(minutes=2)  # ...and this long before its window closes (0.4 s real at 300x)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -79,10 +84,8 @@ def started() -> Iterator[list[subprocess.Popen[str]]]:
     yield procs
     for proc in procs:
         if proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
             proc.kill()
             proc.communicate(timeout=30)
 
@@ -160,6 +163,14 @@ def _stall_between_posts(proc: subprocess.Popen[str], store: Store, db_url: str,
     raise AssertionError("could not stop run A between two posts")
 
 
+def _next_claimable(store: Store, now: datetime) -> Draft | None:
+    """The first approved draft (not a reply) whose window is still open at `now` on run A's clock."""
+    for draft in store.drafts(event_id=EVENT_ID, states=[DraftState.APPROVED]):
+        if draft.reply_to is None and draft.valid_until - RESUME_MARGIN > now:
+            return draft
+    return None
+
+
 def test_a_stalled_run_that_lost_its_lease_posts_nothing_after_the_takeover(
     db_url: str,
     tmp_path: Path,
@@ -168,25 +179,29 @@ def test_a_stalled_run_that_lost_its_lease_posts_nothing_after_the_takeover(
 ) -> None:
     """Run A posts to fake X #1, run B to fake X #2: every request reaching X #1 is A's.
 
-    A is stalled (SIGSTOP) between two posts, with later posts still approved and its date
-    jobs set for them; once its lease is older than LIVETWEET_LEASE_SECONDS, B takes the
-    store's lease (epoch 2). Only then is A resumed: its clock has run on, its jobs fire at
-    once (claims, missed windows), and every one of them must be fenced. Since A is the only
-    client of X #1, "A posted nothing after the takeover" is exactly "X #1 received no POST
-    after B's lease was seen in the store", with no guessing about who sent what. A post
-    recorded as posted is never sent again by B, so across both servers every slot goes out
-    exactly once.
+    A is stalled (SIGSTOP) between two posts; once its lease is older than
+    LIVETWEET_LEASE_SECONDS, B takes the store's lease (epoch 2). Only then is A resumed, and
+    at a chosen moment: when a draft that B has not reached yet is due and inside its window
+    on A's own rehearsal clock (which the lease row publishes), so that A's date job and its
+    sweep would post it at once if nothing fenced A out. Since A is the only client of X #1,
+    "A posted nothing after the takeover" is exactly "X #1 received no POST after B's lease
+    was seen in the store", with no guessing about who sent what; the audit shows that A did
+    try (a refused claim of that draft under epoch 1). Posts recorded as posted are never sent
+    again by B, so across both servers every slot goes out exactly once.
     """
     x1, x2 = x_servers
     x1.state.requests = TimedRequests()
     env = {"LIVETWEET_LEASE_SECONDS": str(LEASE_SECONDS)}
-    run_args = ("--mode", "auto", "--speed", "600", "--start-in", "0.5")
-
-    a = start_rehearsal(db_url, x1, tmp_path, *run_args, env=env)
+    # A's clock runs on while it is stalled: at 300x a stall of a few seconds moves it by
+    # tens of minutes, still inside the event. B plays faster, starting behind A's clock.
+    a = start_rehearsal(db_url, x1, tmp_path, "--mode", "auto", "--speed", "300", "--start-in", "0.5", env=env)
     started.append(a)
     wait_for(lambda: alive(a, "run A") and len(x1.posts()) >= 1, "run A's first post", 60)
     store = Store(db_url, create=False)
     try:
+        held = store.lease()
+        assert held is not None and held.clock is not None and held.pid == a.pid
+        a_clock = RehearsalClock.from_json(held.clock)
         _stall_between_posts(a, store, db_url, x1)
         stalled_with = store.count_by_state(EVENT_ID)
 
@@ -198,7 +213,7 @@ def test_a_stalled_run_that_lost_its_lease_posts_nothing_after_the_takeover(
 
         wait_for(lease_quiet, "run A's lease to go quiet", 30)
 
-        b = start_rehearsal(db_url, x2, tmp_path, *run_args, env=env)
+        b = start_rehearsal(db_url, x2, tmp_path, "--mode", "auto", "--speed", "600", "--start-in", "2.5", env=env)
         started.append(b)
 
         def b_holds_the_lease() -> bool:
@@ -210,16 +225,23 @@ def test_a_stalled_run_that_lost_its_lease_posts_nothing_after_the_takeover(
         requests_at_takeover = len(x1.state.requests)
         posted_by_a = [t.text for t in x1.posts()]
 
+        target = _next_claimable(store, a_clock.now())
+        assert target is not None, f"run A's clock ({a_clock.now()}) ran past the event while it was stalled"
+        wait_for(lambda: a_clock.now() >= target.at + DUE_BY, f"{target.slot} to fall due on run A's clock", 30)
+        assert a_clock.now() < target.valid_until - RESUME_MARGIN, "test setup: the stall outlasted the window"
+        assert store.get(target.id).state == DraftState.APPROVED, "test setup: run B got there first"
         os.kill(a.pid, signal.SIGCONT)
         out_a, _ = a.communicate(timeout=60)
         out_b, _ = b.communicate(timeout=120)
         final = store.count_by_state(EVENT_ID)
+        refused = [e for e in store.audit(target.id) if e.action == "refused"]
     finally:
         store.close()
 
     assert a.returncode == 1, out_a
     assert "error: this run stopped posting: another run took over posting from" in out_a
     assert "epoch 2; this run had epoch 1). Nothing more was posted from here." in out_a
+    assert [(e.detail["epoch"], e.detail["current_epoch"]) for e in refused][:1] == [(1, 2)], out_a
 
     after_takeover = list(x1.state.requests)[requests_at_takeover:]
     assert [r for r in after_takeover if r[0] == "POST /2/tweets"] == [], "run A posted after the takeover"
@@ -362,7 +384,7 @@ def test_a_429_with_a_2_second_reset_at_60x_is_retried_inside_its_window(
     assert announcement.attempts == 2
     assert announcement.posted_at is not None
     lag = (announcement.posted_at - announcement.at).total_seconds()  # event time, the rehearsal's clock
-    assert 60 <= lag and announcement.posted_at <= announcement.valid_until, f"posted {lag:.0f} s after its time"
+    assert lag >= 60 and announcement.posted_at <= announcement.valid_until, f"posted {lag:.0f} s after its time"
     assert "X's rate limit was reached (429); trying again at" in out
     assert "missed" not in out
     assert "Stopped: 9 approved, 1 posted." in out

@@ -237,6 +237,33 @@ class ExactlyOnce(RuleBasedStateMachine):
     # --- invariants ------------------------------------------------------------------------
 
     @invariant()
+    def exactly_once(self) -> None:
+        """Invariants 1, 4 and 5 of the README (2 and 3 are checked at each POST, in `_at_post`)."""
+        self.no_second_post_without_a_lookup()
+        with self.store.engine.connect() as conn:
+            drafts = {
+                r.id: r for r in conn.execute(sa.select(drafts_table.c.id, drafts_table.c.state,
+                                                        drafts_table.c.tweet_id, drafts_table.c.version))
+            }  # fmt: skip
+            moves = dict(
+                conn.execute(
+                    sa.select(audit_table.c.draft_id, sa.func.count())
+                    .where(audit_table.c.to_state.is_not(None), audit_table.c.draft_id.is_not(None))
+                    .group_by(audit_table.c.draft_id)
+                ).all()
+            )
+        # Every draft that reached X is being settled (posting) or posted with that tweet id.
+        for tweet in self.x.stored:
+            draft = drafts[tweet.draft_id]
+            assert draft.state in (S.POSTING.value, S.POSTED.value), (tweet, draft)
+            if draft.state == S.POSTED.value:
+                assert draft.tweet_id == tweet.tweet_id, (tweet, draft)
+        # Nothing is recorded posted that did not reach X.
+        on_x = {t.tweet_id for t in self.x.stored}
+        assert all(d.tweet_id in on_x for d in drafts.values() if d.state == S.POSTED.value), drafts
+        # Each draft's audit rows that record a move equal its version.
+        assert moves == {draft_id: d.version for draft_id, d in drafts.items()}
+
     def no_second_post_without_a_lookup(self) -> None:
         reached: set[int] = set()
         looked: set[int] = set()
@@ -248,33 +275,6 @@ class ExactlyOnce(RuleBasedStateMachine):
                 reached.add(draft_id)
             elif what == "LOOKUP":
                 looked.add(draft_id)
-
-    @invariant()
-    def what_reached_x_is_posting_or_posted_with_its_id(self) -> None:
-        for tweet in self.x.stored:
-            draft = self.store.get(tweet.draft_id)
-            assert draft.state in (S.POSTING, S.POSTED), (tweet, draft)
-            if draft.state == S.POSTED:
-                assert draft.tweet_id == tweet.tweet_id, (tweet, draft)
-
-    @invariant()
-    def nothing_posted_that_did_not_reach_x(self) -> None:
-        on_x = {t.tweet_id for t in self.x.stored}
-        for draft in self.store.drafts(states=[S.POSTED]):
-            assert draft.tweet_id in on_x, draft
-
-    @invariant()
-    def audit_rows_equal_version_changes(self) -> None:
-        with self.store.engine.connect() as conn:
-            moves = dict(
-                conn.execute(
-                    sa.select(audit_table.c.draft_id, sa.func.count())
-                    .where(audit_table.c.to_state.is_not(None), audit_table.c.draft_id.is_not(None))
-                    .group_by(audit_table.c.draft_id)
-                ).all()
-            )
-            versions = dict(conn.execute(sa.select(drafts_table.c.id, drafts_table.c.version)).all())
-        assert moves == versions
 
     def teardown(self) -> None:
         try:
