@@ -120,6 +120,7 @@ drafts_table = sa.Table(
 )
 sa.Index("ix_drafts_state_at", drafts_table.c.state, drafts_table.c.at)
 sa.Index("ix_drafts_event_state_until", drafts_table.c.event_id, drafts_table.c.state, drafts_table.c.valid_until)
+sa.Index("ix_drafts_event_reply_to", drafts_table.c.event_id, drafts_table.c.reply_to)
 
 revisions_table = sa.Table(
     "revisions",
@@ -550,16 +551,21 @@ class Store:
             )
         values = dict(changes or {})
         values.update(state=to.value, version=draft.version + 1, updated_at=at)
-        result = conn.execute(
-            drafts_table.update()
-            .where(
-                drafts_table.c.id == draft.id,
-                drafts_table.c.version == draft.version,
-                drafts_table.c.state == draft.state.value,
+        row = (
+            conn.execute(
+                drafts_table.update()
+                .where(
+                    drafts_table.c.id == draft.id,
+                    drafts_table.c.version == draft.version,
+                    drafts_table.c.state == draft.state.value,
+                )
+                .values(**values)
+                .returning(*drafts_table.c)
             )
-            .values(**values)
+            .mappings()
+            .first()
         )
-        if result.rowcount != 1:
+        if row is None:
             now = self.get(draft.id, conn)
             raise Conflict(
                 f"draft {draft.id} was changed by someone else at the same moment (it is now {now.state.value}, "
@@ -578,7 +584,7 @@ class Store:
             reason=reason,
             detail=detail,
         )
-        return self.get(draft.id, conn)
+        return _row_to_draft(row)
 
     # --- what the posting run asks: work proportional to what is due ---------------
 
@@ -933,7 +939,7 @@ def _migrate_to_2(conn: Connection) -> None:
     lease_table.create(conn)
     conn.execute(lease_table.insert().values(name=LEASE_NAME, epoch=0, holder=""))
     for index in drafts_table.indexes:
-        if index.name == "ix_drafts_event_state_until":
+        if index.name in ("ix_drafts_event_state_until", "ix_drafts_event_reply_to"):
             index.create(conn)
     conn.execute(settings_table.delete().where(settings_table.c.key.in_(["runner", "rehearsal_clock"])))
 
