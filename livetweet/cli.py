@@ -22,7 +22,7 @@ import click
 
 from . import __version__
 from .check import Report, check_schedule
-from .clock import Clock, RehearsalClock, SystemClock
+from .clock import Clock, RehearsalClock, SystemClock, call_timeout
 from .compose import MAX_WEIGHTED_LENGTH, Post
 from .config import REHEARSAL_CREDENTIALS, fresh_credentials, load_settings
 from .console import ConsoleAuth, ConsoleContext, create_app
@@ -738,7 +738,7 @@ def _countdown(seconds: float) -> str:
     type=click.FloatRange(min=0.1),
     default=10.0,
     show_default=True,
-    help="Seconds to wait for X on each call.",
+    help="Seconds (of the event's time: a rehearsal at 60x waits a sixtieth) to wait for X on each call.",
 )
 @click.option(
     "--console",
@@ -802,7 +802,7 @@ def run(
     service = Service(Store(db_url), clock)
 
     # Timeouts are in the event's time: at 60x a 10-second timeout lasts a sixth of a second.
-    call_timeout = max(clock.real_seconds(timedelta(seconds=timeout)), MIN_CALL_TIMEOUT) if rehearse else timeout
+    timeout_real = call_timeout(timeout, clock)
     fake: FakeXServer | None = None
     publisher: Publisher
     credentials_now: Callable[[], dict[str, str]] = fresh_credentials
@@ -818,7 +818,7 @@ def run(
                 base_url = fake.url
                 click.echo(f"Simulated X API at {fake.url} (its timeline: {fake.url}/)")
         try:
-            publisher = XPublisher(credentials_now(), base_url, call_timeout, clock)
+            publisher = XPublisher(credentials_now(), base_url, timeout_real, clock)
             account = publisher.check()
         except PublisherError:
             if fake:
@@ -852,7 +852,7 @@ def run(
         runner.stopped.set()
 
     def verify_credentials() -> str:
-        return XPublisher(credentials_now(), base_url, call_timeout, clock).check()
+        return XPublisher(credentials_now(), base_url, timeout_real, clock).check()
 
     console = None
     if not no_console:
@@ -946,7 +946,6 @@ def run(
         sys.exit(1)
 
 
-MIN_CALL_TIMEOUT = 0.5  # seconds of real time: below this a busy machine times out calls that worked
 DEFAULT_DB = "sqlite:///livetweet.db"
 
 

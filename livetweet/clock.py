@@ -107,3 +107,15 @@ class FixedClock:
     def set(self, when: datetime) -> None:
         with self._lock:
             self._now = when.astimezone(UTC)
+
+
+MIN_CALL_TIMEOUT = 0.5  # seconds of real time: below this a busy machine times out calls that worked
+
+
+def call_timeout(event_seconds: float, clock: Clock) -> float:
+    """A network call's timeout, given in the event's seconds, in seconds of the machine's clock.
+
+    At 60x a 10-second timeout lasts a sixth of a second, so that it stays short beside a
+    5-minute window of the event; never less than MIN_CALL_TIMEOUT.
+    """
+    return max(clock.real_seconds(timedelta(seconds=event_seconds)), MIN_CALL_TIMEOUT)

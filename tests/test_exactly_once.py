@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from livetweet.clock import FixedClock, RehearsalClock
+from livetweet.clock import FixedClock, RehearsalClock, SystemClock, call_timeout
 from livetweet.dispatch import Dispatcher
 from livetweet.draft import DraftError, DraftState
 from livetweet.inbox import Poller
@@ -187,6 +187,12 @@ def test_a_429_on_messages_at_60x_waits_the_reset_on_the_event_clock(world: Worl
     result = poller.maybe_poll()
     assert result is not None and result.retry_at is not None
     assert timedelta(seconds=60) <= result.retry_at - T_1330 <= timedelta(seconds=120)
+
+
+def test_a_call_timeout_is_in_event_time_so_it_stays_inside_a_window_at_60x() -> None:
+    assert call_timeout(10, RehearsalClock(T_1330, 60)) == pytest.approx(0.5)  # 10 event s, floored at 0.5 s
+    assert call_timeout(60, RehearsalClock(T_1330, 60)) == pytest.approx(1.0)
+    assert call_timeout(10, SystemClock()) == 10.0
 
 
 def test_a_rehearsal_clock_starts_when_it_is_restarted() -> None:
