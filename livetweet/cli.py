@@ -81,6 +81,7 @@ class AppContext:
         if db_url and rehearsal:
             raise click.UsageError("give --db or --rehearsal, not both")
         self.db_url = f"sqlite:///{REHEARSAL_DB}" if rehearsal else db_url  # only from this command line
+        self.rehearsal = rehearsal
         self._service: Service | None = None
         self.lease: Lease | None = None
 
@@ -768,6 +769,8 @@ def run(
     Run `livetweet approve`, `edit`, `pause`... from another terminal meanwhile.
     A rehearsal always uses its own store and placeholder credentials, never `.env`'s.
     """
+    if app.rehearsal and not rehearse:
+        raise click.UsageError("--rehearsal names the rehearsal's store: add --rehearse, or this would be a live run")
     settings = load_settings()
     report = check_schedule(schedule)
     if report.schedule is None or not report.ok:
@@ -1004,12 +1007,15 @@ def resume(app: AppContext, as_name: str | None) -> None:
 def _check_credentials(app: AppContext) -> str:
     """Ask X who we are with the credentials as they are now (`.env` read again): where the run posts."""
     settings = load_settings()
-    lease = app.lease
-    if lease is not None and lease.kind == "rehearsal":
-        credentials = dict(REHEARSAL_CREDENTIALS)
-    else:
-        credentials = fresh_credentials()
-    base_url = lease.x_api_url if lease is not None else settings.x_api_url
+    store = app.service.store
+    rehearsal = app.rehearsal or store.last_kind() == "rehearsal"  # the run now, or the last one
+    credentials = dict(REHEARSAL_CREDENTIALS) if rehearsal else fresh_credentials()
+    base_url = app.lease.x_api_url if app.lease is not None else settings.x_api_url
+    if rehearsal and not (base_url and _is_loopback_url(base_url)):
+        raise LivetweetError(
+            "this is a rehearsal's store and no rehearsal is running: start it again with "
+            "`livetweet run SCHEDULE --rehearse`, which checks the simulated X itself"
+        )
     publisher = XPublisher(credentials, base_url, 10.0)
     try:
         return publisher.check()

@@ -76,8 +76,11 @@ class LeaseKeeper:
         self._renewed_mono = time.monotonic()
         self._renewed_wall = self.store.wall.now()
 
-    def before_call(self) -> None:
-        """Raise LeaseLost unless this run surely still holds the lease: the last word before X."""
+    def before_call(self, claimed: tuple[int, int] | None = None) -> bool:
+        """Raise LeaseLost unless this run surely still holds the lease: the last word before X.
+
+        With `claimed` (draft id, claim version): False if the draft moved since the claim.
+        """
         if self.lost:
             raise LeaseLost(self.lost)
         # A stall (SIGSTOP, a closed lid) shows on one clock or the other: renew before going on.
@@ -87,7 +90,7 @@ class LeaseKeeper:
         if elapsed > LEASE_SAFE_SECONDS:
             self.renew()
         try:
-            self.store.check_lease(self.run.holder, self.run.epoch)
+            return self.store.check_lease(self.run.holder, self.run.epoch, claimed)
         except LeaseLost as exc:
             self.lost = str(exc)
             raise
@@ -209,7 +212,9 @@ class Dispatcher:
 
     def _call(self, claim: Claim) -> Outcome | None:
         try:
-            self.keeper.before_call()
+            if not self.keeper.before_call((claim.draft.id, claim.draft.version)):
+                self._notice(claim.draft, "skipped", "it changed after it was claimed: not sent")
+                return None
         except LeaseLost:
             return None  # left in posting under this run's epoch: the run that took over settles it
         if self.clock.now() > claim.draft.valid_until:
@@ -231,7 +236,7 @@ class Dispatcher:
         if isinstance(outcome, Posted):
             self._posted(draft, outcome.tweet_id, "posted", f"{(now - draft.at).total_seconds():.1f} s after its time")
         elif isinstance(outcome, RetryLater):
-            backoff = min(RETRY_BASE * (2 ** max(draft.attempts - 1, 0)), RETRY_MAX)
+            backoff = _backoff(draft.attempts)
             wait = self.clock.from_real(outcome.retry_after) if outcome.retry_after is not None else backoff
             when = now + max(wait, timedelta(0))
             if when > draft.valid_until:
@@ -317,14 +322,15 @@ class Dispatcher:
                 f"`livetweet post-now {draft.id}` posts it anyway",
             )
             return
-        retried = self._write(
+        # Not on the account: try again, at once the first time, then backing off (X may be down).
+        when = now + (_backoff(draft.attempts - 1) if draft.attempts > 1 else timedelta(0))
+        self._write(
             draft,
-            lambda: self.ledger.retry(draft.id, draft.version, f"{why}; not on the account", now),
+            lambda: self.ledger.retry(draft.id, draft.version, f"{why}; not on the account", when),
             "retry",
-            f"{why}; it is not on the account, so it will be posted",
+            f"{why}; it is not on the account, so it will be posted"
+            + (f" at {self._hm(when)}" if when > now else ""),
         )
-        if retried is not None:
-            self._post(draft.id)
 
     def _posted(self, draft: Draft, tweet_id: str, how: str, detail: str) -> None:
         try:
@@ -544,6 +550,12 @@ class Runner:
             if self.dispatcher.finished():
                 return "finished"
         return "lost" if self.dispatcher.lost else "stopped"
+
+
+def _backoff(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s... up to a minute, after the n-th failed attempt."""
+    wait: timedelta = RETRY_BASE * (2 ** max(attempts - 1, 0))
+    return min(wait, RETRY_MAX)
 
 
 def _report_poll(result: PollResult | None, on_poll: Callable[[PollResult], None]) -> None:

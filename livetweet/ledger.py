@@ -213,7 +213,7 @@ class Ledger:
 
     def _fence(self, conn: sa.Connection, draft_id: int | None, action: str) -> None:
         """Refuse a write from a run that no longer holds the lease (audited by `_refusals`)."""
-        if self.store.holds_lease(conn, self.run.holder, self.run.epoch):
+        if self.store.holds_lease(conn, self.run.holder, self.run.epoch, renew=True):
             return
         raise LeaseLost(self.store.lost_message(conn, self.run.epoch))
 

@@ -207,13 +207,24 @@ class Service:
                 elif slot_id not in planned_slots and draft.state != S.WITHDRAWN:
                     result.untouched.append((draft, f"its slot left the schedule but it is {draft.state.value}"))
             if mode == "auto":
-                # New texts are approved by "auto"; drafts an operator holds stay held.
+                # New texts are approved by "auto"; drafts an operator holds (or edited) stay held.
                 for draft in result.created + result.revised + result.restored:
+                    if draft in result.revised and self._held_by_a_person(conn, draft.id):
+                        continue
                     current = self.store.get(draft.id, conn)
                     result.auto_approved.append(
                         self._approve(conn, current, AUTO_OPERATOR, None, now, actor=Actor.SCHEDULE)
                     )
         return result
+
+    def _held_by_a_person(self, conn: sa.Connection, draft_id: int) -> bool:
+        """Is the draft pending because a person held it (unapprove) or rewrote it (edit)?"""
+        for entry in reversed(self.store.audit(draft_id, conn)):
+            if entry.action in ("unapprove", "edit"):
+                return True
+            if entry.action in ("approve", "create", "restore", "post-now"):
+                return False
+        return False
 
     def _save_segments(self, conn: sa.Connection, schedule: Schedule) -> None:
         """Keep the event's segments in the store: cue, shift and the console need them."""
@@ -555,11 +566,16 @@ class Service:
                 start = by_id[from_segment]["planned_start"]
                 position = by_id[from_segment]["position"]
             drafts = self.store.drafts(event_id=event_id, conn=conn)
+            now = self.clock.now()
+            # A draft whose window has closed stays closed: only a person's post-now reopens it.
             movable = [
-                d for d in drafts if d.state in (S.PENDING, S.APPROVED) and (start is None or d.planned_at >= start)
+                d
+                for d in drafts
+                if d.state in (S.PENDING, S.APPROVED)
+                and (start is None or d.planned_at >= start)
+                and d.valid_until >= now
             ]
             self._check_shift(event, segments, shifts, drafts, movable, delta, start, position, from_segment)
-            now = self.clock.now()
             conn.execute(
                 shifts_table.insert().values(
                     event_id=event_id, from_planned=start, seconds=int(delta.total_seconds()), by=by, at=now

@@ -747,6 +747,12 @@ class Store:
             return None
         return _row_to_lease(row)
 
+    def last_kind(self) -> str | None:
+        """What kind of run (live, rehearsal, dry-run) posted from this store last, even if it stopped."""
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(lease_table.c.kind).where(lease_table.c.name == LEASE_NAME)).scalar()
+        return str(value) if value else None
+
     def live_lease(self) -> Lease | None:
         """The lease if a run holds it now (renewed lately, and not a crashed process of this machine)."""
         held = self.lease()
@@ -818,10 +824,12 @@ class Store:
             if result.rowcount != 1:
                 raise LeaseLost(self.lost_message(conn, epoch))
 
-    def holds_lease(self, conn: Connection, holder: str, epoch: int) -> bool:
-        """Inside a transaction: does this run still hold the lease at this epoch, and is it fresh?
+    def holds_lease(self, conn: Connection, holder: str, epoch: int, renew: bool = False) -> bool:
+        """Inside a transaction: does this run still hold the lease at this epoch?
 
-        On PostgreSQL the row is share-locked, so a takeover waits for this transaction.
+        A lease that went quiet (a clock step, a short suspend) but that nobody took over is
+        still this run's: with `renew`, its heartbeat is brought up to date in this
+        transaction. On PostgreSQL the row is share-locked, so a takeover waits for it.
         """
         q = sa.select(lease_table).where(lease_table.c.name == LEASE_NAME)
         if not self.is_sqlite:
@@ -829,13 +837,31 @@ class Store:
         row = conn.execute(q).mappings().first()
         if row is None or row["holder"] != holder or row["epoch"] != epoch:
             return False
-        return _row_to_lease(row).alive(self.wall.now(), check_process=False)
+        now = self.wall.now()
+        if renew and not _row_to_lease(row).alive(now, check_process=False):
+            conn.execute(
+                lease_table.update()
+                .where(lease_table.c.name == LEASE_NAME, lease_table.c.holder == holder, lease_table.c.epoch == epoch)
+                .values(heartbeat=now)
+            )
+        return True
 
-    def check_lease(self, holder: str, epoch: int) -> None:
-        """Raise LeaseLost unless this run holds the lease at this epoch (a read, before a network call)."""
+    def check_lease(self, holder: str, epoch: int, claimed: tuple[int, int] | None = None) -> bool:
+        """Before a network call: raise LeaseLost unless this run holds the lease at this epoch.
+
+        With `claimed` (draft id, the claim's version): also False if that draft moved since.
+        """
         with self.engine.connect() as conn:
             if not self.holds_lease(conn, holder, epoch):
                 raise LeaseLost(self.lost_message(conn, epoch))
+            if claimed is None:
+                return True
+            version = conn.execute(
+                sa.select(drafts_table.c.version).where(
+                    drafts_table.c.id == claimed[0], drafts_table.c.state == DraftState.POSTING.value
+                )
+            ).scalar()
+            return version == claimed[1]
 
     def release_lease(self, holder: str, epoch: int) -> None:
         with self.begin() as conn:

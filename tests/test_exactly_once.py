@@ -105,7 +105,8 @@ def test_a_claim_made_before_the_takeover_is_not_sent_after_it(world: World) -> 
     new = world.crash()
     assert world.dispatcher.call(claim) is None  # the old run's last word before X: it has lost
     assert world.texts() == []
-    new.reconcile_all()  # the new run finds it left in posting, not on the account: posts it once
+    new.reconcile_all()  # the new run finds it left in posting, not on the account: approved again
+    new.tick()  # and its first sweep posts it, once
     assert world.texts() == ["Welcome to Demo event!\n\n#GCM"]
     assert world.draft("hello").claim_epoch == new.keeper.run.epoch
 
@@ -329,3 +330,44 @@ def test_a_quiet_sweep_and_is_it_over_cost_the_same_whatever_the_number_of_draft
         assert _statements(w, w.dispatcher.finished) <= 2
     finally:
         w.close()
+
+
+# --- found by an adversarial review ---------------------------------------------------------------
+
+
+def test_a_5xx_after_x_stored_the_post_is_looked_up_not_sent_again(world: World) -> None:
+    world.x.inject_fault("503-after-store")
+    world.at(HELLO_AT).at(HELLO_AT + timedelta(seconds=5))
+    hello = world.draft("hello")
+    assert (hello.state, hello.tweet_id) == (S.POSTED, world.x.posts()[0].id)
+    posts = [o for r, o in world.x.state.requests if r == "POST /2/tweets"]
+    assert len(posts) == 1, world.x.state.requests  # found by the look-up: never sent a second time
+
+
+def test_a_reload_in_auto_mode_does_not_approve_a_draft_an_operator_held(world: World, tmp_path: Path) -> None:
+    world.service.unapprove(world.draft("hello").id, "alice")
+    (tmp_path / "templates" / "hello.j2").write_text("Welcome, all, to {{ event.title }}!")
+    world.service.load(tmp_path / "schedules" / "demo.yaml", "auto")
+    assert world.draft("hello").state == S.PENDING
+    world.at(HELLO_AT)
+    assert world.texts() == []
+
+
+def test_a_shift_does_not_reopen_a_window_that_has_closed(tmp_path: Path) -> None:
+    w = World(tmp_path, mode="approval")
+    try:
+        w.service.approve(w.draft("hello").id, "alice")
+        w.clock.set(HELLO_AT + timedelta(minutes=9))  # its window closed at 13:36; no sweep ran since
+        moved = w.service.shift(timedelta(minutes=10), "bob")
+        assert "hello" not in [after.slot for _, after in moved]
+        w.at(HELLO_AT + timedelta(minutes=9, seconds=1))
+        assert (w.draft("hello").state, w.texts()) == (S.MISSED, [])
+    finally:
+        w.close()
+
+
+def test_a_clock_step_does_not_make_the_only_run_give_up(world: World) -> None:
+    world.wall.advance(timedelta(seconds=60))  # NTP stepped the clock; nobody took the lease over
+    world.at(HELLO_AT)
+    assert world.dispatcher.lost is None
+    assert world.texts() == ["Welcome to Demo event!\n\n#GCM"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import write_event
+from .conftest import MINI_SCHEDULE, write_event
 from .test_cli import livetweet
 
 
@@ -37,7 +37,10 @@ def test_every_operator_command_names_its_store_and_whether_a_run_holds_it(folde
     assert json.loads(data.stdout)[0]["state"] == "approved"  # --json output stays pure data
 
 
-def test_post_now_pause_and_shift_without_a_run_say_what_will_happen(folder: Path) -> None:
+def test_post_now_pause_and_shift_without_a_run_say_what_will_happen(tmp_path: Path) -> None:
+    folder = tmp_path
+    write_event(folder, MINI_SCHEDULE.replace("date: 2020-11-12", "date: 2030-11-12"))  # an event to come
+    assert livetweet("load", "schedules/demo.yaml", cwd=folder).returncode == 0
     livetweet("approve", "1", "--as", "alice", cwd=folder)
     shifted = livetweet("shift", "+2m", "--as", "alice", cwd=folder)
     assert shifted.returncode == 0, shifted.stderr
@@ -69,3 +72,25 @@ def test_the_rehearsal_flag_acts_on_the_rehearsals_store(tmp_path: Path) -> None
     assert not (tmp_path / "livetweet.db").exists()
     both = livetweet("--rehearsal", "--db", "sqlite:///x.db", "queue", cwd=tmp_path)
     assert both.returncode == 2 and "give --db or --rehearsal, not both" in both.stderr
+
+
+def test_run_with_the_rehearsal_store_must_be_a_rehearsal(folder: Path) -> None:
+    result = livetweet("--rehearsal", "run", "schedules/demo.yaml", "--no-console", cwd=folder)
+    assert result.returncode == 2
+    assert "add --rehearse, or this would be a live run" in result.stderr
+
+
+def test_resuming_a_rehearsals_store_never_checks_real_credentials(tmp_path: Path) -> None:
+    from livetweet.store import Store
+
+    write_event(tmp_path)
+    url = "sqlite:///livetweet-rehearsal.db"
+    assert livetweet("--db", url, "load", "schedules/demo.yaml", cwd=tmp_path).returncode == 0
+    store = Store(f"sqlite:///{tmp_path / 'livetweet-rehearsal.db'}")
+    with store.begin() as conn:
+        store.set_paused(conn, {"by": "dispatcher", "at": "", "reason": "401", "kind": "credentials"})
+    store.close()
+    env = {"X_API_KEY": "REAL", "X_API_KEY_SECRET": "REAL", "X_ACCESS_TOKEN": "REAL", "X_ACCESS_TOKEN_SECRET": "REAL"}
+    result = livetweet("--rehearsal", "resume", "--as", "alice", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "this is a rehearsal's store and no rehearsal is running" in result.stderr

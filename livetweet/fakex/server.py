@@ -30,7 +30,7 @@ ACCOUNT_ID = "1318230912000000000"
 FIRST_TWEET_ID = 1_326_000_000_000_000_000
 RATE_WINDOW = timedelta(minutes=15)
 RATE_LIMITS = {"POST /2/tweets": 100, "GET /2/dm_events": 15, "GET /2/users/:id/tweets": 900}
-FAULT_KINDS = ("500", "503", "429", "401", "403", "hang", "hang-after-store", "drop-after-store")
+FAULT_KINDS = ("500", "503", "503-after-store", "429", "401", "403", "hang", "hang-after-store", "drop-after-store")
 
 
 @dataclass
@@ -212,6 +212,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(route, f"fault:{kind}")
         if kind in ("500", "503"):
             self._problem(int(kind), "Service Unavailable" if kind == "503" else "Internal Server Error")
+        elif kind == "503-after-store":  # X stored the post, then failed to say so
+            body = self._json_body()
+            if route == "POST /2/tweets" and isinstance(body, dict):
+                _store_tweet(self.server.state, body)
+            self._problem(503, "Service Unavailable")
         elif kind == "429":
             with self.server.state.lock:
                 reset = int(time.time() + self.server.state.fault_reset.get(route, 30.0))

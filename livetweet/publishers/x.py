@@ -11,6 +11,7 @@ import html
 import math
 import re
 import time
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,8 +50,8 @@ def missing_credentials(credentials: dict[str, str]) -> list[str]:
 
 
 def comparable(text: str) -> str:
-    """A post's text as X may echo it back: URLs wrapped (t.co), HTML entities, spacing."""
-    text = html.unescape(text)
+    """A post's text as X may echo it back: URLs wrapped (t.co), HTML entities, spacing, NFC."""
+    text = unicodedata.normalize("NFC", html.unescape(text))
     for url in reversed(extract_urls(text)):
         text = text[: url.start] + "<url>" + text[url.end :]
     return " ".join(text.split())
@@ -103,7 +104,8 @@ class XPublisher(Publisher):
         if isinstance(exc, tweepy.TooManyRequests):
             return RetryLater("X's rate limit was reached (429)", _seconds_to_reset(exc))
         if isinstance(exc, tweepy.TwitterServerError):
-            return RetryLater(f"X had an error ({exc.response.status_code})")
+            # X may have stored the post before it failed: look it up before trying again.
+            return OutcomeUnknown(f"X had an error ({exc.response.status_code}); the post may have been made")
         if isinstance(exc, tweepy.Unauthorized):
             return Refused(f"X refused our credentials (401): {_message(exc)}", halt=True)
         if isinstance(exc, tweepy.Forbidden):
