@@ -509,9 +509,11 @@ class Runner:
 
     def poll_messages(self, poller: Poller, on_poll: Callable[[PollResult], None]) -> None:
         """Fetch direct messages through the dispatcher's publisher while the event runs."""
-        self.scheduler.add_job(
-            lambda: _report_poll(poller.maybe_poll(), on_poll), "interval", seconds=self.watch_seconds, id="dm-poll"
-        )
+        def poll() -> None:
+            if not self.dispatcher.lost:  # a run that lost the lease reads nothing more either
+                _report_poll(poller.maybe_poll(), on_poll)
+
+        self.scheduler.add_job(poll, "interval", seconds=self.watch_seconds, id="dm-poll")
 
     def keep_alive(
         self, clock: Callable[[], dict[str, object] | None] = lambda: None, seconds: float = RUNNER_STALE_SECONDS / 5

@@ -32,6 +32,8 @@ PAUSED_KEY = "paused"
 LEASE_NAME = "runner"
 RUNNER_STALE_SECONDS = lease_seconds()  # a lease not renewed for this long may be taken over
 APP_ID = "livetweet"
+IDLE_IN_TRANSACTION_SECONDS = 5.0  # PostgreSQL ends a transaction left idle this long (a frozen process)
+LEASE_LOCK_WAIT_SECONDS = 2.0  # a takeover waits this long for a frozen run's lock on the lease
 DEFAULT_DATABASE_URL = "sqlite:///livetweet.db"
 
 
@@ -252,6 +254,14 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _on_postgres_connect(dbapi_connection: Any, _record: Any) -> None:
+    # A process frozen in the middle of a transaction (SIGSTOP, a suspended laptop) would hold
+    # its row locks for as long as it is frozen; the server ends such a transaction instead.
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(f"SET idle_in_transaction_session_timeout = '{int(IDLE_IN_TRANSACTION_SECONDS * 1000)}ms'")
+    dbapi_connection.commit()
+
+
 def _on_sqlite_begin(conn: Connection) -> None:
     """Writers take the write lock when they begin, so a read-then-write never deadlocks."""
     immediate = conn.get_execution_options().get("livetweet_immediate", False)
@@ -326,6 +336,8 @@ class Store:
         if self.is_sqlite:
             sa.event.listen(self.engine, "connect", _on_sqlite_connect)
             sa.event.listen(self.engine, "begin", _on_sqlite_begin)
+        else:
+            sa.event.listen(self.engine, "connect", _on_postgres_connect)
         # SQLite has one writer at a time; threads of this process queue here instead of in
         # SQLite's busy handler, which sleeps in growing steps (long tails under load).
         self._write_lock = threading.Lock() if self.is_sqlite else None
@@ -773,7 +785,25 @@ class Store:
         found" and post them again: the lease is refused while its holder is alive, and a
         takeover after it went quiet raises the epoch, which fences the old holder out.
         """
+        try:
+            return self._take_lease(holder, kind, x_api_url, pid, host)
+        except StoreError as exc:
+            if "lock timeout" not in str(exc):
+                raise
+            stalled = self.lease()
+            who = f" ({stalled.describe(self.wall.now())})" if stalled else ""
+            raise LeaseBusy(
+                f"the lease on {self.display} is locked by a run stalled in the middle of a write{who}: the "
+                f"database ends such a transaction after {IDLE_IN_TRANSACTION_SECONDS:g} s; start this run again"
+            ) from exc
+
+    def _take_lease(
+        self, holder: str, kind: str, x_api_url: str | None, pid: int | None, host: str | None
+    ) -> Lease:
         with self.begin() as conn:
+            if not self.is_sqlite:
+                # A run frozen inside a claim holds the lease row: wait a little, then say so.
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LEASE_LOCK_WAIT_SECONDS * 1000)}ms'")
             row = (
                 conn.execute(sa.select(lease_table).where(lease_table.c.name == LEASE_NAME).with_for_update())
                 .mappings()
@@ -936,6 +966,10 @@ class LeaseHeld(StoreError):
             f"another `livetweet run` is posting from {display} ({holder.describe(now)}): stop it first, "
             "or use another --db"
         )
+
+
+class LeaseBusy(StoreError):
+    """A stalled run holds the lease row inside an open transaction: try again in a few seconds."""
 
 
 class LeaseLost(StoreError):

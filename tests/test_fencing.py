@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import sqlite3
@@ -28,7 +29,7 @@ from livetweet.draft import Draft, DraftState
 from livetweet.fakex import FakeXServer
 from livetweet.store import Store
 
-from .conftest import REPO, SHIPPED_SCHEDULE, X_TEST_CREDENTIALS
+from .conftest import SHIPPED_SCHEDULE, X_TEST_CREDENTIALS, reset_postgres_schema
 
 SCHEDULE = str(SHIPPED_SCHEDULE)
 EVENT_ID = "gcm-unece-2020-roundtable-2"
@@ -185,15 +186,17 @@ def test_a_stalled_run_that_lost_its_lease_posts_nothing_after_the_takeover(
     on A's own rehearsal clock (which the lease row publishes), so that A's date job and its
     sweep would post it at once if nothing fenced A out. Since A is the only client of X #1,
     "A posted nothing after the takeover" is exactly "X #1 received no POST after B's lease
-    was seen in the store", with no guessing about who sent what; the audit shows that A did
-    try (a refused claim of that draft under epoch 1). Posts recorded as posted are never sent
+    was seen in the store", with no guessing about who sent what; and every claim or post in
+    the audit after the takeover carries B's epoch. Posts recorded as posted are never sent
     again by B, so across both servers every slot goes out exactly once.
     """
     x1, x2 = x_servers
     x1.state.requests = TimedRequests()
     env = {"LIVETWEET_LEASE_SECONDS": str(LEASE_SECONDS)}
     # A's clock runs on while it is stalled: at 300x a stall of a few seconds moves it by
-    # tens of minutes, still inside the event. B plays faster, starting behind A's clock.
+    # tens of minutes, still inside the event. B plays faster but starts an hour of event
+    # time behind A's clock (--start-in 3.5 at 900x): it reaches A's next post seconds after A
+    # has been resumed, never before.
     a = start_rehearsal(db_url, x1, tmp_path, "--mode", "auto", "--speed", "300", "--start-in", "0.5", env=env)
     started.append(a)
     wait_for(lambda: alive(a, "run A") and len(x1.posts()) >= 1, "run A's first post", 60)
@@ -213,7 +216,7 @@ def test_a_stalled_run_that_lost_its_lease_posts_nothing_after_the_takeover(
 
         wait_for(lease_quiet, "run A's lease to go quiet", 30)
 
-        b = start_rehearsal(db_url, x2, tmp_path, "--mode", "auto", "--speed", "600", "--start-in", "2.5", env=env)
+        b = start_rehearsal(db_url, x2, tmp_path, "--mode", "auto", "--speed", "900", "--start-in", "3.5", env=env)
         started.append(b)
 
         def b_holds_the_lease() -> bool:
@@ -234,20 +237,25 @@ def test_a_stalled_run_that_lost_its_lease_posts_nothing_after_the_takeover(
         out_a, _ = a.communicate(timeout=60)
         out_b, _ = b.communicate(timeout=120)
         final = store.count_by_state(EVENT_ID)
-        refused = [e for e in store.audit(target.id) if e.action == "refused"]
+        audit = store.audit()
     finally:
         store.close()
 
     assert a.returncode == 1, out_a
     assert "error: this run stopped posting: another run took over posting from" in out_a
     assert "epoch 2; this run had epoch 1). Nothing more was posted from here." in out_a
-    assert [(e.detail["epoch"], e.detail["current_epoch"]) for e in refused][:1] == [(1, 2)], out_a
 
     after_takeover = list(x1.state.requests)[requests_at_takeover:]
     assert [r for r in after_takeover if r[0] == "POST /2/tweets"] == [], "run A posted after the takeover"
     assert [t.text for t in x1.posts()] == posted_by_a
     assert all(t.arrived_monotonic < takeover for t in x1.posts())
     assert len(posted_by_a) == stalled_with["posted"] >= 1
+    # Nor did A claim or record anything once B held the lease: every claim and post written
+    # after B's lease row carries B's epoch (A's attempts, if it made any, are "refused" rows).
+    took_over = next(e.id for e in audit if e.action == "lease" and e.detail.get("epoch") == 2)
+    after = [e for e in audit if e.id > took_over and (e.action == "claim" or "tweet_id" in e.detail)]
+    stamped = [(e.action, e.draft_id, e.detail["epoch"]) for e in after]
+    assert stamped and all(epoch == 2 for _, _, epoch in stamped), stamped
 
     assert b.returncode == 0, out_b
     assert "; epoch 2." in out_b
@@ -256,6 +264,46 @@ def test_a_stalled_run_that_lost_its_lease_posts_nothing_after_the_takeover(
     everywhere = posted_by_a + [t.text for t in x2.posts()]
     assert len(everywhere) == len(set(everywhere)) == N_POSTS  # no text twice, on either server or across them
     assert sorted(everywhere) == sorted(planned_texts())  # every slot exactly once
+
+
+def test_a_takeover_is_not_blocked_by_a_run_stalled_inside_a_transaction(
+    postgres_available: str, tmp_path: Path, x_servers: tuple[FakeXServer, FakeXServer],
+    started: list[subprocess.Popen[str]],
+) -> None:  # fmt: skip
+    """A run stalled (SIGSTOP, a frozen VM) in the middle of a claim holds its transaction open.
+
+    That is what the test process plays here: the lease of a run on another machine, quiet
+    for a minute, and an open transaction holding the lease row as `Ledger._fence` does
+    (`Store.holds_lease`, FOR SHARE). A new run must take over within seconds, or at least
+    say why it cannot (PostgreSQL ends the stalled transaction after a few seconds).
+    """
+    db_url = reset_postgres_schema()
+    store = Store(db_url)
+    conn = store.engine.connect()
+    try:
+        store.take_lease("stalled-run", kind="rehearsal", pid=4242, host="another-machine")
+        with store.begin() as c:  # quiet for a minute: stale for any lease term
+            c.execute(sa.text("UPDATE lease SET heartbeat = heartbeat - interval '1 minute'"))
+        tx = conn.begin()
+        store.holds_lease(conn, "stalled-run", 1)  # the stalled claim's lock on the lease row
+        b = start_rehearsal(
+            db_url, x_servers[0], tmp_path, "--mode", "auto", "--speed", "600", "--start-in", "2",
+            env={"LIVETWEET_LEASE_SECONDS": str(LEASE_SECONDS)},
+        )  # fmt: skip
+        started.append(b)
+
+        def b_took_over_or_gave_up() -> bool:
+            held = store.lease()
+            return b.poll() is not None or (held is not None and held.epoch == 2 and held.pid == b.pid)
+
+        wait_for(b_took_over_or_gave_up, "the new run to take over, or to say why it cannot", 6)
+        tx.rollback()
+    finally:
+        conn.close()
+        store.close()
+    if b.poll() is not None:
+        out, _ = b.communicate()
+        assert b.returncode == 1 and "another-machine" in out, out
 
 
 # --- 2. a rehearsal never touches the store named in the environment ---------------------
@@ -281,9 +329,9 @@ def test_a_rehearsal_never_touches_the_store_named_in_the_environment(tmp_path: 
     real_dir.mkdir()
     real = real_dir / "REAL.db"
     real_url = f"sqlite:///{real}"
-    loaded = _run_cli("--db", real_url, "load", SCHEDULE, cwd=REPO)
+    loaded = _run_cli("--db", real_url, "load", SCHEDULE, cwd=tmp_path)
     assert loaded.returncode == 0, loaded.stderr
-    approved = _run_cli("--db", real_url, "approve", "1", "2", "3", "--as", "alice", cwd=REPO)
+    approved = _run_cli("--db", real_url, "approve", "1", "2", "3", "--as", "alice", cwd=tmp_path)
     assert approved.returncode == 0, approved.stderr
     if Path(f"{real}-wal").exists():  # fold the log into the main file, so its bytes hold everything
         con = sqlite3.connect(real)
@@ -313,6 +361,9 @@ def test_a_rehearsal_never_touches_the_store_named_in_the_environment(tmp_path: 
         x.stop()
 
     assert rehearsal.returncode == 0, rehearsal.stdout + rehearsal.stderr
+    assert sorted(os.listdir(real_dir)) == files_before  # no -wal or -shm left behind
+    assert _sha256(real) == bytes_before
+    assert real.stat().st_mtime_ns == mtime_before
     assert rehearsal.stdout.splitlines()[0] == (
         "Rehearsal on its own store sqlite:///livetweet-rehearsal.db (LIVETWEET_DATABASE_URL is not used by "
         "rehearsals), with placeholder credentials: nothing reaches the real account."
@@ -322,13 +373,7 @@ def test_a_rehearsal_never_touches_the_store_named_in_the_environment(tmp_path: 
     assert posted == planned_texts()
     assert (work / "livetweet-rehearsal.db").is_file()
 
-    assert sorted(os.listdir(real_dir)) == files_before  # not even opened: no -wal or -shm appeared
-    assert _sha256(real) == bytes_before
-    assert real.stat().st_mtime_ns == mtime_before
-
     # The setting was really in force: an operator's command in that folder does use the real store.
-    import json
-
     queue = _run_cli("queue", "--json", cwd=work, env=env)
     assert queue.returncode == 0, queue.stderr
     states = sorted(d["state"] for d in json.loads(queue.stdout))
