@@ -26,7 +26,7 @@ from .clock import Clock, RehearsalClock, SystemClock, call_timeout
 from .compose import MAX_WEIGHTED_LENGTH, Post
 from .config import REHEARSAL_CREDENTIALS, fresh_credentials, load_settings
 from .console import ConsoleAuth, ConsoleContext, create_app
-from .console.server import LOOPBACK, ConsoleServer, parse_address
+from .console.server import LOOPBACK, ConsoleServer, allowed_hosts, parse_address
 from .dispatch import Dispatcher, LeaseKeeper, Notice, Runner
 from .draft import Draft, DraftError, DraftState
 from .errors import LivetweetError, Problem, ScheduleError
@@ -38,6 +38,7 @@ from .publishers.x import XPublisher
 from .schedule import format_duration, parse_duration
 from .service import MODES, InboxService, LoadReport, Service, compose_draft, operator_name
 from .store import AuditEntry, Lease, Store
+from .terminal import safe
 
 
 def use_colour(stream: Any = None) -> bool:
@@ -363,7 +364,7 @@ def _state(draft: Draft) -> str:
 
 def _first_line(text: str, width: int = 70) -> str:
     line = " ".join(text.split())
-    return line if len(line) <= width else line[: width - 1] + "…"
+    return safe(line if len(line) <= width else line[: width - 1] + "…")
 
 
 @cli.command()
@@ -463,7 +464,8 @@ def queue(app: AppContext, state: str | None, event_id: str | None, as_json: boo
         when = _fmt_time(d.at, app.service.zone(d.event_id))
         rev = f"{d.revision}" + ("" if d.approved_revision in (None, d.revision) else "*")
         click.echo(
-            f"{d.id:>4}  {when:<10} {_state(d)} {rev:>3} {d.weighted_length:>3}/280  {d.slot:<14} {_first_line(d.text)}"
+            f"{d.id:>4}  {when:<10} {_state(d)} {rev:>3} {d.weighted_length:>3}/280  {safe(d.slot):<14} "
+            f"{_first_line(d.text)}"
         )
 
 
@@ -486,21 +488,21 @@ def show(app: AppContext, draft_id: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(draft_json(draft, zone), indent=2, ensure_ascii=False))
         return
-    click.echo(f"Draft {draft.id}: {draft.event_id} / {draft.slot} (segment {draft.segment})")
+    click.echo(f"Draft {draft.id}: {safe(draft.event_id)} / {safe(draft.slot)} (segment {safe(draft.segment)})")
     click.echo(f"  state     {draft.state.value}, revision {draft.revision}")
     click.echo(f"  due       {_fmt_time(draft.at, zone)}, may go out until {_fmt_time(draft.valid_until, zone)}")
     if draft.approved_by:
         click.echo(
-            f"  approved  revision {draft.approved_revision} by {draft.approved_by} at "
+            f"  approved  revision {draft.approved_revision} by {safe(draft.approved_by)} at "
             f"{_fmt_time(draft.approved_at, zone) if draft.approved_at else '-'}"
         )
     if draft.reply_to:
-        click.echo(f"  reply to  {draft.reply_to}")
+        click.echo(f"  reply to  {safe(draft.reply_to)}")
     if draft.tweet_id:
-        click.echo(f"  posted    tweet {draft.tweet_id}")
-    click.echo(f"  length    {draft.weighted_length}/280; hashtags {' '.join(draft.hashtags) or '-'}")
+        click.echo(f"  posted    tweet {safe(draft.tweet_id)}")
+    click.echo(f"  length    {draft.weighted_length}/280; hashtags {safe(' '.join(draft.hashtags)) or '-'}")
     click.echo("")
-    for line in draft.text.splitlines():
+    for line in safe(draft.text, newlines=True).splitlines():
         click.echo(f"    {line}")
 
 
@@ -592,10 +594,10 @@ def history(app: AppContext, draft_id: int, as_json: bool) -> None:
         click.echo(json.dumps([audit_json(e, zone) for e in entries], indent=2, ensure_ascii=False))
         return
     for e in entries:
-        move = f"{e.from_state or '-'} -> {e.to_state or '-'}"
-        reason = f"  ({e.reason})" if e.reason else ""
+        move = safe(f"{e.from_state or '-'} -> {e.to_state or '-'}")
+        reason = f"  ({safe(e.reason)})" if e.reason else ""
         click.echo(
-            f"{e.at.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}  {e.operator:<12} {e.action:<10} {move:<22} "
+            f"{e.at.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}  {safe(e.operator):<12} {safe(e.action):<10} {move:<22} "
             f"rev {e.revision}{reason}"
         )
 
@@ -876,11 +878,15 @@ def run(
             post_link=(lambda _id: f"{link_base}/") if link_base else (lambda i: f"https://x.com/{account}/status/{i}"),
             speed=speed if rehearse else 1.0,
             verify_credentials=verify_credentials if mode != "dry-run" else None,
+            # Any other Host is refused (DNS rebinding); a proxy's or the LAN's names go in
+            # LIVETWEET_CONSOLE_HOSTS (comma-separated).
+            allowed_hosts=allowed_hosts(host, port, os.environ.get("LIVETWEET_CONSOLE_HOSTS", "").split(",")),
         )
         if host not in LOOPBACK:
             click.echo(
                 f"warning: the console listens on {host}, reachable from other machines: protect it "
-                "with a strong LIVETWEET_CONSOLE_PASSWORD",
+                "with a strong LIVETWEET_CONSOLE_PASSWORD (it answers only to the Host names "
+                f"{host}, localhost, 127.0.0.1 and [::1]; add others to LIVETWEET_CONSOLE_HOSTS)",
                 err=True,
             )
         try:
@@ -1146,8 +1152,8 @@ def inbox_command(app: AppContext, include_all: bool, as_json: bool) -> None:
         return
     for m in messages:
         media = f"  [{len(m.media_keys)} media]" if m.media_keys else ""
-        click.echo(f"{m.id:>4}  {_fmt_time(m.received_at, zone)}  @{m.sender:<16} {m.state:<9}{media}")
-        for line in shorten(m.text, 280).splitlines() or [""]:
+        click.echo(f"{m.id:>4}  {_fmt_time(m.received_at, zone)}  @{safe(m.sender):<16} {safe(m.state):<9}{media}")
+        for line in safe(shorten(m.text, 280), newlines=True).splitlines() or [""]:
             click.echo(f"      {line}")
     click.echo("Reshare one with `livetweet reshare ID`, or `livetweet dismiss ID`.")
 

@@ -326,6 +326,7 @@ class Store:
                 "or `livetweet run`, or name the store with --db (a rehearsal's: --rehearsal)"
             )
         self.create = create
+        created = _create_private(sqlite_file) if sqlite_file is not None and create else False
         try:
             self.engine: Engine = sa.create_engine(parsed, future=True, pool_pre_ping=not self.is_sqlite)
         except ModuleNotFoundError as exc:
@@ -342,6 +343,12 @@ class Store:
         # SQLite's busy handler, which sleeps in growing steps (long tails under load).
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._migrate()
+        if created and sqlite_file is not None:
+            # SQLite gives its -wal and -shm files the database's mode; make sure of it.
+            for suffix in ("-wal", "-shm"):
+                side = sqlite_file.with_name(sqlite_file.name + suffix)
+                if side.exists():
+                    os.chmod(side, 0o600)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -1028,6 +1035,22 @@ def _holder_is_gone(host: str | None, pid: int | None) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def _create_private(path: Path) -> bool:
+    """Create a new SQLite file readable by its owner only (0600 on POSIX): drafts, DMs and the
+    audit trail are nobody else's business on a shared machine. True if this call created it."""
+    if os.name != "posix" or path.exists():
+        return False
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    except OSError:
+        return False  # no such folder, read-only...: SQLite says why when it opens it
+    os.close(fd)
+    os.chmod(path, 0o600)  # whatever the umask
+    return True
 
 
 def _looks_like_sqlite(path: Path) -> bool:

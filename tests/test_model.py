@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -36,7 +35,7 @@ from livetweet.draft import DraftError, DraftState
 from livetweet.ledger import Claim
 from livetweet.publishers.base import Outcome
 from livetweet.service import Service
-from livetweet.store import RUNNER_STALE_SECONDS, Store, audit_table, drafts_table
+from livetweet.store import RUNNER_STALE_SECONDS, Store
 
 from .conftest import MINI_SCHEDULE, write_event
 from .simx import OUTCOMES, SimulatedX
@@ -240,16 +239,12 @@ class ExactlyOnce(RuleBasedStateMachine):
     def exactly_once(self) -> None:
         """Invariants 1, 4 and 5 of the README (2 and 3 are checked at each POST, in `_at_post`)."""
         self.no_second_post_without_a_lookup()
-        with self.store.engine.connect() as conn:
-            drafts = {
-                r.id: r for r in conn.execute(sa.select(drafts_table.c.id, drafts_table.c.state,
-                                                        drafts_table.c.tweet_id, drafts_table.c.version))
-            }  # fmt: skip
+        with self.store.engine.connect() as conn:  # plain SQL: this runs after every step
+            drafts = {r.id: r for r in conn.exec_driver_sql("SELECT id, state, tweet_id, version FROM drafts")}
             moves = dict(
-                conn.execute(
-                    sa.select(audit_table.c.draft_id, sa.func.count())
-                    .where(audit_table.c.to_state.is_not(None), audit_table.c.draft_id.is_not(None))
-                    .group_by(audit_table.c.draft_id)
+                conn.exec_driver_sql(
+                    "SELECT draft_id, count(*) FROM audit WHERE to_state IS NOT NULL AND draft_id IS NOT NULL "
+                    "GROUP BY draft_id"
                 ).all()
             )
         # Every draft that reached X is being settled (posting) or posted with that tweet id.

@@ -9,6 +9,7 @@ and a reload when Server-Sent Events say the store changed.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import threading
 import time
@@ -23,10 +24,10 @@ from zoneinfo import ZoneInfo
 from markupsafe import escape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -40,6 +41,7 @@ from ..service import InboxService, Service, compose_draft
 from ..store import shift_for
 from ..tweettext import parse_tweet
 from .auth import SESSION_COOKIE, ConsoleAuth, Session
+from .server import LOOPBACK
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
@@ -48,6 +50,13 @@ CSP = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
 S = DraftState
+SMALL_BODY = 4 * 1024  # /login and /logout: a name, a password, a token
+BODY_LIMIT = 64 * 1024  # every other request: a post's text is 280 characters
+SMALL_BODY_PATHS = frozenset({"/login", "/logout"})
+VERIFY_SLOTS = 2  # password checks at once (argon2 takes memory and most of a second)
+MAX_FORM_FIELDS = 64
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PAGES = frozenset({"/login", "/queue", "/inbox", "/posted", "/history", "/compose"})
 
 
 @dataclass
@@ -62,6 +71,8 @@ class ConsoleContext:
     speed: float = 1.0
     # Checks X's credentials again before a resume after X refused them (the run gives it).
     verify_credentials: Callable[[], str] | None = None
+    # The Host values it answers to (server.allowed_hosts); empty: the loopback names, any port.
+    allowed_hosts: frozenset[str] = frozenset()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -96,6 +107,99 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def same(given: str, expected: str) -> bool:
+    """Token comparison in constant time (bytes: compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8", "replace"))
+
+
+class BodyTooLarge(Exception):
+    """The request body grew past its limit while it was read."""
+
+
+def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> PlainTextResponse:
+    return PlainTextResponse(text + "\n", status_code=status, headers={"connection": "close", **(headers or {})})
+
+
+class RequestGuard:
+    """Checks every request before the application sees it (plain ASGI), in this order:
+
+    1. its Host is one the console answers to (else 421): a web page whose name was made to
+       resolve to 127.0.0.1 (DNS rebinding) gets nothing, not even the login page;
+    2. a state-changing request comes from the console's own pages: its Origin (or, without
+       one, its Referer) names an allowed host (else 403);
+    3. its body fits the limit of its path (else 413): a Content-Length over it is refused
+       before a byte is read, and a chunked body is counted while it is read and cut there.
+    """
+
+    def __init__(self, app: ASGIApp, allowed_hosts: frozenset[str]) -> None:
+        self.app = app
+        self.allowed_hosts = allowed_hosts
+
+    def host_allowed(self, value: str) -> bool:
+        value = value.strip().lower()
+        if self.allowed_hosts:
+            return value in self.allowed_hosts
+        name, _, port = value.rpartition(":")
+        if not port.isdigit() or (value.startswith("[") and not name.endswith("]")):
+            name = value
+        return name.strip("[]") in LOOPBACK
+
+    def origin_allowed(self, headers: Headers) -> bool:
+        origin = headers.get("origin")
+        if origin is None:
+            referer = headers.get("referer")
+            if referer is None:
+                return True  # not a browser's request (curl, scripts): the CSRF token still decides
+            origin = referer
+        parts = urlsplit(origin.strip())
+        return parts.scheme in ("http", "https") and bool(parts.netloc) and self.host_allowed(parts.netloc)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if not self.host_allowed(headers.get("host", "")):
+            message = "This console does not answer to that Host name: open it by the address `livetweet run` printed."
+            await _plain(421, message)(scope, receive, send)
+            return
+        if scope["method"] not in SAFE_METHODS and not self.origin_allowed(headers):
+            await _plain(403, "refused: this request comes from another site than the console")(scope, receive, send)
+            return
+        limit = SMALL_BODY if scope["path"] in SMALL_BODY_PATHS else BODY_LIMIT
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.strip().isdigit():
+                await _plain(400, "bad Content-Length")(scope, receive, send)
+                return
+            if int(length) > limit:
+                await _plain(413, f"request body too large (at most {limit} bytes here)")(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except BodyTooLarge:
+            if not started:
+                await _plain(413, f"request body too large (at most {limit} bytes here)")(scope, receive, send)
 
 
 class ChangeWatch:
@@ -134,6 +238,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
     watch = ChangeWatch(store.change_marker)
     cache: dict[str, tuple[str, str]] = {}
     cache_lock = threading.Lock()
+    verify_slots = asyncio.Semaphore(VERIFY_SLOTS)
 
     def hm(when: datetime | None) -> str:
         return when.astimezone(ctx.zone).strftime("%H:%M:%S %Z") if when else "-"
@@ -216,8 +321,8 @@ def create_app(ctx: ConsoleContext) -> Starlette:
         """A state-changing POST: needs a session and its CSRF token; errors come back as messages."""
 
         async def handler(request: Request, session: Session) -> Response:
-            form = await request.form()
-            if str(form.get("csrf") or "") != session.csrf:
+            form = await read_form(request)
+            if not same(str(form.get("csrf") or ""), session.csrf):
                 return JSONResponse({"error": "missing or wrong CSRF token: reload the page"}, status_code=403)
             try:
                 message = await run_in_threadpool(do, request, form, session)
@@ -230,6 +335,10 @@ def create_app(ctx: ConsoleContext) -> Starlette:
             return back(request, form, message)
 
         return guarded(handler)
+
+    async def read_form(request: Request) -> FormData:
+        """The form of a POST: fields only, no file parts (none is expected anywhere)."""
+        return await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
 
     def int_field(form: FormData, name: str) -> int | None:
         value = str(form.get(name) or "")
@@ -250,14 +359,19 @@ def create_app(ctx: ConsoleContext) -> Starlette:
         )
 
     async def login(request: Request) -> Response:
+        # The peer's own address: uvicorn runs with proxy_headers off, X-Forwarded-For is ignored.
         client = request.client.host if request.client else "?"
-        delay = ctx.auth.delay_for(client)
-        if delay:
-            await asyncio.sleep(delay)  # slows down password guessing
-        form = await request.form()
+        form = await read_form(request)
         name = " ".join(str(form.get("name") or "").split())[:60]
-        if not ctx.auth.check_password(str(form.get("password") or "")):
-            ctx.auth.failed(client)
+        wait = ctx.auth.attempt(client)  # counted as a failure before it waits: guesses queue up
+        if wait is None:
+            later = max(1, round(ctx.auth.retry_after(client)))
+            return _plain(429, f"too many failed logins: try again in {later} s", {"retry-after": str(later)})
+        if wait:
+            await asyncio.sleep(wait)  # slows down password guessing
+        async with verify_slots:  # argon2 in a thread, a few at a time: the pages stay responsive
+            right = await run_in_threadpool(ctx.auth.check_password, str(form.get("password") or ""))
+        if not right:
             return RedirectResponse("/login?error=" + quote("wrong password or token"), status_code=303)
         if not name:
             return RedirectResponse(
@@ -272,8 +386,8 @@ def create_app(ctx: ConsoleContext) -> Starlette:
 
     async def logout(request: Request) -> Response:
         sid, session = session_of(request)
-        form = await request.form()
-        if session is None or str(form.get("csrf") or "") != session.csrf:
+        form = await read_form(request)
+        if session is None or not same(str(form.get("csrf") or ""), session.csrf):
             return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
         ctx.auth.logout(sid)
         response = RedirectResponse("/login", status_code=303)
@@ -454,16 +568,16 @@ def create_app(ctx: ConsoleContext) -> Starlette:
         return f"/queue?msg={quote(note)}#draft-{draft.id}"
 
     async def count(request: Request, session: Session) -> Response:
-        if request.headers.get("x-csrf-token") != session.csrf:
+        if not same(request.headers.get("x-csrf-token") or "", session.csrf):
             return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
         try:
-            body = await request.json()
-        except ValueError:
+            body = await request.json()  # at most BODY_LIMIT bytes (RequestGuard)
+        except (ValueError, RecursionError):
             return JSONResponse({"error": 'send JSON like {"text": "..."}'}, status_code=400)
         text = body.get("text") if isinstance(body, dict) else None
         if not isinstance(text, str):
             return JSONResponse({"error": 'send JSON like {"text": "..."}'}, status_code=400)
-        result = parse_tweet(text)
+        result = await run_in_threadpool(parse_tweet, text)  # not on the event loop
         return JSONResponse(
             {"weighted_length": result.weighted_length, "valid": result.valid, "permillage": result.permillage}
         )
@@ -512,4 +626,23 @@ def create_app(ctx: ConsoleContext) -> Starlette:
         Route("/events", guarded(events), methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        # Starlette's own slash redirect builds an absolute URL from the Host header; this one
+        # is relative, and only to the console's pages.
+        path = request.url.path
+        if request.method in SAFE_METHODS and path.endswith("/") and path.rstrip("/") in PAGES:
+            query = request.url.query
+            return RedirectResponse(path.rstrip("/") + (f"?{query}" if query else ""), status_code=307)
+        return _plain(404, "not found")
+
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeaders),  # adds headers only, to every answer (the guard's too)
+            Middleware(RequestGuard, allowed_hosts=ctx.allowed_hosts),  # before anything else
+        ],
+        exception_handlers={404: not_found},
+    )
+    app.router.redirect_slashes = False
+    return app

@@ -14,6 +14,7 @@ import time
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import tweepy
@@ -30,8 +31,20 @@ DEFAULT_TIMEOUT = 10.0
 DUPLICATE = "duplicate content"
 
 
+X_HOSTS = frozenset({"api.twitter.com", "api.x.com", "upload.twitter.com", "upload.x.com"})
+
+
+class UnroutedHost(requests.exceptions.ConnectionError):
+    """A call to a host that is not one of X's while the calls go to another base URL: refused,
+    never sent (a rehearsal must not reach the real X, nor anybody else)."""
+
+
 class _RoutingAdapter(HTTPAdapter):
-    """Gives every call a timeout and, optionally, another base URL."""
+    """Gives every call a timeout and, optionally, another base URL.
+
+    Mounted on every scheme of the session: with a base URL, a call to any of X's hosts goes
+    there (path and query kept) and a call to any other host is refused before it leaves.
+    """
 
     def __init__(self, base_url: str | None, timeout: float) -> None:
         super().__init__(max_retries=0)
@@ -39,10 +52,19 @@ class _RoutingAdapter(HTTPAdapter):
         self.timeout = timeout
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        if self.base_url and request.url and request.url.startswith(X_API):
-            request.url = self.base_url + request.url[len(X_API) :]
+        if self.base_url:
+            request.url = self.route(request.url or "")
         kwargs["timeout"] = kwargs.get("timeout") or self.timeout
         return super().send(request, **kwargs)
+
+    def route(self, url: str) -> str:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
+        if parts.scheme != "https" or host not in X_HOSTS or parts.port not in (None, 443):
+            raise UnroutedHost(
+                f"refused a call to {parts.scheme}://{parts.netloc}: only X's API is routed to {self.base_url}"
+            )
+        return str(self.base_url) + (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 def missing_credentials(credentials: dict[str, str]) -> list[str]:
@@ -88,7 +110,9 @@ class XPublisher(Publisher):
             access_token_secret=credentials["X_ACCESS_TOKEN_SECRET"],
             wait_on_rate_limit=False,
         )
-        client.session.mount(X_API, _RoutingAdapter(self.base_url, self.timeout))
+        adapter = _RoutingAdapter(self.base_url, self.timeout)
+        for prefix in ("https://", "http://"):  # every call passes through it, whatever its host
+            client.session.mount(prefix, adapter)
         return client
 
     def use_credentials(self, credentials: dict[str, str]) -> None:
@@ -101,6 +125,8 @@ class XPublisher(Publisher):
     # --- the one place where tweepy and requests exceptions become outcomes -----------
 
     def _outcome(self, exc: Exception) -> Outcome:
+        if isinstance(exc, UnroutedHost):
+            return Refused(f"not sent: {exc}", halt=True)  # it never left this machine
         if isinstance(exc, tweepy.TooManyRequests):
             return RetryLater("X's rate limit was reached (429)", _seconds_to_reset(exc))
         if isinstance(exc, tweepy.TwitterServerError):
