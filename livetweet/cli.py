@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -25,20 +25,17 @@ from .check import Report, check_schedule
 from .clock import Clock, RehearsalClock, SystemClock, call_timeout
 from .compose import MAX_WEIGHTED_LENGTH, Post
 from .config import REHEARSAL_CREDENTIALS, fresh_credentials, load_settings
-from .console import ConsoleAuth, ConsoleContext, create_app
-from .console.server import LOOPBACK, ConsoleServer, allowed_hosts, parse_address
-from .dispatch import Dispatcher, LeaseKeeper, Notice, Runner
 from .draft import Draft, DraftError, DraftState
 from .errors import LivetweetError, Problem, ScheduleError
-from .fakex import FakeXServer
 from .inbox import SHOWN_LENGTH, Message, Poller, PollResult, shorten
 from .publishers.base import Publisher, PublisherError
-from .publishers.dryrun import DryRunPublisher
-from .publishers.x import XPublisher
 from .schedule import format_duration, parse_duration
 from .service import MODES, InboxService, LoadReport, Service, compose_draft, operator_name
 from .store import AuditEntry, Lease, Store
 from .terminal import safe
+
+if TYPE_CHECKING:  # the console, the scheduler, tweepy and the simulated X load only for `run`
+    from .dispatch import Notice, Runner
 
 
 def use_colour(stream: Any = None) -> bool:
@@ -773,6 +770,13 @@ def run(
     """
     if app.rehearsal and not rehearse:
         raise click.UsageError("--rehearsal names the rehearsal's store: add --rehearse, or this would be a live run")
+    from .console import ConsoleAuth, ConsoleContext, create_app
+    from .console.server import LOOPBACK, ConsoleServer, allowed_hosts, parse_address
+    from .dispatch import Dispatcher, LeaseKeeper, Runner
+    from .fakex import FakeXServer
+    from .publishers.dryrun import DryRunPublisher
+    from .publishers.x import XPublisher
+
     settings = load_settings()
     report = check_schedule(schedule)
     if report.schedule is None or not report.ok:
@@ -1022,6 +1026,8 @@ def _check_credentials(app: AppContext) -> str:
             "this is a rehearsal's store and no rehearsal is running: start it again with "
             "`livetweet run SCHEDULE --rehearse`, which checks the simulated X itself"
         )
+    from .publishers.x import XPublisher
+
     publisher = XPublisher(credentials, base_url, 10.0)
     try:
         return publisher.check()
@@ -1228,6 +1234,8 @@ def fake_x(ctx: click.Context, host: str, port: int, account: str) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
+    from .fakex import FakeXServer
+
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: the simulated X API listens on {host}, not only on this machine", err=True)
     try:

@@ -57,6 +57,9 @@ TEMPLATES = {
 EXAMPLES = int(os.environ.get("LIVETWEET_MODEL_EXAMPLES", "2000"))
 
 _TEMPLATE_DB: Path | None = None
+_STORE: Store | None = None
+# Children before parents (foreign keys are on): emptied in this order, filled in the reverse.
+_TABLES = ("audit", "revisions", "inbox", "shifts", "segments", "drafts", "events", "settings", "lease")
 
 
 def _template_db() -> Path:
@@ -71,6 +74,33 @@ def _template_db() -> Path:
     return _TEMPLATE_DB
 
 
+def _fresh_store(wall: FixedClock) -> Store:
+    """The one store of the test, given back the template's rows (opening a store per example costs more)."""
+    global _STORE
+    template = _template_db()
+    if _STORE is None:
+        working = template.parent / "livetweet.db"
+        shutil.copy(template, working)
+        _STORE = Store(f"sqlite:///{working}", wall=wall)
+    else:
+        raw = _STORE.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("ATTACH DATABASE ? AS tpl", (str(template),))
+            cursor.execute("BEGIN IMMEDIATE")
+            for table in _TABLES:
+                cursor.execute(f"DELETE FROM main.{table}")
+            for table in reversed(_TABLES):
+                cursor.execute(f"INSERT INTO main.{table} SELECT * FROM tpl.{table}")
+            cursor.execute("COMMIT")
+            cursor.execute("DETACH DATABASE tpl")
+            cursor.close()
+        finally:
+            raw.close()
+    _STORE.wall = wall
+    return _STORE
+
+
 class PostingRun:
     """One `livetweet run`: its dispatcher, and its posts taken apart between steps."""
 
@@ -83,11 +113,9 @@ class PostingRun:
 class ExactlyOnce(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.folder = Path(tempfile.mkdtemp(prefix="livetweet-model-run-"))
-        shutil.copy(_template_db(), self.folder / "livetweet.db")
         self.clock = FixedClock(T_START)
         self.wall = FixedClock(WALL_START)
-        self.store = Store(f"sqlite:///{self.folder / 'livetweet.db'}", wall=self.wall)
+        self.store = _fresh_store(self.wall)
         self.service = Service(self.store, self.clock)
         self.x = SimulatedX(on_post=self._at_post)
         self.runs: list[PostingRun] = [PostingRun(self.service, self.x)]
@@ -272,20 +300,16 @@ class ExactlyOnce(RuleBasedStateMachine):
                 looked.add(draft_id)
 
     def teardown(self) -> None:
-        try:
-            # Everyone stops; a last run takes over with X answering, and settles what is left.
-            self.runs.clear()
-            self.x.lookups_fail = False
-            self.wall.advance(timedelta(seconds=RUNNER_STALE_SECONDS + 1))
-            last = PostingRun(self.service, self.x)
-            last.dispatcher.reconcile_all()
-            for tweet in self.x.stored:
-                draft = self.store.get(tweet.draft_id)
-                assert (draft.state, draft.tweet_id) == (S.POSTED, tweet.tweet_id), (tweet, draft)
-            self.no_second_post_without_a_lookup()
-        finally:
-            self.store.close()
-            shutil.rmtree(self.folder, ignore_errors=True)
+        # Everyone stops; a last run takes over with X answering, and settles what is left.
+        self.runs.clear()
+        self.x.lookups_fail = False
+        self.wall.advance(timedelta(seconds=RUNNER_STALE_SECONDS + 1))
+        last = PostingRun(self.service, self.x)
+        last.dispatcher.reconcile_all()
+        for tweet in self.x.stored:
+            draft = self.store.get(tweet.draft_id)
+            assert (draft.state, draft.tweet_id) == (S.POSTED, tweet.tweet_id), (tweet, draft)
+        self.no_second_post_without_a_lookup()
 
 
 ExactlyOnce.TestCase.settings = settings(
