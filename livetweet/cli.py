@@ -620,7 +620,10 @@ def main() -> None:
 def _parse_signed_duration(value: str) -> timedelta:
     text = value.strip()
     sign = -1 if text.startswith("-") else 1
-    delta = parse_duration(text.lstrip("+-"))
+    try:
+        delta = parse_duration(text.lstrip("+-")[:40])
+    except (OverflowError, ValueError):
+        delta = None
     if delta is None or not text:
         raise click.BadParameter(f'"{value}" is not a duration: write it like +7m, -2m or +1m30s')
     return sign * delta

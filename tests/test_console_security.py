@@ -590,3 +590,39 @@ def test_the_store_and_its_wal_are_readable_by_their_owner_only(tmp_path: Path) 
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     finally:
         c.stop()
+
+
+# --- item 11: a bad id, page or duration gets a 400 with a plain message ----------------------
+
+
+def test_bad_ids_pages_and_durations_get_a_plain_400_and_no_exception_text(console: Console) -> None:
+    session, csrf = logged_in(console.url)
+    page = session.get(console.url + "/queue?page=" + "9" * 25, timeout=10)
+    assert page.status_code == 200
+    for path, needle in [
+        ("/drafts/" + "9" * 24 + "/approve", "there is no draft"),
+        ("/inbox/" + "9" * 23 + "/dismiss", "there is no message"),
+    ]:
+        response = session.post(console.url + path, data={"csrf": csrf}, allow_redirects=False, timeout=10)
+        assert (response.status_code, needle in response.text) == (400, True), response.text
+        assert "Traceback" not in response.text and "Error" not in response.text
+    shift = session.post(
+        console.url + "/live/shift",
+        data={"csrf": csrf, "duration": "+99999999999999h"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert shift.status_code == 400 and "is not a duration" in shift.text, shift.text
+    assert "magnitude" not in shift.text  # Python's own words never reach the page
+    assert console.proc.poll() is None  # the run goes on
+
+
+def test_a_huge_duration_on_the_command_line_is_a_usage_error(tmp_path: Path) -> None:
+    from .conftest import write_event
+    from .test_cli import livetweet
+
+    write_event(tmp_path)
+    assert livetweet("load", "schedules/demo.yaml", cwd=tmp_path).returncode == 0
+    result = livetweet("shift", "+99999999999999h", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "is not a duration" in result.stderr and "Traceback" not in result.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -50,6 +51,20 @@ CSP = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
 S = DraftState
+log = logging.getLogger("livetweet.console")
+MAX_ID = 2**62  # ids past this are not ids (SQLite's integers end at 2**63)
+MAX_PAGE = 100_000
+
+
+class BadRequest(ValueError):
+    """A request livetweet cannot make sense of (an id, a page, a duration): a 400, said plainly."""
+
+
+def _id(value: object, what: str) -> int:
+    number = value if isinstance(value, int) else -1
+    if not 0 < number < MAX_ID:
+        raise BadRequest(f"there is no {what} {str(value)[:30]}")
+    return number
 SMALL_BODY = 4 * 1024  # /login and /logout: a name, a password, a token
 BODY_LIMIT = 64 * 1024  # every other request: a post's text is 280 characters
 SMALL_BODY_PATHS = frozenset({"/login", "/logout"})
@@ -326,8 +341,18 @@ def create_app(ctx: ConsoleContext) -> Starlette:
                 return JSONResponse({"error": "missing or wrong CSRF token: reload the page"}, status_code=403)
             try:
                 message = await run_in_threadpool(do, request, form, session)
-            except (LivetweetError, ValueError) as exc:
+            except BadRequest as exc:
+                return PlainTextResponse(str(exc), status_code=400)
+            except LivetweetError as exc:
                 return back(request, form, error=str(exc))
+            except Exception:
+                # No exception text reaches a page; the run's terminal has the traceback.
+                log.exception("console action %s failed", request.url.path)
+                return PlainTextResponse(
+                    "the console could not do that (an internal error, shown on the run's screen): "
+                    "look at the page again before you retry",
+                    status_code=500,
+                )
             finally:
                 await run_in_threadpool(watch.refresh)  # the next page shows this operator's own change
             if message.startswith("/"):
@@ -419,9 +444,8 @@ def create_app(ctx: ConsoleContext) -> Starlette:
 
     async def queue_page(request: Request, session: Session) -> Response:
         state = request.query_params.get("state") or None
-        number = (
-            int(request.query_params.get("page", "1") or 1) if request.query_params.get("page", "1").isdigit() else 1
-        )
+        raw_page = request.query_params.get("page", "1")
+        number = min(int(raw_page), MAX_PAGE) if raw_page.isdigit() and len(raw_page) < 10 and int(raw_page) else 1
         states = [DraftState(state)] if state in {s.value for s in DraftState} else None
 
         def data() -> dict[str, Any]:
@@ -497,7 +521,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
     # --- actions -----------------------------------------------------------------------------
 
     def draft_action(request: Request, form: FormData, session: Session) -> str:
-        draft_id = int(request.path_params["draft_id"])
+        draft_id = _id(request.path_params["draft_id"], "draft")
         verb = request.path_params["verb"]
         seen = int_field(form, "version")
         by = session.operator
@@ -520,7 +544,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
         raise DraftError(f"unknown action {verb}")
 
     def inbox_action(request: Request, form: FormData, session: Session) -> str:
-        message_id = int(request.path_params["message_id"])
+        message_id = _id(request.path_params["message_id"], "message")
         if request.path_params["verb"] == "reshare":
             text = str(form.get("text") or "").strip() or None
             draft = inbox.reshare(message_id, session.operator, text=text, event_id=ctx.event_id)
@@ -542,9 +566,12 @@ def create_app(ctx: ConsoleContext) -> Starlette:
         if verb == "shift":
             text = str(form.get("duration") or "").strip()
             sign = -1 if text.startswith("-") else 1
-            delta = parse_duration(text.lstrip("+-"))
+            try:
+                delta = parse_duration(text.lstrip("+-")[:40])
+            except (OverflowError, ValueError):
+                delta = None
             if delta is None:
-                raise DraftError(f'"{text}" is not a duration: write it like +7m or -2m')
+                raise BadRequest(f'"{text[:40]}" is not a duration: write it like +7m or -2m')
             moved = ctx.service.shift(sign * delta, by, str(form.get("from") or "") or None, ctx.event_id)
             return f"Moved {len(moved)} posts by {format_duration(sign * delta)}."
         if verb == "cue":
