@@ -22,7 +22,7 @@ import click
 
 from . import __version__
 from .check import Report, check_schedule
-from .clock import Clock, RehearsalClock, SystemClock, call_timeout
+from .clock import Clock, RehearsalClock, SystemClock, call_timeout, show_time
 from .compose import MAX_WEIGHTED_LENGTH, Post
 from .config import REHEARSAL_CREDENTIALS, fresh_credentials, load_settings
 from .draft import Draft, DraftError, DraftState
@@ -112,7 +112,7 @@ class AppContext:
         if self.lease is None:
             return f"store {store.display}: no `livetweet run` is posting from it now"
         zone = _event_zone_of(self._service)
-        since = _when(self.lease.since, zone) if self.lease.since else "?"
+        since = show_time(self.lease.since, zone) if self.lease.since else "?"
         return (
             f"store {store.display}: a {self.lease.kind} run posts from it (process {self.lease.pid} on "
             f"{self.lease.host}, since {since})"
@@ -127,13 +127,6 @@ class AppContext:
 def _event_zone_of(service: Service) -> ZoneInfo:
     events = service.store.events()
     return ZoneInfo(events[0]["timezone"]) if events else ZoneInfo("UTC")
-
-
-def _when(when: datetime, zone: ZoneInfo) -> str:
-    """A time with its zone, and with its date when that is not today."""
-    local = when.astimezone(zone)
-    today = datetime.now(zone).date()
-    return local.strftime("%H:%M:%S %Z") if local.date() == today else local.strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -1041,7 +1034,8 @@ def _check_credentials(app: AppContext) -> str:
 def _print_moves(app: AppContext, moved: list[tuple[Draft, Draft]]) -> None:
     for before, after in moved:
         zone = app.service.zone(after.event_id)
-        click.echo(f"  draft {after.id:>4} {after.slot:<16} {_when(before.at, zone)} -> {_when(after.at, zone)}")
+        old, new = show_time(before.at, zone), show_time(after.at, zone)
+        click.echo(f"  draft {after.id:>4} {after.slot:<16} {old} -> {new}")
     if moved and not app.run_is_live:
         click.echo("No run posts from this store now: the new times apply when `livetweet run` starts.")
 
@@ -1098,7 +1092,7 @@ def compose(
         else "no run posts from this store now: `livetweet run` posts it if started inside its window"
     )
     click.echo(f"Draft {draft.id} composed and approved{tags}: {draft.weighted_length}/280, due "
-               f"{_when(draft.at, zone)}; {who}.")  # fmt: skip
+               f"{show_time(draft.at, zone)}; {who}.")  # fmt: skip
 
 
 @cli.command("post-now")
@@ -1116,7 +1110,7 @@ def post_now(app: AppContext, draft_id: int, as_name: str | None) -> None:
     else:
         click.echo(
             f"Draft {draft.id} ({draft.slot}) is due now (decided by {by}), but no run posts from this store: it goes "
-            f"out if `livetweet run` starts before {_when(draft.valid_until, zone)}."
+            f"out if `livetweet run` starts before {show_time(draft.valid_until, zone)}."
         )
 
 
@@ -1140,11 +1134,6 @@ def message_json(message: Message, zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def _event_zone(app: AppContext) -> ZoneInfo:
-    events = app.service.store.events()
-    return ZoneInfo(events[0]["timezone"]) if events else ZoneInfo("UTC")
-
-
 @cli.command("inbox")
 @click.option("--all", "include_all", is_flag=True, help="Also messages already reshared or dismissed.")
 @json_option
@@ -1152,7 +1141,7 @@ def _event_zone(app: AppContext) -> ZoneInfo:
 def inbox_command(app: AppContext, include_all: bool, as_json: bool) -> None:
     """Direct messages sent to the account during the event (new ones by default)."""
     messages = InboxService(app.service).messages(include_all)
-    zone = _event_zone(app)
+    zone = _event_zone_of(app.service)
     if as_json:
         click.echo(json.dumps([message_json(m, zone) for m in messages], indent=2, ensure_ascii=False))
         return

@@ -9,6 +9,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 
 class Clock(Protocol):
@@ -119,3 +120,10 @@ def call_timeout(event_seconds: float, clock: Clock) -> float:
     5-minute window of the event; never less than MIN_CALL_TIMEOUT.
     """
     return max(clock.real_seconds(timedelta(seconds=event_seconds)), MIN_CALL_TIMEOUT)
+
+
+def show_time(when: datetime, zone: ZoneInfo) -> str:
+    """A time for people: with its zone, and with its date when that is not today."""
+    local = when.astimezone(zone)
+    today = datetime.now(zone).date()
+    return local.strftime("%H:%M:%S %Z") if local.date() == today else local.strftime("%Y-%m-%d %H:%M:%S %Z")

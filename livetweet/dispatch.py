@@ -472,11 +472,11 @@ class Runner:
             if self.stopped.is_set():
                 return
             if self._seen_audit < 0:
-                newest, _, _ = store.changed_since(-1)
+                newest = store.newest_audit_id()  # read first: a change meanwhile is caught next time
                 drafts = store.drafts(event_id=self.dispatcher.event_id, states=[S.APPROVED])
                 changed = {d.id for d in drafts} | set(self._planned)
             else:
-                newest, changed, _ = store.changed_since(self._seen_audit)
+                newest, changed = store.changed_since(self._seen_audit)
                 drafts = store.get_many(changed)
             self._seen_audit = newest
             by_id = {d.id: d for d in drafts if d.event_id == self.dispatcher.event_id}

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from .check import check_schedule
 from .clock import Clock, SystemClock
+from .clock import show_time as _hm
 from .compose import MAX_WEIGHTED_LENGTH, Composer, Tagged, tag_text, wanted_hashtags
 from .draft import EDITABLE, Actor, Draft, DraftError, DraftState, IllegalMove
 from .errors import Problem, ScheduleError
@@ -1007,12 +1008,6 @@ def _message(row: sa.RowMapping) -> Message:
         state=row["state"],
         draft_id=row["draft_id"],
     )
-
-
-def _hm(when: datetime, zone: ZoneInfo) -> str:
-    """A time with its zone, and its date when that is not today."""
-    local = when.astimezone(zone)
-    return local.strftime("%H:%M:%S %Z" if local.date() == datetime.now(zone).date() else "%Y-%m-%d %H:%M:%S %Z")
 
 
 def _segment_at(schedule: Schedule, shifts: list[tuple[datetime | None, int]], when: datetime) -> Segment:

@@ -655,15 +655,19 @@ class Store:
             latest = latest.replace(tzinfo=UTC)
         return int(row[0]), latest
 
-    def changed_since(self, audit_id: int) -> tuple[int, set[int], bool]:
-        """(newest audit id, drafts changed after `audit_id`, whether anything without a draft changed)."""
+    def changed_since(self, audit_id: int) -> tuple[int, set[int]]:
+        """(newest audit id, the drafts changed after `audit_id`): what the runner must plan again."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(audit_table.c.id, audit_table.c.draft_id).where(audit_table.c.id > audit_id)
             ).all()
         if not rows:
-            return audit_id, set(), False
-        return max(r[0] for r in rows), {r[1] for r in rows if r[1] is not None}, any(r[1] is None for r in rows)
+            return audit_id, set()
+        return max(r[0] for r in rows), {r[1] for r in rows if r[1] is not None}
+
+    def newest_audit_id(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(audit_table.c.id))).scalar() or 0)
 
     def count_by_state(self, event_id: str) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -776,12 +780,6 @@ class Store:
         """The lease if a run holds it now (renewed lately, and not a crashed process of this machine)."""
         held = self.lease()
         return held if held is not None and held.alive(self.wall.now()) else None
-
-    def epoch(self) -> int:
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(sa.select(lease_table.c.epoch).where(lease_table.c.name == LEASE_NAME)).scalar_one()
-            )
 
     def take_lease(
         self, holder: str, *, kind: str, x_api_url: str | None = None, pid: int | None = None, host: str | None = None
