@@ -6,6 +6,7 @@ what to fix), 2 the command line itself is wrong (click's usage errors).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -821,7 +822,8 @@ def run(
             if not base_url or not _is_loopback_url(base_url):
                 fake = FakeXServer(clock=clock, username=event.account).start()
                 base_url = fake.url
-                click.echo(f"Simulated X API at {fake.url} (its timeline: {fake.url}/)")
+                console_host = console_at.rpartition(":")[0].strip("[]") or "127.0.0.1"
+                click.echo(f"Simulated X API at {fake.url} (its timeline: {fake.page_url(console_host)}/)")
         try:
             publisher = XPublisher(credentials_now(), base_url, timeout_real, clock)
             account = publisher.check()
@@ -866,9 +868,11 @@ def run(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--console") from exc
         auth = ConsoleAuth(
-            os.environ.get("LIVETWEET_CONSOLE_PASSWORD"), os.environ.get("LIVETWEET_CONSOLE_PASSWORD_HASH")
+            os.environ.get("LIVETWEET_CONSOLE_PASSWORD"),
+            os.environ.get("LIVETWEET_CONSOLE_PASSWORD_HASH"),
+            store=service.store,
         )
-        link_base = fake.url if fake else base_url
+        link_base = fake.page_url(host) if fake else base_url
         account = event.account.lstrip("@")
         context = ConsoleContext(
             service,
@@ -899,8 +903,13 @@ def run(
             raise LivetweetError(
                 f"{exc}: is another run using it? Choose another with --console HOST:PORT, or --no-console"
             ) from exc
+        service.console_serving(console.url)
         if auth.uses_token:
-            click.echo(f"Console: {console.url}/login?token={auth.token} (a one-time token for this run)")
+            click.echo(
+                f"Console: {console.url}/login?token={auth.new_link_token()} (logs one browser in, within the hour; "
+                f"`livetweet {'--rehearsal ' if app.rehearsal or (rehearse and db_url.endswith(REHEARSAL_DB)) else ''}"
+                "console-link` prints another)"
+            )
         else:
             click.echo(f"Console: {console.url}/ (log in with LIVETWEET_CONSOLE_PASSWORD)")
     if rehearsal_clock is not None:
@@ -931,6 +940,8 @@ def run(
             signal.signal(sig, handler)
         if console:
             console.stop()
+            with contextlib.suppress(LivetweetError):
+                service.console_serving(None)
         if ended != "lost":
             keeper.release()
         publisher.close()
@@ -1202,6 +1213,31 @@ def _event_time(app: AppContext, text: str, event_id: str | None) -> datetime:
         )
     except ValueError as exc:
         raise click.BadParameter(f'"{text}" is not a time: write it as HH:MM, like 14:05') from exc
+
+
+@cli.command("console-link")
+@json_option
+@pass_app
+def console_link(app: AppContext, as_json: bool) -> None:
+    """Print a new console login link: it logs one browser in, once, within the hour."""
+    from .console.auth import LINK_VALID, ConsoleAuth
+
+    token = ConsoleAuth(store=app.service.store).new_link_token()
+    url = app.service.console_url()
+    link = f"{url or 'http://127.0.0.1:8000'}/login?token={token}"
+    minutes = int(LINK_VALID.total_seconds() // 60)
+    if as_json:
+        click.echo(json.dumps({"link": link, "serving": url is not None, "valid_minutes": minutes}))
+        return
+    click.echo(link)
+    if url is None:
+        click.echo(
+            "No run serves the console from this store now: the link works once `livetweet run` serves it "
+            f"(at the address it prints), within {minutes} minutes.",
+            err=True,
+        )
+    else:
+        click.echo(f"Open it in the browser that should log in: it works once, within {minutes} minutes.", err=True)
 
 
 @cli.command()

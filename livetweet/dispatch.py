@@ -11,6 +11,7 @@ is the truth; APScheduler's jobs are in memory only.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -29,6 +30,8 @@ from .ledger import Claim, Ledger, NotDue, Run
 from .publishers.base import Outcome, OutcomeUnknown, Posted, Publisher, PublisherError, Refused, RetryLater
 from .service import Service
 from .store import RUNNER_STALE_SECONDS, LeaseLost, Store
+
+log = logging.getLogger("livetweet.run")
 
 S = DraftState
 RETRY_BASE = timedelta(seconds=5)
@@ -328,8 +331,7 @@ class Dispatcher:
             draft,
             lambda: self.ledger.retry(draft.id, draft.version, f"{why}; not on the account", when),
             "retry",
-            f"{why}; it is not on the account, so it will be posted"
-            + (f" at {self._hm(when)}" if when > now else ""),
+            f"{why}; it is not on the account, so it will be posted" + (f" at {self._hm(when)}" if when > now else ""),
         )
 
     def _posted(self, draft: Draft, tweet_id: str, how: str, detail: str) -> None:
@@ -509,6 +511,7 @@ class Runner:
 
     def poll_messages(self, poller: Poller, on_poll: Callable[[PollResult], None]) -> None:
         """Fetch direct messages through the dispatcher's publisher while the event runs."""
+
         def poll() -> None:
             if not self.dispatcher.lost:  # a run that lost the lease reads nothing more either
                 _report_poll(poller.maybe_poll(), on_poll)
@@ -545,13 +548,36 @@ class Runner:
 
     def wait(self, on_idle: Callable[[], None] = lambda: None, poll: float = 0.2) -> str:
         """Block until the event is over ("finished"), stop() was called ("stopped") or the lease was lost ("lost")."""
+        complaints = _Complaints()
         while not self.stopped.wait(poll):
             if self.dispatcher.lost:
                 return "lost"
-            on_idle()
-            if self.dispatcher.finished():
-                return "finished"
+            # The screen and the end-of-event check only read; if they fail (the store is busy,
+            # the machine is out of file descriptors...), posting goes on in its own threads and
+            # this loop tries again, saying so once in a while.
+            try:
+                on_idle()
+                if self.dispatcher.finished():
+                    return "finished"
+            except Exception as exc:  # nothing may end the run from here
+                complaints.tell(exc)
         return "lost" if self.dispatcher.lost else "stopped"
+
+
+class _Complaints:
+    """Logs a recurring error at most every 30 s, with how often it happened meanwhile."""
+
+    def __init__(self, every: float = 30.0) -> None:
+        self.every = every
+        self.last = -every
+        self.count = 0
+
+    def tell(self, exc: Exception) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            log.warning("the run's screen could not read the store (%s x%d): posting goes on", exc, self.count)
+            self.last, self.count = now, 0
 
 
 def _backoff(attempts: int) -> timedelta:

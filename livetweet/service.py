@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -52,6 +52,7 @@ S = DraftState
 MODES = ("approval", "auto", "dry-run")
 AUTO_OPERATOR = "auto"
 SCHEDULE_OPERATOR = "schedule"
+CONSOLE_URL_KEY = "console_url"
 POSTING_MARGIN = timedelta(hours=1)  # a store from before posting spans were kept: an hour before the start
 CLEAR_APPROVAL: dict[str, Any] = {"approved_revision": None, "approved_by": None, "approved_at": None}
 
@@ -523,6 +524,16 @@ class Service:
 
     def paused(self) -> dict[str, Any] | None:
         return self.store.paused()
+
+    def console_serving(self, url: str | None) -> None:
+        """Say where this store's console listens (None: it stopped), for `livetweet console-link`."""
+        with self.store.begin() as conn:
+            self.store.put_setting(conn, CONSOLE_URL_KEY, url or "", datetime.now(UTC).isoformat())
+
+    def console_url(self) -> str | None:
+        """Where the running console listens, if a run serves one from this store."""
+        found = self.store.setting(CONSOLE_URL_KEY)
+        return found[0] if found and found[0] and self.store.live_lease() is not None else None
 
     def _event_id(self, event_id: str | None) -> str:
         if event_id:

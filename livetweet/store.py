@@ -27,7 +27,7 @@ from .config import lease_seconds
 from .draft import Actor, Conflict, Draft, DraftState, StaleRevision, UnknownDraft, check_action
 from .errors import LivetweetError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PAUSED_KEY = "paused"
 LEASE_NAME = "runner"
 RUNNER_STALE_SECONDS = lease_seconds()  # a lease not renewed for this long may be taken over
@@ -219,6 +219,38 @@ settings_table = sa.Table(
     sa.Column("as_of", sa.String(32), nullable=False),
 )
 
+# The console's logins, kept here so that a restart (or the standby's console) keeps them. Only
+# hashes of session ids and link tokens are stored: a copy of the store logs nobody in.
+console_sessions_table = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("operator", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("seen_at", UTCDateTime, nullable=False),  # last use, renewed at most once a minute
+    sa.Column("expires_at", UTCDateTime, nullable=False),  # absolute: however busy it is
+)
+
+console_tokens_table = sa.Table(
+    "console_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime),  # a link logs in once
+)
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    """One logged-in browser as the store keeps it."""
+
+    id_hash: str
+    operator: str
+    created_at: datetime
+    seen_at: datetime
+    expires_at: datetime
+
 
 @dataclass(frozen=True)
 class AuditEntry:
@@ -391,7 +423,15 @@ class Store:
                     )
                 if version < 2:
                     _migrate_to_2(conn)
-                    conn.execute(meta_table.update().where(meta_table.c.key == "schema_version").values(value="2"))
+                if version < 3:
+                    console_sessions_table.create(conn)
+                    console_tokens_table.create(conn)
+                if version < SCHEMA_VERSION:
+                    conn.execute(
+                        meta_table.update()
+                        .where(meta_table.c.key == "schema_version")
+                        .values(value=str(SCHEMA_VERSION))
+                    )
                 # Future migrations run here, one version at a time, in this transaction.
         except sa.exc.DatabaseError as exc:
             raise StoreError(f"cannot use the database {self.display}: {_db_message(exc)}") from exc
@@ -802,9 +842,7 @@ class Store:
                 f"database ends such a transaction after {IDLE_IN_TRANSACTION_SECONDS:g} s; start this run again"
             ) from exc
 
-    def _take_lease(
-        self, holder: str, kind: str, x_api_url: str | None, pid: int | None, host: str | None
-    ) -> Lease:
+    def _take_lease(self, holder: str, kind: str, x_api_url: str | None, pid: int | None, host: str | None) -> Lease:
         with self.begin() as conn:
             if not self.is_sqlite:
                 # A run frozen inside a claim holds the lease row: wait a little, then say so.
@@ -920,6 +958,54 @@ class Store:
         """The clock of a rehearsal running on this store now, for other commands to follow."""
         held = self.live_lease()
         return held.clock if held is not None and held.kind == "rehearsal" else None
+
+    # --- console logins -------------------------------------------------------------------
+
+    def add_console_session(self, id_hash: str, operator: str, now: datetime, expires_at: datetime) -> None:
+        with self.begin() as conn:
+            conn.execute(console_sessions_table.delete().where(console_sessions_table.c.expires_at <= now))
+            conn.execute(
+                console_sessions_table.insert().values(
+                    id_hash=id_hash, operator=operator, created_at=now, seen_at=now, expires_at=expires_at
+                )
+            )
+
+    def console_session(self, id_hash: str) -> ConsoleSession | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(sa.select(console_sessions_table).where(console_sessions_table.c.id_hash == id_hash))
+                .mappings()
+                .first()
+            )
+        return ConsoleSession(**row) if row else None
+
+    def touch_console_session(self, id_hash: str, now: datetime) -> None:
+        with self.begin() as conn:
+            conn.execute(
+                console_sessions_table.update().where(console_sessions_table.c.id_hash == id_hash).values(seen_at=now)
+            )
+
+    def drop_console_session(self, id_hash: str) -> None:
+        with self.begin() as conn:
+            conn.execute(console_sessions_table.delete().where(console_sessions_table.c.id_hash == id_hash))
+
+    def add_console_token(self, token_hash: str, now: datetime, expires_at: datetime) -> None:
+        with self.begin() as conn:
+            conn.execute(console_tokens_table.delete().where(console_tokens_table.c.expires_at <= now))
+            conn.execute(
+                console_tokens_table.insert().values(token_hash=token_hash, created_at=now, expires_at=expires_at)
+            )
+
+    def use_console_token(self, token_hash: str, now: datetime) -> bool:
+        """Spend a link's token: True for the one caller that finds it unused and unexpired."""
+        t = console_tokens_table.c
+        with self.begin() as conn:
+            spent = conn.execute(
+                console_tokens_table.update()
+                .where(t.token_hash == token_hash, t.used_at.is_(None), t.expires_at > now)
+                .values(used_at=now)
+            )
+            return spent.rowcount == 1
 
     def setting(self, key: str) -> tuple[str, str] | None:
         with self.engine.connect() as conn:

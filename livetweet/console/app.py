@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
-from markupsafe import escape
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, Headers
@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..draft import Actor, DraftError, DraftState, actions_for
 from ..errors import LivetweetError
-from ..inbox import SHOWN_LENGTH, shorten
+from ..inbox import SHOWN_LENGTH, clean_text, shorten
 from ..schedule import format_duration, parse_duration
 from ..service import InboxService, Service, compose_draft
 from ..store import shift_for
@@ -65,6 +65,8 @@ def _id(value: object, what: str) -> int:
     if not 0 < number < MAX_ID:
         raise BadRequest(f"there is no {what} {str(value)[:30]}")
     return number
+
+
 SMALL_BODY = 4 * 1024  # /login and /logout: a name, a password, a token
 BODY_LIMIT = 64 * 1024  # every other request: a post's text is 280 characters
 SMALL_BODY_PATHS = frozenset({"/login", "/logout"})
@@ -238,9 +240,31 @@ class ChangeWatch:
                 continue
 
 
-# Shared (cached) pages are rendered with these in place of each session's values.
-_CSRF_SLOT = "\x00csrf\x00"
-_OPERATOR_SLOT = "\x00operator\x00"
+# Shared (cached) pages are rendered with these in place of each viewer's values. They are
+# markup: autoescape turns any "<" of stored text into "&lt;", so no stored text, DM or name
+# can ever contain one, and filling them in cannot reach into what people wrote.
+_SLOTS = {name: Markup(f"<!--livetweet:{name}-->") for name in ("csrf", "operator", "banner")}
+_LOGIN_ERRORS = {
+    "wrong": "wrong password or token",
+    "name": "say who you are: your name goes in the audit trail",
+    "busy": "too many failed logins: try again in a minute",
+}
+
+
+@dataclass(frozen=True)
+class Goto:
+    """An action's answer that leads to another page than the one it came from."""
+
+    path: str
+    message: str
+    anchor: str = ""
+
+
+def _clean_form(form: FormData) -> FormData:
+    """Every field of every form in one normal form: no NUL, control or bidi characters."""
+    return FormData(
+        [(key, clean_text(value) if isinstance(value, str) else value) for key, value in form.multi_items()]
+    )
 
 
 def create_app(ctx: ConsoleContext) -> Starlette:
@@ -251,6 +275,8 @@ def create_app(ctx: ConsoleContext) -> Starlette:
     store = ctx.service.store
     event_row = store.event(ctx.event_id)
     watch = ChangeWatch(store.change_marker)
+    if ctx.auth.store is None:
+        ctx.auth.store = store  # sessions and link tokens live in the console's store
     cache: dict[str, tuple[str, str]] = {}
     cache_lock = threading.Lock()
     verify_slots = asyncio.Semaphore(VERIFY_SLOTS)
@@ -267,32 +293,52 @@ def create_app(ctx: ConsoleContext) -> Starlette:
 
     def session_of(request: Request) -> tuple[str | None, Session | None]:
         sid = request.cookies.get(SESSION_COOKIE)
-        return sid, ctx.auth.session(sid)
+        return sid, ctx.auth.session(sid)  # called in a thread: it may read the store
 
-    def render(name: str, request: Request, operator: str, csrf: str, values: dict[str, Any]) -> str:
+    def banner(request: Request, session: Session) -> Markup:
+        """The page's message, only if this console said it to this session (no spoofed banners)."""
+        text = request.query_params.get("msg", "")[:500]
+        mark = request.query_params.get("sig", "")
+        if not text or not session.signed(text, mark):
+            return Markup("")
+        if text.startswith("error:"):
+            return Markup('<p class="banner error" role="alert">{}</p>').format(text[6:])
+        return Markup('<p class="banner ok" role="status">{}</p>').format(text)
+
+    def render(name: str, request: Request, values: dict[str, Any], **viewer: Any) -> str:
         return templates.get_template(name).render(
             request=request,
-            operator=operator,
-            csrf=csrf,
             paused=store.paused(),
             mode=ctx.mode,
             event=event_row,
-            flash=request.query_params.get("msg", "")[:500],
-            error=request.query_params.get("error", "")[:500],
             path=request.url.path,
+            **{**_SLOTS, **viewer},
             **values,
         )
 
     def page(name: str, request: Request, session: Session, **values: Any) -> Response:
-        html = render(name, request, session.operator, session.csrf, values)
+        html = render(
+            name, request, values, operator=session.operator, csrf=session.csrf, banner=banner(request, session)
+        )
         return Response(html, media_type="text/html; charset=utf-8")
+
+    def fill(html: str, request: Request, session: Session) -> str:
+        """A shared page with this viewer's values in its slots (escaped where they are text)."""
+        for name, value in (
+            ("csrf", session.csrf),
+            ("operator", session.operator),
+            ("banner", banner(request, session)),
+        ):
+            html = html.replace(_SLOTS[name], str(escape(value)))  # escape() leaves the banner's Markup as it is
+        return html
 
     async def cached_page(
         name: str, request: Request, session: Session, data: Callable[[], dict[str, Any]]
     ) -> Response:
         """Pages that change only when the store does are rendered once per change and shared
         by every session (its CSRF token and name filled in), so that a busy room stays fast."""
-        key = request.url.path + "?" + request.url.query
+        query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("msg", "sig")]
+        key = request.url.path + "?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in query)
         marker = watch.value
         hit = cache.get(key)
 
@@ -301,27 +347,35 @@ def create_app(ctx: ConsoleContext) -> Starlette:
                 again = cache.get(key)
                 if again is not None and again[0] == marker:
                     return again[1]
-                html = render(name, request, _OPERATOR_SLOT, _CSRF_SLOT, data())
+                html = render(name, request, data())
                 if len(cache) > 256:
                     cache.clear()
                 cache[key] = (marker, html)
                 return html
 
         html = hit[1] if hit is not None and hit[0] == marker else await run_in_threadpool(build)
-        html = html.replace(_CSRF_SLOT, session.csrf).replace(_OPERATOR_SLOT, str(escape(session.operator)))
-        return Response(html, media_type="text/html; charset=utf-8")
+        return Response(fill(html, request, session), media_type="text/html; charset=utf-8")
 
-    def back(request: Request, form: FormData, message: str = "", error: str = "") -> RedirectResponse:
-        target = str(form.get("next") or request.headers.get("referer") or "/")
-        parts = urlsplit(target)
-        path = parts.path if parts.path.startswith("/") and not parts.path.startswith("//") else "/"
-        query = f"?{'error' if error else 'msg'}={quote(error or message)}" if (error or message) else ""
-        anchor = str(form.get("anchor") or "")
+    def back(
+        request: Request, form: FormData, session: Session, message: str = "", error: str = "", goto: Goto | None = None
+    ) -> RedirectResponse:
+        """Back to the page the action came from (or `goto`'s), with its message signed for this session."""
+        if goto is not None:
+            path, message, anchor = goto.path, goto.message, goto.anchor
+        else:
+            target = str(form.get("next") or request.headers.get("referer") or "/")
+            parts = urlsplit(target)
+            path = parts.path if parts.path.startswith("/") and not parts.path.startswith("//") else "/"
+            anchor = str(form.get("anchor") or "")
+        text = f"error:{error}" if error else message
+        text = text[:500]
+        query = f"?msg={quote(text)}&sig={session.sign(text)}" if text else ""
+        anchor = "".join(c for c in anchor if c.isalnum() or c in "-_")[:40]
         return RedirectResponse(path + query + (f"#{anchor}" if anchor else ""), status_code=303)
 
     def guarded(handler: Callable[[Request, Session], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            _, session = session_of(request)
+            _, session = await run_in_threadpool(session_of, request)
             if session is None:
                 if request.method == "GET" and request.url.path != "/events":
                     return RedirectResponse("/login", status_code=303)
@@ -331,7 +385,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
         return endpoint
 
     def action(
-        do: Callable[[Request, FormData, Session], str],
+        do: Callable[[Request, FormData, Session], str | Goto],
     ) -> Callable[[Request], Awaitable[Response]]:
         """A state-changing POST: needs a session and its CSRF token; errors come back as messages."""
 
@@ -344,7 +398,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
             except BadRequest as exc:
                 return PlainTextResponse(str(exc), status_code=400)
             except LivetweetError as exc:
-                return back(request, form, error=str(exc))
+                return back(request, form, session, error=str(exc))
             except Exception:
                 # No exception text reaches a page; the run's terminal has the traceback.
                 log.exception("console action %s failed", request.url.path)
@@ -355,15 +409,15 @@ def create_app(ctx: ConsoleContext) -> Starlette:
                 )
             finally:
                 await run_in_threadpool(watch.refresh)  # the next page shows this operator's own change
-            if message.startswith("/"):
-                return RedirectResponse(message, status_code=303)
-            return back(request, form, message)
+            if isinstance(message, Goto):
+                return back(request, form, session, goto=message)
+            return back(request, form, session, message)
 
         return guarded(handler)
 
     async def read_form(request: Request) -> FormData:
         """The form of a POST: fields only, no file parts (none is expected anywhere)."""
-        return await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+        return _clean_form(await request.form(max_files=0, max_fields=MAX_FORM_FIELDS))
 
     def int_field(form: FormData, name: str) -> int | None:
         value = str(form.get(name) or "")
@@ -378,7 +432,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
             {
                 "token": request.query_params.get("token", ""),
                 "uses_token": ctx.auth.uses_token,
-                "error": request.query_params.get("error", ""),
+                "error": _LOGIN_ERRORS.get(request.query_params.get("error", ""), ""),
                 "event": store.event(ctx.event_id),
             },
         )
@@ -394,15 +448,13 @@ def create_app(ctx: ConsoleContext) -> Starlette:
             return _plain(429, f"too many failed logins: try again in {later} s", {"retry-after": str(later)})
         if wait:
             await asyncio.sleep(wait)  # slows down password guessing
+        if not name:  # asked before the password is checked: a link's token is not spent for nothing
+            return RedirectResponse("/login?error=name", status_code=303)
         async with verify_slots:  # argon2 in a thread, a few at a time: the pages stay responsive
             right = await run_in_threadpool(ctx.auth.check_password, str(form.get("password") or ""))
         if not right:
-            return RedirectResponse("/login?error=" + quote("wrong password or token"), status_code=303)
-        if not name:
-            return RedirectResponse(
-                "/login?error=" + quote("say who you are: your name goes in the audit trail"), status_code=303
-            )
-        sid = ctx.auth.login(client, name)
+            return RedirectResponse("/login?error=wrong", status_code=303)
+        sid = await run_in_threadpool(ctx.auth.login, client, name)
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(
             SESSION_COOKIE, sid, httponly=True, samesite="strict", path="/", secure=request.url.scheme == "https"
@@ -410,11 +462,11 @@ def create_app(ctx: ConsoleContext) -> Starlette:
         return response
 
     async def logout(request: Request) -> Response:
-        sid, session = session_of(request)
+        sid, session = await run_in_threadpool(session_of, request)
         form = await read_form(request)
         if session is None or not same(str(form.get("csrf") or ""), session.csrf):
             return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
-        ctx.auth.logout(sid)
+        await run_in_threadpool(ctx.auth.logout, sid)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -543,14 +595,12 @@ def create_app(ctx: ConsoleContext) -> Starlette:
             return f"Draft {d.id} ({d.slot}) goes out now."
         raise DraftError(f"unknown action {verb}")
 
-    def inbox_action(request: Request, form: FormData, session: Session) -> str:
+    def inbox_action(request: Request, form: FormData, session: Session) -> str | Goto:
         message_id = _id(request.path_params["message_id"], "message")
         if request.path_params["verb"] == "reshare":
             text = str(form.get("text") or "").strip() or None
             draft = inbox.reshare(message_id, session.operator, text=text, event_id=ctx.event_id)
-            return (
-                f"/queue?msg={quote(f'Draft {draft.id} made from message {message_id}: approve it.')}#draft-{draft.id}"
-            )
+            return Goto("/queue", f"Draft {draft.id} made from message {message_id}: approve it.", f"draft-{draft.id}")
         inbox.dismiss(message_id, session.operator)
         return f"Message {message_id} dismissed."
 
@@ -579,7 +629,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
             return f"Cued: moved {len(moved)} posts by {format_duration(delta)}."
         raise DraftError(f"unknown action {verb}")
 
-    def compose_action(request: Request, form: FormData, session: Session) -> str:
+    def compose_action(request: Request, form: FormData, session: Session) -> Goto:
         at: datetime | None = None
         at_text = str(form.get("at") or "").strip()
         if form.get("when") == "at" and at_text:
@@ -592,7 +642,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
         when = "now" if at is None else f"at {hm(draft.at)}"
         tags = f" (added {' '.join(added)})" if added else ""
         note = f"Composed draft {draft.id}{tags}, approved; it goes out {when}."
-        return f"/queue?msg={quote(note)}#draft-{draft.id}"
+        return Goto("/queue", note, f"draft-{draft.id}")
 
     async def count(request: Request, session: Session) -> Response:
         if not same(request.headers.get("x-csrf-token") or "", session.csrf):
@@ -616,12 +666,12 @@ def create_app(ctx: ConsoleContext) -> Starlette:
 
     async def events(request: Request, session: Session) -> Response:
         async def stream() -> AsyncIterator[str]:
-            last = await run_in_threadpool(marker)
+            last = marker()  # the watch thread reads the store; this reads its value
             yield f"event: hello\ndata: {last}\n\n"
             quiet = 0
             while not await request.is_disconnected():
                 await asyncio.sleep(0.25)
-                current = await run_in_threadpool(marker)
+                current = marker()
                 quiet += 1
                 if current != last:
                     last = current

@@ -1,23 +1,33 @@
-"""Who may use the console: a password (or its argon2 hash), or a one-time token per run.
+"""Who may use the console: a password (or its argon2 hash), or a link with a one-time token.
 
-Sessions live in memory only (a run's console forgets them when it stops); the cookie is
-HttpOnly and SameSite=Strict, and every state-changing request carries the session's CSRF
-token. Login attempts are throttled per client address and for everybody at once; each
-attempt is counted when it arrives, before it waits, so parallel guesses queue up.
+Sessions live in the store, by the hash of their id, with an idle and an absolute expiry:
+a restart (or the standby's console on the same store) keeps everybody logged in, and a copy
+of the store logs nobody in. A link's token is spent by its first login (`livetweet
+console-link` prints another). The cookie is HttpOnly and SameSite=Strict; each session's
+CSRF token is derived from its id, so it needs no storage either. Login attempts are
+throttled per client address and for everybody at once; each attempt is counted when it
+arrives, before it waits, so parallel guesses queue up.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 SESSION_COOKIE = "livetweet_session"
 MAX_DELAY = 5.0  # the longest wait a client's failures add before its next attempt
@@ -27,6 +37,11 @@ GLOBAL_WINDOW = 60.0  # ... before every attempt is spaced GLOBAL_WINDOW / GLOBA
 MAX_CLIENTS = 1024  # client addresses remembered; beyond, new ones share one bucket
 FORGET_AFTER = 15 * 60.0  # a client's failures are forgotten after this long without an attempt
 OVERFLOW = "*"
+SESSION_IDLE = timedelta(hours=2)  # a browser left alone this long logs in again
+SESSION_MAX = timedelta(hours=12)  # and every session ends this long after its login
+LINK_VALID = timedelta(hours=1)  # a login link not used within this is void
+TOUCH_EVERY = timedelta(minutes=1)  # a session's last use is written at most this often
+CHECK_EVERY = 2.0  # seconds a session read from the store is trusted before it is read again
 
 
 def _delay(failures: int) -> float:
@@ -40,13 +55,36 @@ class _Client:
     last: float = 0.0
 
 
-@dataclass
+def digest(secret: str) -> str:
+    """What the store keeps of a session id or a link token: never the secret itself."""
+    return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
+
+
+def _derived(session_id: str, purpose: str) -> str:
+    mac = hmac.new(session_id.encode("utf-8", "replace"), purpose.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
 class Session:
-    """One logged-in browser: its operator's name and its CSRF token."""
+    """One logged-in browser: its operator's name, its CSRF token and its key for messages."""
 
     operator: str
     csrf: str
-    created: float = field(default_factory=time.monotonic)
+    id_hash: str
+    flash_key: str
+
+    @classmethod
+    def of(cls, session_id: str, operator: str) -> Session:
+        return cls(operator, _derived(session_id, "csrf"), digest(session_id), _derived(session_id, "flash"))
+
+    def sign(self, text: str) -> str:
+        """A mark that this console said `text` to this session (a banner nobody else can set)."""
+        mac = hmac.new(self.flash_key.encode(), text.encode("utf-8", "replace"), hashlib.sha256)
+        return mac.hexdigest()[:32]
+
+    def signed(self, text: str, mark: str) -> bool:
+        return hmac.compare_digest(self.sign(text), mark)
 
 
 class ConsoleAuth:
@@ -62,13 +100,14 @@ class ConsoleAuth:
         global_window: float = GLOBAL_WINDOW,
         max_wait: float = MAX_WAIT,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        store: Store | None = None,
     ) -> None:
         self._password = password or None
         self._hash = password_hash or None
-        # Without a password: a token for this run only, printed with the console's URL,
-        # never written to disk or to a log.
-        self.token = None if (self._password or self._hash) else secrets.token_urlsafe(24)
-        self._sessions: dict[str, Session] = {}
+        self.store = store
+        self._wall = wall
+        self._known: dict[str, tuple[Session, float]] = {}  # id hash -> (session, when it was read)
         self._clients: OrderedDict[str, _Client] = OrderedDict()
         self._overflow = _Client()
         self._max_clients = max_clients
@@ -82,16 +121,38 @@ class ConsoleAuth:
 
     @property
     def uses_token(self) -> bool:
-        return self.token is not None
+        """No password is set: operators log in with links (`livetweet console-link`)."""
+        return not (self._password or self._hash)
+
+    def _sessions(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("ConsoleAuth has no store: create_app gives it the console's")
+        return self.store
+
+    def new_link_token(self) -> str:
+        """A token for one login within LINK_VALID; only its hash is stored."""
+        token = secrets.token_urlsafe(24)
+        now = self._wall()
+        self._sessions().add_console_token(digest(token), now, now + LINK_VALID)
+        return token
 
     def check_password(self, given: str) -> bool:
-        """Blocking (argon2 takes a good part of a second): the console calls it in a thread."""
-        if self.token is not None:
-            return hmac.compare_digest(given.encode(), self.token.encode())
+        """Blocking (argon2 takes a good part of a second): the console calls it in a thread.
+
+        A link's token is spent here, by the first login that gives it."""
+        given = given.strip()
+        if (
+            self.store is not None
+            and 20 <= len(given) <= 64
+            and self.store.use_console_token(digest(given), self._wall())
+        ):
+            return True
         if self._password is not None:
-            return hmac.compare_digest(given.encode(), self._password.encode())
+            return hmac.compare_digest(given.encode("utf-8", "replace"), self._password.encode("utf-8", "replace"))
+        if self._hash is None:
+            return False
         try:
-            return PasswordHasher().verify(self._hash or "", given)
+            return PasswordHasher().verify(self._hash, given)
         except (VerificationError, InvalidHashError):
             return False
 
@@ -159,21 +220,52 @@ class ConsoleAuth:
             state.next_at = max(state.next_at, now) + _delay(state.failures)
             state.last = now
 
-    def login(self, client: str, operator: str) -> str:
+    def succeeded(self, client: str) -> None:
+        """A right password: its attempt was counted as a failure, take it back."""
         with self._lock:
             state = self._clients.pop(client, None)
             if state is not None and state.failures:
-                self._tat -= self._interval  # its attempt was counted as a failure: take it back
-            session_id = secrets.token_urlsafe(32)
-            self._sessions[session_id] = Session(operator, secrets.token_urlsafe(32))
-            return session_id
+                self._tat -= self._interval
+
+    def login(self, client: str, operator: str) -> str:
+        """A new session for `operator`; returns its id (the cookie), which is stored only hashed."""
+        self.succeeded(client)
+        session_id = secrets.token_urlsafe(32)
+        now = self._wall()
+        self._sessions().add_console_session(digest(session_id), operator, now, now + SESSION_MAX)
+        return session_id
 
     def session(self, session_id: str | None) -> Session | None:
-        if not session_id:
+        """The live session with this id, or None (unknown, logged out, idle too long, too old)."""
+        if not session_id or len(session_id) > 100:
             return None
+        id_hash = digest(session_id)
+        tick = self._clock()
         with self._lock:
-            return self._sessions.get(session_id)
+            known = self._known.get(id_hash)
+        if known is not None and tick - known[1] < CHECK_EVERY:
+            return known[0]
+        row = self._sessions().console_session(id_hash)
+        now = self._wall()
+        if row is None or now >= row.expires_at or now - row.seen_at >= SESSION_IDLE:
+            if row is not None:
+                self._sessions().drop_console_session(id_hash)
+            with self._lock:
+                self._known.pop(id_hash, None)
+            return None
+        if now - row.seen_at >= TOUCH_EVERY:
+            self._sessions().touch_console_session(id_hash, now)
+        session = Session.of(session_id, row.operator)
+        with self._lock:
+            if len(self._known) > 4096:
+                self._known.clear()
+            self._known[id_hash] = (session, tick)
+        return session
 
     def logout(self, session_id: str | None) -> None:
+        if not session_id:
+            return
+        id_hash = digest(session_id)
         with self._lock:
-            self._sessions.pop(session_id or "", None)
+            self._known.pop(id_hash, None)
+        self._sessions().drop_console_session(id_hash)

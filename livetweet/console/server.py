@@ -2,14 +2,78 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import resource
 import threading
 import time
 from collections.abc import Iterable
 
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+HEADER_TIMEOUT = 10.0  # seconds a new connection has to send its first request's headers
+MAX_CONNECTIONS = 1000  # open connections at once; beyond, new ones are closed at once
+FD_RESERVE = 256  # file descriptors kept for the store, X and the scheduler, whatever the console holds
+log = logging.getLogger("livetweet.console")
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit (at most 65,536), so that
+    a flood of connections does not leave SQLite unable to open its files; returns the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def connection_limit(fd_limit: int) -> int:
+    """How many connections the console may hold and still leave FD_RESERVE descriptors free."""
+    return max(16, min(MAX_CONNECTIONS, fd_limit - FD_RESERVE))
+
+
+class GuardedH11(H11Protocol):
+    """uvicorn's HTTP/1.1 with two bounds: at most `limit` connections (a new one beyond is
+    closed before anything is read), and a connection that sends no request within
+    HEADER_TIMEOUT is closed (idle sockets and slow headers cannot pile up)."""
+
+    limit = MAX_CONNECTIONS
+    header_timeout = HEADER_TIMEOUT
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if len(self.connections) >= self.limit:
+            transport.close()
+            self.transport = transport
+            self._refused = True
+            return
+        self._refused = False
+        super().connection_made(transport)
+        self._header_timer: asyncio.TimerHandle | None = self.loop.call_later(self.header_timeout, self._no_request)
+
+    def _no_request(self) -> None:
+        self._header_timer = None
+        if self.cycle is None and not self.transport.is_closing():
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._refused:
+            return
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        super().connection_lost(exc)
 
 
 def parse_address(value: str) -> tuple[str, int]:
@@ -55,7 +119,9 @@ def allowed_hosts(host: str, port: int, extra: Iterable[str] = ()) -> frozenset[
 class ConsoleServer:
     """The console's HTTP server, started and stopped with the run."""
 
-    def __init__(self, app: Starlette, host: str, port: int) -> None:
+    def __init__(self, app: Starlette, host: str, port: int, max_connections: int | None = None) -> None:
+        limit = max_connections or connection_limit(raise_fd_limit())
+        protocol = type("ConsoleHTTP", (GuardedH11,), {"limit": limit})
         config = uvicorn.Config(
             app,
             host=host,
@@ -68,6 +134,10 @@ class ConsoleServer:
             # words (each guess would claim a new address and escape the login throttle).
             proxy_headers=False,
             server_header=False,
+            http=protocol,
+            timeout_keep_alive=5,
+            h11_max_incomplete_event_size=16 * 1024,  # a request line and headers: 16 KB at most
+            ws="none",
         )
         self.server = uvicorn.Server(config)
         self.host, self.port = host, port

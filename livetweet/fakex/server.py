@@ -30,6 +30,8 @@ ACCOUNT_ID = "1318230912000000000"
 FIRST_TWEET_ID = 1_326_000_000_000_000_000
 RATE_WINDOW = timedelta(minutes=15)
 RATE_LIMITS = {"POST /2/tweets": 100, "GET /2/dm_events": 15, "GET /2/users/:id/tweets": 900}
+MAX_BODY = 1024 * 1024  # bytes: X's own limit for a post's JSON is far smaller
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 FAULT_KINDS = ("500", "503", "503-after-store", "429", "401", "403", "hang", "hang-after-store", "drop-after-store")
 
 
@@ -163,9 +165,26 @@ class _Handler(BaseHTTPRequestHandler):
         key = re.sub(r"^/2/tweets/\d+$", "/2/tweets/:id", key)
         return f"{self.command} {key}", path, parse_qs(parts.query)
 
+    def _refuse(self, status: int, detail: str) -> None:
+        """Answer and close: the body (if any) is left unread."""
+        self.close_connection = True
+        self._problem(status, detail, {"Connection": "close"})
+
     def _dispatch(self) -> None:
+        # Only its own names: a web page whose name was made to resolve to 127.0.0.1 (DNS
+        # rebinding) can neither read the rehearsal's state nor inject messages and faults.
+        if (self.headers.get("Host") or "").strip().lower() not in self.server.hosts:
+            self._refuse(421, "the simulated X API answers to 127.0.0.1, localhost and [::1] only")
+            return
+        length_text = (self.headers.get("Content-Length") or "0").strip()
+        if not length_text.isdigit():
+            self._refuse(400, "bad Content-Length")
+            return
+        length = int(length_text)
+        if length > MAX_BODY:
+            self._refuse(413, f"request body too large (at most {MAX_BODY} bytes)")
+            return
         # Read the whole body first, whatever the answer: leftovers would poison keep-alive.
-        length = int(self.headers.get("Content-Length") or 0)
         self._raw = self.rfile.read(length) if length else b""
         route, path, query = self._route()
         state = self.server.state
@@ -201,6 +220,17 @@ class _Handler(BaseHTTPRequestHandler):
         if handler is None:
             self._problem(404, f"no such route: {route}")
             return
+        if self.command == "POST":
+            # Control routes take JSON only: a web page can send text/plain or a form without
+            # asking, but JSON needs a CORS preflight, which this server never grants.
+            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if kind != "application/json":
+                self._refuse(415, "send JSON (Content-Type: application/json)")
+                return
+            origin = self.headers.get("Origin")
+            if origin is not None and urlsplit(origin).netloc.lower() not in self.server.hosts:
+                self._refuse(403, "refused: this request comes from another site")
+                return
         handler(self, path, query, {})
 
     def _record(self, route: str, outcome: str) -> None:
@@ -501,6 +531,9 @@ class FakeXServer(ThreadingHTTPServer):
         hang_seconds: float = 30.0,
     ) -> None:
         super().__init__((host, port), _Handler)
+        bound = self.server_address[1]
+        names = {*LOOPBACK_NAMES, host if ":" not in host else f"[{host}]"}
+        self.hosts = frozenset(f"{name.lower()}:{bound}" for name in names)
         self.state = FakeXState(clock or SystemClock(), username, rate_limits)
         self.hang_seconds = hang_seconds
         self._thread: threading.Thread | None = None
@@ -509,6 +542,15 @@ class FakeXServer(ThreadingHTTPServer):
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def page_url(self, console_host: str = "127.0.0.1") -> str:
+        """Its timeline's address for a browser, by another name than the console's: cookies do
+        not care about ports, so the console's session cookie never comes here."""
+        host, port = self.server_address[:2]
+        if host not in ("127.0.0.1", "localhost"):
+            return self.url
+        name = "localhost" if console_host.strip("[]") in ("127.0.0.1", "::1") else "127.0.0.1"
+        return f"http://{name}:{port}"
 
     def start(self) -> FakeXServer:
         self._thread = threading.Thread(target=self.serve_forever, name="fake-x", daemon=True)
