@@ -65,7 +65,7 @@ def operator_name(explicit: str | None = None) -> str:
             name = getpass.getuser()
         except (KeyError, OSError):  # no login name (containers without a passwd entry)
             name = "operator"
-    return name.strip()
+    return clean_text(name).strip()
 
 
 @dataclass
@@ -727,7 +727,7 @@ class Service:
         self, draft_id: int, text: str, by: str, revision: int | None = None, seen_version: int | None = None
     ) -> tuple[Draft, list[str]]:
         """Replace the text with a new revision, back to pending; returns the hashtags added."""
-        text = text.strip()
+        text = clean_text(text).strip()  # typed or pasted, from the CLI or the console: one normal form
         with self.store.begin() as conn:
             draft = self.store.get(draft_id, conn)
             if seen_version is not None and seen_version != draft.version:
@@ -1039,6 +1039,7 @@ def compose_draft(
 
     Returns the draft and the hashtags that were added.
     """
+    text = clean_text(text)
     event_id = service._event_id(event_id)
     when = at or service.clock.now()
     segments = service.store.segments(event_id)

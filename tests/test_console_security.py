@@ -534,12 +534,15 @@ def test_history_inbox_queue_and_show_print_escapes_inert(tmp_path: Path) -> Non
                        capture_output=True, timeout=60)  # fmt: skip
 
     cli("load", str(SHIPPED_SCHEDULE))
-    cli("approve", "1", "--as", HOSTILE)
+    cli("approve", "3", "--as", HOSTILE)  # a name typed at the command line is cleaned at the edge ...
     cli("reject", "2", "--as", "bob", "--reason", HOSTILE)
     store = Store(db)
-    InboxService(Service(store, SystemClock())).keep(
+    service = Service(store, SystemClock())
+    service.approve(1, HOSTILE)  # ... one stored by some other way (an older livetweet) is not
+    InboxService(service).keep(
         [IncomingMessage("1001", "Hello " + HOSTILE + "\nsecond line", "42", HOSTILE, datetime.now(UTC), "c1")]
     )
+    assert [e.operator for e in store.audit() if e.draft_id == 3 and e.action == "approve"] == ["[2J]0;pwned31mevil"]
     store.close()
     outputs = {
         "history 1": on_a_terminal("--db", db, "history", "1", env=env),
@@ -626,3 +629,335 @@ def test_a_huge_duration_on_the_command_line_is_a_usage_error(tmp_path: Path) ->
     result = livetweet("shift", "+99999999999999h", cwd=tmp_path)
     assert result.returncode == 2
     assert "is not a duration" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- 4. connections: a cap, a header timeout, and a run whose screen errors do not end it --------
+
+
+def test_connections_past_the_cap_are_closed_and_idle_ones_time_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from livetweet.console import server as console_server
+
+    monkeypatch.setattr(console_server.GuardedH11, "header_timeout", 0.5)
+    store = Store(f"sqlite:///{tmp_path / 'cap.db'}")
+    service = Service(store, SystemClock())
+    event_id = service.load(SHIPPED_SCHEDULE).event_id
+    port = free_port()
+    context = ConsoleContext(
+        service, event_id, "approval", ConsoleAuth(password=PASSWORD), allowed_hosts=allowed_hosts("127.0.0.1", port)
+    )
+    server = ConsoleServer(create_app(context), "127.0.0.1", port, max_connections=20).start()
+    sockets = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(30)]
+    try:
+        closed_at_once = 0
+        for sock in sockets[20:]:
+            assert sock.recv(1) == b""  # closed by the server before anything was said
+            closed_at_once += 1
+        assert closed_at_once == 10
+        for sock in sockets[:20]:
+            assert sock.recv(1) == b""  # idle: closed when the header timeout passed
+        status, _, body = raw(port, request_bytes(port, "GET", "/login", {}))
+        assert status == 200 and b"livetweet" in body  # and the console serves again
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.stop()
+        store.close()
+
+
+def test_the_fd_limit_is_raised_where_the_hard_limit_allows() -> None:
+    import resource
+
+    from livetweet.console.server import FD_RESERVE, connection_limit, raise_fd_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+        raised = raise_fd_limit()
+        assert raised == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        assert raised == min(hard, 65536) if hard != resource.RLIM_INFINITY else raised == 65536
+        assert connection_limit(raised) <= raised - FD_RESERVE or connection_limit(raised) == 16
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_errors_in_the_runs_screen_do_not_end_the_run(tmp_path: Path) -> None:
+    from livetweet.dispatch import Dispatcher, LeaseKeeper, Runner
+    from livetweet.publishers.dryrun import DryRunPublisher
+
+    store = Store(f"sqlite:///{tmp_path / 'screen.db'}")
+    service = Service(store, SystemClock())
+    event_id = service.load(SHIPPED_SCHEDULE).event_id
+    keeper = LeaseKeeper.take(store, "live", None)
+    runner = Runner(Dispatcher(service, DryRunPublisher(echo=lambda _t: None), event_id, keeper=keeper))
+    calls = []
+
+    def idle() -> None:
+        calls.append(1)
+        if len(calls) >= 5:
+            runner.stopped.set()
+        raise OSError(24, "Too many open files")  # what a connection flood did to Store.drafts
+
+    try:
+        assert runner.wait(on_idle=idle, poll=0.001) == "stopped"  # not an exception: it went on
+        assert len(calls) == 5
+    finally:
+        keeper.release()
+        store.close()
+
+
+# --- 8. per-viewer values never reach into stored text ---------------------------------------------
+
+
+def test_stored_text_cannot_pull_a_viewers_token_or_name_into_a_shared_page(tmp_path: Path) -> None:
+    console = InProcessConsole(tmp_path, ConsoleAuth(password=PASSWORD))
+    try:
+        draft = console.store.drafts(event_id=None)[0]
+        markers = (
+            "<!--livetweet:csrf--> <!--livetweet:operator--> <!--livetweet:banner--> \x00csrf\x00 \x00operator\x00"
+        )
+        service = Service(console.store, SystemClock())  # another operator's edit, stored
+        service.edit(draft.id, f"Markers {markers} #GCM #GlobalCompactforMigration", "mallory")
+        bob = requests.Session()
+        assert bob.post(console.url + "/login", data={"name": "bob", "password": PASSWORD}, timeout=30).ok
+        for path in ("/queue", "/history", "/"):
+            page = bob.get(console.url + path, timeout=10).text
+            csrf = re.search(r'data-csrf="([^"]+)"', page)
+            assert csrf, path
+            fields = page.count('name="csrf"')
+            assert page.count(csrf.group(1)) == fields + 1, path  # the body's and each form's: nowhere else
+            assert "<!--livetweet:" not in page, path  # every slot filled, none left open
+        queue = bob.get(console.url + "/queue", timeout=10).text
+        assert "&lt;!--livetweet:csrf--&gt;" in queue  # the stored text, shown as it is
+        assert "\x00" not in queue
+        edit_box = re.search(r"<textarea[^>]*>([^<]*)</textarea>", queue)
+        assert edit_box and "&lt;!--livetweet:csrf--&gt;" in queue and csrf.group(1) not in edit_box.group(1)
+    finally:
+        console.stop()
+
+
+def test_every_form_field_is_cleaned_of_control_characters_at_the_edge(tmp_path: Path) -> None:
+    console = InProcessConsole(tmp_path, ConsoleAuth(password=PASSWORD))
+    try:
+        draft = console.store.drafts(event_id=None)[0]
+        text = "Hello\x00 \u202eworld\x1b[2J #GCM #GlobalCompactforMigration\r\nsecond line"
+        response = console.session.post(
+            console.url + f"/drafts/{draft.id}/edit",
+            data={"csrf": console.csrf, "text": text, "version": str(draft.version)},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert response.status_code == 303
+        stored = console.store.get(draft.id).text
+        assert stored == "Hello world[2J #GCM #GlobalCompactforMigration\nsecond line"
+        history = console.store.audit()
+        assert all("\x00" not in (e.operator + (e.reason or "")) for e in history)
+    finally:
+        console.stop()
+
+
+# --- 9. sessions in the store, a login link logs in once ----------------------------------------------
+
+
+def test_a_login_link_works_once_even_after_logout(tmp_path: Path) -> None:
+    c = Console(tmp_path, speed=20, start_in=60, password=None)
+    try:
+        line = next(line for line in c.first_lines if line.startswith("Console: "))
+        link = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=(\S+))", line)
+        assert link, line
+        token = link.group(2)
+        first = requests.Session()
+        answer = first.post(c.url + "/login", data={"name": "alice", "password": token}, allow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == "/"
+        page = first.get(c.url + "/queue", timeout=10)
+        csrf = re.search(r'data-csrf="([^"]+)"', page.text)
+        assert page.status_code == 200 and csrf
+        assert first.post(c.url + "/logout", data={"csrf": csrf.group(1)}, allow_redirects=False).status_code == 303
+        for name in ("alice", "mallory"):
+            again = requests.post(c.url + "/login", data={"name": name, "password": token}, allow_redirects=False)
+            assert again.status_code == 303 and again.headers["location"] == "/login?error=wrong", name
+        assert token not in (c.db.read_bytes() + c.db.with_name(c.db.name + "-wal").read_bytes()).decode("latin-1")
+
+        # Another link, from another terminal, logs in one more browser.
+        out = subprocess.run(
+            [sys.executable, "-m", "livetweet", "--db", f"sqlite:///{c.db}", "console-link", "--json"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert out.returncode == 0, out.stderr
+        made = json_loads(out.stdout)
+        assert made["serving"] is True and made["link"].startswith(c.url + "/login?token=")
+        fresh = made["link"].split("token=")[1]
+        bob = requests.Session()
+        assert (
+            bob.post(c.url + "/login", data={"name": "bob", "password": fresh}, allow_redirects=False).status_code
+            == 303
+        )
+        assert bob.get(c.url + "/queue", allow_redirects=False, timeout=10).status_code == 200
+        reuse = requests.post(c.url + "/login", data={"name": "eve", "password": fresh}, allow_redirects=False)
+        assert reuse.headers["location"] == "/login?error=wrong"
+    finally:
+        c.stop()
+
+
+def json_loads(text: str) -> Any:
+    import json
+
+    return json.loads(text)
+
+
+def test_sessions_survive_a_restart_of_the_console(tmp_path: Path) -> None:
+    first = InProcessConsole(tmp_path, ConsoleAuth(password=PASSWORD))
+    browser_session = requests.Session()
+    assert browser_session.post(first.url + "/login", data={"name": "alice", "password": PASSWORD}, timeout=30).ok
+    cookie = browser_session.cookies.get("livetweet_session")
+    assert cookie and cookie not in (tmp_path / "inproc.db").read_bytes().decode("latin-1")
+    first.stop()
+    second = InProcessConsole(tmp_path, ConsoleAuth(password=PASSWORD))
+    try:
+        again = requests.Session()
+        again.cookies.set("livetweet_session", cookie)
+        page = again.get(second.url + "/queue", allow_redirects=False, timeout=10)
+        assert page.status_code == 200 and "alice" in page.text
+    finally:
+        second.stop()
+
+
+def test_sessions_expire_when_idle_and_when_old(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from livetweet.console.auth import CHECK_EVERY, SESSION_IDLE, SESSION_MAX
+
+    store = Store(f"sqlite:///{tmp_path / 'expiry.db'}")
+    wall = [datetime(2020, 11, 12, 12, 0, tzinfo=UTC)]
+    tick = [0.0]
+    auth = ConsoleAuth(password=PASSWORD, store=store, wall=lambda: wall[0], clock=lambda: tick[0])
+
+    def later(delta: timedelta) -> None:
+        wall[0] += delta
+        tick[0] += CHECK_EVERY + delta.total_seconds()
+
+    try:
+        idle = auth.login("127.0.0.1", "alice")
+        later(SESSION_IDLE - timedelta(minutes=1))
+        assert auth.session(idle) is not None  # used in time: it lives on, and its use is noted
+        later(SESSION_IDLE - timedelta(minutes=1))
+        assert auth.session(idle) is not None
+        later(SESSION_IDLE)
+        assert auth.session(idle) is None  # left alone too long
+        assert auth.session(idle) is None  # and gone from the store
+
+        busy = auth.login("127.0.0.1", "bob")
+        for _ in range(int(SESSION_MAX / timedelta(hours=1)) - 1):
+            later(timedelta(hours=1))
+            assert auth.session(busy) is not None
+        later(timedelta(hours=1))
+        assert auth.session(busy) is None  # however busy, a session ends SESSION_MAX after its login
+
+        assert auth.session("not-a-session") is None and auth.session("x" * 5000) is None
+    finally:
+        store.close()
+
+
+# --- 12. the simulated X against a web page ---------------------------------------------------------------
+
+
+def test_the_simulated_x_refuses_foreign_hosts_non_json_control_calls_and_big_bodies() -> None:
+    fake = FakeXServer().start()
+    port = fake.server_address[1]
+    try:
+        foreign = {"Host": f"rebind.example:{port}"}
+        assert requests.get(fake.url + "/fake/state", headers=foreign, timeout=10).status_code == 421
+        assert requests.get(fake.url + "/", headers=foreign, timeout=10).status_code == 421
+        body = b'{"from": "mallory", "text": "injected"}'
+        # What a web page can send without asking first: text/plain, or a form.
+        for kind in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+            answer = requests.post(fake.url + "/fake/dm", data=body, headers={"Content-Type": kind}, timeout=10)
+            assert answer.status_code == 415, kind
+        fault = requests.post(
+            fake.url + "/fake/faults", data=b'{"kind": "500"}', headers={"Content-Type": "text/plain"}
+        )
+        assert fault.status_code == 415
+        other_site = requests.post(
+            fake.url + "/fake/dm",
+            data=body,
+            headers={"Content-Type": "application/json", "Origin": "http://evil.example"},
+        )
+        assert other_site.status_code == 403
+        big = requests.post(
+            fake.url + "/fake/dm", data=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "application/json"}
+        )
+        assert big.status_code == 413
+        with fake.state.lock:
+            assert fake.state.dms == [] and fake.state.faults == {}  # nothing got in
+        ok = requests.post(fake.url + "/fake/dm", json={"from": "amina", "text": "hello"}, timeout=10)
+        assert ok.status_code == 201  # the CLI's and the tests' own way still works
+        for name in ("127.0.0.1", "localhost"):
+            assert requests.get(f"http://{name}:{port}/fake/state", timeout=10).status_code == 200
+    finally:
+        fake.stop()
+
+
+# --- 13. the session cookie never goes to the simulated X's page ----------------------------------------
+
+
+def test_the_timeline_link_is_under_another_name_so_the_cookie_stays_home(tmp_path: Path) -> None:
+    console = InProcessConsole(tmp_path, ConsoleAuth(password=PASSWORD))
+    fake = FakeXServer().start()
+    timeline = fake.page_url("127.0.0.1") + "/"
+    try:
+        assert timeline.startswith("http://localhost:")
+        assert fake.page_url("localhost").startswith("http://127.0.0.1:")
+        with playwright_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+            try:
+                context = browser.new_context()
+                page = context.new_page()
+                page.goto(console.url + "/login")
+                page.fill("input[name=name]", "alice")
+                page.fill("input[name=password]", PASSWORD)
+                page.click("button[type=submit]")
+                page.wait_for_url(console.url + "/")
+                same_name = f"http://127.0.0.1:{fake.server_address[1]}/"
+                # Cookies ignore ports: by the console's own name the simulated X would get it ...
+                assert [c["name"] for c in context.cookies(same_name)] == ["livetweet_session"]
+                # ... by the name livetweet prints for it, it does not.
+                assert context.cookies(timeline) == []
+                page.goto(timeline)
+                assert "Simulated X" in page.content()
+            finally:
+                browser.close()
+    finally:
+        fake.stop()
+        console.stop()
+
+
+# --- 14. banners are the console's own words ---------------------------------------------------------------
+
+
+def test_a_banner_cannot_be_set_through_the_address(console: Console) -> None:
+    session, csrf = logged_in(console.url)
+    spoof = session.get(console.url + "/queue?msg=Posting+is+paused.+Call+%2B41+00+000", timeout=10).text
+    assert "Call +41" not in spoof and "banner" not in spoof.split("<main", 1)[-1].split("data-draft-id")[0]
+    assert "Call +41" not in session.get(console.url + "/?msg=Call+%2B41&sig=00", timeout=10).text
+    login = requests.get(console.url + "/login?error=Your+password+expired%3A+call+%2B41", timeout=10).text
+    assert "call +41" not in login
+    draft = console.draft("q1")
+    answer = session.post(
+        console.url + f"/drafts/{draft['id']}/approve",
+        data={"csrf": csrf},
+        headers={"Referer": console.url + "/queue"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code == 303
+    target = answer.headers["location"]
+    own = session.get(console.url + target, timeout=10).text
+    assert f"Approved draft {draft['id']}" in own  # the console's own message is shown ...
+    bob, _ = logged_in(console.url, "bob")
+    assert (
+        f"Approved draft {draft['id']}" not in bob.get(console.url + target, timeout=10).text
+    )  # ... to its session only

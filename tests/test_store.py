@@ -340,8 +340,30 @@ def test_a_database_from_a_newer_livetweet(db_url: str) -> None:
     with engine.begin() as conn:
         conn.execute(meta_table.update().where(meta_table.c.key == "schema_version").values(value="99"))
     engine.dispose()
-    with pytest.raises(StoreError, match=r"newer livetweet \(schema 99; this one knows 2\)"):
+    with pytest.raises(StoreError, match=r"newer livetweet \(schema 99; this one knows 3\)"):
         Store(db_url)
+
+
+def test_a_schema_2_store_gains_the_console_tables(db_url: str) -> None:
+    store = Store(db_url)
+    url = store.engine.url
+    store.close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE console_sessions"))
+        conn.execute(sa.text("DROP TABLE console_tokens"))
+        conn.execute(meta_table.update().where(meta_table.c.key == "schema_version").values(value="2"))
+    engine.dispose()
+    store = Store(db_url)
+    try:
+        now = datetime.now(UTC)
+        store.add_console_token("h" * 64, now, now + timedelta(hours=1))
+        assert store.use_console_token("h" * 64, now) and not store.use_console_token("h" * 64, now)
+        with store.engine.connect() as conn:
+            version = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")).scalar()
+        assert version == "3"
+    finally:
+        store.close()
 
 
 def test_times_come_back_aware_and_in_utc(service: Service, schedule: Path) -> None:
