@@ -314,6 +314,7 @@ def draft_json(draft: Draft, zone: ZoneInfo) -> dict[str, Any]:
         "text": draft.text,
         "weighted_length": draft.weighted_length,
         "hashtags": list(draft.hashtags),
+        "wanted_hashtags": list(draft.wanted_hashtags),
         "revision": draft.revision,
         "approved_revision": draft.approved_revision,
         "approved_by": draft.approved_by,

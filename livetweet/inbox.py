@@ -9,7 +9,6 @@ exactly, for the audit.
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +16,8 @@ from datetime import datetime, timedelta
 
 from .clock import Clock
 from .errors import LivetweetError
+from .normal import normal_text
 
-# C0 and C1 controls except \n, DEL, bidi embeddings/overrides/isolates, marks, zero-width spaces.
-_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b\ufeff\u200e\u200f\u061c]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 SHOWN_LENGTH = 500
 
 
@@ -29,8 +26,8 @@ class InboxError(LivetweetError):
 
 
 def clean_text(text: str) -> str:
-    """The text as shown and posted: unsafe invisible characters gone, lone surrogates replaced."""
-    return _SURROGATE.sub("\ufffd", _UNSAFE.sub("", text))
+    """The text as shown and posted: livetweet's one normal form (livetweet.normal)."""
+    return normal_text(text)
 
 
 def shorten(text: str, limit: int = SHOWN_LENGTH) -> str:

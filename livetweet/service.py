@@ -781,15 +781,22 @@ class Service:
             )
         if not tagged.parsed.valid:
             raise TextRefused("the new text contains characters X refuses: nothing was changed")
-        same = " ".join(tagged.text.split()).casefold()
+        other = self.same_text(conn, event_id, tagged.text, draft_id)
+        if other is not None:
+            raise TextRefused(
+                f"draft {other.id} (slot {other.slot}) already has this text, and X refuses duplicate "
+                "posts: nothing was changed"
+            )
+        return tagged
+
+    def same_text(self, conn: sa.Connection, event_id: str, text: str, draft_id: int | None = None) -> Draft | None:
+        """A live draft (not `draft_id`) whose text X would call a duplicate of `text`."""
+        same = " ".join(text.split()).casefold()
         for other in self.store.drafts(event_id=event_id, conn=conn):
             live = other.id != draft_id and other.state not in (S.REJECTED, S.WITHDRAWN)
             if live and " ".join(other.text.split()).casefold() == same:
-                raise TextRefused(
-                    f"draft {other.id} (slot {other.slot}) already has this text, and X refuses duplicate "
-                    "posts: nothing was changed"
-                )
-        return tagged
+                return other
+        return None
 
     def add_draft(
         self,
@@ -974,6 +981,16 @@ class InboxService:
                     f"the reshare of message {message_id} would be {length}/{MAX_WEIGHTED_LENGTH} weighted "
                     f"characters, {need}: shorten the message with --text (nothing was cut, nothing was created)"
                 )
+            if not tagged.parsed.valid:
+                raise InboxError(
+                    f"the reshare of message {message_id} holds characters X refuses: give a text with --text"
+                )
+            twin = self.service.same_text(conn, event_id, tagged.text)
+            if twin is not None:
+                raise InboxError(
+                    f"the reshare of message {message_id} would repeat draft {twin.id} ({twin.slot}) word for word, "
+                    "and X refuses duplicate posts: dismiss it, or reshare it with another --text"
+                )
             draft = self.service.add_draft(
                 conn,
                 event_id=event_id,
@@ -1031,6 +1048,27 @@ def _segment_at(schedule: Schedule, shifts: list[tuple[datetime | None, int]], w
     return started[-1] if started else schedule.segments[0]
 
 
+def running_segment(service: Service, event_id: str, when: datetime) -> dict[str, Any]:
+    """The segment running at `when` (shifts applied), or the first one before the event."""
+    segments = service.store.segments(event_id)
+    if not segments:
+        raise DraftError("the event has no segments: load its schedule first")
+    shifts = service.store.shifts(event_id)
+    started = [s for s in segments if s["planned_start"] + shift_for(shifts, s["planned_start"]) <= when]
+    return started[-1] if started else segments[0]
+
+
+def as_posted(service: Service, text: str, draft_id: int | None = None, event_id: str | None = None) -> Tagged:
+    """What `text` would become as a draft's new text (or, without a draft, as a composed post):
+    the normal form with the hashtags livetweet adds. The console's counter shows this, so the
+    length it shows is the length that is posted."""
+    text = clean_text(text).strip()
+    if draft_id is not None:
+        return tag_text(text, list(service.store.get(draft_id).wanted_hashtags))
+    event_id = service._event_id(event_id)
+    return tag_text(text, json.loads(running_segment(service, event_id, service.clock.now())["hashtags"]))
+
+
 def compose_draft(
     service: Service, text: str, by: str, at: datetime | None = None, event_id: str | None = None, approve: bool = True
 ) -> tuple[Draft, list[str]]:
@@ -1042,12 +1080,7 @@ def compose_draft(
     text = clean_text(text)
     event_id = service._event_id(event_id)
     when = at or service.clock.now()
-    segments = service.store.segments(event_id)
-    if not segments:
-        raise DraftError("the event has no segments: load its schedule first")
-    shifts = service.store.shifts(event_id)
-    started = [s for s in segments if s["planned_start"] + shift_for(shifts, s["planned_start"]) <= when]
-    segment = started[-1] if started else segments[0]
+    segment = running_segment(service, event_id, when)
     wanted = json.loads(segment["hashtags"])
     now = service.clock.now()
     with service.store.begin() as conn:

@@ -18,8 +18,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from livetweet.compose import tag_text
 from livetweet.console.auth import ConsoleAuth
 from livetweet.fakex import FakeXServer, add_dm
+from livetweet.normal import normal_text
+from livetweet.store import Store
 from livetweet.tweettext import parse_tweet
 
 from .conftest import REPO, SHIPPED_SCHEDULE, X_TEST_CREDENTIALS, shared_testdata
@@ -203,10 +206,12 @@ def test_edit_a_draft_and_watch_the_counter(console: Console, browser: object) -
     card.get_by_role("button", name="Edit", exact=True).click()  # type: ignore[attr-defined]
     area = card.locator("textarea")  # type: ignore[attr-defined]
     counter = card.locator("output.counter")  # type: ignore[attr-defined]
-    area.fill("The roundtable starts now 🌍 https://migrationnetwork.un.org/")
-    expect(counter).to_have_text(
-        f"{parse_tweet('The roundtable starts now 🌍 https://migrationnetwork.un.org/').weighted_length}/280"
-    )
+    typed = "The roundtable starts now 🌍 https://migrationnetwork.un.org/"
+    area.fill(typed)
+    wanted = list(console.draft("opening")["wanted_hashtags"])
+    posted = tag_text(typed, wanted)  # the counter shows the post as it will go out: hashtags added
+    assert posted.appended and posted.parsed.weighted_length > parse_tweet(typed).weighted_length
+    expect(counter).to_have_text(f"{posted.parsed.weighted_length}/280 with {' '.join(posted.appended)} added")
     card.get_by_role("button", name="Save edit").click()  # type: ignore[attr-defined]
     expect(page.get_by_role("status").first).to_contain_text("revision 2")  # type: ignore[attr-defined]
     edited = console.draft("opening")
@@ -223,11 +228,15 @@ def test_the_counter_agrees_with_parse_tweet_on_every_conformance_case(console: 
     page.goto(console.url + "/compose")  # type: ignore[attr-defined]
     area = page.locator("textarea[name=text]")  # type: ignore[attr-defined]
     counter = page.locator("#compose-counter")  # type: ignore[attr-defined]
+    store = Store(f"sqlite:///{console.db}", create=False)
+    wanted = json.loads(store.segments(store.events()[0]["id"])[0]["hashtags"])  # before the event: the first's
+    store.close()
     for case in cases:
         area.evaluate(
             "(el, text) => { el.value = text; el.dispatchEvent(new Event('input', {bubbles: true})); }", case["text"]
         )
-        expect(counter).to_have_attribute("data-weighted-length", str(parse_tweet(case["text"]).weighted_length))
+        posted = tag_text(normal_text(case["text"]).strip(), wanted)
+        expect(counter).to_have_attribute("data-weighted-length", str(posted.parsed.weighted_length))
 
 
 def test_compose_a_post_and_see_it_posted_with_the_segments_hashtags(console: Console, browser: object) -> None:

@@ -459,16 +459,16 @@ def test_password_checks_run_in_a_small_pool_off_the_event_loop(tmp_path: Path) 
 
 def test_count_runs_off_the_event_loop_and_has_a_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     console = InProcessConsole(tmp_path, ConsoleAuth(password=PASSWORD))
-    real = console_app.parse_tweet
+    real = console_app.as_posted
     entered, release = threading.Event(), threading.Event()
 
-    def held(text: str) -> Any:
+    def held(service: Any, text: str, *args: Any) -> Any:
         if text == "hold me":
             entered.set()
             assert release.wait(30)
-        return real(text)
+        return real(service, text, *args)
 
-    monkeypatch.setattr(console_app, "parse_tweet", held)
+    monkeypatch.setattr(console_app, "as_posted", held)
     answers: list[int] = []
     headers = {"X-CSRF-Token": console.csrf}
 

@@ -10,7 +10,7 @@ import pytest
 
 from livetweet.draft import DraftState
 from livetweet.fakex import add_dm
-from livetweet.inbox import Poller, clean_text
+from livetweet.inbox import InboxError, Poller, clean_text
 from livetweet.service import InboxService
 from livetweet.store import Store
 
@@ -83,6 +83,24 @@ def test_a_reshare_credits_the_sender_and_carries_the_hashtags(world: World) -> 
     assert inbox(world).messages(include_all=True)[0].state == "reshared"
     created = world.service.history(next(d for d in world.store.drafts() if d.source == "dm").id)[0]
     assert (created.action, created.operator, created.detail["dm_id"]) == ("reshare", "alice", message.dm_id)
+
+
+def test_a_reshare_that_would_repeat_a_draft_word_for_word_is_refused(world: World) -> None:
+    send(world, "speaker_one", "Regular pathways save lives")
+    send(world, "speaker_one", "Regular  pathways save lives\r\n")  # the same message, sent twice
+    inbox(world).poll(world.publisher)
+    world.clock.set(HELLO_AT)
+    first, second = sorted(inbox(world).messages(), key=lambda m: m.id)
+    inbox(world).reshare(first.id, "alice")
+    before = len(world.store.drafts())
+    with pytest.raises(
+        InboxError, match=rf"the reshare of message {second.id} would repeat draft \d+ \(dm-{first.id}\)"
+    ):
+        inbox(world).reshare(second.id, "alice")
+    assert len(world.store.drafts()) == before  # nothing was created
+    assert [m.id for m in inbox(world).messages()] == [second.id]  # still there to dismiss or reword
+    other = inbox(world).reshare(second.id, "alice", text="Regular pathways save lives, again")
+    assert other.text.startswith("Regular pathways save lives, again")
 
 
 def test_a_reshare_lands_in_the_segment_running_at_its_time(world: World) -> None:

@@ -38,9 +38,8 @@ from ..draft import Actor, DraftError, DraftState, actions_for
 from ..errors import LivetweetError
 from ..inbox import SHOWN_LENGTH, clean_text, shorten
 from ..schedule import format_duration, parse_duration
-from ..service import InboxService, Service, compose_draft
+from ..service import InboxService, Service, as_posted, compose_draft
 from ..store import shift_for
-from ..tweettext import parse_tweet
 from .auth import SESSION_COOKIE, ConsoleAuth, Session
 from .server import LOOPBACK
 
@@ -652,11 +651,28 @@ def create_app(ctx: ConsoleContext) -> Starlette:
         except (ValueError, RecursionError):
             return JSONResponse({"error": 'send JSON like {"text": "..."}'}, status_code=400)
         text = body.get("text") if isinstance(body, dict) else None
-        if not isinstance(text, str):
-            return JSONResponse({"error": 'send JSON like {"text": "..."}'}, status_code=400)
-        result = await run_in_threadpool(parse_tweet, text)  # not on the event loop
+        draft = body.get("draft") if isinstance(body, dict) else None
+        if not isinstance(text, str) or not (draft is None or isinstance(draft, int)):
+            return JSONResponse({"error": 'send JSON like {"text": "...", "draft": 12}'}, status_code=400)
+
+        def posted() -> Any:
+            # What would be posted: the normal form, with the hashtags livetweet adds (of the
+            # draft being edited, or of the running segment for a composed post).
+            return as_posted(ctx.service, text, _id(draft, "draft") if draft is not None else None, ctx.event_id)
+
+        try:
+            tagged = await run_in_threadpool(posted)  # not on the event loop
+        except (BadRequest, LivetweetError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        result = tagged.parsed
         return JSONResponse(
-            {"weighted_length": result.weighted_length, "valid": result.valid, "permillage": result.permillage}
+            {
+                "weighted_length": result.weighted_length,
+                "valid": result.valid,
+                "permillage": result.permillage,
+                "added": list(tagged.appended),
+                "missing": list(tagged.missing),
+            }
         )
 
     # --- live updates ------------------------------------------------------------------

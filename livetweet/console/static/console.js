@@ -23,10 +23,15 @@
     fetch("/api/count", {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify({ text: area.value })
+      // The server counts the text as it will be posted: its normal form, hashtags added.
+      body: JSON.stringify(area.hasAttribute("data-draft")
+        ? { text: area.value, draft: parseInt(area.getAttribute("data-draft"), 10) }
+        : { text: area.value })
     }).then(function (r) { return r.json(); }).then(function (data) {
       if (typeof data.weighted_length !== "number") return;
-      output.textContent = data.weighted_length + "/280";
+      var added = (data.added || []).length ? " with " + data.added.join(" ") + " added" : "";
+      var missing = (data.missing || []).length ? "; no room for " + data.missing.join(" ") : "";
+      output.textContent = data.weighted_length + "/280" + added + missing;
       output.setAttribute("data-weighted-length", String(data.weighted_length));
       output.classList.toggle("over", data.weighted_length > 280);
     });
