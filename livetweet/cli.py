@@ -23,7 +23,7 @@ import click
 
 from . import __version__
 from .check import Report, check_schedule
-from .clock import Clock, RehearsalClock, SystemClock, call_timeout, show_time
+from .clock import Clock, RehearsalClock, SystemClock, call_timeout, parse_clock_time, show_time
 from .compose import MAX_WEIGHTED_LENGTH, Post
 from .config import REHEARSAL_CREDENTIALS, fresh_credentials, load_settings
 from .draft import Draft, DraftError, DraftState
@@ -130,7 +130,105 @@ def _event_zone_of(service: Service) -> ZoneInfo:
     return ZoneInfo(events[0]["timezone"]) if events else ZoneInfo("UTC")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+MAX_ID = 2**62  # ids past this are not ids (SQLite's integers end at 2**63)
+GLOBAL_VALUE_OPTIONS = ("--db",)
+GLOBAL_FLAGS = ("--rehearsal",)
+COMMAND_VALUE_OPTIONS = ("--as",)
+
+
+def _whole_number(text: str) -> int | None:
+    """ASCII digits only (int() also takes ١ or ², which nobody types for a draft id)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 20 else None
+
+
+class IdType(click.ParamType[int]):
+    """A draft's or a message's id: a whole number from 1, in ASCII digits."""
+
+    name = "id"
+
+    def __init__(self, what: str = "draft", listing: str = "livetweet queue") -> None:
+        self.what, self.listing = what, listing
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            number: int | None = value
+        else:
+            number = _whole_number(str(value).strip())
+        if number is None or not 0 < number < MAX_ID:
+            hint = f"ids are whole numbers like 12 (`{self.listing}` lists them)"
+            self.fail(f'"{str(value)[:40]}" is not a {self.what} id: {hint}', param, ctx)
+        return number
+
+
+def _check_clock_time(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse a bad --at before any work is done."""
+    if value is not None:
+        try:
+            parse_clock_time(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param=param) from exc
+    return value
+
+
+DRAFT_ID = IdType()
+MESSAGE_ID = IdType("message", "livetweet inbox")
+
+
+class Livetweet(click.Group):
+    """The command line, with global options anywhere: `livetweet queue --db URL` means
+    `livetweet --db URL queue`, and `livetweet --as NAME approve 3` means `approve 3 --as NAME`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _arrange(args))
+
+
+def _arrange(args: list[str]) -> list[str]:
+    """Global options (--db, --rehearsal) to the front, --as after the command's name."""
+    front: list[str] = []
+    rest: list[str] = []
+    moved_as: list[str] = []
+    command_seen = False
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            rest.extend(args[i:])
+            break
+        name = token.split("=", 1)[0]
+        takes_value = "=" not in token
+        if name in GLOBAL_FLAGS:
+            front.append(token)
+        elif name in GLOBAL_VALUE_OPTIONS:
+            front.extend(args[i : i + 2] if takes_value else [token])
+            i += 1 if takes_value else 0
+        elif name in COMMAND_VALUE_OPTIONS and not command_seen:
+            moved_as.extend(args[i : i + 2] if takes_value else [token])
+            i += 1 if takes_value else 0
+        else:
+            if not command_seen and not token.startswith("-"):
+                command_seen = True
+                rest.append(token)
+                rest.extend(moved_as)
+                moved_as = []
+            else:
+                rest.append(token)
+        i += 1
+    return front + rest + moved_as
+
+
+class SignedArgument(click.Command):
+    """A command whose argument may start with "-" (`shift -2m`), read before the options."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for index, token in enumerate(args):
+            if token == "--":
+                break
+            if len(token) > 1 and token[0] == "-" and token[1].isdigit():
+                return super().parse_args(ctx, [*args[:index], *args[index + 1 :], "--", token])
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=Livetweet, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="livetweet")
 @click.option(
     "--db",
@@ -464,13 +562,14 @@ def queue(app: AppContext, state: str | None, event_id: str | None, as_json: boo
 def _draft_id(value: str) -> tuple[int, int | None]:
     """`12` or `12@3` (draft 12, revision 3)."""
     ident, _, rev = value.partition("@")
-    if not ident.isdigit() or (rev and not rev.isdigit()):
-        raise click.BadParameter(f'"{value}" is not a draft id (like 12, or 12@3 for revision 3)')
-    return int(ident), int(rev) if rev else None
+    number, revision = _whole_number(ident), _whole_number(rev) if rev else None
+    if number is None or not 0 < number < MAX_ID or (rev and (revision is None or not 0 < revision < MAX_ID)):
+        raise click.BadParameter(f'"{value[:40]}" is not a draft id (like 12, or 12@3 for revision 3)')
+    return number, revision
 
 
 @cli.command()
-@click.argument("draft_id", metavar="ID", type=int)
+@click.argument("draft_id", metavar="ID", type=DRAFT_ID)
 @json_option
 @pass_app
 def show(app: AppContext, draft_id: int, as_json: bool) -> None:
@@ -524,7 +623,7 @@ def approve(app: AppContext, drafts: tuple[str, ...], as_name: str | None) -> No
 
 
 @cli.command()
-@click.argument("draft_id", metavar="ID", type=int)
+@click.argument("draft_id", metavar="ID", type=DRAFT_ID)
 @click.option("--reason", metavar="TEXT", help="Why, for the audit trail.")
 @as_option
 @pass_app
@@ -536,7 +635,7 @@ def reject(app: AppContext, draft_id: int, reason: str | None, as_name: str | No
 
 
 @cli.command()
-@click.argument("draft_id", metavar="ID", type=int)
+@click.argument("draft_id", metavar="ID", type=DRAFT_ID)
 @as_option
 @pass_app
 def unapprove(app: AppContext, draft_id: int, as_name: str | None) -> None:
@@ -559,6 +658,9 @@ def edit(app: AppContext, draft: str, text: str | None, as_name: str | None) -> 
     """
     draft_id, revision = _draft_id(draft)
     by = operator_name(as_name)
+    chosen_editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")  # a deliberate choice, even in a script
+    if text is None and not chosen_editor and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise click.UsageError("give the new text with --text: there is no terminal here to open an editor in")
     if text is None:
         current = app.service.show(draft_id)
         edited_text = click.edit(current.text + "\n", extension=".txt", require_save=True)
@@ -575,7 +677,7 @@ def edit(app: AppContext, draft: str, text: str | None, as_name: str | None) -> 
 
 
 @cli.command()
-@click.argument("draft_id", metavar="ID", type=int)
+@click.argument("draft_id", metavar="ID", type=DRAFT_ID)
 @json_option
 @pass_app
 def history(app: AppContext, draft_id: int, as_json: bool) -> None:
@@ -768,8 +870,14 @@ def run(
     """
     if app.rehearsal and not rehearse:
         raise click.UsageError("--rehearsal names the rehearsal's store: add --rehearse, or this would be a live run")
+    from .console.server import parse_address
+
+    try:  # before anything is loaded or approved
+        host, port = parse_address(console_at)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--console") from exc
     from .console import ConsoleAuth, ConsoleContext, create_app
-    from .console.server import LOOPBACK, ConsoleServer, allowed_hosts, parse_address
+    from .console.server import LOOPBACK, ConsoleServer, allowed_hosts
     from .dispatch import Dispatcher, LeaseKeeper, Runner
     from .fakex import FakeXServer
     from .publishers.dryrun import DryRunPublisher
@@ -864,10 +972,6 @@ def run(
 
     console = None
     if not no_console:
-        try:
-            host, port = parse_address(console_at)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--console") from exc
         auth = ConsoleAuth(
             os.environ.get("LIVETWEET_CONSOLE_PASSWORD"),
             os.environ.get("LIVETWEET_CONSOLE_PASSWORD_HASH"),
@@ -1052,7 +1156,7 @@ def _print_moves(app: AppContext, moved: list[tuple[Draft, Draft]]) -> None:
         click.echo("No run posts from this store now: the new times apply when `livetweet run` starts.")
 
 
-@cli.command()
+@cli.command(cls=SignedArgument)
 @click.argument("duration", metavar="DURATION")
 @click.option("--from", "from_segment", metavar="SEGMENT", help="Only this segment and what follows.")
 @click.option("--event", "event_id", metavar="ID", help="The event (when several are loaded).")
@@ -1082,7 +1186,13 @@ def cue(app: AppContext, segment: str, event_id: str | None, as_name: str | None
 
 @cli.command()
 @click.argument("text")
-@click.option("--at", "at_text", metavar="HH:MM", help="When to post it (event time zone, on the event's date).")
+@click.option(
+    "--at",
+    "at_text",
+    metavar="HH:MM",
+    callback=_check_clock_time,
+    help="When to post it (event time zone, on the event's date).",
+)
 @click.option("--now", "now", is_flag=True, help="Post it at once (the default).")
 @click.option("--event", "event_id", metavar="ID", help="The event (when several are loaded).")
 @as_option
@@ -1108,7 +1218,7 @@ def compose(
 
 
 @cli.command("post-now")
-@click.argument("draft_id", metavar="ID", type=int)
+@click.argument("draft_id", metavar="ID", type=DRAFT_ID)
 @as_option
 @pass_app
 def post_now(app: AppContext, draft_id: int, as_name: str | None) -> None:
@@ -1169,7 +1279,7 @@ def inbox_command(app: AppContext, include_all: bool, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("message_id", metavar="DM_ID", type=int)
+@click.argument("message_id", metavar="DM_ID", type=MESSAGE_ID)
 @click.option("--at", "at_text", metavar="HH:MM", help="When to post it (event time zone, on the event's date).")
 @click.option("--now", "now", is_flag=True, help="Post it as soon as it is approved (the default).")
 @click.option("--text", metavar="TEXT", help="Your shortened version of the message (still credited).")
@@ -1206,14 +1316,12 @@ def _event_time(app: AppContext, text: str, event_id: str | None) -> datetime:
     assert event is not None
     zone = ZoneInfo(event["timezone"])
     try:
-        hour, minute = (int(p) for p in text.split(":"))
-        return datetime.combine(
-            event["starts_at"].astimezone(zone).date(),
-            datetime.min.time().replace(hour=hour, minute=minute),
-            tzinfo=zone,
-        )
+        hour, minute = parse_clock_time(text)
     except ValueError as exc:
-        raise click.BadParameter(f'"{text}" is not a time: write it as HH:MM, like 14:05') from exc
+        raise click.BadParameter(str(exc), param_hint="--at") from exc
+    return datetime.combine(
+        event["starts_at"].astimezone(zone).date(), datetime.min.time().replace(hour=hour, minute=minute), tzinfo=zone
+    )
 
 
 @cli.command("console-link")
@@ -1242,7 +1350,7 @@ def console_link(app: AppContext, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("message_id", metavar="DM_ID", type=int)
+@click.argument("message_id", metavar="DM_ID", type=MESSAGE_ID)
 @as_option
 @pass_app
 def dismiss(app: AppContext, message_id: int, as_name: str | None) -> None:

@@ -5,12 +5,48 @@ Secrets are read here and nowhere else; `Settings.__repr__` never shows them.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values, load_dotenv
+
+from .errors import LivetweetError
+
+ENV_FILE_LIMIT = 64 * 1024  # bytes: a settings file, not a dump
+
+
+class ConfigError(LivetweetError):
+    """The settings cannot be read: the message names the file and line."""
+
+
+def _env_text(path: Path) -> str | None:
+    """The `.env` file's text, checked before it is parsed: UTF-8, no NUL, of a sensible size.
+    None when there is no such file."""
+    try:
+        if not path.is_file():
+            if path.exists():
+                raise ConfigError(f"{path} is not a file: .env must be a text file of NAME=value lines")
+            return None
+        size = path.stat().st_size
+        if size > ENV_FILE_LIMIT:
+            raise ConfigError(f"{path} is {size:,} bytes: a .env file of settings is far smaller (at most 64 KB)")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read: {exc.strerror}") from exc
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise ConfigError(f"{path}:{line}: this line holds a NUL byte: remove it (a .env file is plain text)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}): save the file as UTF-8"
+        ) from exc
 
 # The environment as the process found it, before `.env` was read into it: a credential
 # given there wins over `.env`, and one read from `.env` can be read again after a change.
@@ -49,7 +85,8 @@ X_CREDENTIAL_NAMES = ("X_API_KEY", "X_API_KEY_SECRET", "X_ACCESS_TOKEN", "X_ACCE
 
 def fresh_credentials(env_file: Path | None = None) -> dict[str, str]:
     """The X credentials as they are now: the real environment first, else `.env` read again."""
-    from_file = dotenv_values(env_file or Path.cwd() / ".env")
+    text = _env_text(env_file or Path.cwd() / ".env")
+    from_file = dotenv_values(stream=io.StringIO(text)) if text is not None else {}
     found: dict[str, str] = {}
     for name in X_CREDENTIAL_NAMES:
         value = _STARTING_ENVIRONMENT.get(name) or from_file.get(name)
@@ -74,7 +111,9 @@ REHEARSAL_CREDENTIALS = {name: "rehearsal" for name in X_CREDENTIAL_NAMES}
 
 def load_settings(env_file: Path | None = None) -> Settings:
     """Read `.env` (without overriding the real environment) and then the environment."""
-    load_dotenv(env_file or Path.cwd() / ".env", override=False)
+    text = _env_text(env_file or Path.cwd() / ".env")
+    if text is not None:
+        load_dotenv(stream=io.StringIO(text), override=False)
     return Settings(
         database_url=os.environ.get("LIVETWEET_DATABASE_URL") or "sqlite:///livetweet.db",
         operator=os.environ.get("LIVETWEET_OPERATOR") or None,

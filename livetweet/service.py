@@ -33,6 +33,7 @@ from .inbox import (
     original_for_storage,
     original_from_storage,
 )
+from .normal import normal_line
 from .publishers.base import Publisher, PublisherError, RateLimited
 from .schedule import DEFAULT_VALID_FOR, Schedule, Segment, format_duration, load_schedule
 from .store import (
@@ -59,13 +60,18 @@ CLEAR_APPROVAL: dict[str, Any] = {"approved_revision": None, "approved_by": None
 
 def operator_name(explicit: str | None = None) -> str:
     """Who is acting: --as, else LIVETWEET_OPERATOR, else the login name."""
-    name = explicit or os.environ.get("LIVETWEET_OPERATOR") or ""
+    if explicit is not None:
+        name = normal_line(explicit)[:100]
+        if not name:
+            raise DraftError("--as needs your name: it goes in the audit trail")
+        return name
+    name = normal_line(os.environ.get("LIVETWEET_OPERATOR") or "")[:100]
     if not name:
         try:
-            name = getpass.getuser()
+            name = normal_line(getpass.getuser())[:100]
         except (KeyError, OSError):  # no login name (containers without a passwd entry)
-            name = "operator"
-    return clean_text(name).strip()
+            name = ""
+    return name or "operator"
 
 
 @dataclass

@@ -8,9 +8,11 @@ operators acting at once exactly one wins) and writes the audit row in one trans
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -348,10 +350,21 @@ class Store:
         if parsed.drivername in ("postgresql", "postgres"):
             parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not SQLAlchemy's default psycopg2
         self.display = parsed.render_as_string(hide_password=True)
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        backend = parsed.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise StoreError(
+                f"livetweet keeps its store in SQLite or PostgreSQL, not {backend}: use a URL like "
+                "sqlite:///livetweet.db or postgresql://USER@HOST/DATABASE"
+            )
+        self.is_sqlite = backend == "sqlite"
         sqlite_file = _sqlite_path(parsed)
-        if sqlite_file is not None and sqlite_file.exists() and not _looks_like_sqlite(sqlite_file):
-            raise StoreError(f"{sqlite_file} is not a livetweet database (not even SQLite): choose another with --db")
+        if self.is_sqlite and sqlite_file is None:
+            raise StoreError(
+                f"{self.display} is a database in memory: everything would be lost when the command ends; "
+                "name a file, like sqlite:///livetweet.db"
+            )
+        if sqlite_file is not None and sqlite_file.exists():
+            _check_sqlite_file(sqlite_file)  # before SQLite writes a byte to it (WAL mode is a write)
         if sqlite_file is not None and not create and not sqlite_file.exists():
             raise StoreError(
                 f"there is no livetweet store at {sqlite_file.resolve()}: run this where you ran `livetweet load` "
@@ -415,7 +428,13 @@ class Store:
                 meta = {k: v for k, v in conn.execute(sa.select(meta_table.c.key, meta_table.c.value))}
                 if meta.get("app") != APP_ID:
                     raise StoreError(f"{self.display} is not a livetweet database: choose another with --db")
-                version = int(meta.get("schema_version", "0"))
+                raw_version = str(meta.get("schema_version", "0"))
+                if not (raw_version.isascii() and raw_version.isdigit() and len(raw_version) < 6):
+                    raise StoreError(
+                        f'{self.display} has a schema version livetweet cannot read ("{raw_version[:20]}"): '
+                        "it was damaged, or written by something else; choose another with --db"
+                    )
+                version = int(raw_version)
                 if version > SCHEMA_VERSION:
                     raise StoreError(
                         f"{self.display} was written by a newer livetweet (schema {version}; this one knows "
@@ -1141,6 +1160,29 @@ def _looks_like_sqlite(path: Path) -> bool:
     with path.open("rb") as fh:
         head = fh.read(16)
     return head == b"SQLite format 3\x00" or head == b""
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """Refuse, without writing to it, a path that is not a livetweet store: a folder, a pipe, a
+    file of another program, a damaged file. (Opening it would switch it to WAL mode first.)"""
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a database file: name a file with --db, like sqlite:///livetweet.db")
+    if not path.is_file():
+        raise StoreError(f"{path} is not a regular file (a pipe or a device?): name a database file with --db")
+    if not _looks_like_sqlite(path):
+        raise StoreError(f"{path} is not a livetweet database (not even SQLite): choose another with --db")
+    if path.stat().st_size == 0:
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is damaged or not a database ({exc}): choose another with --db") from exc
+    if tables and "livetweet_meta" not in tables:
+        others = ", ".join(sorted(tables)[:5])
+        raise StoreError(
+            f"{path} is not a livetweet database (it holds other tables: {others}): choose another with --db"
+        )
 
 
 def _db_message(exc: sa.exc.SQLAlchemyError) -> str:

@@ -131,7 +131,7 @@ def test_loading_a_broken_schedule_loads_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "command",
     ["load", "queue", "show", "approve", "reject", "edit", "unapprove", "history", "run", "pause", "resume",
-     "shift", "cue", "post-now", "inbox", "reshare", "dismiss", "compose", "fake-x", "fake-x dm"],
+     "shift", "cue", "post-now", "inbox", "reshare", "dismiss", "compose", "console-link", "fake-x", "fake-x dm"],
 )
 def test_every_command_has_help(command: str) -> None:
     result = livetweet(*command.split(), "--help")

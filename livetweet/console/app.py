@@ -34,6 +34,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..clock import parse_clock_time
 from ..draft import Actor, DraftError, DraftState, actions_for
 from ..errors import LivetweetError
 from ..inbox import SHOWN_LENGTH, clean_text, shorten
@@ -632,7 +633,10 @@ def create_app(ctx: ConsoleContext) -> Starlette:
         at: datetime | None = None
         at_text = str(form.get("at") or "").strip()
         if form.get("when") == "at" and at_text:
-            hour, minute = (int(p) for p in at_text.split(":")[:2])
+            try:
+                hour, minute = parse_clock_time(at_text)
+            except ValueError as exc:
+                raise BadRequest(str(exc)) from exc
             event = store.event(ctx.event_id)
             assert event is not None
             day = event["starts_at"].astimezone(ctx.zone).date()

@@ -79,7 +79,7 @@ class GuardedH11(H11Protocol):
 def parse_address(value: str) -> tuple[str, int]:
     """`HOST:PORT` (or `:PORT`, or `PORT`) -> (host, port)."""
     host, _, port = value.rpartition(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit() and len(port) <= 5) or not 0 < int(port) < 65536:
         raise ValueError(f'"{value}" is not HOST:PORT, like 127.0.0.1:8000')
     return (host.strip("[]") or "127.0.0.1"), int(port)
 
