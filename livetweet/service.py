@@ -139,6 +139,7 @@ class Service:
                 "loaded_at": now,
             }
             if self.store.event(event.id, conn) is None:
+                self._refuse_a_renamed_event(conn, event.id, str(row["schedule_path"]))
                 conn.execute(events_table.insert().values(id=event.id, **row))
                 self.store.write_audit(
                     conn,
@@ -530,6 +531,16 @@ class Service:
 
     def paused(self) -> dict[str, Any] | None:
         return self.store.paused()
+
+    def _refuse_a_renamed_event(self, conn: sa.Connection, event_id: str, path: str) -> None:
+        """A new event id in a schedule file already loaded would plan every post a second time,
+        under the new id: say so instead of doubling the event's posts."""
+        for other in conn.execute(sa.select(events_table).where(events_table.c.schedule_path == path)).mappings():
+            raise DraftError(
+                f'this store already holds event "{other["id"]}" from {path}; the file now says '
+                f'"{event_id}". Loading it would plan every post twice: put the id back to '
+                f'"{other["id"]}", or load the renamed event into a new store with --db'
+            )
 
     def console_serving(self, url: str | None) -> None:
         """Say where this store's console listens (None: it stopped), for `livetweet console-link`."""

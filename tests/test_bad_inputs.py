@@ -266,3 +266,21 @@ def test_any_command_line_answers_without_a_traceback_and_fails_cleanly(
     if code != 0:
         assert (out + err).strip(), (command, words)  # a failure always says why
         assert snapshot(here / "x.db") == before, (command, words, err)  # and changed nothing
+
+
+def test_renaming_the_event_and_loading_again_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from .conftest import write_event
+
+    monkeypatch.chdir(tmp_path)
+    path = write_event(tmp_path)
+    assert run_cli("--db", "sqlite:///x.db", "load", str(path))[0] == 0
+    path.write_text(path.read_text().replace("id: demo", "id: demo-renamed"))
+    before = snapshot(tmp_path / "x.db")
+    code, out, err = run_cli("--db", "sqlite:///x.db", "load", str(path))
+    assert code == 1, out + err
+    assert last_line(err) == (
+        f'error: this store already holds event "demo" from {path.resolve()}; the file now says "demo-renamed". '
+        'Loading it would plan every post twice: put the id back to "demo", or load the renamed event into a new '
+        "store with --db"
+    )
+    assert snapshot(tmp_path / "x.db") == before
