@@ -14,6 +14,9 @@ from enum import StrEnum
 from .errors import LivetweetError
 
 
+MODES = ("approval", "auto", "dry-run")  # how a run treats drafts: approved by people, by itself, or not sent
+
+
 class DraftState(StrEnum):
     """Where a draft is in its life."""
 

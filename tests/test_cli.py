@@ -116,7 +116,7 @@ def test_no_colour_when_output_is_not_a_terminal() -> None:
 
 
 def test_no_colour_when_no_color_is_set_even_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    from livetweet.cli import use_colour
+    from livetweet.cli.base import use_colour
 
     class Tty:
         def isatty(self) -> bool:

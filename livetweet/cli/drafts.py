@@ -1,0 +1,193 @@
+"""The draft queue: list, show, approve, reject, hold, edit, post now, history."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from ..clock import show_time
+from ..draft import DraftError, DraftState
+from ..terminal import safe
+
+if TYPE_CHECKING:  # the console, the scheduler, tweepy and the simulated X load only for `run`
+    pass
+
+
+from .base import DRAFT_ID, AppContext, as_option, hm, json_option, parse_draft_ref, pass_app, style, who
+from .render import audit_json, draft_json, first_line, state_label
+
+
+@click.command()
+@click.option("--state", type=click.Choice([s.value for s in DraftState]), help="Only drafts in this state.")
+@click.option("--event", "event_id", metavar="ID", help="Only drafts of this event.")
+@json_option
+@pass_app
+def queue(app: AppContext, state: str | None, event_id: str | None, as_json: bool) -> None:
+    """List drafts by time, with their state, revision and length."""
+    drafts = app.service.queue(DraftState(state) if state else None, event_id)
+    if as_json:
+        click.echo(
+            json.dumps([draft_json(d, app.service.zone(d.event_id)) for d in drafts], indent=2, ensure_ascii=False)
+        )
+        return
+    if not drafts:
+        click.echo("No drafts" + (f" in state {state}" if state else "") + ". Load a schedule with `livetweet load`.")
+        return
+    click.echo(f"{'ID':>4}  {'TIME':<10} {'STATE':<9} {'REV':>3} {'LEN':>7}  {'SLOT':<14} TEXT")
+    for d in drafts:
+        when = hm(d.at, app.service.zone(d.event_id))
+        rev = f"{d.revision}" + ("" if d.approved_revision in (None, d.revision) else "*")
+        click.echo(
+            f"{d.id:>4}  {when:<10} {state_label(d)} {rev:>3} {d.weighted_length:>3}/280  {safe(d.slot):<14} "
+            f"{first_line(d.text)}"
+        )
+
+
+@click.command()
+@click.argument("draft_id", metavar="ID", type=DRAFT_ID)
+@json_option
+@pass_app
+def show(app: AppContext, draft_id: int, as_json: bool) -> None:
+    """Show one draft in full."""
+    draft = app.service.show(draft_id)
+    zone = app.service.zone(draft.event_id)
+    if as_json:
+        click.echo(json.dumps(draft_json(draft, zone), indent=2, ensure_ascii=False))
+        return
+    click.echo(f"Draft {draft.id}: {safe(draft.event_id)} / {safe(draft.slot)} (segment {safe(draft.segment)})")
+    click.echo(f"  state     {draft.state.value}, revision {draft.revision}")
+    click.echo(f"  due       {hm(draft.at, zone)}, may go out until {hm(draft.valid_until, zone)}")
+    if draft.approved_by:
+        click.echo(
+            f"  approved  revision {draft.approved_revision} by {safe(draft.approved_by)} at "
+            f"{hm(draft.approved_at, zone) if draft.approved_at else '-'}"
+        )
+    if draft.reply_to:
+        click.echo(f"  reply to  {safe(draft.reply_to)}")
+    if draft.tweet_id:
+        click.echo(f"  posted    tweet {safe(draft.tweet_id)}")
+    click.echo(f"  length    {draft.weighted_length}/280; hashtags {safe(' '.join(draft.hashtags)) or '-'}")
+    click.echo("")
+    for line in safe(draft.text, newlines=True).splitlines():
+        click.echo(f"    {line}")
+
+
+@click.command()
+@click.argument("drafts", metavar="ID[@REV]...", nargs=-1, required=True)
+@as_option
+@pass_app
+def approve(app: AppContext, drafts: tuple[str, ...], as_name: str | None) -> None:
+    """Approve drafts. ID@REV approves only if REV is still the current revision."""
+    by = who(as_name)
+    targets = [parse_draft_ref(v) for v in drafts]
+    failed = 0
+    for draft_id, revision in targets:
+        try:
+            draft = app.service.approve(draft_id, by, revision)
+        except DraftError as exc:
+            failed += 1
+            click.echo(style(f"error: {exc}", err=True, fg="red"), err=True)
+            continue
+        zone = app.service.zone(draft.event_id)
+        click.echo(
+            f"Approved draft {draft.id} ({draft.slot}, revision {draft.revision}) as {by}: due {hm(draft.at, zone)}."
+        )
+    if failed:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("draft_id", metavar="ID", type=DRAFT_ID)
+@click.option("--reason", metavar="TEXT", help="Why, for the audit trail.")
+@as_option
+@pass_app
+def reject(app: AppContext, draft_id: int, reason: str | None, as_name: str | None) -> None:
+    """Reject a draft: it will not be posted."""
+    by = who(as_name)
+    draft = app.service.reject(draft_id, by, reason)
+    click.echo(f"Rejected draft {draft.id} ({draft.slot}) as {by}" + (f": {reason}" if reason else "."))
+
+
+@click.command()
+@click.argument("draft_id", metavar="ID", type=DRAFT_ID)
+@as_option
+@pass_app
+def unapprove(app: AppContext, draft_id: int, as_name: str | None) -> None:
+    """Hold an approved draft: it goes back to pending and will not be posted."""
+    by = who(as_name)
+    draft = app.service.unapprove(draft_id, by)
+    click.echo(f"Draft {draft.id} ({draft.slot}) is pending again (held by {by}).")
+
+
+@click.command()
+@click.argument("draft", metavar="ID[@REV]")
+@click.option("--text", metavar="TEXT", help="The new text (without it, $EDITOR opens).")
+@as_option
+@pass_app
+def edit(app: AppContext, draft: str, text: str | None, as_name: str | None) -> None:
+    """Change a draft's text: a new revision, which needs approval again.
+
+    The text is checked like a template's output: 280 weighted characters, the
+    required hashtags (added when missing and they fit), no duplicate of another post.
+    """
+    draft_id, revision = parse_draft_ref(draft)
+    by = who(as_name)
+    chosen_editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")  # a deliberate choice, even in a script
+    if text is None and not chosen_editor and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise click.UsageError("give the new text with --text: there is no terminal here to open an editor in")
+    if text is None:
+        current = app.service.show(draft_id)
+        edited_text = click.edit(current.text + "\n", extension=".txt", require_save=True)
+        if edited_text is None or edited_text.strip() == current.text.strip():
+            click.echo("Edit cancelled: the text is unchanged.")
+            return
+        text = edited_text
+    result, appended = app.service.edit(draft_id, text, by, revision)
+    added = f" (added {' '.join(appended)})" if appended else ""
+    click.echo(
+        f"Draft {result.id} ({result.slot}) is now revision {result.revision}, "
+        f"{result.weighted_length}/280{added}; it needs approval: `livetweet approve {result.id}`."
+    )
+
+
+@click.command()
+@click.argument("draft_id", metavar="ID", type=DRAFT_ID)
+@json_option
+@pass_app
+def history(app: AppContext, draft_id: int, as_json: bool) -> None:
+    """The audit trail of one draft: who did what, when, to which revision."""
+    entries = app.service.history(draft_id)
+    zone = app.service.zone(app.service.show(draft_id).event_id)
+    if as_json:
+        click.echo(json.dumps([audit_json(e, zone) for e in entries], indent=2, ensure_ascii=False))
+        return
+    for e in entries:
+        move = safe(f"{e.from_state or '-'} -> {e.to_state or '-'}")
+        reason = f"  ({safe(e.reason)})" if e.reason else ""
+        click.echo(
+            f"{e.at.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}  {safe(e.operator):<12} {safe(e.action):<10} {move:<22} "
+            f"rev {e.revision}{reason}"
+        )
+
+
+@click.command("post-now")
+@click.argument("draft_id", metavar="ID", type=DRAFT_ID)
+@as_option
+@pass_app
+def post_now(app: AppContext, draft_id: int, as_name: str | None) -> None:
+    """Post a draft at once: an approved one before its time, or a missed one."""
+    by = who(as_name)
+    draft = app.service.post_now(draft_id, by)
+    zone = app.service.zone(draft.event_id)
+    if app.run_is_live:
+        click.echo(f"Draft {draft.id} ({draft.slot}) goes out now (decided by {by}): the running `livetweet run` "
+                   "posts it within a second.")  # fmt: skip
+    else:
+        click.echo(
+            f"Draft {draft.id} ({draft.slot}) is due now (decided by {by}), but no run posts from this store: it goes "
+            f"out if `livetweet run` starts before {show_time(draft.valid_until, zone)}."
+        )

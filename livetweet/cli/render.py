@@ -1,0 +1,315 @@
+"""How commands show drafts, posts, messages and problems: text for people, JSON for programs."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from ..clock import show_time
+from ..draft import Draft
+from ..errors import Problem
+from ..inbox import SHOWN_LENGTH, Message, PollResult, shorten
+from ..terminal import safe
+
+if TYPE_CHECKING:  # the console, the scheduler, tweepy and the simulated X load only for `run`
+    from ..dispatch import Notice, Runner
+
+if TYPE_CHECKING:
+    from ..check import Report
+    from ..compose import Post
+    from ..service import LoadReport, Service
+    from ..store import AuditEntry
+
+
+from .base import AppContext, hm, style, use_colour
+
+
+def echo_problem(problem: Problem, err: bool = False) -> None:
+    colour = "yellow" if problem.severity == "warning" else "red"
+    click.echo(style(str(problem), err=err, fg=colour), err=err)
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "errors": [p.as_dict() for p in report.errors],
+        "warnings": [p.as_dict() for p in report.warnings],
+        "posts": len(report.posts),
+        "cost": None
+        if report.cost is None
+        else {
+            "posts": report.cost.posts,
+            "posts_with_url": report.cost.posts_with_url,
+            "usd": round(report.cost.total, 4),
+            "prices_as_of": report.cost.prices.as_of,
+        },
+    }
+
+
+def post_json(post: Post, zone: ZoneInfo | None) -> dict[str, Any]:
+    """One post as `preview --json` prints it."""
+    item: dict[str, Any] = {
+        "slot": post.slot.id,
+        "segment": post.segment.id,
+        "at": post.slot.at.isoformat(),
+        "at_utc": post.slot.at.astimezone(ZoneInfo("UTC")).isoformat().replace("+00:00", "Z"),
+        "valid_until": post.slot.valid_until.isoformat(),
+        "template": post.slot.template,
+        "text": post.text,
+        "weighted_length": post.weighted_length,
+        "valid": post.parsed.valid,
+        "hashtags": list(post.hashtags),
+        "reply_to": post.slot.reply_to,
+    }
+    if zone is not None:
+        item["at_local"] = post.slot.at.astimezone(zone).isoformat()
+    return item
+
+
+def print_preview(report: Report, posts: list[Post], zone: ZoneInfo | None) -> None:
+    from ..compose import MAX_WEIGHTED_LENGTH
+
+    assert report.schedule is not None
+    event = report.schedule.event
+    click.echo(style(f"{event.title} ({event.account})", bold=True))
+    click.echo(
+        f"{event.date:%A} {event.date.day} {event.date:%B %Y}, {event.start:%H:%M}-{event.end:%H:%M %Z} "
+        f"({event.timezone}){'; times also in ' + str(zone) if zone else ''}"
+    )
+    click.echo("")
+    for post in posts:
+        when = hm(post.slot.at)
+        if zone is not None:
+            when += f" ({hm(post.slot.at, zone)})"
+        length = f"{post.weighted_length}/{MAX_WEIGHTED_LENGTH}"
+        length_colour = "red" if post.weighted_length > MAX_WEIGHTED_LENGTH else None
+        reply = f"  reply to {post.slot.reply_to}" if post.slot.reply_to else ""
+        click.echo(
+            f"{style(when, bold=True)}  {post.segment.id}  {style(post.slot.id, fg='cyan')}  "
+            f"{style(length, fg=length_colour)}  {' '.join(post.hashtags)}{reply}"
+        )
+        for line in post.text.splitlines() or [""]:
+            click.echo(f"    {line}")
+        click.echo("")
+    click.echo(
+        f"{len(posts)} posts from {hm(posts[0].slot.at) if posts else '-'} "
+        f"to {hm(posts[-1].slot.at) if posts else '-'}. Nothing was posted (preview)."
+    )
+
+
+def _iso(when: datetime | None, zone: ZoneInfo) -> str | None:
+    return when.astimezone(zone).isoformat() if when else None
+
+
+def draft_json(draft: Draft, zone: ZoneInfo) -> dict[str, Any]:
+    """A draft as `queue --json` and `show --json` print it."""
+    return {
+        "id": draft.id,
+        "event": draft.event_id,
+        "slot": draft.slot,
+        "segment": draft.segment,
+        "source": draft.source,
+        "state": draft.state.value,
+        "at": _iso(draft.at, zone),
+        "valid_until": _iso(draft.valid_until, zone),
+        "text": draft.text,
+        "weighted_length": draft.weighted_length,
+        "hashtags": list(draft.hashtags),
+        "wanted_hashtags": list(draft.wanted_hashtags),
+        "revision": draft.revision,
+        "approved_revision": draft.approved_revision,
+        "approved_by": draft.approved_by,
+        "approved_at": _iso(draft.approved_at, zone),
+        "reply_to": draft.reply_to,
+        "tweet_id": draft.tweet_id,
+        "posted_at": _iso(draft.posted_at, zone),
+    }
+
+
+def audit_json(entry: AuditEntry, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "at": _iso(entry.at, zone),
+        "operator": entry.operator,
+        "action": entry.action,
+        "from": entry.from_state,
+        "to": entry.to_state,
+        "revision": entry.revision,
+        "reason": entry.reason,
+        "detail": entry.detail,
+    }
+
+
+_STATE_COLOURS = {
+    "pending": "yellow",
+    "approved": "green",
+    "posted": "blue",
+    "rejected": "red",
+    "failed": "red",
+    "missed": "magenta",
+    "posting": "cyan",
+    "withdrawn": None,
+}
+
+
+def state_label(draft: Draft) -> str:
+    return style(f"{draft.state.value:<9}", fg=_STATE_COLOURS.get(draft.state.value))
+
+
+def first_line(text: str, width: int = 70) -> str:
+    line = " ".join(text.split())
+    return safe(line if len(line) <= width else line[: width - 1] + "…")
+
+
+def load_json(report: LoadReport, zone: ZoneInfo) -> dict[str, Any]:
+    def ids(drafts: list[Draft]) -> list[int]:
+        return [d.id for d in drafts]
+
+    return {
+        "event": report.event_id,
+        "mode": report.mode,
+        "created": ids(report.created),
+        "revised": ids(report.revised),
+        "rescheduled": ids(report.rescheduled),
+        "restored": ids(report.restored),
+        "withdrawn": ids(report.withdrawn),
+        "auto_approved": ids(report.auto_approved),
+        "untouched": [{"id": d.id, "slot": d.slot, "why": why} for d, why in report.untouched],
+        "kept": [{"id": d.id, "slot": d.slot, "why": why} for d, why in report.kept],
+        "unchanged": report.unchanged,
+    }
+
+
+def print_load(report: LoadReport, where: str) -> None:
+    parts = [
+        f"{len(report.created)} new",
+        f"{len(report.revised)} revised",
+        f"{len(report.rescheduled)} moved",
+        f"{len(report.restored)} restored",
+        f"{len(report.withdrawn)} withdrawn",
+        f"{report.unchanged} unchanged",
+    ]
+    click.echo(f"Loaded {report.event_id} ({report.mode} mode) into {where}: {', '.join(parts)}.")
+    for draft in report.revised:
+        click.echo(f"  draft {draft.id} ({draft.slot}): new text, revision {draft.revision}; it needs approval")
+    for draft in report.withdrawn:
+        click.echo(f"  draft {draft.id} ({draft.slot}): withdrawn, its slot left the schedule")
+    for draft, why in report.untouched:
+        click.echo(style(f"  draft {draft.id} ({draft.slot}) left as it is: {why}", fg="yellow"))
+    for draft, why in report.kept:
+        click.echo(style(f"  draft {draft.id} ({draft.slot}): {why}", fg="yellow"))
+    if report.auto_approved:
+        click.echo(f"  {len(report.auto_approved)} drafts approved automatically (auto mode)")
+    if not report.auto_approved and (report.created or report.revised or report.restored):
+        click.echo("Next: `livetweet queue` to see them, `livetweet approve ID` to approve.")
+
+
+def indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def _countdown(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+def print_moves(app: AppContext, moved: list[tuple[Draft, Draft]]) -> None:
+    for before, after in moved:
+        zone = app.service.zone(after.event_id)
+        old, new = show_time(before.at, zone), show_time(after.at, zone)
+        click.echo(f"  draft {after.id:>4} {after.slot:<16} {old} -> {new}")
+    if moved and not app.run_is_live:
+        click.echo("No run posts from this store now: the new times apply when `livetweet run` starts.")
+
+
+def message_json(message: Message, zone: ZoneInfo) -> dict[str, Any]:
+    """An inbox item as `inbox --json` prints it (text cleaned and shortened, original kept)."""
+    return {
+        "id": message.id,
+        "dm_id": message.dm_id,
+        "sender": message.sender,
+        "sender_id": message.sender_id,
+        "text": shorten(message.text, SHOWN_LENGTH),
+        "length": len(message.text),
+        "received_at": _iso(message.received_at, zone),
+        "conversation_id": message.conversation_id,
+        "media_keys": list(message.media_keys),
+        "state": message.state,
+        "draft_id": message.draft_id,
+    }
+
+
+class Screen:
+    """What `run` shows: one line per outcome, and the next post with its countdown."""
+
+    def __init__(self, service: Service, event_id: str, zone: ZoneInfo) -> None:
+        self.service = service
+        self.event_id = event_id
+        self.zone = zone
+        self.tty = use_colour()
+        self._lock = threading.Lock()
+        self._last_next: tuple[int, datetime] | None = None
+        self._status_shown = False
+
+    def _clear(self) -> None:
+        if self._status_shown:
+            click.echo("\r\x1b[2K", nl=False)
+            self._status_shown = False
+
+    def notice(self, report: Notice) -> None:
+        colours = {
+            "posted": "green",
+            "failed": "red",
+            "missed": "magenta",
+            "halted": "red",
+            "retry": "yellow",
+            "unknown": "yellow",
+        }
+        with self._lock:
+            self._clear()
+            now = self.service.clock.now().astimezone(self.zone).strftime("%H:%M:%S %Z")
+            what = style(f"{report.what:<8}", fg=colours.get(report.what))
+            click.echo(f"{now}  {what} {report.draft.slot} (draft {report.draft.id}): {report.detail}")
+
+    def polled(self, result: PollResult) -> None:
+        if not (result.stored or result.error):
+            return
+        with self._lock:
+            self._clear()
+            now = self.service.clock.now().astimezone(self.zone).strftime("%H:%M:%S %Z")
+            if result.stored:
+                click.echo(
+                    f"{now}  {style('inbox', fg='cyan'):<8} {result.stored} new direct message"
+                    f"{'s' if result.stored != 1 else ''}: `livetweet inbox` shows them"
+                )
+            if result.error:
+                later = f"; next try at {hm(result.retry_at, self.zone)}" if result.retry_at else ""
+                click.echo(f"{now}  {style('inbox', fg='yellow'):<8} {result.error}{later}")
+
+    def idle(self, runner: Runner) -> None:
+        upcoming = runner.next_due()
+        paused = self.service.paused()
+        with self._lock:
+            if upcoming is None:
+                return
+            draft, due = upcoming
+            key = (draft.id, due)
+            wait = max((due - self.service.clock.now()).total_seconds(), 0)
+            line = f"Next: {draft.slot} (draft {draft.id}) at {hm(due, self.zone)}, in {_countdown(wait)}"
+            if paused:
+                line += f" - posting is PAUSED by {paused['by']}"
+            if self.tty:
+                click.echo("\r\x1b[2K" + line, nl=False)
+                self._status_shown = True
+            elif key != self._last_next:
+                click.echo(line)
+            self._last_next = key
+
+    def close(self) -> None:
+        with self._lock:
+            self._clear()
