@@ -7,15 +7,19 @@ the officer learns the day before, with a file and line, what X would refuse at 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .compose import MAX_WEIGHTED_LENGTH, Composer, Post, display_path, wanted_hashtags
 from .config import PRICES, Prices
-from .errors import Problem
-from .schedule import Schedule, read_schedule
+from .errors import Problem, deferred_interrupts, interrupt_point
+from .schedule import Schedule, read_schedule_partial
 from .tweettext import extract_urls
+
+if TYPE_CHECKING:
+    from .store import Store
 
 MIN_GAP = timedelta(seconds=60)
 RATE_WINDOW = timedelta(minutes=15)
@@ -66,34 +70,99 @@ class Report:
         return not self.errors
 
 
-def check_schedule(path: Path, display_name: str | None = None) -> Report:
-    """Read, render and check a schedule; never raises for a problem in the files."""
+def check_schedule(path: Path, display_name: str | None = None, *, store: Store | None = None) -> Report:
+    """Read, render and check a schedule; never raises for a problem in the files.
+
+    Every problem that can be found is listed: a part that cannot be read is reported and
+    the rest is checked around it (every template is rendered, even for a slot whose time
+    is wrong). With `store`, also what loading into it would do wrong (a renamed event).
+    Ctrl-C is held until a point between two steps, so it is never lost in a finalizer.
+    """
     name = display_name or display_path(path)
-    schedule, problems = read_schedule(path, name)
-    report = Report(schedule, list(problems))
+    with deferred_interrupts():
+        report = _check(path, name, store)
+        interrupt_point()
+    report.problems.sort(key=lambda p: (p.file != name, p.file, p.line, p.severity, p.message))
+    return report
+
+
+def _check(path: Path, name: str, store: Store | None) -> Report:
+    schedule, problems = read_schedule_partial(path, name)
+    report = Report(schedule if schedule is not None and schedule.complete else None, list(problems))
     if schedule is None:
         return report
-    composer = Composer(schedule)
-    report.problems.extend(composer.check_templates())
-    seen_problems = set(report.problems)
-    for slot in schedule.slots:
-        result = composer.compose(slot)
-        if isinstance(result, Problem):
-            if result not in seen_problems:
-                seen_problems.add(result)
-                report.problems.append(result)
-            continue
-        report.posts.append(result)
-        report.problems.extend(_check_post(schedule, composer, result))
-    report.problems.extend(_check_duplicates(schedule, report.posts))
-    report.problems.extend(_check_timing(schedule, report.posts))
+    interrupt_point()
+    if schedule.templates_dir.is_dir():  # else that is the one problem to report
+        composer = Composer(schedule)
+        report.problems.extend(composer.check_templates())
+        seen_problems = set(report.problems)
+        for slot in schedule.slots:
+            interrupt_point()
+            result = composer.compose(slot)
+            if isinstance(result, Problem):
+                if result not in seen_problems:
+                    seen_problems.add(result)
+                    report.problems.append(result)
+                continue
+            if slot.provisional:  # its template renders; its time or its segment is wrong
+                continue
+            report.posts.append(result)
+            report.problems.extend(_check_post(schedule, composer, result))
+        report.problems.extend(_check_duplicates(schedule, report.posts))
+        report.problems.extend(_check_timing(schedule, report.posts))
+    if not schedule.complete:
+        return report
+    if store is not None:
+        report.problems.extend(stored_event_problems(schedule, store))
     report.cost = CostEstimate(
         posts=len(report.posts),
         posts_with_url=sum(1 for p in report.posts if extract_urls(p.text)),
         prices=PRICES,
     )
-    report.problems.sort(key=lambda p: (p.file != name, p.file, p.line, p.severity, p.message))
     return report
+
+
+def stored_event_problems(schedule: Schedule, store: Store) -> list[Problem]:
+    """What loading this schedule into `store` would do wrong.
+
+    Drafts belong to an event id: a schedule whose event was renamed would be planned
+    again beside the drafts of its old name, every post twice. `load` refuses a new id for
+    a file it loaded before (an error here too); an event of another file with the same
+    account and start is most likely a copy (a warning).
+    """
+    event = schedule.event
+    path = str(schedule.path.resolve())
+    start = event.start.astimezone(UTC)
+    line = event.id_line or event.line
+    problems = []
+    for stored in store.events():
+        if stored["id"] == event.id:
+            continue
+        states = store.count_by_state(stored["id"])
+        drafts, posted = sum(states.values()), states.get("posted", 0)
+        held = f'event "{stored["id"]}" ({drafts} drafts, {posted} posted)'
+        if stored["schedule_path"] == path:
+            problems.append(
+                Problem(
+                    schedule.display_name,
+                    line,
+                    f'event id "{event.id}" is new to the store {store.display}, which holds {held} from this file: '
+                    f'loading would plan every post a second time; put back "id: {stored["id"]}", or load the '
+                    "renamed event into a new store with --db",
+                )
+            )
+        elif stored["starts_at"] == start and str(stored["account"]).lower() == event.account.lower():
+            problems.append(
+                Problem(
+                    schedule.display_name,
+                    line,
+                    f"the store {store.display} also holds {held} for {event.account} at the same start, from "
+                    f"{stored['schedule_path']}: if it is this event under another id, loading plans every post "
+                    "a second time",
+                    "warning",
+                )
+            )
+    return problems
 
 
 def _check_post(schedule: Schedule, composer: Composer, post: Post) -> list[Problem]:

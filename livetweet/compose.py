@@ -2,27 +2,47 @@
 
 Templates are plain text (no autoescape), rendered with StrictUndefined so that a typo
 in a variable is an error with the template's line, never an empty gap in a post.
+
+A template is a program, and a mistyped one can loop for hours or build a string of
+gigabytes. Rendering has a budget: a time limit, checked at every loop turn, call, filter
+and operator; an output limit; and a size limit on every string or list a template builds,
+checked before it is built where the size can be known in advance. The text a template
+writes is put in livetweet's normal form before it is counted or given its hashtags.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import wraps
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.exceptions import SecurityError
+from jinja2.filters import make_attrgetter
+from jinja2.loaders import split_template_path
+from jinja2.nodes import Concat
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .errors import Problem
+from .errors import Problem, interrupt_point
+from .normal import normal_text
 from .schedule import Schedule, Segment, Slot
 from .tweettext import ParseResult, extract_hashtags, parse_tweet
 
 MAX_WEIGHTED_LENGTH = 280
+RENDER_SECONDS = 1.0  # a template renders in well under a millisecond
+MAX_OUTPUT = 10_000  # characters a template may write (a post is 280)
+MAX_VALUE = 100_000  # characters or items of any one value a template builds
+MAX_TEMPLATE_BYTES = 100_000
 
 
 @dataclass(frozen=True)
@@ -64,16 +84,256 @@ def _long_date(value: Any) -> str:
     return f"{value:%A} {value.day} {value:%B %Y}"
 
 
-def make_environment(templates_dir: Path) -> SandboxedEnvironment:
-    """The one Jinja2 environment for tweet text: sandboxed, strict, not HTML-escaped."""
-    env = SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
+# --- the budget ----------------------------------------------------------------------------
+
+
+class BudgetExceeded(Exception):
+    """A template ran too long or built too much; the message says which."""
+
+
+class TemplateFileError(jinja2.TemplateError):
+    """A template file that cannot be read as a template (not UTF-8, a folder, too big)."""
+
+    def __init__(self, name: str, filename: str, lineno: int, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+        self.filename = filename
+        self.lineno = lineno
+        self.problem = message
+
+
+_budget = threading.local()  # .deadline: time.monotonic() past which rendering stops
+
+
+def _tick() -> None:
+    deadline = getattr(_budget, "deadline", None)
+    if deadline is not None and time.monotonic() > deadline:
+        _budget.deadline = None  # reported once; the frames unwinding need no more ticks
+        raise BudgetExceeded(f"the template ran for more than {RENDER_SECONDS:g} s: a loop that does not end?")
+    interrupt_point()
+
+
+_UNITS = {"a text": "characters", "a range": "numbers", "a value": "characters or items"}
+
+
+def _fits(size: int, what: str = "a value") -> None:
+    if size > MAX_VALUE:
+        unit = _UNITS.get(what, "items")
+        raise BudgetExceeded(f"the template builds {what} of {size:,} {unit} (at most {MAX_VALUE:,})")
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, str | bytes | list | tuple | dict | set | frozenset) else 0
+
+
+def _kind(value: Any) -> str:
+    return "a text" if isinstance(value, str | bytes) else "a list"
+
+
+def _join(parts: Iterable[Any], sep: str = "") -> str:
+    texts = [p if isinstance(p, str) else str(p) for p in parts]
+    _fits(sum(map(len, texts)) + len(sep) * max(len(texts) - 1, 0), "a text")
+    return sep.join(texts)
+
+
+def _concat(parts: Iterable[Any]) -> str:
+    """Joins the pieces of a block's output ({% set %} blocks, macros, filter blocks)."""
+    _tick()
+    return _join(parts)
+
+
+_PRINTF_WIDTH = re.compile(r"%[-+ #0]*(?:\*|[0-9]{6,}|[0-9]*\.(?:\*|[0-9]{6,}))")
+_FORMAT_WIDTH = re.compile(r"\{[^{}]*:[^{}]*(?:\{|[0-9]{6,})")
+
+
+def _check_binop(operator: str, left: Any, right: Any) -> None:
+    _tick()
+    if operator == "*":
+        for seq, n in ((left, right), (right, left)):
+            if _size(seq) and isinstance(n, int):
+                _fits(_size(seq) * max(n, 0), _kind(seq))
+        if isinstance(left, int) and isinstance(right, int):
+            _fits_number(abs(left).bit_length() + abs(right).bit_length())
+    elif operator == "**":
+        if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0:
+            _fits_number(abs(left).bit_length() * right)
+    elif operator == "+":
+        if _size(left) and _size(right):
+            _fits(_size(left) + _size(right), _kind(left))
+    elif operator == "%" and isinstance(left, str) and _PRINTF_WIDTH.search(left):
+        raise BudgetExceeded("the template formats with a width of 100,000 or more (or a * width)")
+
+
+def _fits_number(bits: int) -> None:
+    if bits > 64:
+        raise BudgetExceeded("the template computes a number larger than 64 bits")
+
+
+def _guard_filter(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
+    """A built-in filter with the budget: arguments that set a size are bounded, results measured."""
+    passes = getattr(f, "jinja_pass_arg", None) is not None
+
+    @wraps(f)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        _tick()
+        value_args = args[1:] if passes else args
+        value = value_args[0] if value_args else None
+        for extra in (*value_args[1:], *kwargs.values()):
+            if isinstance(extra, int) and abs(extra) > MAX_VALUE:
+                raise BudgetExceeded(f"the template passes {extra:,} to the {name} filter (at most {MAX_VALUE:,})")
+        if name == "indent" and isinstance(value, str):
+            width = value_args[1] if len(value_args) > 1 else kwargs.get("width", 4)
+            _fits(len(value) + (value.count("\n") + 1) * (width if isinstance(width, int) else _size(width)), "a text")
+        elif name == "replace" and isinstance(value, str) and len(value_args) > 2:
+            old, new = str(value_args[1]), str(value_args[2])
+            hits = value.count(old) if old else len(value) + 1
+            _fits(len(value) + hits * max(len(new) - len(old), 0), "a text")
+        elif name == "wordwrap" and isinstance(value, str):
+            wrap = kwargs.get("wrapstring") or (value_args[3] if len(value_args) > 3 else None) or "\n"
+            _fits(len(value) * (1 + _size(wrap)), "a text")
+        elif name == "format" and isinstance(value, str) and _PRINTF_WIDTH.search(value):
+            raise BudgetExceeded("the template formats with a width of 100,000 or more (or a * width)")
+        elif name == "sum" and not isinstance(kwargs.get("start", 0), int | float):
+            raise BudgetExceeded("the sum filter adds numbers only in a template")
+        result = f(*args, **kwargs)
+        _fits(_size(result), _kind(result))
+        return result
+
+    return guarded
+
+
+@jinja2.pass_environment
+def _join_filter(environment: jinja2.Environment, value: Iterable[Any], d: str = "", attribute: Any = None) -> str:
+    """`join`, measuring the text before it is built."""
+    _tick()
+    if attribute is not None:
+        value = map(make_attrgetter(environment, attribute), value)
+    return _join(value, str(d))
+
+
+def _bounded_range(*args: int) -> range:
+    _tick()
+    numbers = range(*args)
+    _fits(len(numbers), "a range")
+    return numbers
+
+
+class _BudgetCodeGenerator(CodeGenerator):
+    """Jinja's code generator, with a budget tick at every loop turn and `~` measured."""
+
+    def blockvisit(self, nodes: Iterable[jinja2.nodes.Node], frame: Frame) -> None:
+        if frame.loop_frame:
+            self.writeline("environment.livetweet_tick()")
+        super().blockvisit(nodes, frame)
+
+    def visit_Concat(self, node: Concat, frame: Frame) -> None:
+        self.write("environment.livetweet_join((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class _TemplateLoader(jinja2.BaseLoader):
+    """Templates from one folder, read as UTF-8 (and said so when they are not)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.files: set[str] = set()
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        path = self.folder.joinpath(*split_template_path(template))
+        filename = str(path)
+        if path.is_dir():
+            raise TemplateFileError(template, filename, 0, "is a folder, not a template file")
+        if not path.is_file():
+            raise jinja2.TemplateNotFound(template)
+        try:
+            with path.open("rb") as f:
+                data = f.read(MAX_TEMPLATE_BYTES + 1)
+        except OSError as exc:
+            raise TemplateFileError(template, filename, 0, f"cannot be read: {exc.strerror or exc}") from None
+        if len(data) > MAX_TEMPLATE_BYTES:
+            raise TemplateFileError(
+                template, filename, 0, f"is larger than {MAX_TEMPLATE_BYTES // 1000} KB: a post template is short"
+            )
+        try:
+            source = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            bad = data[exc.start : exc.start + 1].hex().upper()
+            raise TemplateFileError(
+                template, filename, line, f"is not UTF-8 text (byte 0x{bad}): save it as UTF-8"
+            ) from None
+        self.files.add(filename)
+        return source.removeprefix("\ufeff"), filename, lambda: True
+
+
+class _BudgetEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox, with every operation that can grow a value or take time on the budget."""
+
+    code_generator_class = _BudgetCodeGenerator
+    intercepted_binops = frozenset(("*", "**", "+", "%"))
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
+        self.filters["join"] = _join_filter
+        self.globals.pop("lipsum", None)
+        self.globals["range"] = _bounded_range
+        self.concat = _concat  # type: ignore[method-assign,assignment]
+
+    @staticmethod
+    def livetweet_tick() -> None:
+        _tick()
+
+    @staticmethod
+    def livetweet_join(parts: Iterable[Any]) -> str:
+        _tick()
+        return _join(parts)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _check_binop(operator, left, right)
+        result = super().call_binop(context, operator, left, right)
+        return result
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _tick()
+        target = getattr(__obj, "__wrapped__", __obj)  # str.format comes wrapped by the sandbox
+        owner = getattr(target, "__self__", None)
+        name = getattr(target, "__name__", "")
+        if isinstance(owner, str):
+            numbers = [a for a in (*args, *kwargs.values()) if isinstance(a, int)]
+            if name in ("center", "ljust", "rjust", "zfill", "expandtabs") and any(abs(n) > MAX_VALUE for n in numbers):
+                raise BudgetExceeded(f"the template pads a text to more than {MAX_VALUE:,} characters")
+            if name == "expandtabs" and numbers:
+                _fits(len(owner) + owner.count("\t") * abs(numbers[0]), "a text")
+            elif name == "replace" and len(args) >= 2:
+                old, new = str(args[0]), str(args[1])
+                hits = owner.count(old) if old else len(owner) + 1
+                _fits(len(owner) + hits * max(len(new) - len(old), 0), "a text")
+            elif name == "join" and args:
+                return _join(list(args[0]), owner)
+            elif name in ("format", "format_map") and (
+                _FORMAT_WIDTH.search(owner) or any(abs(n) > MAX_VALUE for n in numbers)
+            ):
+                raise BudgetExceeded("the template formats with a width of 100,000 or more")
+        result = super().call(__context, __obj, *args, **kwargs)
+        _fits(_size(result), _kind(result))
+        return result
+
+
+def make_environment(templates_dir: Path) -> jinja2.Environment:
+    """The one Jinja2 environment for tweet text: sandboxed, strict, not HTML-escaped, on a budget."""
+    env = _BudgetEnvironment(
+        loader=_TemplateLoader(templates_dir),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
         auto_reload=False,
+        optimized=False,  # the optimizer would run filters at compile time, outside the budget
     )
     env.filters["hm"] = _hm
     env.filters["hmz"] = _hmz
@@ -127,11 +387,16 @@ class Tagged:
     parsed: ParseResult
 
 
+def _written(text: str, tag: str) -> bool:
+    """Is `tag` in the text as a word, whether X links it or not (it is not appended twice)."""
+    return re.search(rf"(?<![\w#]){re.escape(tag)}(?!\w)", text, re.IGNORECASE) is not None
+
+
 def tag_text(text: str, wanted: list[str]) -> Tagged:
     """Append the wanted hashtags the text lacks, each only if the post still fits."""
     written = ["#" + e.value for e in extract_hashtags(text)]
     present = {t[1:].lower() for t in written}
-    lacking = [t for t in wanted if t[1:].lower() not in present]
+    lacking = [t for t in wanted if t[1:].lower() not in present and not _written(text, t)]
     candidate = text
     for tag in lacking:
         candidate = _append_tag(candidate, tag)
@@ -156,14 +421,40 @@ def apply_hashtag_policy(text: str, wanted: list[str]) -> tuple[str, list[str], 
     return tagged.text, list(tagged.appended), list(tagged.missing)
 
 
-def _template_line(tb: TracebackType | None, filename: str | None) -> int:
-    """The template line a render error happened on (Jinja2 puts template frames in tracebacks)."""
-    line = 0
+def _innermost_template(tb: TracebackType | None, files: set[str]) -> tuple[str, int] | None:
+    """The template file and line a render error happened on: Jinja puts template frames in
+    tracebacks, and the innermost one is where it happened (an included template, say)."""
+    found = None
     while tb is not None:
-        if filename and tb.tb_frame.f_code.co_filename == filename:
-            line = tb.tb_lineno
+        filename = tb.tb_frame.f_code.co_filename
+        if filename in files:
+            found = (filename, tb.tb_lineno)
         tb = tb.tb_next
-    return line
+    return found
+
+
+def _suspended_at(gen: Any, env: jinja2.Environment, files: set[str]) -> tuple[str, int] | None:
+    """Where a template's output generator stands: the innermost template and its line."""
+    found = None
+    while gen is not None:
+        frame = getattr(gen, "gi_frame", None)
+        if frame is not None and frame.f_code.co_filename in files:
+            found = (frame.f_code.co_filename, frame.f_lineno)
+        gen = getattr(gen, "gi_yieldfrom", None)
+    if found is None:
+        return None
+    filename, python_line = found
+    for template in _loaded_templates(env):
+        if template.filename == filename:
+            return filename, template.get_corresponding_lineno(python_line)
+    return filename, 0
+
+
+def _loaded_templates(env: jinja2.Environment) -> Iterator[jinja2.Template]:
+    cache = env.cache
+    if cache is None:
+        return iter(())
+    return iter(list(cache.values()))
 
 
 class Composer:
@@ -172,6 +463,9 @@ class Composer:
     def __init__(self, schedule: Schedule) -> None:
         self.schedule = schedule
         self.env = make_environment(schedule.templates_dir)
+        loader = self.env.loader
+        assert isinstance(loader, _TemplateLoader)
+        self._files = loader.files
         self._broken: dict[str, Problem] = {}
         self._shown: dict[str, str] = {}
 
@@ -182,56 +476,124 @@ class Composer:
             self._shown[file] = display_path(self.schedule.templates_dir / file)
         return self._shown[file]
 
+    def _shown_file(self, filename: str) -> str:
+        if filename not in self._shown:
+            self._shown[filename] = display_path(Path(filename))
+        return self._shown[filename]
+
     def template_file(self, name: str) -> str:
         return name if name.endswith(".j2") else f"{name}.j2"
 
     def check_templates(self) -> list[Problem]:
         """Syntax-check every template in the folder, used by a slot or not."""
-        problems = []
+        problems: list[Problem] = []
+        if not self.schedule.templates_dir.is_dir():
+            return problems
         for path in sorted(self.schedule.templates_dir.glob("*.j2")):
+            if not path.is_file():
+                continue
             problem = self._load(path.name, None)
             if isinstance(problem, Problem):
                 problems.append(problem)
         return problems
+
+    def _available(self) -> str:
+        folder = self.schedule.templates_dir
+        names = sorted(p.stem for p in folder.glob("*.j2") if p.is_file()) if folder.is_dir() else []
+        return ", ".join(names) or "none"
 
     def _load(self, name: str, slot: Slot | None) -> jinja2.Template | Problem:
         file = self.template_file(name)
         if file in self._broken:
             return self._broken[file]
         shown = self.shown_path(name)
+        where = (self.schedule.display_name, slot.template_line) if slot else (shown, 0)
+        problem: Problem
         try:
             return self.env.get_template(file)
         except jinja2.TemplateNotFound:
-            available = ", ".join(p.stem for p in sorted(self.schedule.templates_dir.glob("*.j2"))) or "none"
-            where = (self.schedule.display_name, slot.template_line) if slot else (shown, 0)
             return Problem(
                 where[0],
                 where[1],
-                f'unknown template "{name}": {shown} does not exist (templates there: {available})',
+                f'unknown template "{name}": {shown} does not exist (templates there: {self._available()})',
             )
+        except TemplateFileError as exc:
+            if exc.lineno or not slot:
+                problem = Problem(shown, exc.lineno, f"the template {exc.problem}")
+            else:
+                problem = Problem(where[0], where[1], f'template "{name}": {shown} {exc.problem}')
         except jinja2.TemplateSyntaxError as exc:
-            problem = Problem(shown, exc.lineno or 0, f"template syntax error: {exc.message}")
-            self._broken[file] = problem
-            return problem
+            problem = Problem(
+                self._shown_file(exc.filename or "") if exc.filename else shown,
+                exc.lineno or 0,
+                f"template syntax error: {exc.message}",
+            )
+        except RecursionError:
+            problem = Problem(shown, 0, "the template nests too deeply to be read")
+        except Exception as exc:  # compiling a template can fail in Python itself
+            problem = Problem(shown, 0, f"the template cannot be compiled: {type(exc).__name__}: {exc}")
+        self._broken[file] = problem
+        return problem
 
     def render(self, name: str, context: dict[str, Any], slot: Slot | None = None) -> str | Problem:
         """Render one template; a failure comes back as a Problem at the template's line."""
         template = self._load(name, slot)
         if isinstance(template, Problem):
             return template
+        file = self.template_file(name)
         shown = self.shown_path(name)
         during = f' (rendering slot "{slot.id}")' if slot else ""
+
+        def at(where: tuple[str, int] | None) -> tuple[str, int]:
+            return (self._shown_file(where[0]), where[1]) if where else (shown, 0)
+
+        chunks: list[str] = []
+        written = 0
+        gen: Generator[str, None, None] = template.generate(context)  # type: ignore[assignment]
+        _budget.deadline = time.monotonic() + RENDER_SECONDS
         try:
-            return clean_text(template.render(context))
+            for chunk in gen:
+                chunks.append(chunk)
+                written += len(chunk)
+                if written > MAX_OUTPUT:
+                    where = at(_suspended_at(gen, self.env, self._files))
+                    gen.close()
+                    problem = Problem(*where, f"the template writes more than {MAX_OUTPUT:,} characters{during}")
+                    self._broken[file] = problem
+                    return problem
+            return clean_text(normal_text("".join(chunks)))
+        except BudgetExceeded as exc:
+            problem = Problem(*at(_innermost_template(exc.__traceback__, self._files)), f"{exc}{during}")
+            self._broken[file] = problem
+            return problem
         except jinja2.UndefinedError as exc:
-            line = _template_line(exc.__traceback__, template.filename)
-            return Problem(shown, line, f"undefined template variable: {exc.message}{during}")
-        except jinja2.exceptions.SecurityError as exc:
-            line = _template_line(exc.__traceback__, template.filename)
-            return Problem(shown, line, f"the template did something unsafe: {exc}{during}")
+            where = at(_innermost_template(exc.__traceback__, self._files))
+            return Problem(*where, f"undefined template variable: {exc.message}{during}")
+        except SecurityError as exc:
+            where = at(_innermost_template(exc.__traceback__, self._files))
+            return Problem(*where, f"the template did something unsafe: {exc}{during}")
+        except TemplateFileError as exc:  # an included template (the file's fault, whichever slot)
+            return Problem(self._shown_file(exc.filename), exc.lineno, f"the template {exc.problem}")
+        except jinja2.TemplateNotFound as exc:  # an {% include %} or {% import %} of a missing file
+            where = at(_innermost_template(exc.__traceback__, self._files))
+            return Problem(
+                *where,
+                f'the template includes "{exc.name}", which does not exist (templates there: {self._available()})'
+                f"{during}",
+            )
+        except jinja2.TemplateSyntaxError as exc:  # in an included template
+            filename = self._shown_file(exc.filename) if exc.filename else shown
+            return Problem(filename, exc.lineno or 0, f"template syntax error: {exc.message}")
+        except RecursionError as exc:
+            where = at(_innermost_template(exc.__traceback__, self._files))
+            return Problem(*where, f"the template calls itself without end (a macro or include){during}")
+        except MemoryError:
+            return Problem(shown, 0, f"the template ran out of memory{during}")
         except Exception as exc:  # a template can raise anything; it is the template's fault
-            line = _template_line(exc.__traceback__, template.filename)
-            return Problem(shown, line, f"template error: {type(exc).__name__}: {exc}{during}")
+            where = at(_innermost_template(exc.__traceback__, self._files))
+            return Problem(*where, f"template error: {type(exc).__name__}: {exc}{during}")
+        finally:
+            _budget.deadline = None
 
     def context_for(self, segment: Segment, wanted: list[str]) -> dict[str, Any]:
         """What every template sees: the event, the segment, its objectives, the hashtags."""
@@ -254,6 +616,13 @@ class Composer:
         rendered = self.render(slot.template, self.context(slot, segment, wanted), slot)
         if isinstance(rendered, Problem):
             return rendered
+        if not rendered:
+            return Problem(
+                self.schedule.display_name,
+                slot.line,
+                f'slot "{slot.id}": {self.shown_path(slot.template)} wrote nothing, and a post of hashtags '
+                "alone says nothing",
+            )
         tagged = tag_text(rendered, wanted)
         return Post(
             slot=slot,

@@ -1,32 +1,195 @@
 """The event's timeline: read a schedule file into an Event, its Segments and its Slots.
 
 Reading never stops at the first mistake: every problem is collected with its file and
-line, so that the officer fixes the whole file in one pass.
+line, so that the officer fixes the whole file in one pass. What a broken part leaves
+unknown is filled with a placeholder (a provisional event, segment or slot), so that the
+rest of the file, templates included, is still checked.
+
+Every number, time, date and duration is read by the `parse_*` functions below, which
+accept ASCII digits only and refuse what livetweet cannot hold (a `BadValue`, never an
+OverflowError). Times are clock times on the event's date in the event's zone; anchors
+are added in UTC, and every datetime carries a fixed UTC offset, so that comparing or
+subtracting two of them is right across a change of the clocks.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import Problem, ScheduleError
+from .errors import BadValue, Problem, ScheduleError
+from .tweettext import extract_hashtags
 from .yamlfile import Node, read_yaml
 
 DEFAULT_VALID_FOR = timedelta(minutes=5)
 DEFAULT_LEAD = timedelta(hours=1)
+MAX_DURATION = timedelta(days=100)
+FIRST_YEAR, LAST_YEAR = 1970, 9000  # with durations under 100 days, every sum stays a datetime
+MAX_ID_LENGTH = 64
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_TIME = re.compile(r"^(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?$")
-_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+_TIME = re.compile(r"^(?P<h>[0-9]{1,2}):(?P<m>[0-9]{2})(?::(?P<s>[0-9]{2}))?$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_DURATION = re.compile(r"^(?:(?P<h>[0-9]{1,30})h)?(?:(?P<m>[0-9]{1,30})m)?(?:(?P<s>[0-9]{1,30})s)?$")
+_NUMBER = re.compile(r"^[0-9]{1,9}$")
 _ANCHOR = re.compile(r"^(?P<segment>[A-Za-z0-9_-]+)\.(?P<edge>[A-Za-z]+)\s*(?:(?P<sign>[+-])\s*(?P<offset>\S+))?$")
-_HASHTAG = re.compile(r"^#\w+$")
+_ZONE_NAME = re.compile(r"^[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*$")
+_TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
+_ACCOUNT = re.compile(r"^@[A-Za-z0-9_]{1,15}$")
+_NOT_ZONES = frozenset(("localtime", "Factory"))  # in the database, but not a place's clock
+
+
+# --- values: one parser for each kind -------------------------------------------------
+
+
+def _non_ascii_digits(text: str) -> bool:
+    return any(ch.isdigit() and not ch.isascii() for ch in text)
+
+
+def _digits_hint(text: str, hint: str) -> str:
+    return f"write it with the digits 0-9, {hint[len('write it ') :]}" if _non_ascii_digits(text) else hint
+
+
+def parse_duration(text: str) -> timedelta:
+    """`2m`, `90s`, `1h30m`, `1m30s` -> timedelta; BadValue (a ValueError) when it is not one."""
+    value = text.strip()
+    m = _DURATION.match(value)
+    if not m or not any(m.groupdict().values()):
+        raise BadValue("is not a duration", _digits_hint(value, "write it like 2m, 90s or 1h30m"))
+    h, mi, s = (int(m.group(k) or 0) for k in ("h", "m", "s"))
+    seconds = h * 3600 + mi * 60 + s
+    if seconds > MAX_DURATION.total_seconds():
+        raise BadValue(f"is longer than {MAX_DURATION.days} days")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    parts = [f"{h}h" if h else "", f"{m}m" if m else "", f"{s}s" if s else ""]
+    return sign + ("".join(parts) or "0s")
+
+
+def parse_clock_time(text: str) -> time:
+    """`13:30` or `13:30:15` (24-hour clock, ASCII digits) -> time; BadValue otherwise."""
+    value = text.strip()
+    m = _TIME.match(value)
+    if not m:
+        raise BadValue("is not a time", _digits_hint(value, 'write it as HH:MM, like "13:30"'))
+    h, mi, s = int(m.group("h")), int(m.group("m")), int(m.group("s") or 0)
+    if h > 23 or mi > 59 or s > 59:
+        limits = "minutes and seconds" if m.group("s") else "minutes"
+        raise BadValue(f"is not a time of day (hours 0-23, {limits} 0-59)")
+    return time(h, mi, s)
+
+
+def parse_date(text: str) -> date:
+    """`2020-11-12` -> date, for the years livetweet plans in; BadValue otherwise."""
+    value = text.strip()
+    if not _DATE.match(value):
+        raise BadValue("is not a date", _digits_hint(value, "write it as YYYY-MM-DD"))
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise BadValue("is not a day of the calendar", "write it as YYYY-MM-DD") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise BadValue(f"is out of range: livetweet plans events in the years {FIRST_YEAR} to {LAST_YEAR}")
+    return day
+
+
+def parse_whole_number(text: str) -> int:
+    """`12` -> 12 (ASCII digits, at most nine); BadValue otherwise."""
+    value = text.strip()
+    if not _NUMBER.match(value):
+        if _non_ascii_digits(value):
+            raise BadValue("is not a whole number", "write it with the digits 0-9")
+        if value.isascii() and value.isdigit():
+            raise BadValue("is too large a number")
+        raise BadValue("is not a whole number")
+    return int(value)
+
+
+def hashtag_problem(tag: str) -> str | None:
+    """Why X would not count `tag` as one whole hashtag (None when it would)."""
+    if not tag.startswith("#") or len(tag) < 2:
+        return 'is not a hashtag (write it with its #, like "#GCM")'
+    found = extract_hashtags(tag)
+    if found and found[0].start == 0 and found[0].end == len(tag):
+        return None
+    body = tag[1:]
+    if found and found[0].start == 0:
+        return f'is not a hashtag X would count whole: X reads only "#{found[0].value}" (letters, digits and "_")'
+    if all(ch.isdigit() or ch == "_" for ch in body):
+        return 'is not a hashtag X would count: a hashtag needs a letter, like "#GCM2020"'
+    return 'is not a hashtag X would count (letters, digits and "_" after the #, like "#GCM")'
+
+
+# --- time in the event's zone -------------------------------------------------------------
+
+
+@lru_cache(maxsize=512)
+def _fixed_zone(offset: timedelta, name: str) -> timezone:
+    return timezone(offset, name)
+
+
+def in_zone(when: datetime, zone: ZoneInfo) -> datetime:
+    """`when` as local time in `zone`, with that moment's fixed UTC offset and abbreviation."""
+    local = when.astimezone(UTC).astimezone(zone)  # through UTC: a time in the gap moves on
+    offset = local.utcoffset() or timedelta(0)
+    return local.replace(tzinfo=_fixed_zone(offset, local.tzname() or ""))
+
+
+def shifted(when: datetime, delta: timedelta, zone: ZoneInfo) -> datetime:
+    """`when + delta` counted in real (UTC) time, shown in `zone`."""
+    return in_zone(when.astimezone(UTC) + delta, zone)
+
+
+def local_time(day: date, clock: time, zone: ZoneInfo) -> tuple[datetime, str | None, timedelta]:
+    """A clock time on a day in a zone: (the moment, "gap"/"fold"/None, how far the clocks move).
+
+    A time the clocks skip ("gap") is read with the offset before the change, so 02:30 on
+    a spring-forward day is 03:30; a time they show twice ("fold") is read as the first.
+    """
+    naive = datetime.combine(day, clock)
+    first = naive.replace(tzinfo=zone)
+    jump = (naive.replace(tzinfo=zone, fold=1).utcoffset() or timedelta(0)) - (first.utcoffset() or timedelta(0))
+    kind = None
+    if jump:
+        kind = "gap" if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive else "fold"
+    return in_zone(first, zone), kind, abs(jump)
+
+
+def _offset_text(when: datetime) -> str:
+    minutes = int((when.utcoffset() or timedelta(0)).total_seconds()) // 60
+    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def clock_texts(day: date | None, *times: datetime, seconds: bool = False) -> list[str]:
+    """Times for one message: HH:MM, with seconds if any has them, with the zone if their offsets
+    differ, and with the date when it is not the event's."""
+    seconds = seconds or any(t.second or t.microsecond for t in times)
+    zoned = len({t.utcoffset() for t in times}) > 1
+    out = []
+    for t in times:
+        text = t.strftime("%H:%M:%S" if seconds else "%H:%M")
+        if day is not None and t.date() != day:
+            text = f"{t:%Y-%m-%d} {text}"
+        out.append(f"{text} {t:%Z}" if zoned else text)
+    return out
+
+
+# --- the schedule's parts -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -56,6 +219,8 @@ class Event:
     valid_for: timedelta
     links: MappingProxyType[str, str]
     line: int
+    provisional: bool = False  # some part could not be read: placeholders stand in
+    id_line: int = 0
 
     @property
     def zone(self) -> ZoneInfo:
@@ -75,6 +240,7 @@ class Segment:
     topic: str
     speakers: tuple[str, ...]
     line: int
+    provisional: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +259,7 @@ class Slot:
     line: int
     template_line: int
     reply_to_line: int = 0
+    provisional: bool = False  # read only far enough to check its template
 
     @property
     def valid_until(self) -> datetime:
@@ -110,28 +277,14 @@ class Schedule:
     segments: tuple[Segment, ...]
     slots: tuple[Slot, ...]
     templates_dir: Path
+    complete: bool = True  # False: read despite errors, for checking what can be checked
+    provisional_segments: tuple[Segment, ...] = ()
 
     def segment(self, segment_id: str) -> Segment:
-        return next(s for s in self.segments if s.id == segment_id)
-
-
-def parse_duration(text: str) -> timedelta | None:
-    """`2m`, `90s`, `1h30m`, `1m30s` -> timedelta; None when it is not one."""
-    m = _DURATION.match(text.strip())
-    if not m or not any(m.groupdict().values()):
-        return None
-    h, mi, s = (int(m.group(k) or 0) for k in ("h", "m", "s"))
-    return timedelta(hours=h, minutes=mi, seconds=s)
-
-
-def format_duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    parts = [f"{h}h" if h else "", f"{m}m" if m else "", f"{s}s" if s else ""]
-    return sign + ("".join(parts) or "0s")
+        for s in self.segments:
+            if s.id == segment_id:
+                return s
+        return next(s for s in self.provisional_segments if s.id == segment_id)
 
 
 class _Reader:
@@ -140,6 +293,7 @@ class _Reader:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
+        self.day: date | None = None
 
     def error(self, line: int, message: str) -> None:
         self.problems.append(Problem(self.file, line, message))
@@ -147,15 +301,20 @@ class _Reader:
     def warn(self, line: int, message: str) -> None:
         self.problems.append(Problem(self.file, line, message, "warning"))
 
+    def errors(self) -> int:
+        return sum(1 for p in self.problems if p.severity == "error")
+
     def mapping(
-        self, node: Node, what: str, required: tuple[str, ...], optional: tuple[str, ...]
+        self, node: Node | None, what: str, required: tuple[str, ...], optional: tuple[str, ...]
     ) -> dict[str, Node] | None:
+        if node is None:
+            return None
         if node.mapping is None:
-            self.error(node.line, f"{what} must be a mapping of keys to values, not {node.kind}")
+            self.error(node.line, f"{what} must be a mapping of keys to values, not {_a(node.kind)}")
             return None
         known = required + optional
         id_node = node.mapping.get("id", (0, None))[1]
-        if what.startswith("a ") and id_node is not None and id_node.scalar:
+        if what.startswith("a ") and id_node is not None and id_node.scalar and _ID.match(id_node.scalar.strip()):
             what = f'{what[2:]} "{id_node.scalar.strip()}"'
         out: dict[str, Node] = {}
         for key in node.mapping:
@@ -163,19 +322,22 @@ class _Reader:
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f' (did you mean "{close[0]}"?)' if close else f" (known keys: {', '.join(known)})"
-                self.error(key_line, f'unknown key "{key}" in {what}{hint}')
+                self.error(key_line, f'unknown key "{_short(key)}" in {what}{hint}')
                 continue
             out[key] = value
         for key in required:
-            if key not in out or out[key].is_null:
+            if key not in out:
                 self.error(node.line, f'{what} is missing the key "{key}"')
+            elif out[key].is_null:
+                named = key if what == "the schedule" else f"{what} {key}"
+                self.error(out[key].line, f"{named} has no value (~, null or nothing after the colon mean none)")
         return out
 
     def text(self, node: Node | None, what: str, *, required: bool = True) -> str | None:
         if node is None or node.is_null:
             return None
         if node.scalar is None:
-            self.error(node.line, f"{what} must be text, not a {node.kind}")
+            self.error(node.line, f"{what} must be text, not {_a(node.kind)}")
             return None
         value = node.scalar.strip()
         if required and not value:
@@ -190,34 +352,51 @@ class _Reader:
         if not _ID.match(value):
             self.error(
                 node.line,
-                f'{what} "{value}" must be lower-case letters, digits, "-" or "_", starting with a letter or digit',
+                f'{what} "{_short(value)}" must be lower-case letters, digits, "-" or "_", starting with a letter '
+                "or digit",
             )
+            return None
+        if len(value) > MAX_ID_LENGTH:
+            self.error(node.line, f'{what} "{_short(value)}" is {len(value)} characters long: at most {MAX_ID_LENGTH}')
             return None
         return value
 
-    def clock_time(self, node: Node | None, what: str, day: date, zone: ZoneInfo | None) -> datetime | None:
-        value = self.text(node, what)
-        if value is None or node is None:
+    def value(self, node: Node | None, what: str, parse: Any) -> Any:
+        """A value read by one of the parse_* functions; None (and a problem) when it is not one."""
+        text = self.text(node, what)
+        if text is None or node is None:
             return None
-        m = _TIME.match(value)
-        if not m:
-            self.error(node.line, f'{what} "{value}" is not a time: write it as HH:MM, like "13:30"')
+        try:
+            return parse(text)
+        except BadValue as exc:
+            self.error(node.line, f'{what} "{_short(text)}" {exc}')
             return None
-        h, mi, s = int(m.group("h")), int(m.group("m")), int(m.group("s") or 0)
-        if h > 23 or mi > 59 or s > 59:
-            self.error(node.line, f'{what} "{value}" is not a time of day (hours 0-23, minutes 0-59)')
+
+    def clock_time(self, node: Node | None, what: str, day: date, zone: ZoneInfo) -> datetime | None:
+        clock = self.value(node, what, parse_clock_time)
+        if clock is None or node is None:
             return None
-        if zone is None:
-            return None
-        return datetime.combine(day, time(h, mi, s), tzinfo=zone)
+        when, kind, jump = local_time(day, clock, zone)
+        shown = clock.strftime("%H:%M:%S" if clock.second else "%H:%M")
+        if kind == "gap":
+            self.warn(
+                node.line,
+                f"{what} {shown} does not exist on {day} in {zone.key} (the clocks go forward "
+                f"{format_duration(jump)}): it is read as {when:%H:%M %Z}",
+            )
+        elif kind == "fold":
+            self.warn(
+                node.line,
+                f"{what} {shown} happens twice on {day} in {zone.key} (the clocks go back {format_duration(jump)}): "
+                f"it is read as the first, {when:%H:%M %Z} (UTC{_offset_text(when)})",
+            )
+        return when
 
     def duration(self, node: Node | None, what: str) -> timedelta | None:
-        value = self.text(node, what)
-        if value is None or node is None:
+        delta: timedelta | None = self.value(node, what, parse_duration)
+        if delta is not None and node is not None and not delta:
+            self.error(node.line, f'{what} "{node.scalar}" is no time at all: a post needs a window to go out in')
             return None
-        delta = parse_duration(value)
-        if delta is None:
-            self.error(node.line, f'{what} "{value}" is not a duration: write it like 5m, 90s or 1h30m')
         return delta
 
     def text_list(self, node: Node | None, what: str) -> list[tuple[str, int]]:
@@ -225,10 +404,13 @@ class _Reader:
             return []
         items = node.sequence if node.sequence is not None else [node] if node.scalar is not None else None
         if items is None:
-            self.error(node.line, f"{what} must be a list, not a {node.kind}")
+            self.error(node.line, f"{what} must be a list, not {_a(node.kind)}")
             return []
         out = []
         for item in items:
+            if item.is_null:
+                self.error(item.line, f"an item of {what} is empty")
+                continue
             value = self.text(item, f"an item of {what}")
             if value is not None:
                 out.append((value, item.line))
@@ -237,28 +419,49 @@ class _Reader:
     def hashtags(self, node: Node | None, what: str) -> list[str]:
         tags = []
         for value, line in self.text_list(node, what):
-            if not _HASHTAG.match(value):
-                self.error(line, f'{what}: "{value}" is not a hashtag (write it with its #, like "#GCM")')
+            problem = hashtag_problem(value)
+            if problem:
+                self.error(line, f'{what}: "{_short(value)}" {problem}')
                 continue
             tags.append(value)
         return tags
 
     def integer(self, node: Node | None, what: str) -> int | None:
-        value = self.text(node, what)
-        if value is None or node is None:
-            return None
-        if not value.isdigit():
-            self.error(node.line, f'{what} "{value}" must be a whole number')
-            return None
-        return int(value)
+        number: int | None = self.value(node, what, parse_whole_number)
+        return number
 
-    def plain(self, node: Node) -> Any:
-        """A free-form value (slot vars) as plain Python data."""
+    def plain(self, node: Node, what: str) -> Any:
+        """A free-form value (slot vars) as plain Python data; a value left empty is an error."""
         if node.mapping is not None:
-            return MappingProxyType({k: self.plain(v) for k, (_, v) in node.mapping.items()})
+            out = {}
+            for key, (line, value) in node.mapping.items():
+                if value.is_null:
+                    self.error(line, f'{what}: "{_short(key)}" has no value (write "" for an empty text)')
+                    continue
+                out[key] = self.plain(value, what)
+            return MappingProxyType(out)
         if node.sequence is not None:
-            return tuple(self.plain(v) for v in node.sequence)
+            items = []
+            for value in node.sequence:
+                if value.is_null:
+                    self.error(value.line, f'{what}: a list item has no value (write "" for an empty text)')
+                    continue
+                items.append(self.plain(value, what))
+            return tuple(items)
         return node.scalar if node.scalar is not None else ""
+
+    def times(self, *times: datetime, seconds: bool = False) -> list[str]:
+        return clock_texts(self.day, *times, seconds=seconds)
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """A value quoted in a message: one line, and not the whole of a long one."""
+    one_line = " ".join(text.replace("\n", "\\n").split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
 
 
 _TOP_REQUIRED = ("event", "segments", "slots")
@@ -287,33 +490,48 @@ def load_schedule(path: Path, display_name: str | None = None) -> Schedule:
 
 def read_schedule(path: Path, display_name: str | None = None) -> tuple[Schedule | None, list[Problem]]:
     """Read a schedule: (the schedule or None when it has errors, every problem found)."""
+    schedule, problems = read_schedule_partial(path, display_name)
+    return (schedule if schedule is not None and schedule.complete else None), problems
+
+
+def read_schedule_partial(path: Path, display_name: str | None = None) -> tuple[Schedule | None, list[Problem]]:
+    """Read a schedule as far as it goes: `complete` is False when it has errors, and then
+    placeholders stand in for what could not be read (None: nothing could be)."""
     name = display_name or str(path)
-    if not path.is_file():
+    if path.is_dir():
+        return None, [Problem(name, 0, "is a folder, not a schedule file")]
+    if not path.exists():
         return None, [Problem(name, 0, "no such schedule file")]
+    if not path.is_file():
+        return None, [Problem(name, 0, "is not a regular file (a schedule is a YAML file)")]
     tree, problems = read_yaml(path, name)
     if tree is None:
         return None, problems
     r = _Reader(name)
     r.problems.extend(problems)
     schedule = _read(r, tree, path)
-    has_errors = any(p.severity == "error" for p in r.problems)
-    return (None if has_errors else schedule), sorted(r.problems, key=lambda p: (p.line, p.message))
+    ordered = sorted(r.problems, key=lambda p: (p.line, p.message))
+    if schedule is None:
+        return None, ordered
+    return replace(schedule, complete=r.errors() == 0), ordered
 
 
 def _read(r: _Reader, tree: Node, path: Path) -> Schedule | None:
     top = r.mapping(tree, "the schedule", _TOP_REQUIRED, _TOP_OPTIONAL)
     if top is None:
         return None
-    event = _read_event(r, top["event"]) if "event" in top else None
+    event = _read_event(r, top.get("event"), tree.line)
     objectives = _read_objectives(r, top.get("objectives"))
-    templates_text = r.text(top.get("templates"), "templates") if "templates" in top else None
+    templates_text = r.text(top.get("templates"), "templates")
     templates_dir = (path.parent / (templates_text or "../templates")).resolve()
-    if templates_text is not None and not templates_dir.is_dir():
-        r.error(top["templates"].line, f'templates folder "{templates_text}" does not exist ({templates_dir})')
-    if event is None:
-        return None
-    segments, declared = _read_segments(r, top.get("segments"), event, objectives)
-    slots = _read_slots(r, top.get("slots"), event, segments, declared)
+    if not templates_dir.is_dir():
+        where = top["templates"].line if templates_text is not None else 0
+        given = f'templates folder "{templates_text}"' if templates_text is not None else "the templates folder"
+        what = "is not a folder" if templates_dir.exists() else "does not exist"
+        hint = "" if templates_text is not None else ' (the default; name another with "templates: FOLDER")'
+        r.error(where, f"{given} {what} ({templates_dir}){hint}")
+    segments, provisional, written = _read_segments(r, top.get("segments"), event, objectives)
+    slots = _read_slots(r, top.get("slots"), event, segments, provisional, written)
     return Schedule(
         path=path,
         display_name=r.file,
@@ -322,73 +540,96 @@ def _read(r: _Reader, tree: Node, path: Path) -> Schedule | None:
         segments=tuple(segments),
         slots=tuple(slots),
         templates_dir=templates_dir,
+        provisional_segments=tuple(provisional.values()),
     )
 
 
-def _read_event(r: _Reader, node: Node) -> Event | None:
-    m = r.mapping(node, "event", _EVENT_REQUIRED, _EVENT_OPTIONAL)
-    if m is None:
+def _read_zone(r: _Reader, node: Node | None) -> ZoneInfo | None:
+    name = r.text(node, "event timezone")
+    if name is None or node is None:
         return None
+    zone: ZoneInfo | None = None
+    if _ZONE_NAME.match(name) and len(name) <= 64 and name not in _NOT_ZONES:
+        try:
+            zone = ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            zone = None
+    if zone is None:
+        hint = ""
+        if _ZONE_NAME.match(name) and len(name) <= 64:
+            import zoneinfo
+
+            same = [z for z in zoneinfo.available_timezones() if z.lower() == name.lower() and z not in _NOT_ZONES]
+            hint = f' (did you mean "{same[0]}"?)' if same else ""
+        r.error(node.line, f'unknown time zone "{_short(name)}"{hint}: use an IANA name such as "Europe/Zurich"')
+    return zone
+
+
+def _read_event(r: _Reader, node: Node | None, top_line: int) -> Event:
+    """The event; when a part is missing or wrong, a provisional one with placeholders."""
+    m = {} if node is None or node.is_null else r.mapping(node, "event", _EVENT_REQUIRED, _EVENT_OPTIONAL) or {}
+    errors_before = r.errors()
     event_id = r.ident(m.get("id"), "event id")
     title = r.text(m.get("title"), "event title")
     account = r.text(m.get("account"), "event account")
-    if account is not None and not re.match(r"^@[A-Za-z0-9_]{1,15}$", account):
-        r.error(m["account"].line, f'event account "{account}" must be an X handle like "@UNMigNetwork"')
-    day: date | None = None
-    day_text = r.text(m.get("date"), "event date")
-    if day_text is not None:
-        try:
-            day = date.fromisoformat(day_text)
-        except ValueError:
-            r.error(m["date"].line, f'event date "{day_text}" is not a date: write it as YYYY-MM-DD')
-    zone: ZoneInfo | None = None
-    tz_name = r.text(m.get("timezone"), "event timezone")
-    if tz_name is not None:
-        try:
-            zone = ZoneInfo(tz_name)
-        except (ZoneInfoNotFoundError, ValueError):
-            r.error(
-                m["timezone"].line,
-                f'unknown time zone "{tz_name}": use an IANA name such as "Europe/Zurich"',
-            )
+    if account is not None and not _ACCOUNT.match(account):
+        r.error(m["account"].line, f'event account "{_short(account)}" must be an X handle like "@UNMigNetwork"')
+        account = None
+    day: date | None = r.value(m.get("date"), "event date", parse_date)
+    r.day = day
+    zone = _read_zone(r, m.get("timezone"))
     when = day or date(2000, 1, 1)
-    start = r.clock_time(m.get("start"), "event start", when, zone)
-    end = r.clock_time(m.get("end"), "event end", when, zone)
+    place = zone or ZoneInfo("UTC")
+    start = r.clock_time(m.get("start"), "event start", when, place)
+    end = r.clock_time(m.get("end"), "event end", when, place)
     if start and end and end <= start:
-        r.error(m["end"].line, f"event ends ({end:%H:%M}) before it starts ({start:%H:%M})")
+        r.error(m["end"].line, "event ends ({}) before it starts ({})".format(*r.times(end, start)))
+        end = None
+    errors_before_tags = r.errors()
     hashtags = r.hashtags(m.get("hashtags"), "event hashtags")
-    if "hashtags" in m and not hashtags and not any(p.line == m["hashtags"].line for p in r.problems):
+    if "hashtags" in m and not hashtags and not m["hashtags"].is_null and r.errors() == errors_before_tags:
         r.error(m["hashtags"].line, "event hashtags must list at least one hashtag")
-    posts_from = r.clock_time(m.get("posts_from"), "event posts_from", when, zone)
-    posts_until = r.clock_time(m.get("posts_until"), "event posts_until", when, zone)
-    valid_for = r.duration(m.get("valid_for"), "event valid_for") if "valid_for" in m else None
+    posts_from = r.clock_time(m.get("posts_from"), "event posts_from", when, place)
+    posts_until = r.clock_time(m.get("posts_until"), "event posts_until", when, place)
+    valid_for = r.duration(m.get("valid_for"), "event valid_for")
     links: dict[str, str] = {}
-    if "links" in m:
+    if "links" in m and not m["links"].is_null:
         lm = m["links"]
         if lm.mapping is None:
-            r.error(lm.line, f"event links must be a mapping of names to addresses, not a {lm.kind}")
+            r.error(lm.line, f"event links must be a mapping of names to addresses, not {_a(lm.kind)}")
         else:
-            for key, (_, value) in lm.mapping.items():
-                text = r.text(value, f'event link "{key}"')
+            for key, (key_line, value) in lm.mapping.items():
+                if value.is_null:
+                    r.error(key_line, f'event link "{_short(key)}" has no address')
+                    continue
+                text = r.text(value, f'event link "{_short(key)}"')
                 if text is not None:
                     links[key] = text
-    if None in (event_id, title, account, day, zone, start, end) or not hashtags:
-        return None
-    assert event_id and title and account and day and tz_name and start and end
+    span_known = start is not None and end is not None
+    start = start or local_time(when, time(0, 0), place)[0]
+    end = end or shifted(start, timedelta(hours=1), place)
+    opens = posts_from or shifted(start, -DEFAULT_LEAD, place)
+    closes = posts_until or end
+    if span_known and opens >= closes:
+        line = m["posts_from"].line if posts_from else m["posts_until"].line
+        r.error(line, "event posts_from ({}) is not before posts_until ({})".format(*r.times(opens, closes)))
+    provisional = r.errors() > errors_before or node is None or None in (event_id, title, account, day, zone)
     return Event(
-        id=event_id,
-        title=title,
-        account=account,
-        timezone=tz_name,
-        date=day,
+        id=event_id or "event",
+        title=title or "",
+        account=account or "@account",
+        timezone=zone.key if zone else "UTC",
+        date=when,
         start=start,
         end=end,
         hashtags=tuple(hashtags),
-        posts_from=posts_from or start - DEFAULT_LEAD,
-        posts_until=posts_until or end,
+        posts_from=opens,
+        posts_until=closes,
         valid_for=valid_for or DEFAULT_VALID_FOR,
         links=MappingProxyType(links),
-        line=node.line,
+        line=node.line if node is not None else top_line,
+        provisional=provisional,
+        id_line=m["id"].line if "id" in m else 0,
     )
 
 
@@ -397,7 +638,7 @@ def _read_objectives(r: _Reader, node: Node | None) -> dict[int, Objective]:
     if node is None or node.is_null:
         return out
     if node.sequence is None:
-        r.error(node.line, f"objectives must be a list, not a {node.kind}")
+        r.error(node.line, f"objectives must be a list, not {_a(node.kind)}")
         return out
     for item in node.sequence:
         m = r.mapping(item, "an objective", _OBJECTIVE_REQUIRED, _OBJECTIVE_OPTIONAL)
@@ -417,32 +658,43 @@ def _read_objectives(r: _Reader, node: Node | None) -> dict[int, Objective]:
 
 def _read_segments(
     r: _Reader, node: Node | None, event: Event, objectives: dict[int, Objective]
-) -> tuple[list[Segment], set[str] | None]:
-    """The segments in time order, and every id declared (None: unreadable)."""
+) -> tuple[list[Segment], dict[str, Segment], set[str] | None]:
+    """The segments in time order, those read only in part (by id, provisional), and every id
+    written, valid or not (None: the list itself is unreadable)."""
     segments: list[Segment] = []
-    if node is None or node.sequence is None:
-        if node is not None:
-            r.error(node.line, f"segments must be a list, not a {node.kind}")
-        return segments, None
-    declared: set[str] = set()
-    seen: dict[str, int] = {}
+    provisional: dict[str, Segment] = {}
+    if node is None or node.is_null:
+        return segments, provisional, None
+    if node.sequence is None:
+        r.error(node.line, f"segments must be a list, not {_a(node.kind)}")
+        return segments, provisional, None
+    written: set[str] | None = set() if node.sequence else None  # no segment at all: said once
     for item in node.sequence:
+        id_node = item.mapping.get("id", (0, None))[1] if item.mapping is not None else None
+        if written is not None and id_node is not None and id_node.scalar:
+            written.add(id_node.scalar.strip())
+    if not node.sequence:
+        r.error(node.line, "segments lists no segment: a schedule needs at least one")
+    seen: dict[str, int] = {}
+    zone = ZoneInfo(event.timezone)
+    for item in node.sequence:
+        errors_before = r.errors()
         m = r.mapping(item, "a segment", _SEGMENT_REQUIRED, _SEGMENT_OPTIONAL)
         if m is None:
             continue
         seg_id = r.ident(m.get("id"), "segment id")
-        if seg_id:
-            declared.add(seg_id)
         what = f'segment "{seg_id}"' if seg_id else "segment"
         title = r.text(m.get("title"), f"{what} title")
-        start = r.clock_time(m.get("start"), f"{what} start", event.date, event.zone)
-        end = r.clock_time(m.get("end"), f"{what} end", event.date, event.zone)
+        start = r.clock_time(m.get("start"), f"{what} start", event.date, zone)
+        end = r.clock_time(m.get("end"), f"{what} end", event.date, zone)
         numbers: list[int] = []
         for value, line in r.text_list(m.get("objectives"), f"{what} objectives"):
-            if not value.isdigit():
-                r.error(line, f'{what} objectives: "{value}" is not an objective number')
+            try:
+                number = parse_whole_number(value)
+            except BadValue as exc:
+                hint = f" ({exc.hint})" if exc.hint else ""
+                r.error(line, f'{what} objectives: "{_short(value)}" is not an objective number{hint}')
                 continue
-            number = int(value)
             numbers.append(number)
             if number not in objectives:
                 r.warn(
@@ -456,89 +708,127 @@ def _read_segments(
         if seg_id is not None and seg_id in seen:
             r.error(m["id"].line, f'segment id "{seg_id}" is used twice (first on line {seen[seg_id]})')
             continue
-        if seg_id is None or title is None or start is None or end is None:
+        if start is not None and end is not None and end <= start:
+            r.error(m["end"].line, "{} ends ({}) before it starts ({})".format(what, *r.times(end, start)))
+            end = None
+        if seg_id is None:
             continue
         seen[seg_id] = item.line
-        if end <= start:
-            r.error(m["end"].line, f"{what} ends ({end:%H:%M}) before it starts ({start:%H:%M})")
-            continue
-        if start < event.start or end > event.end:
+        if start is not None and end is not None and not event.provisional and (start < event.start or end > event.end):
             r.error(
                 item.line,
-                f"{what} ({start:%H:%M}-{end:%H:%M}) lies outside the event ({event.start:%H:%M}-{event.end:%H:%M})",
+                "{} ({}-{}) lies outside the event ({}-{})".format(what, *r.times(start, end, event.start, event.end)),
             )
-        segments.append(Segment(seg_id, title, start, end, tuple(numbers), question, topic, speakers, item.line))
+        segment = Segment(
+            seg_id,
+            title or "",
+            start or event.start,
+            end or event.end,
+            tuple(numbers),
+            question,
+            topic,
+            speakers,
+            item.line,
+            provisional=r.errors() > errors_before or None in (title, start, end),
+        )
+        if segment.provisional:
+            provisional[seg_id] = segment
+        else:
+            segments.append(segment)
     ordered = sorted(segments, key=lambda s: (s.start, s.line))
     for before, after in pairwise(ordered):
         if after.start < before.end:
             r.error(
                 after.line,
-                f'segment "{after.id}" ({after.start:%H:%M}-{after.end:%H:%M}) overlaps segment '
-                f'"{before.id}" ({before.start:%H:%M}-{before.end:%H:%M}, line {before.line})',
+                'segment "{}" ({}-{}) overlaps segment "{}" ({}-{}, line {})'.format(
+                    after.id,
+                    *r.times(after.start, after.end),
+                    before.id,
+                    *r.times(before.start, before.end),
+                    before.line,
+                ),
             )
-    return ordered, declared
+    return ordered, provisional, written
 
 
 def _read_slots(
-    r: _Reader, node: Node | None, event: Event, segments: list[Segment], declared: set[str] | None
+    r: _Reader,
+    node: Node | None,
+    event: Event,
+    segments: list[Segment],
+    provisional: dict[str, Segment],
+    written: set[str] | None,
 ) -> list[Slot]:
     """Slots in time order; anchors to segments that exist but are broken are not re-reported."""
     slots: list[Slot] = []
-    if node is None or node.sequence is None:
-        if node is not None:
-            r.error(node.line, f"slots must be a list, not a {node.kind}")
+    if node is None or node.is_null:
         return slots
+    if node.sequence is None:
+        r.error(node.line, f"slots must be a list, not {_a(node.kind)}")
+        return slots
+    if not node.sequence:
+        r.error(node.line, "slots lists no slot: there is nothing to post")
     by_id = {s.id: s for s in segments}
+    fallback = segments[0] if segments else next(iter(provisional.values()), None)
     seen: dict[str, int] = {}
+    zone = ZoneInfo(event.timezone)
     for item in node.sequence:
+        errors_before = r.errors()
         m = r.mapping(item, "a slot", _SLOT_REQUIRED, _SLOT_OPTIONAL)
         if m is None:
             continue
         slot_id = r.ident(m.get("id"), "slot id")
         what = f'slot "{slot_id}"' if slot_id else "slot"
-        template = r.text(m.get("template"), f"{what} template")
-        anchored = _read_anchor(r, m.get("at"), what, by_id, declared)
-        valid_for = r.duration(m.get("valid_for"), f"{what} valid_for") if "valid_for" in m else None
-        reply_to = r.ident(m.get("reply_to"), f"{what} reply_to") if "reply_to" in m else None
+        template = _read_template_name(r, m.get("template"), what)
+        anchored = _read_anchor(r, m.get("at"), what, by_id, provisional, written, zone)
+        valid_for = r.duration(m.get("valid_for"), f"{what} valid_for")
+        reply_to = r.ident(m.get("reply_to"), f"{what} reply_to")
         omit: dict[str, str] = {}
-        if "omit_hashtags" in m:
-            om = m["omit_hashtags"]
+        om = m.get("omit_hashtags")
+        if om is not None and not om.is_null:
             if om.mapping is None:
                 r.error(om.line, f'{what} omit_hashtags must map each hashtag to the reason, like "#GCM": "why"')
             else:
                 for tag, (tag_line, reason_node) in om.mapping.items():
-                    reason = r.text(reason_node, f"{what} omit_hashtags {tag}", required=False)
-                    if not _HASHTAG.match(tag):
-                        r.error(tag_line, f'{what} omit_hashtags: "{tag}" is not a hashtag')
+                    reason = r.text(reason_node, f"{what} omit_hashtags {_short(tag)}", required=False)
+                    problem = hashtag_problem(tag)
+                    if problem:
+                        r.error(tag_line, f'{what} omit_hashtags: "{_short(tag)}" {problem}')
                     elif not reason:
                         r.error(tag_line, f"{what} omits {tag} without a reason: say why after the colon")
                     else:
                         omit[tag] = reason
         variables: Any = MappingProxyType({})
-        if "vars" in m:
-            if m["vars"].mapping is None:
-                r.error(m["vars"].line, f"{what} vars must be a mapping of names to values")
+        vm = m.get("vars")
+        if vm is not None and not vm.is_null:
+            if vm.mapping is None:
+                r.error(vm.line, f"{what} vars must be a mapping of names to values")
             else:
-                variables = r.plain(m["vars"])
+                variables = r.plain(vm, f"{what} vars")
         if slot_id is not None and slot_id in seen:
             r.error(m["id"].line, f'slot id "{slot_id}" is used twice (first on line {seen[slot_id]})')
+        if slot_id is not None:
+            seen.setdefault(slot_id, item.line)
+        if slot_id is None or template is None:
             continue
-        if slot_id is None or template is None or anchored is None:
-            continue
-        seen[slot_id] = item.line
-        segment_id, anchor, at = anchored
-        if at < event.posts_from or at > event.posts_until:
+        if anchored is not None:
+            segment, anchor, at = anchored
+        elif fallback is not None:
+            segment, anchor, at = fallback, "", fallback.start
+        else:
+            continue  # no segment at all to render the template in
+        is_provisional = r.errors() > errors_before or anchored is None or segment.provisional or event.provisional
+        if not is_provisional and (at < event.posts_from or at > event.posts_until):
             r.error(
                 m["at"].line,
-                f"{what} at {at:%H:%M} lies outside the event's posting window "
-                f"({event.posts_from:%H:%M}-{event.posts_until:%H:%M}); set event posts_from/posts_until "
-                "to post earlier or later",
+                "{} at {} lies outside the event's posting window ({}-{}); set event posts_from/posts_until "
+                "to post earlier or later".format(what, *r.times(at, event.posts_from, event.posts_until)),
             )
         slots.append(
             Slot(
                 id=slot_id,
                 template=template,
-                segment=segment_id,
+                segment=segment.id,
                 anchor=anchor,
                 at=at,
                 valid_for=valid_for or event.valid_for,
@@ -548,15 +838,41 @@ def _read_slots(
                 line=item.line,
                 template_line=m["template"].line,
                 reply_to_line=m["reply_to"].line if "reply_to" in m else 0,
+                provisional=is_provisional,
             )
         )
-    _check_replies(r, slots)
+    named = set(seen) | {
+        id_node.scalar.strip()
+        for item in node.sequence
+        if item.mapping is not None and (id_node := item.mapping.get("id", (0, None))[1]) is not None and id_node.scalar
+    }
+    _check_replies(r, slots, named)
     return sorted(slots, key=lambda s: (s.at, s.line))
 
 
+def _read_template_name(r: _Reader, node: Node | None, what: str) -> str | None:
+    name = r.text(node, f"{what} template")
+    if name is None or node is None:
+        return None
+    bare = name.removesuffix(".j2")
+    if not _TEMPLATE_NAME.match(bare) or ".." in bare.split("/") or len(name) > 100:
+        r.error(
+            node.line,
+            f'{what} template "{_short(name)}" must name a file in the templates folder, like "question"',
+        )
+        return None
+    return name
+
+
 def _read_anchor(
-    r: _Reader, node: Node | None, what: str, segments: dict[str, Segment], declared: set[str] | None
-) -> tuple[str, str, datetime] | None:
+    r: _Reader,
+    node: Node | None,
+    what: str,
+    segments: dict[str, Segment],
+    provisional: dict[str, Segment],
+    written: set[str] | None,
+    zone: ZoneInfo,
+) -> tuple[Segment, str, datetime] | None:
     value = r.text(node, f"{what} at")
     if value is None or node is None:
         return None
@@ -564,42 +880,55 @@ def _read_anchor(
     if not m:
         r.error(
             node.line,
-            f'{what} at "{value}" must be anchored to a segment, like "q2.start + 2m" or "closing.end - 5m"',
+            f'{what} at "{_short(value)}" must be anchored to a segment, like "q2.start + 2m" or "closing.end - 5m"',
         )
         return None
     seg_id, edge = m.group("segment"), m.group("edge")
     if edge not in ("start", "end"):
-        r.error(node.line, f'{what} at "{value}": a segment has a "start" and an "end", not "{edge}"')
+        r.error(node.line, f'{what} at "{_short(value)}": a segment has a "start" and an "end", not "{edge}"')
         return None
-    segment = segments.get(seg_id)
-    if segment is None and (declared is None or seg_id in declared):
+    segment = segments.get(seg_id) or provisional.get(seg_id)
+    if segment is None and (written is None or seg_id in written):
         return None  # the segment itself is at fault, and reported there
     if segment is None:
-        close = difflib.get_close_matches(seg_id, list(segments), n=1)
+        close = difflib.get_close_matches(seg_id, list(segments) + list(provisional), n=1)
         hint = f' (did you mean "{close[0]}"?)' if close else ""
         r.error(node.line, f'{what} is anchored to unknown segment "{seg_id}"{hint}')
         return None
     offset = timedelta(0)
     if m.group("offset"):
-        parsed = parse_duration(m.group("offset"))
-        if parsed is None:
-            r.error(
-                node.line,
-                f'{what} at "{value}": "{m.group("offset")}" is not a duration (write it like 2m, 90s or 1h30m)',
-            )
+        try:
+            parsed = parse_duration(m.group("offset"))
+        except BadValue as exc:
+            hint = f" ({exc.hint})" if exc.hint else ""
+            r.error(node.line, f'{what} at "{_short(value)}": "{_short(m.group("offset"))}" {exc.reason}{hint}')
             return None
         offset = parsed if m.group("sign") == "+" else -parsed
     base = segment.start if edge == "start" else segment.end
-    return segment.id, value, base + offset
+    at = shifted(base, offset, zone)
+    if not segment.provisional and at.utcoffset() != base.utcoffset():
+        wall = at.replace(tzinfo=None) - base.replace(tzinfo=None)
+        r.warn(
+            node.line,
+            '{} at "{}" is {}: the clocks change in between, so it is {} from {} on the clock'.format(
+                what, _short(value), *r.times(at, base)[:1], format_duration(wall), r.times(base, at)[0]
+            ),
+        )
+    return segment, value, at
 
 
-def _check_replies(r: _Reader, slots: list[Slot]) -> None:
-    by_id = {s.id: s for s in slots}
+def _check_replies(r: _Reader, slots: list[Slot], named: set[str]) -> None:
+    """Replies to slots that exist, after them, without cycles (`named`: every slot id written)."""
+    by_id: dict[str, Slot] = {}
+    for s in slots:
+        by_id.setdefault(s.id, s)
     reported: set[frozenset[str]] = set()
     for slot in slots:
         if slot.reply_to is None:
             continue
         parent = by_id.get(slot.reply_to)
+        if parent is None and slot.reply_to in named:
+            continue  # that slot is at fault, and reported there
         if parent is None:
             r.error(slot.reply_to_line, f'slot "{slot.id}" replies to unknown slot "{slot.reply_to}"')
             continue
@@ -615,9 +944,12 @@ def _check_replies(r: _Reader, slots: list[Slot]) -> None:
                 reported.add(frozenset(members))
                 r.error(slot.reply_to_line, f'slot "{slot.id}" is part of a reply_to cycle ({cycle})')
             continue
+        if slot.provisional or parent.provisional:
+            continue
         if slot.at < parent.at:
             r.error(
                 slot.reply_to_line,
-                f'slot "{slot.id}" replies to "{parent.id}" but is due before it '
-                f"({slot.at:%H:%M:%S} < {parent.at:%H:%M:%S})",
+                'slot "{}" replies to "{}" but is due before it ({} < {})'.format(
+                    slot.id, parent.id, *r.times(slot.at, parent.at, seconds=True)
+                ),
             )
