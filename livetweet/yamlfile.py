@@ -154,7 +154,8 @@ def _syntax_problem(file: str, exc: yaml.MarkedYAMLError, text: str) -> Problem:
     if exc.context_mark is not None and mark is not None and exc.context_mark.line != mark.line:
         context = f" ({exc.context}, started on line {exc.context_mark.line + 1})"
     lines = text.split("\n")
-    if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
+    tab_first = mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]
+    if tab_first and "tab" not in what:
         what += " (a tab: indent with spaces)"
     return Problem(file, line, f"YAML syntax error: {what}{context}")
 
