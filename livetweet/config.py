@@ -74,6 +74,9 @@ class Settings:
     operator: str | None = None
     x_api_url: str | None = None
     x_credentials: dict[str, str] = field(default_factory=dict, repr=False)
+    console_password: str | None = field(default=None, repr=False)
+    console_password_hash: str | None = field(default=None, repr=False)
+    console_hosts: tuple[str, ...] = ()  # other Host names the console answers to (a TLS proxy's)
 
     def __repr__(self) -> str:
         names = ", ".join(sorted(self.x_credentials)) or "none"
@@ -119,4 +122,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
         operator=os.environ.get("LIVETWEET_OPERATOR") or None,
         x_api_url=os.environ.get("LIVETWEET_X_API_URL") or None,
         x_credentials={k: os.environ[k] for k in X_CREDENTIAL_NAMES if os.environ.get(k)},
+        console_password=os.environ.get("LIVETWEET_CONSOLE_PASSWORD") or None,
+        console_password_hash=os.environ.get("LIVETWEET_CONSOLE_PASSWORD_HASH") or None,
+        console_hosts=tuple(h.strip() for h in os.environ.get("LIVETWEET_CONSOLE_HOSTS", "").split(",") if h.strip()),
     )

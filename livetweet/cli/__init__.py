@@ -17,7 +17,8 @@ import click
 from .. import __version__
 from ..config import load_settings
 from ..errors import LivetweetError, ScheduleError
-from .base import REHEARSAL_DB, AppContext, Livetweet, style
+from ..live import REHEARSAL_DB
+from .base import AppContext, Livetweet, style
 
 # name -> (module, function, one-line help shown by `livetweet --help` without importing it)
 COMMANDS: dict[str, tuple[str, str, str]] = {

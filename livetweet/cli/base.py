@@ -13,6 +13,7 @@ import click
 
 from ..clock import Clock, RehearsalClock, SystemClock, parse_clock_time, show_time
 from ..config import Settings, load_settings
+from ..live import REHEARSAL_DB
 
 if TYPE_CHECKING:  # what commands use is imported when they run: `--help` stays instant
     from ..service import Service
@@ -54,9 +55,6 @@ def zone_option(value: str | None) -> ZoneInfo | None:
 def hm(when: datetime, zone: ZoneInfo | None = None) -> str:
     local = when.astimezone(zone) if zone else when
     return local.strftime("%H:%M %Z")
-
-
-REHEARSAL_DB = "livetweet-rehearsal.db"
 
 
 class AppContext:
@@ -263,9 +261,6 @@ def parse_signed_duration(value: str) -> timedelta:
     if delta is None or not text:
         raise click.BadParameter(f'"{value}" is not a duration: write it like +7m, -2m or +1m30s')
     return sign * delta
-
-
-DEFAULT_DB = "sqlite:///livetweet.db"
 
 
 def event_time(app: AppContext, text: str, event_id: str | None) -> datetime:

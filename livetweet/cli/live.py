@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import sys
-import tempfile
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from ..clock import Clock, RehearsalClock, SystemClock, call_timeout, show_time
+from ..clock import show_time
 from ..config import REHEARSAL_CREDENTIALS, fresh_credentials
-from ..draft import MODES, DraftState
+from ..draft import MODES
 from ..errors import LivetweetError, ScheduleError
-from ..inbox import Poller
 
 if TYPE_CHECKING:  # the console, the scheduler, tweepy and the simulated X load only for `run`
-    from ..publishers.base import Publisher
+    pass
 
 
 from .base import (
-    DEFAULT_DB,
-    REHEARSAL_DB,
     AppContext,
     SignedArgument,
     as_option,
@@ -105,236 +97,54 @@ def run(
     A rehearsal always uses its own store and placeholder credentials, never `.env`'s.
     """
     from ..check import check_schedule
-    from ..publishers.base import PublisherError
-    from ..service import InboxService, Service
-    from ..store import Store
-
-    if app.rehearsal and not rehearse:
-        raise click.UsageError("--rehearsal names the rehearsal's store: add --rehearse, or this would be a live run")
     from ..console.server import parse_address
+    from ..live import LiveRun, RunOptions, plan_run
 
     try:  # before anything is loaded or approved
-        host, port = parse_address(console_at)
+        console = None if no_console else parse_address(console_at)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--console") from exc
-    from ..console import ConsoleAuth, ConsoleContext, create_app
-    from ..console.server import LOOPBACK, ConsoleServer, allowed_hosts
-    from ..dispatch import Dispatcher, LeaseKeeper, Runner
-    from ..fakex import FakeXServer
-    from ..publishers.dryrun import DryRunPublisher
-    from ..publishers.x import XPublisher
-
-    settings = app.settings
+    if app.rehearsal and not rehearse:
+        raise click.UsageError("--rehearsal names the rehearsal's store: add --rehearse, or this would be a live run")
+    options = RunOptions(schedule, mode, rehearse, speed, start_in, timeout, console, app.db_url, app.rehearsal)
     report = check_schedule(schedule)
     if report.schedule is None or not report.ok:
         raise ScheduleError(report.problems)
+    plan = plan_run(options, app.settings, min((p.slot.at for p in report.posts), default=None))
     event = report.schedule.event
-    clock: Clock = SystemClock()
-    rehearsal_clock: RehearsalClock | None = None
-    if rehearse:
-        if not report.posts:
-            raise LivetweetError("the schedule has no posts to rehearse")
-        earliest = min(p.slot.at for p in report.posts)
-        rehearsal_clock = RehearsalClock(earliest - timedelta(seconds=start_in * speed), speed)
-        clock = rehearsal_clock
-
-    temp_dir: tempfile.TemporaryDirectory[str] | None = None
-    if mode == "dry-run":
-        temp_dir = tempfile.TemporaryDirectory(prefix="livetweet-dry-run-")
-        db_url = f"sqlite:///{Path(temp_dir.name) / 'dry-run.db'}"
-        click.echo(f"Dry run: its own store in {temp_dir.name}, deleted afterwards; nothing is sent.")
-    elif rehearse:
-        # Its own store, whatever LIVETWEET_DATABASE_URL or .env say: only an explicit --db (or --rehearsal).
-        db_url = app.db_url or f"sqlite:///{REHEARSAL_DB}"
-        if app.db_url is None:
-            _fresh_rehearsal_store(REHEARSAL_DB)
-        ignored = " (LIVETWEET_DATABASE_URL is not used by rehearsals)" if settings.database_url != DEFAULT_DB else ""
-        click.echo(
-            f"Rehearsal on its own store {db_url}{ignored}, with placeholder credentials: "
-            "nothing reaches the real account."
-        )
-    else:
-        db_url = app.db_url or settings.database_url
-    service = Service(Store(db_url), clock)
-
-    # Timeouts are in the event's time: at 60x a 10-second timeout lasts a sixth of a second.
-    timeout_real = call_timeout(timeout, clock)
-    fake: FakeXServer | None = None
-    publisher: Publisher
-    credentials_now: Callable[[], dict[str, str]] = fresh_credentials
-    base_url: str | None = None
-    if mode == "dry-run":
-        publisher = DryRunPublisher(echo=lambda text: click.echo(indent(f"[dry run] would post:\n{text}")))
-    else:
-        base_url = settings.x_api_url
-        if rehearse:
-            credentials_now = lambda: dict(REHEARSAL_CREDENTIALS)  # noqa: E731
-            if not base_url or not _is_loopback_url(base_url):
-                fake = FakeXServer(clock=clock, username=event.account).start()
-                base_url = fake.url
-                console_host = console_at.rpartition(":")[0].strip("[]") or "127.0.0.1"
-                click.echo(f"Simulated X API at {fake.url} (its timeline: {fake.page_url(console_host)}/)")
-        try:
-            publisher = XPublisher(credentials_now(), base_url, timeout_real, clock)
-            account = publisher.check()
-        except PublisherError:
-            if fake:
-                fake.stop()
-            raise
-        click.echo(f"Posting as {account}.")
-
-    kind = "dry-run" if mode == "dry-run" else "rehearsal" if rehearse else "live"
-    try:
-        keeper = LeaseKeeper.take(service.store, kind, base_url)
-    except LivetweetError:
-        publisher.close()
-        if fake:
-            fake.stop()
-        raise
-    service.load(schedule, "approval" if mode == "approval" else "auto")
-    zone = event.zone
-    screen = Screen(service, event.id, zone)
-    dispatcher = Dispatcher(
-        service, publisher, event.id, on_notice=screen.notice, keeper=keeper, credentials=credentials_now
-    )
-    runner = Runner(dispatcher)
-    runner.keep_alive(lambda: rehearsal_clock.to_json() if rehearsal_clock else None)
-    if mode != "dry-run":
-        inbox = InboxService(service)
-        poll_every = timedelta(minutes=1)
-        runner.poll_messages(Poller(lambda: inbox.poll(publisher), clock, poll_every), screen.polled)
-    pending = service.store.count_drafts(event_id=event.id, states=[DraftState.PENDING])
-
-    def stop(signum: int, _frame: object) -> None:
-        runner.stopped.set()
-
-    def verify_credentials() -> str:
-        return XPublisher(credentials_now(), base_url, timeout_real, clock).check()
-
-    console = None
-    if not no_console:
-        auth = ConsoleAuth(
-            os.environ.get("LIVETWEET_CONSOLE_PASSWORD"),
-            os.environ.get("LIVETWEET_CONSOLE_PASSWORD_HASH"),
-            store=service.store,
-        )
-        link_base = fake.page_url(host) if fake else base_url
-        account = event.account.lstrip("@")
-        context = ConsoleContext(
-            service,
-            event.id,
-            mode,
-            auth,
-            post_link=(lambda _id: f"{link_base}/") if link_base else (lambda i: f"https://x.com/{account}/status/{i}"),
-            speed=speed if rehearse else 1.0,
-            verify_credentials=verify_credentials if mode != "dry-run" else None,
-            # Any other Host is refused (DNS rebinding); a proxy's or the LAN's names go in
-            # LIVETWEET_CONSOLE_HOSTS (comma-separated).
-            allowed_hosts=allowed_hosts(host, port, os.environ.get("LIVETWEET_CONSOLE_HOSTS", "").split(",")),
-        )
-        if host not in LOOPBACK:
-            click.echo(
-                f"warning: the console listens on {host}, reachable from other machines: protect it "
-                "with a strong LIVETWEET_CONSOLE_PASSWORD (it answers only to the Host names "
-                f"{host}, localhost, 127.0.0.1 and [::1]; add others to LIVETWEET_CONSOLE_HOSTS)",
-                err=True,
-            )
-        try:
-            console = ConsoleServer(create_app(context), host, port).start()
-        except OSError as exc:
-            keeper.release()
-            publisher.close()
-            if fake:
-                fake.stop()
-            raise LivetweetError(
-                f"{exc}: is another run using it? Choose another with --console HOST:PORT, or --no-console"
-            ) from exc
-        service.console_serving(console.url)
-        if auth.uses_token:
-            click.echo(
-                f"Console: {console.url}/login?token={auth.new_link_token()} (logs one browser in, within the hour; "
-                f"`livetweet {'--rehearsal ' if app.rehearsal or (rehearse and db_url.endswith(REHEARSAL_DB)) else ''}"
-                "console-link` prints another)"
-            )
-        else:
-            click.echo(f"Console: {console.url}/ (log in with LIVETWEET_CONSOLE_PASSWORD)")
-    if rehearsal_clock is not None:
-        # The event's clock starts now that everything is loaded, so --start-in holds.
-        rehearsal_clock.restart()
-        keeper.renew(rehearsal_clock.to_json())  # operators' commands follow this clock
-    where = "rehearsal" if rehearse else "live"
-    click.echo(
-        f"{event.title}: {len(report.posts)} posts, {mode} mode, {where}"
-        + (f" at {speed:g}x (event clock now {hm(clock.now(), zone)})" if rehearse else "")
-        + f"; store {service.store.display}; epoch {keeper.run.epoch}."
-    )
-    if mode == "approval" and pending:
-        click.echo(
-            f"{pending} drafts wait for approval: `livetweet approve ID` from another terminal"
-            + (" (with --rehearsal)" if rehearse and db_url.endswith(REHEARSAL_DB) else "")
-            + "."
-        )
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    ended = "stopped"
-    try:
-        runner.start()
-        ended = runner.wait(on_idle=lambda: screen.idle(runner))
-    finally:
-        runner.stop()
-        screen.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if console:
-            console.stop()
-            with contextlib.suppress(LivetweetError):
-                service.console_serving(None)
-        if ended != "lost":
-            keeper.release()
-        publisher.close()
-        if fake:
-            fake.stop()
-    counts = service.store.count_by_state(event.id)
-    summary = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
-    if ended == "lost":
-        click.echo(
-            style(f"error: this run stopped posting: {dispatcher.lost}. Nothing more was posted from here.", err=True,
-                   fg="red"),
-            err=True,
-        )  # fmt: skip
-    elif ended == "finished":
-        click.echo(f"The event is over: {summary}.")
-    else:
-        click.echo(f"Stopped: {summary}. Approved drafts still inside their window go out when you run again.")
-    service.store.close()
-    if temp_dir:
-        temp_dir.cleanup()
-    if ended == "lost":
+    with LiveRun(
+        plan,
+        schedule,
+        report,
+        app.settings,
+        say=click.echo,
+        warn=lambda text: click.echo(text, err=True),
+        screen=lambda service, ev: Screen(service, ev.id, ev.zone),
+        dry_run_echo=lambda text: click.echo(indent(f"[dry run] would post:\n{text}")),
+    ) as live:
+        if live.console is not None:
+            if live.link_token:
+                store_flag = "--rehearsal " if app.rehearsal or plan.on_default_rehearsal_store else ""
+                click.echo(f"Console: {live.console.url}/login?token={live.link_token} (logs one browser in, within "
+                           f"the hour; `livetweet {store_flag}console-link` prints another)")  # fmt: skip
+            else:
+                click.echo(f"Console: {live.console.url}/ (log in with LIVETWEET_CONSOLE_PASSWORD)")
+        clock_note = f" at {speed:g}x (event clock now {hm(live.clock.now(), event.zone)})" if rehearse else ""
+        click.echo(f"{event.title}: {len(report.posts)} posts, {mode} mode, {'rehearsal' if rehearse else 'live'}"
+                   f"{clock_note}; store {live.service.store.display}; epoch {live.keeper.run.epoch}.")  # fmt: skip
+        pending = live.pending
+        if mode == "approval" and pending:
+            flag = " (with --rehearsal)" if plan.on_default_rehearsal_store else ""
+            click.echo(f"{pending} drafts wait for approval: `livetweet approve ID` from another terminal{flag}.")
+        outcome = live.wait()
+    if outcome.ended == "lost":
+        message = f"error: this run stopped posting: {outcome.lost}. Nothing more was posted from here."
+        click.echo(style(message, err=True, fg="red"), err=True)
         sys.exit(1)
-
-
-def _is_loopback_url(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
-
-
-def _fresh_rehearsal_store(path: str) -> None:
-    """A rehearsal starts afresh, unless another rehearsal is still running on this file."""
-    from ..store import Store
-
-    if Path(path).exists():
-        earlier = Store(f"sqlite:///{path}")
-        try:
-            held = earlier.live_lease()
-        finally:
-            earlier.close()
-        if held is not None:
-            raise LivetweetError(
-                f"another rehearsal is running on {path} ({held.describe(SystemClock().now())}): "
-                "stop it first, or give this one its own store with --db"
-            )
-    for suffix in ("", "-wal", "-shm"):
-        Path(path + suffix).unlink(missing_ok=True)
+    if outcome.ended == "finished":
+        click.echo(f"The event is over: {outcome.summary}.")
+    else:
+        click.echo(f"Stopped: {outcome.summary}. Approved drafts still inside their window go out when you run again.")
 
 
 @click.command()
@@ -368,18 +178,19 @@ def resume(app: AppContext, as_name: str | None) -> None:
 
 def _check_credentials(app: AppContext) -> str:
     """Ask X who we are with the credentials as they are now (`.env` read again): where the run posts."""
+    from ..live import is_loopback_url
+    from ..publishers.x import XPublisher
+
     settings = app.settings
     store = app.service.store
     rehearsal = app.rehearsal or store.last_kind() == "rehearsal"  # the run now, or the last one
     credentials = dict(REHEARSAL_CREDENTIALS) if rehearsal else fresh_credentials()
     base_url = app.lease.x_api_url if app.lease is not None else settings.x_api_url
-    if rehearsal and not (base_url and _is_loopback_url(base_url)):
+    if rehearsal and not (base_url and is_loopback_url(base_url)):
         raise LivetweetError(
             "this is a rehearsal's store and no rehearsal is running: start it again with "
             "`livetweet run SCHEDULE --rehearse`, which checks the simulated X itself"
         )
-    from ..publishers.x import XPublisher
-
     publisher = XPublisher(credentials, base_url, 10.0)
     try:
         return publisher.check()

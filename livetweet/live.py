@@ -1,0 +1,386 @@
+"""A run's wiring: what it uses, chosen from the options (a pure `RunPlan`), and the pieces it
+starts, each torn down once and in reverse order whatever happens (`LiveRun`).
+
+`plan_run` decides, without touching anything, which store, clock, credentials and X the
+run uses: a rehearsal always gets its own store and placeholder credentials, never `.env`'s;
+a dry run gets a temporary store and sends nothing. `LiveRun` then starts the store, the
+simulated X, the publisher, the lease, the console and the signal handlers inside one
+`ExitStack`, so that a failure halfway (the console's port taken, X refusing the keys)
+undoes exactly what was started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
+
+from .clock import Clock, RehearsalClock, SystemClock, call_timeout
+from .config import REHEARSAL_CREDENTIALS, Settings, fresh_credentials
+from .draft import DraftState
+from .errors import LivetweetError
+
+if TYPE_CHECKING:
+    from .check import Report
+    from .console.server import ConsoleServer
+    from .dispatch import Notice, Runner
+    from .fakex import FakeXServer
+    from .inbox import PollResult
+    from .publishers.base import Publisher
+    from .schedule import Event
+    from .service import Service
+
+REHEARSAL_DB = "livetweet-rehearsal.db"
+DEFAULT_DB = "sqlite:///livetweet.db"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DM_POLL_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the operator asked for on the command line."""
+
+    schedule: Path
+    mode: str  # approval, auto, dry-run
+    rehearse: bool
+    speed: float = 1.0
+    start_in: float = 3.0  # real seconds until a rehearsal's earliest post
+    timeout: float = 10.0  # event seconds to wait for X on each call
+    console: tuple[str, int] | None = ("127.0.0.1", 8000)
+    db_url: str | None = None  # --db or --rehearsal: only ever from the command line
+    on_rehearsal_store: bool = False  # --rehearsal was given
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a run will use, decided before anything starts."""
+
+    kind: str  # live, rehearsal, dry-run
+    mode: str
+    db_url: str | None  # None: a temporary store, deleted afterwards (dry run)
+    clear_rehearsal_store: str | None  # a rehearsal's own file, started afresh
+    placeholder_credentials: bool
+    start_fake_x: bool
+    x_api_url: str | None
+    console: tuple[str, int] | None
+    speed: float
+    clock_start: datetime | None  # a rehearsal's event clock, --start-in before the first post
+    timeout: float
+    notes: tuple[str, ...] = ()  # said before anything starts
+
+    @property
+    def rehearsal(self) -> bool:
+        return self.kind == "rehearsal"
+
+    @property
+    def load_mode(self) -> str:
+        return "approval" if self.mode == "approval" else "auto"
+
+    @property
+    def on_default_rehearsal_store(self) -> bool:
+        return self.rehearsal and (self.db_url or "").endswith(REHEARSAL_DB)
+
+
+def is_loopback_url(url: str) -> bool:
+    """A URL on this machine: a rehearsal may post there, and nowhere else."""
+    return (urlsplit(url).hostname or "") in LOOPBACK
+
+
+def plan_run(options: RunOptions, settings: Settings, earliest: datetime | None) -> RunPlan:
+    """Choose the store, clock, credentials and X for a run (pure: it reads and starts nothing)."""
+    if options.on_rehearsal_store and not options.rehearse:
+        raise LivetweetError("--rehearsal names the rehearsal's store: add --rehearse, or this would be a live run")
+    kind = "dry-run" if options.mode == "dry-run" else "rehearsal" if options.rehearse else "live"
+    clock_start: datetime | None = None
+    if options.rehearse:
+        if earliest is None:
+            raise LivetweetError("the schedule has no posts to rehearse")
+        clock_start = earliest - timedelta(seconds=options.start_in * options.speed)
+    notes: list[str] = []
+    clear: str | None = None
+    if kind == "dry-run":
+        db_url = None
+    elif options.rehearse:
+        # Its own store, whatever LIVETWEET_DATABASE_URL or .env say: only an explicit --db (or --rehearsal).
+        db_url = options.db_url or f"sqlite:///{REHEARSAL_DB}"
+        clear = REHEARSAL_DB if options.db_url is None else None
+        ignored = " (LIVETWEET_DATABASE_URL is not used by rehearsals)" if settings.database_url != DEFAULT_DB else ""
+        notes.append(
+            f"Rehearsal on its own store {db_url}{ignored}, with placeholder credentials: "
+            "nothing reaches the real account."
+        )
+    else:
+        db_url = options.db_url or settings.database_url
+    x_api_url = None if kind == "dry-run" else settings.x_api_url
+    start_fake_x = options.rehearse and kind != "dry-run" and not (x_api_url and is_loopback_url(x_api_url))
+    return RunPlan(
+        kind=kind,
+        mode=options.mode,
+        db_url=db_url,
+        clear_rehearsal_store=clear,
+        placeholder_credentials=options.rehearse,
+        start_fake_x=start_fake_x,
+        x_api_url=None if start_fake_x else x_api_url,
+        console=options.console,
+        speed=options.speed if options.rehearse else 1.0,
+        clock_start=clock_start,
+        timeout=options.timeout,
+        notes=tuple(notes),
+    )
+
+
+class Screen(Protocol):
+    """What a run shows while it runs (the CLI's terminal screen, or nothing in a test)."""
+
+    def notice(self, report: Notice) -> None: ...
+
+    def polled(self, result: PollResult) -> None: ...
+
+    def idle(self, runner: Runner) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Outcome:
+    """How a run ended: "finished", "stopped" or "lost", and the drafts' final counts."""
+
+    ended: str
+    counts: dict[str, int] = field(default_factory=dict)
+    lost: str | None = None
+
+    @property
+    def summary(self) -> str:
+        return ", ".join(f"{n} {state}" for state, n in self.counts.items() if n)
+
+
+class LiveRun:
+    """The pieces of a run, started in order on enter and stopped in reverse on exit."""
+
+    def __init__(
+        self,
+        plan: RunPlan,
+        schedule: Path,
+        report: Report,
+        settings: Settings,
+        say: Callable[[str], None],
+        warn: Callable[[str], None],
+        screen: Callable[[Service, Event], Screen],
+        dry_run_echo: Callable[[str], None] | None = None,
+    ) -> None:
+        assert report.schedule is not None
+        self.plan = plan
+        self.schedule_path = schedule
+        self.report = report
+        self.event = report.schedule.event
+        self.settings = settings
+        self.say, self.warn = say, warn
+        self._make_screen = screen
+        self._dry_run_echo = dry_run_echo or say
+        self._stack = ExitStack()
+        self.rehearsal_clock = RehearsalClock(plan.clock_start, plan.speed) if plan.clock_start else None
+        self.clock: Clock = self.rehearsal_clock or SystemClock()
+        self.fake: FakeXServer | None = None
+        self.console: ConsoleServer | None = None
+        self.base_url: str | None = plan.x_api_url
+        self.link_token: str | None = None
+
+    # --- start and stop ----------------------------------------------------------------------
+
+    def __enter__(self) -> LiveRun:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._stack.close()
+
+    def credentials(self) -> dict[str, str]:
+        """The credentials to post with, as they are now (a rehearsal's are placeholders)."""
+        return dict(REHEARSAL_CREDENTIALS) if self.plan.placeholder_credentials else fresh_credentials()
+
+    def _start(self) -> None:
+        from .dispatch import Dispatcher, LeaseKeeper, Runner
+        from .service import InboxService, Service
+        from .store import Store
+
+        plan, stack = self.plan, self._stack
+        for note in plan.notes:
+            self.say(note)
+        db_url = plan.db_url
+        if db_url is None:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="livetweet-dry-run-"))
+            db_url = f"sqlite:///{Path(folder) / 'dry-run.db'}"
+            self.say(f"Dry run: its own store in {folder}, deleted afterwards; nothing is sent.")
+        elif plan.clear_rehearsal_store:
+            _fresh_rehearsal_store(plan.clear_rehearsal_store)
+        store = Store(db_url)
+        stack.callback(store.close)
+        self.service = service = Service(store, self.clock)
+        publisher = self._publisher()
+        keeper = LeaseKeeper.take(store, plan.kind, self.base_url)
+        self.keeper = keeper
+        service.load(self.schedule_path, plan.load_mode)
+        self.screen = screen = self._make_screen(service, self.event)
+        stack.callback(screen.close)
+        self.dispatcher = Dispatcher(
+            service, publisher, self.event.id, on_notice=screen.notice, keeper=keeper, credentials=self.credentials
+        )
+        self.runner = runner = Runner(self.dispatcher)
+        clock = self.rehearsal_clock
+        runner.keep_alive(lambda: clock.to_json() if clock else None)
+        if plan.kind != "dry-run":
+            inbox = InboxService(service)
+            from .inbox import Poller
+
+            runner.poll_messages(Poller(lambda: inbox.poll(publisher), self.clock, DM_POLL_EVERY), screen.polled)
+        if plan.console is not None:
+            self._serve_console(*plan.console)
+        if self.rehearsal_clock is not None:
+            # The event's clock starts now that everything is loaded, so --start-in holds.
+            self.rehearsal_clock.restart()
+            keeper.renew(self.rehearsal_clock.to_json())  # operators' commands follow this clock
+
+    def _publisher(self) -> Publisher:
+        if self.plan.kind == "dry-run":
+            from .publishers.dryrun import DryRunPublisher
+
+            return DryRunPublisher(echo=self._dry_run_echo)
+        from .publishers.x import XPublisher
+
+        if self.plan.start_fake_x:
+            from .fakex import FakeXServer
+
+            self.fake = FakeXServer(clock=self.clock, username=self.event.account).start()
+            self._stack.callback(self.fake.stop)
+            self.base_url = self.fake.url
+            console_host = self.plan.console[0] if self.plan.console else "127.0.0.1"
+            self.say(f"Simulated X API at {self.fake.url} (its timeline: {self.fake.page_url(console_host)}/)")
+        publisher = XPublisher(self.credentials(), self.base_url, self._timeout_real, self.clock)
+        self._stack.callback(publisher.close)
+        self.say(f"Posting as {publisher.check()}.")  # a PublisherError says why X refused
+        return publisher
+
+    @property
+    def _timeout_real(self) -> float:
+        # Timeouts are in the event's time: at 60x a 10-second timeout lasts a sixth of a second.
+        return call_timeout(self.plan.timeout, self.clock)
+
+    def verify_credentials(self) -> str:
+        """Ask X again who we are, with the credentials as they are now (a resume after a 401)."""
+        from .publishers.x import XPublisher
+
+        checker = XPublisher(self.credentials(), self.base_url, self._timeout_real, self.clock)
+        try:
+            return checker.check()
+        finally:
+            checker.close()
+
+    def _serve_console(self, host: str, port: int) -> None:
+        from .console import ConsoleAuth, ConsoleContext, create_app
+        from .console.server import ConsoleServer, allowed_hosts
+
+        settings, service, event = self.settings, self.service, self.event
+        auth = ConsoleAuth(settings.console_password, settings.console_password_hash, store=service.store)
+        link_base = self.fake.page_url(host) if self.fake else self.base_url
+        account = event.account.lstrip("@")
+        context = ConsoleContext(
+            service,
+            event.id,
+            self.plan.mode,
+            auth,
+            post_link=(lambda _id: f"{link_base}/") if link_base else (lambda i: f"https://x.com/{account}/status/{i}"),
+            speed=self.plan.speed,
+            verify_credentials=self.verify_credentials if self.plan.kind != "dry-run" else None,
+            # Any other Host is refused (DNS rebinding); a proxy's or the LAN's names go in
+            # LIVETWEET_CONSOLE_HOSTS (comma-separated).
+            allowed_hosts=allowed_hosts(host, port, settings.console_hosts),
+        )
+        if host not in LOOPBACK:
+            self.warn(
+                f"warning: the console listens on {host}, reachable from other machines: protect it "
+                "with a strong LIVETWEET_CONSOLE_PASSWORD (it answers only to the Host names "
+                f"{host}, localhost, 127.0.0.1 and [::1]; add others to LIVETWEET_CONSOLE_HOSTS)"
+            )
+        try:
+            console = ConsoleServer(create_app(context), host, port).start()
+        except OSError as exc:
+            raise LivetweetError(
+                f"{exc}: is another run using it? Choose another with --console HOST:PORT, or --no-console"
+            ) from exc
+        self.console = console
+        self._stack.callback(self._stop_console, console)
+        service.console_serving(console.url)
+        if auth.uses_token:
+            self.link_token = auth.new_link_token()
+
+    def _stop_console(self, console: ConsoleServer) -> None:
+        console.stop()
+        with contextlib.suppress(LivetweetError):
+            self.service.console_serving(None)
+
+    # --- running ---------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        return self.service.store.count_drafts(event_id=self.event.id, states=[DraftState.PENDING])
+
+    def wait(self) -> Outcome:
+        """Post until the event is over, a signal stops it, or the lease is lost; then stop the
+        scheduler and release the lease (a lost one is not ours to release)."""
+        runner, keeper = self.runner, self.keeper
+        ended = "stopped"
+        with self._signals_stop(runner):
+            try:
+                runner.start()
+                ended = runner.wait(on_idle=lambda: self.screen.idle(runner))
+            finally:
+                runner.stop()
+                if ended != "lost":
+                    keeper.release()
+        counts = self.service.store.count_by_state(self.event.id)
+        return Outcome(ended, dict(counts), self.dispatcher.lost if ended == "lost" else None)
+
+    @contextlib.contextmanager
+    def _signals_stop(self, runner: Runner) -> Iterator[None]:
+        """Ctrl-C and SIGTERM stop the run cleanly (the scheduler finishes what it started)."""
+
+        def stop(_signum: int, _frame: FrameType | None) -> None:
+            runner.stopped.set()
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _fresh_rehearsal_store(path: str) -> None:
+    """A rehearsal starts afresh, unless another rehearsal is still running on this file."""
+    from .store import Store
+
+    if Path(path).exists():
+        earlier = Store(f"sqlite:///{path}")
+        try:
+            held = earlier.live_lease()
+        finally:
+            earlier.close()
+        if held is not None:
+            raise LivetweetError(
+                f"another rehearsal is running on {path} ({held.describe(SystemClock().now())}): "
+                "stop it first, or give this one its own store with --db"
+            )
+    for suffix in ("", "-wal", "-shm"):
+        Path(path + suffix).unlink(missing_ok=True)
