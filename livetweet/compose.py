@@ -40,7 +40,7 @@ from .tweettext import ParseResult, extract_hashtags, parse_tweet
 
 MAX_WEIGHTED_LENGTH = 280
 RENDER_SECONDS = 1.0  # a template renders in well under a millisecond
-MAX_OUTPUT = 10_000  # characters a template may write (a post is 280)
+MAX_OUTPUT = 25_000  # characters a template may write (a post is 280; a direct message up to 10,000)
 MAX_VALUE = 100_000  # characters or items of any one value a template builds
 MAX_TEMPLATE_BYTES = 100_000
 
@@ -421,6 +421,12 @@ def apply_hashtag_policy(text: str, wanted: list[str]) -> tuple[str, list[str], 
     return tagged.text, list(tagged.appended), list(tagged.missing)
 
 
+def _one_line(text: object) -> str:
+    """An exception's text in a message: one line, and not endless."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= 300 else line[:299] + "…"
+
+
 def _innermost_template(tb: TracebackType | None, files: set[str]) -> tuple[str, int] | None:
     """The template file and line a render error happened on: Jinja puts template frames in
     tracebacks, and the innermost one is where it happened (an included template, say)."""
@@ -526,12 +532,12 @@ class Composer:
             problem = Problem(
                 self._shown_file(exc.filename or "") if exc.filename else shown,
                 exc.lineno or 0,
-                f"template syntax error: {exc.message}",
+                f"template syntax error: {_one_line(exc.message)}",
             )
         except RecursionError:
             problem = Problem(shown, 0, "the template nests too deeply to be read")
         except Exception as exc:  # compiling a template can fail in Python itself
-            problem = Problem(shown, 0, f"the template cannot be compiled: {type(exc).__name__}: {exc}")
+            problem = Problem(shown, 0, f"the template cannot be compiled: {type(exc).__name__}: {_one_line(exc)}")
         self._broken[file] = problem
         return problem
 
@@ -568,10 +574,10 @@ class Composer:
             return problem
         except jinja2.UndefinedError as exc:
             where = at(_innermost_template(exc.__traceback__, self._files))
-            return Problem(*where, f"undefined template variable: {exc.message}{during}")
+            return Problem(*where, f"undefined template variable: {_one_line(exc.message)}{during}")
         except SecurityError as exc:
             where = at(_innermost_template(exc.__traceback__, self._files))
-            return Problem(*where, f"the template did something unsafe: {exc}{during}")
+            return Problem(*where, f"the template did something unsafe: {_one_line(exc)}{during}")
         except TemplateFileError as exc:  # an included template (the file's fault, whichever slot)
             return Problem(self._shown_file(exc.filename), exc.lineno, f"the template {exc.problem}")
         except jinja2.TemplateNotFound as exc:  # an {% include %} or {% import %} of a missing file
@@ -583,7 +589,7 @@ class Composer:
             )
         except jinja2.TemplateSyntaxError as exc:  # in an included template
             filename = self._shown_file(exc.filename) if exc.filename else shown
-            return Problem(filename, exc.lineno or 0, f"template syntax error: {exc.message}")
+            return Problem(filename, exc.lineno or 0, f"template syntax error: {_one_line(exc.message)}")
         except RecursionError as exc:
             where = at(_innermost_template(exc.__traceback__, self._files))
             return Problem(*where, f"the template calls itself without end (a macro or include){during}")
@@ -591,7 +597,7 @@ class Composer:
             return Problem(shown, 0, f"the template ran out of memory{during}")
         except Exception as exc:  # a template can raise anything; it is the template's fault
             where = at(_innermost_template(exc.__traceback__, self._files))
-            return Problem(*where, f"template error: {type(exc).__name__}: {exc}{during}")
+            return Problem(*where, f"template error: {type(exc).__name__}: {_one_line(exc)}{during}")
         finally:
             _budget.deadline = None
 
