@@ -8,7 +8,6 @@ exactly, for the audit.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,16 +34,6 @@ def shorten(text: str, limit: int = SHOWN_LENGTH) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
-
-
-def original_for_storage(text: str) -> str:
-    """The exact text received, storable in any database (lone surrogates escaped as JSON)."""
-    return json.dumps(text, ensure_ascii=True)
-
-
-def original_from_storage(stored: str) -> str:
-    value = json.loads(stored)
-    return value if isinstance(value, str) else str(value)
 
 
 @dataclass(frozen=True)

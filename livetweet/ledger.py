@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from .clock import Clock
 from .draft import Actor, Draft, DraftError, DraftState
-from .store import LeaseLost, Store
+from .store import Connection, LeaseLost, Store
 
 S = DraftState
 DISPATCHER = "dispatcher"
@@ -211,7 +209,7 @@ class Ledger:
                 changes=changes,
             )
 
-    def _fence(self, conn: sa.Connection, draft_id: int | None, action: str) -> None:
+    def _fence(self, conn: Connection, draft_id: int | None, action: str) -> None:
         """Refuse a write from a run that no longer holds the lease (audited by `_refusals`)."""
         if self.store.holds_lease(conn, self.run.holder, self.run.epoch, renew=True):
             return
@@ -235,11 +233,11 @@ class Ledger:
                 )
             raise
 
-    def _current_epoch(self, conn: sa.Connection) -> int | None:
+    def _current_epoch(self, conn: Connection) -> int | None:
         current = self.store.lease(conn)
         return current.epoch if current else None
 
-    def _note(self, conn: sa.Connection, draft: Draft, action: str, reason: str, detail: dict[str, Any]) -> None:
+    def _note(self, conn: Connection, draft: Draft, action: str, reason: str, detail: dict[str, Any]) -> None:
         self.store.write_audit(
             conn,
             at=self.clock.now(),

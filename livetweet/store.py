@@ -1,4 +1,5 @@
-"""The store: drafts, their revisions, the audit trail and settings, on SQLAlchemy Core.
+"""The store: every table and every query (events, drafts, revisions, audit, inbox, settings,
+the lease), on SQLAlchemy Core, with typed rows. Nothing above it holds SQL.
 
 It is the single source of truth. SQLite (a file, WAL, foreign keys on) is the embedded
 default; PostgreSQL works the same. Every change of a draft's state goes through
@@ -16,18 +17,20 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection as Connection  # re-exported: the service types its transactions with it
+from sqlalchemy.engine import Engine
 
 from .clock import Clock, SystemClock
 from .config import lease_seconds
 from .draft import Actor, Conflict, Draft, DraftState, StaleRevision, UnknownDraft, check_action
 from .errors import LivetweetError
+from .inbox import Message
 
 SCHEMA_VERSION = 3
 PAUSED_KEY = "paused"
@@ -271,6 +274,69 @@ class AuditEntry:
     detail: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class EventRow:
+    """An event as `load` keeps it: what its schedule says, where the file is, how it posts."""
+
+    id: str
+    title: str
+    account: str
+    timezone: str
+    schedule_path: str
+    mode: str
+    starts_at: datetime
+    ends_at: datetime
+    posts_from: datetime | None
+    posts_until: datetime | None
+    loaded_at: datetime
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """A segment of an event's timeline, kept for cue, shift and the console."""
+
+    id: str
+    title: str
+    planned_start: datetime
+    planned_end: datetime
+    hashtags: tuple[str, ...]  # what its posts must carry
+    position: int
+
+
+@dataclass(frozen=True)
+class NewDraft:
+    """A draft to create: the store makes it pending at revision 1, version 1."""
+
+    slot: str
+    segment: str
+    source: str  # schedule, dm, compose
+    template: str
+    text: str
+    planned_text: str
+    weighted_length: int
+    hashtags: tuple[str, ...]
+    wanted_hashtags: tuple[str, ...]
+    planned_at: datetime
+    at: datetime
+    valid_until: datetime
+    reply_to: str | None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A direct message to keep: its text cleaned, its original exactly as received."""
+
+    dm_id: str
+    sender_id: str
+    sender_username: str
+    text: str
+    original: str
+    received_at: datetime
+    conversation_id: str
+    media_keys: tuple[str, ...]
+    fetched_at: datetime
+
+
 def _sqlite_path(url: sa.URL) -> Path | None:
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
@@ -333,6 +399,32 @@ def _row_to_draft(row: sa.RowMapping) -> Draft:
         next_attempt_at=row["next_attempt_at"],
         last_error=row["last_error"],
         claim_epoch=row["claim_epoch"],
+    )
+
+
+def _original_for_storage(text: str) -> str:
+    """A message's exact text, storable in any database (lone surrogates escaped as JSON)."""
+    return json.dumps(text, ensure_ascii=True)
+
+
+def _original_from_storage(stored: str) -> str:
+    value = json.loads(stored)
+    return value if isinstance(value, str) else str(value)
+
+
+def _row_to_message(row: sa.RowMapping) -> Message:
+    return Message(
+        id=row["id"],
+        dm_id=row["dm_id"],
+        sender_id=row["sender_id"],
+        sender=row["sender_username"],
+        text=row["text"],
+        original=_original_from_storage(row["original"]),
+        received_at=row["received_at"],
+        conversation_id=row["conversation_id"],
+        media_keys=tuple(json.loads(row["media_keys"])),
+        state=row["state"],
+        draft_id=row["draft_id"],
     )
 
 
@@ -816,6 +908,178 @@ class Store:
             .where(settings_table.c.key == PAUSED_KEY)
             .values(value=json.dumps(value) if value else "", as_of="")
         )
+
+    # --- planning: events, segments, new drafts, shifts -------------------------------
+
+    def add_event(self, conn: Connection, event: EventRow) -> None:
+        conn.execute(events_table.insert().values(**asdict(event)))
+
+    def update_event(self, conn: Connection, event: EventRow) -> None:
+        values = asdict(event)
+        del values["id"]
+        conn.execute(events_table.update().where(events_table.c.id == event.id).values(**values))
+
+    def event_ids_from(self, conn: Connection, schedule_path: str) -> list[str]:
+        """The events loaded from this schedule file: one, unless its event id was renamed."""
+        q = sa.select(events_table.c.id).where(events_table.c.schedule_path == schedule_path)
+        return [str(r[0]) for r in conn.execute(q)]
+
+    def replace_segments(self, conn: Connection, event_id: str, segments: list[SegmentRow]) -> None:
+        """The event's segments are these now (a load keeps them in the schedule's order)."""
+        conn.execute(segments_table.delete().where(segments_table.c.event_id == event_id))
+        if segments:
+            conn.execute(
+                segments_table.insert(),
+                [{**asdict(seg), "event_id": event_id, "hashtags": json.dumps(list(seg.hashtags))} for seg in segments],
+            )
+
+    def create_drafts(
+        self,
+        conn: Connection,
+        event_id: str,
+        drafts: list[NewDraft],
+        *,
+        by: str,
+        at: datetime,
+        cause: str,
+        action: str,
+        detail: dict[str, Any] | None = None,
+    ) -> list[Draft]:
+        """Pending drafts with their first revision (`cause`) and audit rows (`action`), in three
+        statements whatever their number; returns them by time."""
+        if not drafts:
+            return []
+        rows = [
+            {
+                **asdict(d),
+                "event_id": event_id,
+                "state": DraftState.PENDING.value,
+                "revision": 1,
+                "hashtags": json.dumps(list(d.hashtags)),
+                "wanted_hashtags": json.dumps(list(d.wanted_hashtags)),
+                "version": 1,
+                "updated_at": at,
+            }
+            for d in drafts
+        ]
+        ids = {
+            slot: draft_id
+            for draft_id, slot in conn.execute(
+                drafts_table.insert().returning(drafts_table.c.id, drafts_table.c.slot), rows
+            )
+        }
+        conn.execute(
+            revisions_table.insert(),
+            [
+                {
+                    "draft_id": ids[d.slot],
+                    "revision": 1,
+                    "text": d.text,
+                    "created_by": by,
+                    "created_at": at,
+                    "cause": cause,
+                }
+                for d in drafts
+            ],
+        )
+        detail_json = json.dumps(detail, ensure_ascii=False) if detail else None
+        conn.execute(
+            audit_table.insert(),
+            [
+                {
+                    "draft_id": ids[d.slot],
+                    "event_id": event_id,
+                    "at": at,
+                    "operator": by,
+                    "action": action,
+                    "from_state": None,
+                    "to_state": DraftState.PENDING.value,
+                    "revision": 1,
+                    "reason": None,
+                    "detail": detail_json,
+                }
+                for d in drafts
+            ],
+        )
+        if len(ids) == 1:
+            return [self.get(next(iter(ids.values())), conn)]
+        created = set(ids.values())
+        return [d for d in self.drafts(event_id=event_id, conn=conn) if d.id in created]
+
+    def count_by_source(self, conn: Connection, source: str) -> int:
+        """How many drafts, of every event, came from `source` (schedule, dm, compose)."""
+        q = sa.select(sa.func.count()).select_from(drafts_table).where(drafts_table.c.source == source)
+        return int(conn.execute(q).scalar_one())
+
+    def add_shift(
+        self, conn: Connection, event_id: str, from_planned: datetime | None, seconds: int, by: str, at: datetime
+    ) -> None:
+        """An operator's shift: posts planned at or after `from_planned` (None: all) move by `seconds`."""
+        conn.execute(
+            shifts_table.insert().values(event_id=event_id, from_planned=from_planned, seconds=seconds, by=by, at=at)
+        )
+
+    # --- the inbox: direct messages, each kept once --------------------------------------
+
+    def newest_dm_id(self) -> str | None:
+        """X's id of the newest message kept, compared as a number (X's ids are numbers kept as text)."""
+        with self.engine.connect() as conn:
+            newest = conn.execute(sa.select(sa.func.max(sa.cast(inbox_table.c.dm_id, sa.BigInteger)))).scalar()
+        return str(newest) if newest is not None else None
+
+    def known_dm_ids(self, conn: Connection, dm_ids: list[str]) -> set[str]:
+        """Which of these X ids are kept already."""
+        known: set[str] = set()
+        for i in range(0, len(dm_ids), 500):
+            q = sa.select(inbox_table.c.dm_id).where(inbox_table.c.dm_id.in_(dm_ids[i : i + 500]))
+            known.update(r[0] for r in conn.execute(q))
+        return known
+
+    def add_messages(self, conn: Connection, messages: list[NewMessage]) -> None:
+        """Keep these messages, new (the original stored as ASCII JSON: lone surrogates survive)."""
+        if not messages:
+            return
+        conn.execute(
+            inbox_table.insert(),
+            [
+                {
+                    **asdict(m),
+                    "original": _original_for_storage(m.original),
+                    "media_keys": json.dumps(list(m.media_keys)),
+                    "state": "new",
+                    "draft_id": None,
+                    "version": 1,
+                }
+                for m in messages
+            ],
+        )
+
+    def messages(self, include_all: bool = False) -> list[Message]:
+        """The inbox by time received: the new messages, or `include_all` of them."""
+        q = sa.select(inbox_table).order_by(inbox_table.c.received_at, inbox_table.c.id)
+        if not include_all:
+            q = q.where(inbox_table.c.state == "new")
+        with self.engine.connect() as conn:
+            return [_row_to_message(r) for r in conn.execute(q).mappings()]
+
+    def message(self, message_id: int, conn: Connection | None = None) -> Message | None:
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.message(message_id, c)
+        row = conn.execute(sa.select(inbox_table).where(inbox_table.c.id == message_id)).mappings().first()
+        return _row_to_message(row) if row else None
+
+    def set_message_state(
+        self, conn: Connection, message_id: int, from_state: str, to_state: str, draft_id: int | None = None
+    ) -> bool:
+        """Move a message on from the state it was read in; False if someone moved it meanwhile."""
+        i = inbox_table.c
+        result = conn.execute(
+            inbox_table.update()
+            .where(i.id == message_id, i.state == from_state)
+            .values(state=to_state, draft_id=draft_id, version=i.version + 1)
+        )
+        return result.rowcount == 1
 
     # --- the lease: one run posts from a store, fenced by an epoch ---------------------
 

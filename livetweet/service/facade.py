@@ -1,0 +1,186 @@
+"""`Service`: the one face the CLI, the console and the dispatcher call.
+
+It holds the store and the clock, answers what is read straight from the store, and hands
+every action over to the module that holds its rule (planning, actions, corrections, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from ..clock import Clock, SystemClock
+from ..draft import Draft, DraftError, DraftState
+from ..store import AuditEntry, Connection, Store
+from . import actions, composing, corrections, planning, texts
+
+if TYPE_CHECKING:
+    from ..compose import Tagged
+
+CONSOLE_URL_KEY = "console_url"
+
+
+class Service:
+    """Operator actions over one store, with one clock."""
+
+    def __init__(self, store: Store, clock: Clock | None = None, clock_is_live: bool = True) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+        # False when no run holds the store: then "now" is not the event's clock (cue refuses).
+        self.clock_is_live = clock_is_live
+        self._zones: dict[str, ZoneInfo] = {}
+
+    # --- planning ------------------------------------------------------------------
+
+    def load(
+        self, schedule_path: Path, mode: str = "approval", by: str | None = None, replace_edits: bool = False
+    ) -> planning.LoadReport:
+        """Plan a schedule into the store; loading the same files twice changes nothing.
+
+        A draft whose text a person wrote (an edit, a compose, a reshare) keeps it, unless
+        `replace_edits` says to take the schedule's text instead.
+        """
+        return planning.load(self, schedule_path, mode, by, replace_edits)
+
+    # --- reading -------------------------------------------------------------------
+
+    def queue(self, state: DraftState | None = None, event_id: str | None = None) -> list[Draft]:
+        return self.store.drafts(event_id=event_id, states=[state] if state else None)
+
+    def show(self, draft_id: int) -> Draft:
+        return self.store.get(draft_id)
+
+    def history(self, draft_id: int) -> list[AuditEntry]:
+        self.store.get(draft_id)  # an unknown id is an error, not an empty history
+        return self.store.audit(draft_id)
+
+    def zone(self, event_id: str) -> ZoneInfo:
+        """The event's time zone, for showing its times."""
+        if event_id not in self._zones:
+            event = self.store.event(event_id)
+            self._zones[event_id] = ZoneInfo(event["timezone"] if event else "UTC")
+        return self._zones[event_id]
+
+    def resolve_event(self, event_id: str | None = None) -> str:
+        """The event meant: the one named (if the store holds it), else the only one loaded."""
+        if event_id:
+            if self.store.event(event_id) is None:
+                raise DraftError(f'there is no event "{event_id}" in {self.store.display}')
+            return event_id
+        events = self.store.events()
+        if not events:
+            raise DraftError(f"no event is loaded in {self.store.display}: `livetweet load SCHEDULE` first")
+        if len(events) > 1:
+            names = ", ".join(e["id"] for e in events)
+            raise DraftError(f"several events are loaded ({names}): say which with --event")
+        return str(events[0]["id"])
+
+    _event_id = resolve_event  # the name the CLI knows it by
+
+    def paused(self) -> dict[str, Any] | None:
+        return self.store.paused()
+
+    def console_serving(self, url: str | None) -> None:
+        """Say where this store's console listens (None: it stopped), for `livetweet console-link`."""
+        with self.store.begin() as conn:
+            self.store.put_setting(conn, CONSOLE_URL_KEY, url or "", datetime.now(UTC).isoformat())
+
+    def console_url(self) -> str | None:
+        """Where the running console listens, if a run serves one from this store."""
+        found = self.store.setting(CONSOLE_URL_KEY)
+        return found[0] if found and found[0] and self.store.live_lease() is not None else None
+
+    # --- operator actions ----------------------------------------------------------
+
+    def approve(self, draft_id: int, by: str, revision: int | None = None, seen_version: int | None = None) -> Draft:
+        """Approve the draft's current revision (or exactly `revision`, refused if stale)."""
+        return actions.approve(self, draft_id, by, revision, seen_version)
+
+    def unapprove(self, draft_id: int, by: str, seen_version: int | None = None) -> Draft:
+        """Hold an approved draft: back to pending, so it will not go out."""
+        return actions.unapprove(self, draft_id, by, seen_version)
+
+    def reject(self, draft_id: int, by: str, reason: str | None = None, seen_version: int | None = None) -> Draft:
+        """Refuse a draft for good (an edit can bring it back)."""
+        return actions.reject(self, draft_id, by, reason, seen_version)
+
+    def post_now(self, draft_id: int, by: str) -> Draft:
+        """Post this draft at once: an approved one before its time, or a missed one (a person decides)."""
+        return actions.post_now(self, draft_id, by)
+
+    def edit(
+        self, draft_id: int, text: str, by: str, revision: int | None = None, seen_version: int | None = None
+    ) -> tuple[Draft, list[str]]:
+        """Replace the text with a new revision, back to pending; returns the hashtags added."""
+        return actions.edit(self, draft_id, text, by, revision, seen_version)
+
+    # --- texts and drafts no slot made -----------------------------------------------
+
+    def check_text(
+        self, conn: Connection, event_id: str, wanted: list[str], text: str, draft_id: int | None = None
+    ) -> Tagged:
+        """The rules a template's output obeys, for a typed text; raise TextRefused if broken."""
+        return texts.check_text(self.store, conn, event_id, wanted, text, draft_id)
+
+    def same_text(self, conn: Connection, event_id: str, text: str, draft_id: int | None = None) -> Draft | None:
+        """A live draft (not `draft_id`) whose text X would call a duplicate of `text`."""
+        return texts.same_text(self.store, conn, event_id, text, draft_id)
+
+    def add_draft(
+        self,
+        conn: Connection,
+        *,
+        event_id: str,
+        slot: str,
+        segment: str,
+        source: str,
+        template: str,
+        tagged: Tagged,
+        wanted: list[str],
+        at: datetime,
+        by: str,
+        detail: dict[str, Any] | None = None,
+    ) -> Draft:
+        """A pending draft that no schedule slot made (a reshare, a composed line), audited."""
+        return composing.add_draft(
+            self,
+            conn,
+            event_id=event_id,
+            slot=slot,
+            segment=segment,
+            source=source,
+            template=template,
+            tagged=tagged,
+            wanted=wanted,
+            at=at,
+            by=by,
+            detail=detail,
+        )
+
+    # --- live corrections ------------------------------------------------------------
+
+    def pause(self, by: str, reason: str | None = None) -> dict[str, Any]:
+        """Stop everything not yet claimed, at once, until `resume`."""
+        return corrections.pause(self, by, reason)
+
+    def resume(self, by: str, verify: Callable[[], str] | None = None) -> dict[str, Any]:
+        """Go on posting; after X refused our credentials, only once `verify` shows X accepts them."""
+        return corrections.resume(self, by, verify)
+
+    def shift(
+        self,
+        delta: timedelta,
+        by: str,
+        from_segment: str | None = None,
+        event_id: str | None = None,
+        action: str = "shift",
+    ) -> list[tuple[Draft, Draft]]:
+        """Move every unposted post (from `from_segment` on) by `delta`; returns (before, after) pairs."""
+        return corrections.shift(self, delta, by, from_segment, event_id, action)
+
+    def cue(self, segment_id: str, by: str, event_id: str | None = None) -> tuple[timedelta, list[tuple[Draft, Draft]]]:
+        """ "This segment started now": shift it and what follows by how late (or early) it is."""
+        return corrections.cue(self, segment_id, by, event_id)

@@ -1,0 +1,62 @@
+"""The rules a typed text obeys before it becomes a draft's text: the ones a template's output obeys.
+
+twitter-text and the hashtag policy (livetweet.compose) are imported when a text is checked,
+not when the service is: approving from a terminal does not wait for them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..draft import Draft, DraftError, DraftState
+from ..store import Connection, Store
+
+if TYPE_CHECKING:
+    from ..compose import Tagged
+
+
+class TextRefused(DraftError):
+    """An edited text breaks a rule (length, hashtags, duplicate); nothing was changed."""
+
+
+def check_text(
+    store: Store, conn: Connection, event_id: str, wanted: list[str], text: str, draft_id: int | None = None
+) -> Tagged:
+    """`text` with the hashtags it must carry; raise TextRefused if a rule is broken."""
+    from ..compose import MAX_WEIGHTED_LENGTH, tag_text
+
+    if not text:
+        what = f" of draft {draft_id}" if draft_id else ""
+        raise TextRefused(f"the new text{what} is empty: nothing was changed")
+    tagged = tag_text(text, wanted)
+    length = tagged.parsed.weighted_length
+    if length > MAX_WEIGHTED_LENGTH:
+        raise TextRefused(
+            f"the new text is {length}/{MAX_WEIGHTED_LENGTH} weighted characters, "
+            f"{length - MAX_WEIGHTED_LENGTH} too many: nothing was changed"
+        )
+    if tagged.missing:
+        raise TextRefused(
+            f"the new text lacks {', '.join(tagged.missing)}, and adding "
+            f"{'it' if len(tagged.missing) == 1 else 'them'} would pass 280 characters: "
+            "shorten it; nothing was changed"
+        )
+    if not tagged.parsed.valid:
+        raise TextRefused("the new text contains characters X refuses: nothing was changed")
+    other = same_text(store, conn, event_id, tagged.text, draft_id)
+    if other is not None:
+        raise TextRefused(
+            f"draft {other.id} (slot {other.slot}) already has this text, and X refuses duplicate "
+            "posts: nothing was changed"
+        )
+    return tagged
+
+
+def same_text(store: Store, conn: Connection, event_id: str, text: str, draft_id: int | None = None) -> Draft | None:
+    """A live draft (not `draft_id`) whose text X would call a duplicate of `text`."""
+    same = " ".join(text.split()).casefold()
+    for other in store.drafts(event_id=event_id, conn=conn):
+        live = other.id != draft_id and other.state not in (DraftState.REJECTED, DraftState.WITHDRAWN)
+        if live and " ".join(other.text.split()).casefold() == same:
+            return other
+    return None
