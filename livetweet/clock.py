@@ -127,12 +127,3 @@ def show_time(when: datetime, zone: ZoneInfo) -> str:
     local = when.astimezone(zone)
     today = datetime.now(zone).date()
     return local.strftime("%H:%M:%S %Z") if local.date() == today else local.strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-def parse_clock_time(text: str) -> tuple[int, int]:
-    """`HH:MM` (24-hour, ASCII digits) -> (hour, minute); ValueError with a plain message otherwise."""
-    hour_text, sep, minute_text = text.strip().partition(":")
-    ok = sep and all(p.isascii() and p.isdigit() and 1 <= len(p) <= 2 for p in (hour_text, minute_text))
-    if not ok or int(hour_text) > 23 or int(minute_text) > 59 or len(minute_text) != 2:
-        raise ValueError(f'"{text[:40]}" is not a time: write it as HH:MM, like 14:05')
-    return int(hour_text), int(minute_text)

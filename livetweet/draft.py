@@ -13,7 +13,6 @@ from enum import StrEnum
 
 from .errors import LivetweetError
 
-
 MODES = ("approval", "auto", "dry-run")  # how a run treats drafts: approved by people, by itself, or not sent
 
 

@@ -11,9 +11,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from ..clock import Clock, RehearsalClock, SystemClock, parse_clock_time, show_time
+from ..clock import Clock, RehearsalClock, SystemClock, show_time
 from ..config import Settings, load_settings
+from ..errors import BadValue
 from ..live import REHEARSAL_DB
+from ..values import parse_clock_time
+from ..values import parse_signed_duration as _signed
 
 if TYPE_CHECKING:  # what commands use is imported when they run: `--help` stays instant
     from ..service import Service
@@ -158,8 +161,8 @@ def check_clock_time(_ctx: click.Context, param: click.Parameter, value: str | N
     if value is not None:
         try:
             parse_clock_time(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param=param) from exc
+        except BadValue as exc:
+            raise click.BadParameter(f'"{value[:40]}" {exc}', param=param) from exc
     return value
 
 
@@ -250,28 +253,20 @@ def parse_draft_ref(value: str) -> tuple[int, int | None]:
 
 
 def parse_signed_duration(value: str) -> timedelta:
-    text = value.strip()
-    sign = -1 if text.startswith("-") else 1
+    """A shift's DURATION as a usage error when it is not one."""
     try:
-        from ..schedule import parse_duration
-
-        delta = parse_duration(text.lstrip("+-")[:40])
-    except (OverflowError, ValueError):
-        delta = None
-    if delta is None or not text:
-        raise click.BadParameter(f'"{value}" is not a duration: write it like +7m, -2m or +1m30s')
-    return sign * delta
+        return _signed(value)
+    except BadValue as exc:
+        raise click.BadParameter(f'"{value[:40]}" {exc}') from exc
 
 
 def event_time(app: AppContext, text: str, event_id: str | None) -> datetime:
-    event_id = app.service._event_id(event_id)
+    event_id = app.service.resolve_event(event_id)
     event = app.service.store.event(event_id)
     assert event is not None
     zone = ZoneInfo(event["timezone"])
     try:
-        hour, minute = parse_clock_time(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--at") from exc
-    return datetime.combine(
-        event["starts_at"].astimezone(zone).date(), datetime.min.time().replace(hour=hour, minute=minute), tzinfo=zone
-    )
+        clock = parse_clock_time(text)
+    except BadValue as exc:
+        raise click.BadParameter(f'"{text[:40]}" {exc}', param_hint="--at") from exc
+    return datetime.combine(event["starts_at"].astimezone(zone).date(), clock, tzinfo=zone)

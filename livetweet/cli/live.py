@@ -14,6 +14,7 @@ from ..clock import show_time
 from ..config import REHEARSAL_CREDENTIALS, fresh_credentials
 from ..draft import MODES
 from ..errors import LivetweetError, ScheduleError
+from ..values import format_duration
 
 if TYPE_CHECKING:  # the console, the scheduler, tweepy and the simulated X load only for `run`
     pass
@@ -206,8 +207,6 @@ def _check_credentials(app: AppContext) -> str:
 @pass_app
 def shift(app: AppContext, duration: str, from_segment: str | None, event_id: str | None, as_name: str | None) -> None:
     """Move every unposted post by DURATION (+7m later, -2m earlier), and list each move."""
-    from ..schedule import format_duration
-
     delta = parse_signed_duration(duration)
     moved = app.service.shift(delta, who(as_name), from_segment, event_id)
     where = f" from segment {from_segment} on" if from_segment else ""
@@ -222,8 +221,6 @@ def shift(app: AppContext, duration: str, from_segment: str | None, event_id: st
 @pass_app
 def cue(app: AppContext, segment: str, event_id: str | None, as_name: str | None) -> None:
     """Say "SEGMENT started now" (on the running run's clock): its posts and those after it move."""
-    from ..schedule import format_duration
-
     delta, moved = app.service.cue(segment, who(as_name), event_id)
     late = "late" if delta >= timedelta(0) else "early"
     click.echo(f"Segment {segment} started {format_duration(abs(delta))} {late}: moved {len(moved)} posts:")

@@ -22,14 +22,21 @@ from .render import echo_problem, load_json, post_json, print_load, print_previe
 @click.command()
 @schedule_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the problems and the cost as JSON.")
-def check(schedule: Path, as_json: bool) -> None:
+@pass_app
+def check(app: AppContext, schedule: Path, as_json: bool) -> None:
     """Check a schedule and its templates; list every problem as FILE:LINE: message.
 
-    Exits 0 when the schedule can be used (warnings do not fail), 1 otherwise.
+    With a store here (or --db), also what loading into it would do wrong (a renamed
+    event). Exits 0 when the schedule can be used (warnings do not fail), 1 otherwise.
     """
     from ..check import check_schedule
+    from ..store import StoreError
 
-    report = check_schedule(schedule)
+    try:
+        store = app.open(announce=False).store  # only an existing store: check creates nothing
+    except StoreError:
+        store = None
+    report = check_schedule(schedule, store=store)
     if as_json:
         click.echo(json.dumps(report_json(report), indent=2, ensure_ascii=False))
         sys.exit(0 if report.ok else 1)

@@ -34,13 +34,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..clock import parse_clock_time
 from ..draft import Actor, DraftError, DraftState, actions_for
-from ..errors import LivetweetError
+from ..errors import BadValue, LivetweetError
 from ..inbox import SHOWN_LENGTH, clean_text, shorten
-from ..schedule import format_duration, parse_duration
 from ..service import InboxService, Service, as_posted, compose_draft
 from ..store import shift_for
+from ..values import format_duration, parse_clock_time, parse_signed_duration
 from .auth import SESSION_COOKIE, ConsoleAuth, Session
 from .server import LOOPBACK
 
@@ -615,15 +614,12 @@ def create_app(ctx: ConsoleContext) -> Starlette:
             return "Posting resumed."
         if verb == "shift":
             text = str(form.get("duration") or "").strip()
-            sign = -1 if text.startswith("-") else 1
             try:
-                delta = parse_duration(text.lstrip("+-")[:40])
-            except (OverflowError, ValueError):
-                delta = None
-            if delta is None:
-                raise BadRequest(f'"{text[:40]}" is not a duration: write it like +7m or -2m')
-            moved = ctx.service.shift(sign * delta, by, str(form.get("from") or "") or None, ctx.event_id)
-            return f"Moved {len(moved)} posts by {format_duration(sign * delta)}."
+                delta = parse_signed_duration(text)
+            except BadValue as exc:
+                raise BadRequest(f'"{text[:40]}" {exc}') from None
+            moved = ctx.service.shift(delta, by, str(form.get("from") or "") or None, ctx.event_id)
+            return f"Moved {len(moved)} posts by {format_duration(delta)}."
         if verb == "cue":
             delta, moved = ctx.service.cue(str(form.get("segment") or ""), by, ctx.event_id)
             return f"Cued: moved {len(moved)} posts by {format_duration(delta)}."
@@ -634,13 +630,12 @@ def create_app(ctx: ConsoleContext) -> Starlette:
         at_text = str(form.get("at") or "").strip()
         if form.get("when") == "at" and at_text:
             try:
-                hour, minute = parse_clock_time(at_text)
-            except ValueError as exc:
-                raise BadRequest(str(exc)) from exc
+                clock = parse_clock_time(at_text)
+            except BadValue as exc:
+                raise BadRequest(f'"{at_text[:40]}" {exc}') from None
             event = store.event(ctx.event_id)
             assert event is not None
-            day = event["starts_at"].astimezone(ctx.zone).date()
-            at = datetime(day.year, day.month, day.day, hour, minute, tzinfo=ctx.zone)
+            at = datetime.combine(event["starts_at"].astimezone(ctx.zone).date(), clock, tzinfo=ctx.zone)
         draft, added = compose_draft(ctx.service, str(form.get("text") or ""), session.operator, at, ctx.event_id)
         when = "now" if at is None else f"at {hm(draft.at)}"
         tags = f" (added {' '.join(added)})" if added else ""

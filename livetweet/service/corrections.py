@@ -37,7 +37,7 @@ def shift(
     before a post of an earlier segment that is already out, a segment before the one it
     follows, or by more than the event lasts.
     """
-    from ..schedule import format_duration
+    from ..values import format_duration
 
     store = service.store
     event_id = service.resolve_event(event_id)
@@ -106,7 +106,7 @@ def _check_shift(
     from_segment: str | None,
 ) -> None:
     """Refuse a shift or cue that would make nonsense of the event's timeline."""
-    from ..schedule import format_duration
+    from ..values import format_duration
 
     zone = ZoneInfo(event["timezone"])
     length = event["ends_at"] - event["starts_at"]

@@ -78,8 +78,6 @@ class Service:
             raise DraftError(f"several events are loaded ({names}): say which with --event")
         return str(events[0]["id"])
 
-    _event_id = resolve_event  # the name the CLI knows it by
-
     def paused(self) -> dict[str, Any] | None:
         return self.store.paused()
 

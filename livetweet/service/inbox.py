@@ -126,6 +126,11 @@ class InboxService:
             rendered = composer.render("dm_reshare", context)
             if isinstance(rendered, Problem):
                 raise InboxError(f"the reshare template failed: {rendered}")
+            if not rendered.strip():
+                raise InboxError(
+                    "the reshare template (templates/dm_reshare.j2) wrote nothing for message "
+                    f"{message_id}: fix the template; nothing was created"
+                )
             tagged = tag_text(rendered, wanted)
             length = tagged.parsed.weighted_length
             if length > MAX_WEIGHTED_LENGTH or tagged.missing:

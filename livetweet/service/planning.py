@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..draft import MODES, Actor, Draft, DraftError, DraftState
-from ..errors import ScheduleError
+from ..errors import ScheduleError, deferred_interrupts, interrupt_point
 from ..store import Connection, EventRow, NewDraft, SegmentRow, Store, shift_for
 from .actions import CLEAR_APPROVAL, approve_draft
 
@@ -57,133 +57,135 @@ def load(
 
     if mode not in MODES:
         raise DraftError(f'unknown mode "{mode}": use one of {", ".join(MODES)}')
-    report = check_schedule(schedule_path)
-    if report.schedule is None or not report.ok:
-        raise ScheduleError(report.problems)
-    schedule = report.schedule
-    event = schedule.event
-    store = service.store
-    now = service.clock.now()
-    actor = by or SCHEDULE_OPERATOR
-    result = LoadReport(event.id, mode)
-    with store.begin() as conn:
-        row = EventRow(
-            id=event.id,
-            title=event.title,
-            account=event.account,
-            timezone=event.timezone,
-            schedule_path=str(schedule_path.resolve()),
-            mode=mode,
-            starts_at=event.start,
-            ends_at=event.end,
-            posts_from=event.posts_from,
-            posts_until=event.posts_until,
-            loaded_at=now,
-        )
-        if store.event(event.id, conn) is None:
-            _refuse_a_renamed_event(store, conn, event.id, row.schedule_path)
-            store.add_event(conn, row)
-            store.write_audit(
-                conn,
-                at=now,
-                operator=actor,
-                action="event-created",
-                event_id=event.id,
-                detail={"mode": mode, "schedule": row.schedule_path},
+    with deferred_interrupts():  # a Ctrl-C during a load rolls it back, never lost nor half-committed
+        report = check_schedule(schedule_path)
+        if report.schedule is None or not report.ok:
+            raise ScheduleError(report.problems)
+        schedule = report.schedule
+        event = schedule.event
+        store = service.store
+        now = service.clock.now()
+        actor = by or SCHEDULE_OPERATOR
+        result = LoadReport(event.id, mode)
+        with store.begin() as conn:
+            row = EventRow(
+                id=event.id,
+                title=event.title,
+                account=event.account,
+                timezone=event.timezone,
+                schedule_path=str(schedule_path.resolve()),
+                mode=mode,
+                starts_at=event.start,
+                ends_at=event.end,
+                posts_from=event.posts_from,
+                posts_until=event.posts_until,
+                loaded_at=now,
             )
-        else:
-            store.update_event(conn, row)
-        # cue, shift and the console need the segments
-        segments = [
-            SegmentRow(
-                id=seg.id,
-                title=seg.title,
-                planned_start=seg.start,
-                planned_end=seg.end,
-                hashtags=tuple(wanted_hashtags(schedule, seg)),
-                position=i,
-            )
-            for i, seg in enumerate(schedule.segments)
-        ]
-        store.replace_segments(conn, event.id, segments)
-        shifts = store.shifts(event.id, conn)
-        existing = {d.slot: d for d in store.drafts(event_id=event.id, conn=conn) if d.source == "schedule"}
-        planned_slots = set()
-        new_drafts: list[NewDraft] = []
-        for post in report.posts:
-            slot = post.slot
-            planned_slots.add(slot.id)
-            moved_by = shift_for(shifts, slot.at)
-            draft = existing.get(slot.id)
-            if draft is None:
-                new_drafts.append(
-                    NewDraft(
-                        slot=slot.id,
-                        segment=slot.segment,
-                        source="schedule",
-                        template=slot.template,
-                        text=post.text,
-                        planned_text=post.text,
-                        weighted_length=post.weighted_length,
-                        hashtags=tuple(post.hashtags),
-                        wanted_hashtags=tuple(post.wanted_hashtags),
-                        planned_at=slot.at,
-                        at=slot.at + moved_by,
-                        valid_until=slot.valid_until + moved_by,
-                        reply_to=slot.reply_to,
-                    )
+            if store.event(event.id, conn) is None:
+                _refuse_a_renamed_event(store, conn, event.id, row.schedule_path)
+                store.add_event(conn, row)
+                store.write_audit(
+                    conn,
+                    at=now,
+                    operator=actor,
+                    action="event-created",
+                    event_id=event.id,
+                    detail={"mode": mode, "schedule": row.schedule_path},
                 )
             else:
-                plan = {
-                    "segment": slot.segment,
-                    "template": slot.template,
-                    "planned_text": post.text,
-                    "planned_at": slot.at,
-                    "at": slot.at + moved_by,
-                    "valid_until": slot.valid_until + moved_by,
-                    "reply_to": slot.reply_to,
-                    "wanted_hashtags": json.dumps(list(post.wanted_hashtags)),
-                }
-                _reload(
-                    store,
-                    conn,
-                    draft,
-                    post.text,
-                    post.weighted_length,
-                    list(post.hashtags),
-                    plan,
-                    actor,
-                    now,
-                    result,
-                    replace_edits,
+                store.update_event(conn, row)
+            # cue, shift and the console need the segments
+            segments = [
+                SegmentRow(
+                    id=seg.id,
+                    title=seg.title,
+                    planned_start=seg.start,
+                    planned_end=seg.end,
+                    hashtags=tuple(wanted_hashtags(schedule, seg)),
+                    position=i,
                 )
-        result.created = store.create_drafts(
-            conn, event.id, new_drafts, by=actor, at=now, cause="load", action="create"
-        )
-        for slot_id, draft in existing.items():
-            if slot_id not in planned_slots and draft.state not in (S.POSTED, S.POSTING, S.WITHDRAWN):
-                result.withdrawn.append(
-                    store.transition(
+                for i, seg in enumerate(schedule.segments)
+            ]
+            store.replace_segments(conn, event.id, segments)
+            shifts = store.shifts(event.id, conn)
+            existing = {d.slot: d for d in store.drafts(event_id=event.id, conn=conn) if d.source == "schedule"}
+            planned_slots = set()
+            new_drafts: list[NewDraft] = []
+            for post in report.posts:
+                slot = post.slot
+                planned_slots.add(slot.id)
+                moved_by = shift_for(shifts, slot.at)
+                draft = existing.get(slot.id)
+                if draft is None:
+                    new_drafts.append(
+                        NewDraft(
+                            slot=slot.id,
+                            segment=slot.segment,
+                            source="schedule",
+                            template=slot.template,
+                            text=post.text,
+                            planned_text=post.text,
+                            weighted_length=post.weighted_length,
+                            hashtags=tuple(post.hashtags),
+                            wanted_hashtags=tuple(post.wanted_hashtags),
+                            planned_at=slot.at,
+                            at=slot.at + moved_by,
+                            valid_until=slot.valid_until + moved_by,
+                            reply_to=slot.reply_to,
+                        )
+                    )
+                else:
+                    plan = {
+                        "segment": slot.segment,
+                        "template": slot.template,
+                        "planned_text": post.text,
+                        "planned_at": slot.at,
+                        "at": slot.at + moved_by,
+                        "valid_until": slot.valid_until + moved_by,
+                        "reply_to": slot.reply_to,
+                        "wanted_hashtags": json.dumps(list(post.wanted_hashtags)),
+                    }
+                    _reload(
+                        store,
                         conn,
                         draft,
-                        "withdraw",
-                        actor=Actor.SCHEDULE,
-                        by=actor,
-                        at=now,
-                        reason="its slot is no longer in the schedule",
+                        post.text,
+                        post.weighted_length,
+                        list(post.hashtags),
+                        plan,
+                        actor,
+                        now,
+                        result,
+                        replace_edits,
                     )
-                )
-            elif slot_id not in planned_slots and draft.state != S.WITHDRAWN:
-                result.untouched.append((draft, f"its slot left the schedule but it is {draft.state.value}"))
-        if mode == "auto":
-            # New texts are approved by "auto"; drafts an operator holds (or edited) stay held.
-            for draft in result.created + result.revised + result.restored:
-                if draft in result.revised and _held_by_a_person(store, conn, draft.id):
-                    continue
-                current = store.get(draft.id, conn)
-                result.auto_approved.append(
-                    approve_draft(store, conn, current, AUTO_OPERATOR, None, now, actor=Actor.SCHEDULE)
-                )
+            result.created = store.create_drafts(
+                conn, event.id, new_drafts, by=actor, at=now, cause="load", action="create"
+            )
+            for slot_id, draft in existing.items():
+                if slot_id not in planned_slots and draft.state not in (S.POSTED, S.POSTING, S.WITHDRAWN):
+                    result.withdrawn.append(
+                        store.transition(
+                            conn,
+                            draft,
+                            "withdraw",
+                            actor=Actor.SCHEDULE,
+                            by=actor,
+                            at=now,
+                            reason="its slot is no longer in the schedule",
+                        )
+                    )
+                elif slot_id not in planned_slots and draft.state != S.WITHDRAWN:
+                    result.untouched.append((draft, f"its slot left the schedule but it is {draft.state.value}"))
+            if mode == "auto":
+                # New texts are approved by "auto"; drafts an operator holds (or edited) stay held.
+                for draft in result.created + result.revised + result.restored:
+                    if draft in result.revised and _held_by_a_person(store, conn, draft.id):
+                        continue
+                    current = store.get(draft.id, conn)
+                    result.auto_approved.append(
+                        approve_draft(store, conn, current, AUTO_OPERATOR, None, now, actor=Actor.SCHEDULE)
+                    )
+            interrupt_point()  # the last moment to stop: the transaction is not committed yet
     return result
 
 
