@@ -1,12 +1,20 @@
-"""Tweet text rules: twitter-text v3 weighted length and entity extraction.
+"""Tweet text rules: twitter-text 3.1.0's weighted length and entity extraction.
 
 X counts a post's length by weight, not by characters: most Latin, Greek, Cyrillic
 and punctuation weigh 1, everything else (CJK, emoji sequences) weighs 2, and every
-URL weighs 23 whatever its length. This module follows the twitter-text v3 rules so
-that `check` refuses exactly what X would refuse. Ranges reported by `parse_tweet`
-are UTF-16 code-unit indices into the original text with inclusive ends, as
-twitter-text reports them; entity positions from the `extract_*` functions are
-Python string indices (code points), end exclusive.
+URL weighs 23 whatever its length. This module follows the official twitter-text
+3.1.0 JavaScript library so that `check` refuses exactly what X would refuse, down to
+where JavaScript and Python differ: its patterns see UTF-16 code units, its
+case-insensitive matching never folds a non-ASCII character onto an ASCII one (``ſ``
+is not ``s``, the Kelvin sign is not ``k``), and its hashtag and mention patterns
+consume the character before the sign.
+
+What changes with the date (which TLDs exist, which emoji, which characters are
+letters) is data, not rules: a `TextData`, and `DATA` says which one is used.
+
+Ranges reported by `parse_tweet` are UTF-16 code-unit indices into the original text
+with inclusive ends, as twitter-text reports them; entity positions from the
+`extract_*` functions are Python string indices (code points), end exclusive.
 """
 
 from __future__ import annotations
@@ -27,9 +35,12 @@ import regex
 __all__ = [
     "CONFIG_V2",
     "CONFIG_V3",
+    "DATA",
+    "TODAY",
     "Entity",
     "ParseResult",
     "TextConfig",
+    "TextData",
     "extract_hashtags",
     "extract_mentions",
     "extract_urls",
@@ -73,6 +84,42 @@ CONFIG_V3 = TextConfig()
 CONFIG_V2 = TextConfig(version=2, emoji_parsing_enabled=False)
 
 
+@dataclass(frozen=True, eq=False)
+class TextData:
+    """The date-bound data that twitter-text's rules read.
+
+    twitter-text 3.1.0 froze its data in 2020: a TLD list, the emoji of twemoji 11
+    (Emoji 11.0) and letter tables from an older Unicode. X keeps its own copies
+    current. A field left `None` takes today's data from the installed packages:
+    the Public Suffix List of `publicsuffixlist`, every emoji the `emoji` package
+    knows, and the Unicode letters, marks and digits of the `regex` module.
+    """
+
+    name: str
+    gtlds: tuple[str, ...] | None = None
+    cctlds: tuple[str, ...] | None = None
+    emoji_version: float | None = None
+    """The newest Emoji version whose sequences weigh as one emoji (None: all)."""
+    emoji_text_forms: frozenset[str] | None = None
+    """Emoji that also have a text form, and so take a VS16 (None: Unicode's list, as the
+    `emoji` package has it; the list grew after Emoji 11, with ✅ and 🌍 among others)."""
+    hashtag_letters: tuple[tuple[int, int], ...] | None = None
+    """Runs of code points a hashtag needs one of (None: Unicode letters and marks)."""
+    hashtag_characters: tuple[tuple[int, int], ...] | None = None
+    """Runs of code points a hashtag may hold (None: letters, marks, digits, a few signs)."""
+
+
+TODAY = TextData("today")
+
+DATA = TODAY
+"""The data every caller gets unless it passes its own: today's, as X uses today.
+
+X's counter is not frozen at twitter-text 3.1.0's 2020 data: X links TLDs delegated
+since, and its twemoji draws emoji added since. The other side of the choice is a
+`TextData` built from twitter-text's own lists (the differential test builds one).
+"""
+
+
 @dataclass(frozen=True)
 class ParseResult:
     """What X would make of a text: its weighted length and whether it may be posted."""
@@ -95,59 +142,131 @@ class Entity:
     end: int
 
 
+# --- JavaScript's case-insensitive matching -----------------------------------------
+#
+# Without the `u` flag, JavaScript's /i compares code units by their upper case, and
+# keeps a non-ASCII character whose upper case is ASCII as it is (ſ, ı) and one whose
+# upper case is longer than one unit (ß). Python's IGNORECASE folds more, so the
+# patterns below are compiled case-sensitive with every class and letter spelled out
+# in all the forms JavaScript would accept.
+
+
+@lru_cache(maxsize=1)
+def _case_partners() -> dict[int, tuple[int, ...]]:
+    """Each BMP code point that /i matches with others, and all of them (itself too)."""
+    groups: dict[int, list[int]] = {}
+    for cp in range(0x10000):
+        upper = chr(cp).upper() if not 0xD800 <= cp <= 0xDFFF else chr(cp)
+        canon = cp
+        if len(upper) == 1 and not (cp >= 128 and ord(upper) < 128):
+            canon = ord(upper)
+        groups.setdefault(canon, []).append(cp)
+    partners: dict[int, tuple[int, ...]] = {}
+    for members in groups.values():
+        if len(members) > 1:
+            for cp in members:
+                partners[cp] = tuple(members)
+    return partners
+
+
+def _fold(points: Iterable[int]) -> set[int]:
+    partners = _case_partners()
+    out: set[int] = set()
+    for cp in points:
+        out.update(partners.get(cp, (cp,)))
+    return out
+
+
+def _runs(points: Iterable[int]) -> list[tuple[int, int]]:
+    ordered = sorted(set(points))
+    runs: list[tuple[int, int]] = []
+    for cp in ordered:
+        if runs and runs[-1][1] == cp - 1:
+            runs[-1] = (runs[-1][0], cp)
+        else:
+            runs.append((cp, cp))
+    return runs
+
+
+def _class_body(runs: Iterable[tuple[int, int]]) -> str:
+    parts = []
+    for first, last in runs:
+        a, b = re.escape(chr(first)), re.escape(chr(last))
+        parts.append(a if first == last else f"{a}{b}" if last == first + 1 else f"{a}-{b}")
+    return "".join(parts)
+
+
+def _chars(spec: str) -> set[int]:
+    """The code points of a class body written with `a-z` ranges (no escapes but `\\-`)."""
+    points: set[int] = set()
+    i = 0
+    while i < len(spec):
+        ch = spec[i]
+        if ch == "\\":
+            i += 1
+            ch = spec[i]
+        if i + 2 < len(spec) and spec[i + 1] == "-":
+            points.update(range(ord(ch), ord(spec[i + 2]) + 1))
+            i += 3
+        else:
+            points.add(ord(ch))
+            i += 1
+    return points
+
+
+def _cls(spec: str | set[int], negate: bool = False) -> str:
+    """A character class that matches what JavaScript's /i would match for `spec`."""
+    points = _chars(spec) if isinstance(spec, str) else spec
+    return f"[{'^' if negate else ''}{_class_body(_runs(_fold(points)))}]"
+
+
+def _lit(ch: str) -> str:
+    """One literal character as /i matches it."""
+    partners = _case_partners().get(ord(ch))
+    if partners is None:
+        return re.escape(ch)
+    return f"[{_class_body(_runs(partners))}]"
+
+
+def _word(word: str) -> str:
+    return "".join(_lit(ch) for ch in word)
+
+
 # --- character classes, as twitter-text defines them -------------------------------
 
+_PUNCT = "!'#%&()*+,\\-./:;<=>?@[]^_{|}~$\\\\"
 _SPACES = "\x09-\x0d\x20\x85\xa0\u1680\u180e\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-_INVALID_CHARS = "\ufffe\ufeff\uffff"
-_DIRECTIONAL = "\u202a-\u202e\u061c\u200e\u200f\u2066\u2067\u2068\u2069"
-_PUNCT = r"\!'#%&'\(\)*\+,\\\-\.\/:;<=>\?@\[\]\^_{|}~\$"
+_INVALID = "\ufffe\ufeff\uffff"
+_DIRECTIONAL = "\u202a-\u202e\u061c\u200e\u200f\u2066-\u2069"
 _LATIN_ACCENTS = (
     "\xc0-\xd6\xd8-\xf6\xf8-\xff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259\u025b"
     "\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
 )
 _CYRILLIC = "\u0400-\u04ff"
+_HASHTAG_SPECIALS = "_\u200c\u200d\ua67e\u05be\u05f3\u05f4\uff5e\u301c\u309b\u309c\u30a0\u30fb\u3003\u0f0b\u0f0c\xb7"
 
-_DOMAIN_CHARS = f"[^{_PUNCT}{_SPACES}{_INVALID_CHARS}{_DIRECTIONAL}]"
-_SUBDOMAIN = f"(?:(?:{_DOMAIN_CHARS}(?:[_-]|{_DOMAIN_CHARS})*)?{_DOMAIN_CHARS}\\.)"
-_DOMAIN_NAME = f"(?:(?:{_DOMAIN_CHARS}(?:-|{_DOMAIN_CHARS})*)?{_DOMAIN_CHARS}\\.)"
-_TLD_END = r"(?=[^0-9a-zA-Z@+-]|$)"
-_PUNYCODE = r"(?:xn--[\-0-9a-z]+)"
-_SPECIAL_CCTLD = r"(?:(?:co|tv)(?=[^0-9a-zA-Z@]|$))"
-_PRECEDING = f"(?:[^A-Za-z0-9@＠$#＃{_INVALID_CHARS}]|[{_DIRECTIONAL}]|^)"
-_PATH_CHARS = f"[a-z{_CYRILLIC}0-9!\\*';:=\\+,\\.\\$\\/%#\\[\\]\\-\u2013_~&\\|@{_LATIN_ACCENTS}]"
-_BALANCED_PARENS = f"\\((?:{_PATH_CHARS}+|(?:{_PATH_CHARS}*\\({_PATH_CHARS}+\\){_PATH_CHARS}*))\\)"
-_PATH_ENDING = f"(?:[\\+\\-a-z{_CYRILLIC}0-9=_#\\/{_LATIN_ACCENTS}]|(?:{_BALANCED_PARENS}))"
-_PATH = f"(?:(?:{_PATH_CHARS}*(?:{_BALANCED_PARENS}{_PATH_CHARS}*)*{_PATH_ENDING})|(?:@{_PATH_CHARS}+\\/))"
-_QUERY_CHARS = r"[a-z0-9!?\*'@\(\);:&=\+\$\/%#\[\]\-_\.,~|]"
-_QUERY_ENDING = r"[a-z0-9\-_&=#\/]"
-
+_DEFAULT_PROTOCOL = "https://"
 _MAX_URL_LENGTH = 4096
 _MAX_LABEL_LENGTH = 63
 _MAX_TCO_SLUG_LENGTH = 40
+_PUNYCODE_SEPARATORS = re.compile("[\u3002\uff0e\uff61]")
+# punycode leaves a label of printable ASCII as it is.
+_PRINTABLE_ASCII = re.compile("[\x20-\x7e]*")
 
-_HASHTAG_BODY = (
-    r"\p{L}\p{M}\p{Nd}_\u200c\u200d\ua67e\u05be\u05f3\u05f4\uff5e\u301c\u309b\u309c"
-    r"\u30a0\u30fb\u3003\u0f0b\u0f0c\u00b7"
-)
-_HASHTAG = (
-    rf"(?:^|(?<=[\ufe0e\ufe0f])|(?<=[^&{_HASHTAG_BODY}]))"
-    rf"(?P<sign>[#＃])(?!\ufe0f|\u20e3)(?P<tag>[{_HASHTAG_BODY}]*[\p{{L}}\p{{M}}][{_HASHTAG_BODY}]*)"
-)
-_MENTION = (
-    r"(?:^|(?<=[^a-zA-Z0-9_!#$%&*@＠])|(?<=(?:^|[^a-zA-Z0-9_+~.-])(?:rt|RT|rT|Rt):?))"
-    r"(?P<at>[@＠])(?P<name>[a-zA-Z0-9_]{1,20})(?P<list>\/[a-zA-Z][a-zA-Z0-9_-]{0,24})?"
-)
+_VS15, _VS16, _ZWJ, _KEYCAP = "\ufe0e", "\ufe0f", "\u200d", "\u20e3"
+_SKIN_TONES = tuple(chr(cp) for cp in range(0x1F3FB, 0x1F400))
+# twemoji draws these only when VS16 asks for an emoji; every other emoji that has a
+# text form is drawn as one with or without VS16, unless VS15 asks for text.
+_TEXT_STYLE = frozenset("\u00a9\u00ae\u2122\u265f")
 
 
-@lru_cache(maxsize=1)
-def _tlds() -> tuple[list[str], list[str]]:
-    """Top-level domains from the Public Suffix List shipped by `publicsuffixlist`.
+def _psl_tlds() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Top-level domains of today's Public Suffix List (ICANN section), as (gTLDs, ccTLDs).
 
-    The list changes as ICANN delegates TLDs; the package is re-released with it, so
-    upgrading the dependency is how the list is kept current.
+    The list changes as ICANN delegates TLDs; `publicsuffixlist` is re-released with
+    it, so upgrading the dependency is how the list is kept current.
     """
-    data = resources.files("publicsuffixlist").joinpath("public_suffix_list.dat")
-    text = data.read_text(encoding="utf-8")
+    text = resources.files("publicsuffixlist").joinpath("public_suffix_list.dat").read_text(encoding="utf-8")
     tlds: set[str] = set()
     in_icann = False
     for line in text.splitlines():
@@ -158,25 +277,25 @@ def _tlds() -> tuple[list[str], list[str]]:
         elif in_icann and line and not line.startswith("//"):
             tlds.add(line.split(".")[-1].lstrip("*!").lower())
     cctlds = sorted(t for t in tlds if len(t) == 2 and t.isascii())
-    gtlds = sorted(t for t in tlds if t not in cctlds)
-    return gtlds, cctlds
+    return tuple(sorted(tlds - set(cctlds))), tuple(cctlds)
 
 
-def _trie_pattern(words: list[str]) -> str:
-    """An alternation of words as a trie: a backtracking engine tries far fewer branches.
+def _trie_pattern(words: Iterable[str]) -> str:
+    """An alternation of words as a trie, each letter as /i matches it.
 
     Optional branches are greedy, so the longest word is tried first, as twitter-text's
-    longest-first TLD alternation does.
+    alternation (longest first among words that share a start) does.
     """
     root: dict[str, dict] = {}  # type: ignore[type-arg]
     for word in words:
         node = root
         for ch in word:
-            node = node.setdefault(ch, {})
+            partners = _case_partners().get(ord(ch))
+            node = node.setdefault(chr(min(partners)) if partners else ch, {})
         node[""] = {}
 
     def emit(node: dict) -> str:  # type: ignore[type-arg]
-        branches = [regex.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        branches = [_lit(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
         if not branches:
             return ""
         body = "|".join(branches)
@@ -187,185 +306,399 @@ def _trie_pattern(words: list[str]) -> str:
     return emit(root)
 
 
-def _char_class(chars: Iterable[str]) -> str:
-    """The body of a character class for `chars`, with runs folded into ranges."""
-    points = sorted({ord(c) for c in chars})
-    parts = []
-    i = 0
-    while i < len(points):
-        j = i
-        while j + 1 < len(points) and points[j + 1] == points[j] + 1:
-            j += 1
-        first, last = re.escape(chr(points[i])), re.escape(chr(points[j]))
-        parts.append(first if i == j else f"{first}-{last}")
-        i = j + 1
-    return "".join(parts)
-
-
-def _url_pattern(gtlds: list[str], cctlds: list[str]) -> tuple[str, str, str]:
-    """The URL, ASCII-domain and short-domain patterns of twitter-text, with our TLD lists."""
-    gtld = f"(?:{_trie_pattern(gtlds)}{_TLD_END})"
-    cctld = f"(?:{_trie_pattern(cctlds)}{_TLD_END})"
-    domain = f"(?:{_SUBDOMAIN}*{_DOMAIN_NAME}(?:{gtld}|{cctld}|{_PUNYCODE}))"
+def _url_patterns(gtlds: Iterable[str], cctlds: Iterable[str]) -> tuple[str, str, str, str]:
+    """twitter-text's URL, ASCII-domain and t.co patterns, and a cheap hint of a URL."""
+    tld_end = r"(?=[^0-9a-zA-Z@+\-]|$)"
+    gtld = f"(?:{_trie_pattern(gtlds)}{tld_end})"
+    cctld = f"(?:{_trie_pattern(cctlds)}{tld_end})"
+    punycode = f"(?:{_word('xn--')}{_cls('-0-9a-z')}+)"
+    tld = f"(?:{gtld}|{cctld}|{punycode})"
+    domain_char = _cls(_chars(_PUNCT) | _chars(_SPACES) | _chars(_INVALID) | _chars(_DIRECTIONAL), negate=True)
+    subdomain = f"(?:(?:{domain_char}(?:[_\\-]|{domain_char})*)?{domain_char}\\.)"
+    domain_name = f"(?:(?:{domain_char}(?:-|{domain_char})*)?{domain_char}\\.)"
+    # JavaScript sees a character above U+FFFF as two units: the first can be the
+    # character before a domain that starts with the second. Here that is a domain that
+    # starts with the whole character and nothing before it, tried first, as there.
+    before_char = _cls("A-Za-z0-9@＠$#＃" + _INVALID, negate=True)
+    preceding = f"(?:(?=[\U00010000-\U0010ffff])|{before_char}|{_cls(_DIRECTIONAL)}|^)"
+    path_char = _cls("a-z" + _CYRILLIC + "0-9!*';:=+,.$/%#[]\\-\u2013_~@|&" + _LATIN_ACCENTS)
+    parens = f"\\((?:{path_char}+|(?:{path_char}*\\({path_char}+\\){path_char}*))\\)"
+    path_end_char = _cls("+\\-a-z" + _CYRILLIC + "0-9=_#/" + _LATIN_ACCENTS)
+    path_end = f"(?:{path_end_char}|(?:{parens}))"
+    path = f"(?:(?:{path_char}*(?:{parens}{path_char}*)*{path_end})|(?:@{path_char}+/))"
+    query_char = _cls("a-z0-9!?*'@();:&=+$/%#[]\\-_.,~|")
+    query_end = _cls("a-z0-9\\-_&=#/")
+    protocol = f"{_word('http')}{_lit('s')}?://"
     url = (
-        f"(?P<before>{_PRECEDING})"
+        f"(?P<before>{preceding})"
         "(?P<url>"
-        r"(?P<protocol>https?:\/\/)?"
-        f"(?P<domain>{domain})"
-        r"(?::(?P<port>[0-9]+))?"
-        f"(?P<path>\\/{_PATH}*)?"
-        f"(?P<query>\\?{_QUERY_CHARS}*{_QUERY_ENDING})?"
+        f"(?P<protocol>{protocol})?"
+        f"(?P<domain>{subdomain}*{domain_name}{tld})"
+        "(?::(?P<port>[0-9]+))?"
+        f"(?P<path>/{path}*)?"
+        f"(?P<query>\\?{query_char}*{query_end})?"
         ")"
     )
-    ascii_domain = f"(?:(?:[\\-a-z0-9{_LATIN_ACCENTS}]+)\\.)+(?:{gtld}|{cctld}|{_PUNYCODE})"
-    short_domain = f"^{_DOMAIN_NAME}{cctld}$"
-    return url, ascii_domain, short_domain
+    ascii_char = _cls("\\-a-z0-9" + _LATIN_ACCENTS)
+    ascii_domain = f"(?:(?:{ascii_char}+)\\.)+{tld}"
+    tco = f"^{protocol}{_lit('t')}\\.{_word('co')}/({_cls('a-z0-9')}+)(?:\\?{query_char}*{query_end})?"
+    # Every URL holds a "." and a TLD: where none is, no URL scan is needed.
+    hint = f"\\.(?:{_word('xn--')}|{_trie_pattern(list(gtlds) + list(cctlds))})"
+    return url, ascii_domain, tco, hint
+
+
+def _hashtag_patterns(data: TextData) -> tuple[str, str]:
+    """twitter-text's hashtag after its sign, and the characters that cannot stand before it.
+
+    twitter-text's pattern consumes the character before the sign (any but a letter,
+    digit, "&" or lone surrogate, or a VS15 or VS16, or nothing at the start), so a
+    hashtag cannot use the last character of the one before it.
+    """
+    letters, characters = data.hashtag_letters, data.hashtag_characters
+    alpha = r"\p{L}\p{M}" if letters is None else _class_body(letters)
+    specials = _class_body(_runs(_chars(_HASHTAG_SPECIALS)))
+    alnum = rf"\p{{L}}\p{{M}}\p{{Nd}}{specials}" if characters is None else _class_body(characters)
+    body = f"(?!\ufe0f|\u20e3)[{alnum}]*[{alpha}][{alnum}]*"
+    not_before = f"(?![\ufe0e\ufe0f])[{alnum}&\ud800-\udfff]"
+    return body, not_before
+
+
+# twitter-text's mention, whose start consumes the character (or "RT:") before the sign.
+_MENTION = (
+    r"(?:^|[^a-zA-Z0-9_!#$%&*@＠]|(?:^|[^a-zA-Z0-9_+~.\-])(?:rt|RT|rT|Rt):?)"
+    r"(?P<at>[@＠])(?P<name>[a-zA-Z0-9_]{1,20})(?P<list>/[a-zA-Z][a-zA-Z0-9_\-]{0,24})?"
+)
+
+
+_EMOJI_BLOCKS = ((0x1F000, 0x1FAFF), (0xE0000, 0xE007F))
+
+
+def _bmp_or_blocks(points: set[int]) -> set[int]:
+    """`points` below U+10000, and the whole of each emoji block that holds one above."""
+    out = {cp for cp in points if cp <= 0xFFFF}
+    for first, last in _EMOJI_BLOCKS:
+        if any(first <= cp <= last for cp in points):
+            out.update(range(first, last + 1))
+    astray = {cp for cp in points if cp > 0xFFFF and not any(a <= cp <= b for a, b in _EMOJI_BLOCKS)}
+    return out | astray
+
+
+class _Emoji:
+    """Which runs of a text twemoji draws as one emoji, from the `emoji` package's data.
+
+    The shapes are twemoji's: every fully-qualified sequence; an emoji that has a text
+    form, with its VS16 or alone (not before VS15); a skin-tone modifier after the
+    emoji that take one (with or without VS16 between); a keycap with or without VS16.
+    """
+
+    def __init__(self, version: float | None, text_forms: frozenset[str] | None) -> None:
+        fully_qualified = emoji.STATUS["fully_qualified"]
+        singles: dict[str, str] = {}
+        sequences: set[str] = set()
+        variants: set[str] = set()
+        for seq, info in emoji.EMOJI_DATA.items():
+            if version is not None and float(info["E"]) > version:
+                continue
+            base = seq.replace(_VS16, "")
+            if len(base) == 1:
+                singles[base] = "plain"
+                if info.get("variant") if text_forms is None else base in text_forms:
+                    variants.add(base)
+            elif info["status"] == fully_qualified:
+                sequences.add(seq)
+        bases = {s[0] for s in sequences if len(s) == 2 and s[1] in _SKIN_TONES}
+        for ch in variants:
+            singles[ch] = "text" if ch in _TEXT_STYLE else "variant"
+            sequences.add(ch + _VS16)
+            if ch in bases:
+                sequences.update(ch + _VS16 + tone for tone in _SKIN_TONES)
+        for seq in list(sequences):
+            if len(seq) == 3 and seq[1] == _VS16 and seq[2] == _KEYCAP:
+                sequences.add(seq[0] + _KEYCAP)
+        singles[_VS16] = "plain"  # a VS16 that follows nothing it belongs to is one too
+        self.singles = singles
+        self.sequences = frozenset(sequences)
+        by_first: dict[str, set[int]] = {}
+        for seq in sequences:
+            by_first.setdefault(seq[0], set()).add(len(seq))
+        self.lengths = {k: tuple(sorted(v, reverse=True)) for k, v in by_first.items()}
+        self.seconds = frozenset(seq[1] for seq in sequences)
+        # Emoji sit in clusters: a character that may begin one, then any that may follow
+        # inside one. Keycaps ("1" VS16 U+20E3) begin with a digit, a start only before
+        # the keycap mark. Only a cluster of two or more can hold a sequence.
+        # Above U+FFFF, a whole block stands for the emoji in it: a class of many ranges
+        # there costs the scan a test per range and character, and a loose cluster
+        # costs only a look-up.
+        starts = {ord(c) for c in set(singles) | set(by_first) if c not in "#*0123456789"}
+        inside = {ord(c) for seq in sequences for c in seq[1:]}
+        # A pattern that begins with one class is scanned fast; keycaps, which need an
+        # alternative, get patterns of their own, used when a text holds a keycap mark.
+        start = f"[{_class_body(_runs(_bmp_or_blocks(starts)))}]"
+        keycap_start = f"(?:{start}|[#*0-9](?=\ufe0f?\u20e3))"
+        more = f"[{_class_body(_runs(_bmp_or_blocks(inside)))}]"
+        self.clusters = {
+            (False, False): re.compile(f"{start}{more}+"),
+            (False, True): re.compile(f"{keycap_start}{more}+"),
+            (True, False): re.compile(f"{start}{more}*"),
+            (True, True): re.compile(f"{keycap_start}{more}*"),
+        }
+        self._singles_matter: dict[_Weights, bool] = {}  # by identity
+
+    def end(self, text: str, pos: int) -> int:
+        """End of the emoji that starts at `pos`, or -1."""
+        n = len(text)
+        if pos + 1 < n and text[pos + 1] in self.seconds:
+            for length in self.lengths.get(text[pos], ()):
+                if pos + length <= n and text[pos : pos + length] in self.sequences:
+                    return pos + length
+        kind = self.singles.get(text[pos])
+        if kind is None or kind == "text" or (kind == "variant" and pos + 1 < n and text[pos + 1] == _VS15):
+            return -1
+        return pos + 1
+
+    def spans(self, text: str, w: _Weights) -> list[tuple[int, int]]:
+        """(start, end) of each emoji, left to right, as twemoji's pattern finds them.
+
+        A lone emoji is left out when it weighs as much as the character it is, as
+        under the official configs: the result is the same and far cheaper.
+        """
+        singles = self._singles_matter.get(w)
+        if singles is None:
+            singles = any(w.char(c) != w.default for c, kind in self.singles.items() if kind != "text")
+            self._singles_matter[w] = singles
+        spans = []
+        for cluster in self.clusters[singles, _KEYCAP in text].finditer(text):
+            pos, stop = cluster.span()
+            while pos < stop:
+                end = self.end(text, pos)
+                if end < 0:
+                    pos += 1
+                    continue
+                if singles or end - pos > 1:
+                    spans.append((pos, end))
+                pos = end
+        return spans
 
 
 class _Patterns:
-    """Compiled patterns, built once on first use (building them reads the TLD list)."""
+    """Compiled patterns for one `TextData`, built once on first use."""
 
-    def __init__(self) -> None:
-        gtlds, cctlds = _tlds()
-        flags = regex.IGNORECASE | regex.V0
-        url, ascii_domain, short_domain = _url_pattern(gtlds, cctlds)
-        self.url = regex.compile(url, flags)
-        self.ascii_domain = regex.compile(ascii_domain, flags)
-        self.invalid_short_domain = regex.compile(short_domain, flags)
-        self.special_short_domain = regex.compile(f"^{_DOMAIN_NAME}{_SPECIAL_CCTLD}$", flags)
-        self.tco = regex.compile(rf"^https?:\/\/t\.co\/([a-z0-9]+)(?:\?{_QUERY_CHARS}*{_QUERY_ENDING})?", flags)
-        self.hashtag = regex.compile(_HASHTAG, flags)
-        self.mention = regex.compile(_MENTION)
-        # Every emoji sequence the `emoji` package knows (kept current by its releases);
-        # a named list matches the longest sequence at each position.
-        self.emoji_lengths: dict[str, tuple[int, ...]] = {}
-        self.emoji_set = frozenset(emoji.EMOJI_DATA)
-        by_first: dict[str, set[int]] = {}
-        for seq in self.emoji_set:
-            by_first.setdefault(seq[0], set()).add(len(seq))
-        self.emoji_lengths = {k: tuple(sorted(v, reverse=True)) for k, v in by_first.items()}
-        # Every URL holds "." and a TLD: where none is, no URL scan is needed.
-        self.url_hint = re.compile(r"\.(?:xn--|" + _trie_pattern(gtlds + cctlds) + ")", re.IGNORECASE)
-        # Only characters that may begin an emoji sequence are worth a look-up: a few
-        # below U+2000 (©, ®), everything from U+2000 on, and keycaps ("1" U+FE0F U+20E3),
-        # which are looked for only when the text holds a keycap's marks.
-        low = _char_class(c for c in self.emoji_lengths if ord(c) < 0x2000 and c not in "#*0123456789")
-        self.maybe_emoji = re.compile(f"[{low}\u2000-\U0010ffff]")
-        self.maybe_emoji_or_keycap = re.compile(f"[{low}\u2000-\U0010ffff]|[#*0-9](?=[\ufe0f\u20e3])")
-        self.invalid = re.compile(f"[{_INVALID_CHARS}]")
-
-
-@lru_cache(maxsize=1)
-def _patterns() -> _Patterns:
-    return _Patterns()
-
-
-def _idna_ok(domain: str) -> bool:
-    """Each label must encode (punycode) to 1..63 characters, as twitter-text's idna does."""
-    if domain[:4].lower() == "xn--" and not _patterns().ascii_domain.fullmatch(domain):
-        return False
-    for label in domain.split("."):
-        if label.isascii():
-            encoded_length = len(label)
+    def __init__(self, data: TextData) -> None:
+        if data.gtlds is None or data.cctlds is None:
+            gtlds, cctlds = _psl_tlds()
         else:
-            try:
-                encoded_length = 4 + len(label.encode("punycode"))
-            except UnicodeError:
-                return False
-        if encoded_length < 1 or encoded_length > _MAX_LABEL_LENGTH:
+            gtlds, cctlds = data.gtlds, data.cctlds
+        url, ascii_domain, tco, hint = _url_patterns(gtlds, cctlds)
+        self.url = re.compile(url)
+        self.ascii_domain = re.compile(ascii_domain)
+        self.tco = re.compile(tco)
+        self.url_hint = re.compile(hint)
+        body, not_before = _hashtag_patterns(data)
+        self.hashtag_body = regex.compile(body, regex.V0)
+        self.hashtag_not_before = regex.compile(not_before, regex.V0)
+        self.hash_signs = re.compile("[#＃]")
+        self.mention = re.compile(_MENTION)
+        self.emoji = _Emoji(data.emoji_version, data.emoji_text_forms)
+        self.invalid = re.compile(f"[{_INVALID}]")
+        self.domains_ok: dict[str, bool] = {}  # a cache: the same domains come back
+        self.latin_accent = re.compile(f"[{_LATIN_ACCENTS}]")
+
+
+_compiled: dict[TextData, _Patterns] = {}
+
+
+def _patterns(data: TextData | None) -> _Patterns:
+    data = data or DATA
+    p = _compiled.get(data)
+    if p is None:
+        p = _compiled[data] = _Patterns(data)
+    return p
+
+
+def _utf16_len(text: str) -> int:
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+@lru_cache(maxsize=4096)
+def _label_ok(label: str) -> bool:
+    """A DNS label must encode (punycode, as twitter-text's punycode 1.4.1) to 1..63 characters."""
+    if len(label) > _MAX_LABEL_LENGTH:
+        return False  # punycode never makes a label shorter than its code points
+    if _PRINTABLE_ASCII.fullmatch(label):
+        return len(label) >= 1
+    length = -1
+    for part in _PUNYCODE_SEPARATORS.split(label):
+        length += 1
+        if _PRINTABLE_ASCII.fullmatch(part):
+            length += len(part)
+            continue
+        # "xn--", the basic characters and a "-", then a few digits for each other one:
+        # one at least, and never more than nine for a label of 63 code points or less.
+        basic = sum(1 for c in part if c < "\x80")
+        least = 4 + basic + (1 if basic else 0) + len(part) - basic
+        if length + least > _MAX_LABEL_LENGTH:
             return False
-    return True
+        if length + least + 8 * (len(part) - basic) <= _MAX_LABEL_LENGTH:
+            length += least
+            continue  # short enough whatever its digits; only the upper bound matters below
+        try:
+            length += 4 + len(part.encode("punycode"))
+        except UnicodeError:
+            return False
+    return 1 <= length <= _MAX_LABEL_LENGTH
+
+
+def _url_ok(p: _Patterns, url: str, protocol: str | None, domain: str, split: bool) -> bool:
+    """twitter-text's isValidUrl: encodable labels and at most 4,096 UTF-16 units.
+
+    `split`: the URL starts with a character above U+FFFF that JavaScript split, so
+    there the URL starts with that character's low surrogate.
+    """
+    if split:
+        domain = chr(0xDC00 | ((ord(domain[0]) - 0x10000) & 0x3FF)) + domain[1:]
+    ok = p.domains_ok.get(domain)
+    if ok is None:
+        ok = not (domain.startswith("xn--") and p.ascii_domain.search(domain) is None) and all(
+            _label_ok(label) for label in domain.split(".")
+        )
+        if len(p.domains_ok) > 4096:
+            p.domains_ok.clear()
+        p.domains_ok[domain] = ok
+    if not ok:
+        return False
+    if 2 * len(url) + len(_DEFAULT_PROTOCOL) <= _MAX_URL_LENGTH:
+        return True  # a character is at most two UTF-16 units
+    return len(protocol or _DEFAULT_PROTOCOL) + _utf16_len(url) - split <= _MAX_URL_LENGTH
 
 
 def _url_matches(p: _Patterns, text: str) -> Iterator[re.Match[str]]:
-    """The URL pattern's matches, scanning only near a ".tld" (same result as a full scan).
+    """The URL pattern's matches, left to right, as a scan of the whole text finds them.
 
-    A URL holds no space, so a match around a ".tld" cannot start before the space
-    that precedes it, and no match can lie wholly before the first ".tld".
+    A URL holds a ".tld" and no space or newline, so only the word around each ".tld"
+    (with the space before it, which may be the character before the URL) is scanned.
     """
     pos = 0
+    n = len(text)
     while True:
         hint = p.url_hint.search(text, pos)
         if hint is None:
             return
-        # Starting at the last plain space or newline is never later than the last space
-        # of any kind, so it is safe, and far cheaper than looking for every kind.
-        space = max(text.rfind(" ", pos, hint.start()), text.rfind("\n", pos, hint.start()))
-        m = p.url.search(text, space if space >= 0 else pos)
+        at = hint.start()
+        start = max(text.rfind(" ", pos, at), text.rfind("\n", pos, at), pos)
+        space, newline = text.find(" ", at), text.find("\n", at)
+        stop = min(space if space >= 0 else n, newline if newline >= 0 else n)
+        # At `stop` the pattern sees the end of the text: "$" matches there as the
+        # space or newline after it would.
+        m = p.url.search(text, start, stop)
         if m is None:
-            return
+            pos = stop
+            continue
         yield m
         pos = m.end()
 
 
-def extract_urls(text: str) -> list[Entity]:
-    """URLs as X links them, with or without a protocol."""
-    if "." not in text:
-        return []
-    p = _patterns()
-    urls: list[Entity] = []
+def _extract_urls(p: _Patterns, text: str) -> list[tuple[str, int, int]]:
+    """(value, start, end) of each URL, as twitter-text's extractUrlsWithIndices."""
+    urls: list[tuple[str, int, int]] = []
     for m in _url_matches(p, text):
-        url, protocol, domain, path = m.group("url"), m.group("protocol"), m.group("domain"), m.group("path")
-        start, end = m.start("url"), m.end("url")
-        if not _idna_ok(domain) or len(protocol or "https://") + len(url) > _MAX_URL_LENGTH:
+        url, protocol, domain, before = m.group("url", "protocol", "domain", "before")
+        start, end = m.span("url")
+        split = not protocol and not before and url[0] > "\uffff"
+        if not _url_ok(p, url, protocol, domain, split):
             continue
         if protocol:
-            tco = p.tco.match(url)
-            if tco:
-                if len(tco.group(1)) > _MAX_TCO_SLUG_LENGTH:
-                    continue
-                url = tco.group(0)
-                end = start + len(url)
-            urls.append(Entity(url, start, end))
+            if url[len(protocol)] in "tT":
+                tco = p.tco.match(url)
+                if tco:
+                    if len(tco.group(1)) > _MAX_TCO_SLUG_LENGTH:
+                        continue
+                    url = tco.group(0)
+                    end = start + len(url)
+            urls.append((url, start, end))
             continue
-        # Without a protocol only ASCII domains count, and a bare "name.cc" does not.
-        before = m.group("before")
+        # Without a protocol, each ASCII domain inside the match is a URL of its own;
+        # the last one takes the path and query.
         if before and before[-1] in "-_./":
             continue
-        last: Entity | None = None
-        search_from = 0
+        found: list[tuple[str, int, int]] = []
+        ascii_end = 0
         for am in p.ascii_domain.finditer(domain):
-            ascii_domain = am.group(0)
-            a_start = domain.index(ascii_domain, search_from)
-            search_from = a_start + len(ascii_domain)
-            last = Entity(ascii_domain, start + a_start, start + search_from)
-            if path or p.special_short_domain.match(ascii_domain) or not p.invalid_short_domain.match(ascii_domain):
-                urls.append(last)
-        if last is None:
+            ascii_domain = am.group()
+            ascii_start = domain.index(ascii_domain, ascii_end)
+            ascii_end = ascii_start + len(ascii_domain)
+            found.append((ascii_domain, start + ascii_start, start + ascii_end))
+        if not found:
             continue
-        if path and urls and urls[-1] is last:
-            urls[-1] = Entity(text[last.start : end], last.start, end)
-        elif path:
-            urls.append(Entity(text[last.start : end], last.start, end))
+        if m.group("path") is not None:
+            value, last_start, _ = found[-1]
+            found[-1] = (value + url[len(domain) :], last_start, end)
+        urls.extend(found)
     return urls
 
 
-def extract_hashtags(text: str) -> list[Entity]:
-    """Hashtags (value without the sign), skipping those inside URLs."""
+def extract_urls(text: str, data: TextData | None = None) -> list[Entity]:
+    """URLs as X links them, with or without a protocol."""
+    if "." not in text:
+        return []
+    return [Entity(*u) for u in _extract_urls(_patterns(data), text)]
+
+
+def _without_overlaps(tags: list[Entity], urls: list[tuple[str, int, int]]) -> list[Entity]:
+    """The hashtags that twitter-text's removeOverlappingEntities keeps among the URLs.
+
+    Entities are taken by start (a hashtag before a URL on a tie); one that begins
+    before the last kept one ends is dropped, and does not itself block what follows.
+    """
+    kept = []
+    last_end = -1
+    ordered = sorted(
+        [(t.start, 0, t.end, t) for t in tags] + [(s, 1, e, None) for _, s, e in urls], key=lambda x: x[:2]
+    )
+    for start, _, end, tag in ordered:
+        if start < last_end:
+            continue
+        last_end = end
+        if tag is not None:
+            kept.append(tag)
+    return kept
+
+
+def extract_hashtags(text: str, data: TextData | None = None) -> list[Entity]:
+    """Hashtags (value without the sign), except those a URL overlaps first."""
     if "#" not in text and "＃" not in text:
         return []
-    p = _patterns()
-    urls = extract_urls(text)
+    p = _patterns(data)
     tags: list[Entity] = []
-    for m in p.hashtag.finditer(text):
-        after = text[m.end() : m.end() + 3]
-        if after[:1] in ("#", "＃") or after.startswith("://"):
+    consumed = 0
+    for sign in p.hash_signs.finditer(text):
+        at = sign.start()
+        if at > 0 and (at - 1 < consumed or p.hashtag_not_before.match(text, at - 1)):
             continue
-        start = m.start("sign")
-        if any(u.start <= start < u.end for u in urls):
+        m = p.hashtag_body.match(text, at + 1)
+        if m is None:
             continue
-        tags.append(Entity(m.group("tag"), start, m.end()))
-    return tags
+        consumed = m.end()
+        after = text[consumed : consumed + 3]
+        if after[:1] in ("#", "＃") or after == "://":
+            continue
+        tags.append(Entity(m.group(), at, consumed))
+    if not tags or "." not in text:
+        return tags
+    urls = _extract_urls(p, text)
+    return _without_overlaps(tags, urls) if urls else tags
 
 
-def extract_mentions(text: str) -> list[Entity]:
+def extract_mentions(text: str, data: TextData | None = None) -> list[Entity]:
     """@mentions of accounts (value without the sign); list references are skipped."""
     if "@" not in text and "＠" not in text:
         return []
+    p = _patterns(data)
     mentions: list[Entity] = []
-    for m in _patterns().mention.finditer(text):
+    for m in p.mention.finditer(text):
         after = text[m.end() : m.end() + 3]
-        if after[:1] in ("@", "＠") or after.startswith("://") or (after[:1] and _is_latin_accent(after[0])):
+        if after[:1] in ("@", "＠") or after == "://" or (after and p.latin_accent.match(after)):
             continue
         if m.group("list"):
             continue
@@ -373,99 +706,95 @@ def extract_mentions(text: str) -> list[Entity]:
     return mentions
 
 
-def _is_latin_accent(ch: str) -> bool:
-    return regex.match(f"[{_LATIN_ACCENTS}]", ch) is not None
+# --- weighing ------------------------------------------------------------------------
 
 
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+class _Weights:
+    """A config's character weights, as twitter-text reads them: one UTF-16 unit each."""
+
+    def __init__(self, config: TextConfig) -> None:
+        self.config = config
+        self.default = config.default_weight
+        self.url = config.transformed_url_length * config.scale
+        self.max = config.max_weighted_tweet_length * config.scale
+        weights = {w for _, _, w in config.ranges}
+        # twitter-text weighs a character above U+FFFF by its low surrogate.
+        low_surrogates = any(s <= 0xDFFF and e >= 0xDC00 for s, e, _ in config.ranges)
+        self.uniform = len(weights) == 1 and not low_surrogates
+        self.light = weights.pop() if self.uniform else self.default
+        cls = "".join(f"\\U{max(s, 0):08x}-\\U{min(e, 0xFFFF):08x}" for s, e, _ in config.ranges if s <= 0xFFFF)
+        self.heavy = re.compile(f"[^{cls}]" if cls else "[\\s\\S]")
+        self.ascii = self.uniform and any(s <= 0 and e >= 127 for s, e, _ in config.ranges)
+
+    def char(self, ch: str) -> int:
+        cp = ord(ch)
+        if cp > 0xFFFF:
+            cp = 0xDC00 | ((cp - 0x10000) & 0x3FF)
+        for start, end, weight in self.config.ranges:
+            if start <= cp <= end:
+                return weight
+        return self.default
+
+    def plain(self, text: str) -> int:
+        if not self.uniform:
+            return sum(self.char(c) for c in text)
+        if self.ascii and text.isascii():
+            return self.light * len(text)
+        n_heavy = len(self.heavy.findall(text))
+        return self.light * (len(text) - n_heavy) + self.default * n_heavy
 
 
-def _char_weight(cp: int, config: TextConfig) -> int:
-    for start, end, weight in config.ranges:
-        if start <= cp <= end:
-            return weight
-    return config.default_weight
+_weighed: dict[int, tuple[TextConfig, _Weights]] = {}
 
 
-@lru_cache(maxsize=8)
-def _plain_weight_pattern(config: TextConfig) -> tuple[re.Pattern[str], int, int]:
-    """A pattern for characters outside the config's ranges, when all ranges share one weight."""
-    weights = {w for _, _, w in config.ranges}
-    in_weight = weights.pop() if len(weights) == 1 else -1
-    cls = "".join(f"\\U{s:08x}-\\U{e:08x}" for s, e, _ in config.ranges)
-    return re.compile(f"[^{cls}]"), in_weight, config.default_weight
+def _weights(config: TextConfig) -> _Weights:
+    # By identity: hashing a config on every call would cost more than the rest.
+    known = _weighed.get(id(config))
+    if known is None or known[0] is not config:
+        if len(_weighed) > 64:
+            _weighed.clear()
+        known = _weighed[id(config)] = (config, _Weights(config))
+    return known[1]
 
 
-def _plain_weight(text: str, config: TextConfig) -> int:
-    heavy, in_weight, default = _plain_weight_pattern(config)
-    if in_weight < 0:
-        return sum(_char_weight(ord(c), config) for c in text)
-    n_heavy = len(heavy.findall(text))
-    return in_weight * (len(text) - n_heavy) + default * n_heavy
-
-
-def _entities(normalized: str, config: TextConfig) -> list[tuple[int, int, int]]:
-    """(start, end, weight) of every URL and emoji sequence, in order, not overlapping."""
-    spans = [(u.start, u.end, config.transformed_url_length * config.scale) for u in extract_urls(normalized)]
-    p = _patterns()
-    if not config.emoji_parsing_enabled:
-        return spans
-    taken = [(s, e) for s, e, _ in spans]
-    found = False
-    resume = 0
-    # Emoji are looked for only where one could start: far fewer positions than a scan.
-    keycaps = "\u20e3" in normalized or "\ufe0f" in normalized
-    for candidate in (p.maybe_emoji_or_keycap if keycaps else p.maybe_emoji).finditer(normalized):
-        pos = candidate.start()
-        if pos < resume:
-            continue
-        end = _emoji_end(p, normalized, pos)
-        if end < 0:
-            continue
-        resume = end
-        if not any(s < end and pos < e for s, e in taken):
-            spans.append((pos, end, config.default_weight))
-            found = True
-    if found:
-        spans.sort()
-    return spans
-
-
-def _emoji_end(p: _Patterns, text: str, pos: int) -> int:
-    """End of the longest emoji sequence starting at `pos`, or -1."""
-    for length in p.emoji_lengths.get(text[pos], ()):
-        if text[pos : pos + length] in p.emoji_set:
-            return pos + length
-    return -1
-
-
-def parse_tweet(text: str, config: TextConfig = CONFIG_V3) -> ParseResult:
+def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None = None) -> ParseResult:
     """Weigh a text as X does and say whether it can be posted."""
-    normalized = unicodedata.normalize("NFC", text)
-    text_len16 = _utf16_len(text)
-    offset = text_len16 - _utf16_len(normalized)
-    spans = _entities(normalized, config)
-    max_weight = config.max_weighted_tweet_length * config.scale
-
-    total = 0
-    plain_from = 0
-    for start, end, weight in spans:
-        total += _plain_weight(normalized[plain_from:start], config) + weight
-        plain_from = end
-    total += _plain_weight(normalized[plain_from:], config)
-
-    has_invalid = _patterns().invalid.search(normalized) is not None
-    if total <= max_weight and not has_invalid:
-        valid_end = max(text_len16 - 1, 0) if normalized else 0
+    p = _patterns(data)
+    w = _weights(config)
+    if text.isascii():
+        normalized = text
+        text_len16 = len(text)
+        offset = 0
+        spans = _url_spans(text, _extract_urls(p, text), w) if "." in text else []
+        has_invalid = False
     else:
-        valid_end = _valid_display_index(normalized, spans, config) + offset
+        normalized = unicodedata.normalize("NFC", text)
+        text_len16 = _utf16_len(text)
+        offset = text_len16 - _utf16_len(normalized)
+        spans = _entity_spans(p, normalized, w)
+        has_invalid = p.invalid.search(normalized) is not None
+
+    if not spans:
+        total = w.plain(normalized)
+    else:
+        total = 0
+        plain_from = 0
+        for start, end, weight in spans:
+            total += w.plain(normalized[plain_from:start]) + weight
+            plain_from = end
+        total += w.plain(normalized[plain_from:])
+
+    if total <= w.max and not has_invalid:
+        valid_end = text_len16 - 1 if text_len16 else 0
+    else:
+        valid_end = _last_valid16(p, normalized, spans, w) + offset
 
     weighted = total // config.scale
     return ParseResult(
         weighted_length=weighted,
         valid=(not has_invalid) and 0 < weighted <= config.max_weighted_tweet_length,
-        permillage=(weighted * 1000) // config.max_weighted_tweet_length,
+        # twitter-text divides in floating point: 4522 / 280 * 1000 floors to 16149.
+        permillage=int(weighted / config.max_weighted_tweet_length * 1000),
         display_range_start=0,
         display_range_end=text_len16 - 1 if text_len16 > 0 else 0,
         valid_range_start=0,
@@ -473,35 +802,97 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3) -> ParseResult:
     )
 
 
-def _valid_display_index(normalized: str, spans: list[tuple[int, int, int]], config: TextConfig) -> int:
-    """The UTF-16 index of the last character that still fits, walking as twitter-text does."""
-    by_start = {s: (e, w) for s, e, w in spans}
-    max_weight = config.max_weighted_tweet_length * config.scale
+def _entity_spans(p: _Patterns, normalized: str, w: _Weights) -> list[tuple[int, int, int]]:
+    """(start, end, weight) of each URL and emoji that twitter-text's walk counts, in order.
+
+    The walk takes a URL before an emoji that starts at the same place, and skips any
+    entity that starts inside one already taken.
+    """
+    urls = _url_spans(normalized, _extract_urls(p, normalized), w) if "." in normalized else []
+    emoji_spans = p.emoji.spans(normalized, w) if w.config.emoji_parsing_enabled else []
+    if not emoji_spans:
+        return urls
+    if not urls:
+        return [(s, e, w.default) for s, e in emoji_spans]
+    merged = sorted([(s, 0, e, weight) for s, e, weight in urls] + [(s, 1, e, w.default) for s, e in emoji_spans])
+    out: list[tuple[int, int, int]] = []
+    pos = 0
+    for start, _, end, weight in merged:
+        if start >= pos:
+            out.append((start, end, weight))
+            pos = end
+    return out
+
+
+def _url_spans(text: str, urls: list[tuple[str, int, int]], w: _Weights) -> list[tuple[int, int, int]]:
+    """(start, end, weight) of each URL as twitter-text's walk steps over it.
+
+    The walk steps by the length of the URL's value, not of its place in the text. They
+    differ when a URL without protocol keeps only the ASCII part of its domain: the walk
+    then lands inside the URL and weighs the rest as text.
+    """
+    spans = []
+    for value, start, end in urls:
+        if len(value) != end - start:
+            target = _utf16_len(value)
+            units = 0
+            end = start
+            while units < target:
+                units += 2 if text[end] > "\uffff" else 1
+                end += 1
+            if units > target:
+                end -= 1  # it landed on a low surrogate, which it weighs as a character
+        spans.append((start, end, w.url))
+    return spans
+
+
+def _last_valid16(p: _Patterns, normalized: str, spans: list[tuple[int, int, int]], w: _Weights) -> int:
+    """The UTF-16 index of the last unit that still fits, as twitter-text's walk finds it.
+
+    The walk keeps the last index at which the running weight is within the limit and
+    no invalid character has been met; weights are never negative, so that index is
+    the end of the longest prefix meeting both, found segment by segment.
+    """
+    invalid = p.invalid.search(normalized)
+    stop = invalid.start() if invalid else len(normalized)
     total = 0
-    valid = True
-    index = 0
-    i16 = 0
-    last_valid16 = 0
-    n = len(normalized)
-    while index < n:
-        if index in by_start:
-            end, weight = by_start[index]
-            last16 = i16 + _utf16_len(normalized[index:end]) - 1
-            last_char = normalized[end - 1]
-            index = end
-        else:
-            last_char = normalized[index]
-            cp = ord(last_char)
-            weight = _char_weight(cp, config)
-            last16 = i16 + (1 if cp > 0xFFFF else 0)
-            index += 1
+    last_end = 0  # code point index just past the last element that fits
+    pos = 0
+
+    def walk_plain(segment_end: int) -> bool:
+        """Take plain characters up to `segment_end`; False once one does not fit."""
+        nonlocal total, last_end, pos
+        segment = normalized[pos:segment_end]
+        weight = w.plain(segment)
+        if total + weight <= w.max:
+            total += weight
+            pos = last_end = segment_end
+            return True
+        room = w.max - total
+        fits, fails = 0, len(segment)  # the longest prefix that fits, by halving
+        while fails - fits > 1:
+            mid = (fits + fails) // 2
+            if w.plain(segment[:mid]) <= room:
+                fits = mid
+            else:
+                fails = mid
+        pos = last_end = pos + fits
+        return False
+
+    for start, end, weight in spans:
+        if start >= stop:
+            break  # an entity never holds an invalid character
+        if not walk_plain(start) or total + weight > w.max:
+            return _last16(normalized, last_end)
         total += weight
-        i16 = last16 + 1
-        if valid:
-            valid = last_char not in _INVALID_CHARS
-        if valid and total <= max_weight:
-            last_valid16 = last16
-    return last_valid16
+        pos = last_end = end
+    walk_plain(stop)
+    return _last16(normalized, last_end)
+
+
+def _last16(normalized: str, end: int) -> int:
+    """The UTF-16 index of the last unit before code point index `end` (0 for none)."""
+    return _utf16_len(normalized[:end]) - 1 if end else 0
 
 
 def weighted_length(text: str) -> int:

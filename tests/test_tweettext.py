@@ -90,11 +90,19 @@ def test_cjk_weighs_two_and_latin_one() -> None:
 
 
 def test_extract_urls_with_and_without_protocol() -> None:
-    text = "Read https://migrationnetwork.un.org/gcm and un.org/migration, not example.jp"
+    text = "Read https://migrationnetwork.un.org/gcm and un.org/migration, not example.jq"
     assert [u.value for u in extract_urls(text)] == [
         "https://migrationnetwork.un.org/gcm",
         "un.org/migration",
     ]
+
+
+def test_a_bare_cctld_domain_is_a_link_as_in_twitter_text_3() -> None:
+    assert [u.value for u in extract_urls("see name.jp and foo.cc")] == ["name.jp", "foo.cc"]
+
+
+def test_a_bare_idn_domain_is_a_link() -> None:
+    assert [u.value for u in extract_urls("at bücher.de today")] == ["bücher.de"]
 
 
 def test_extract_urls_positions_are_string_indices() -> None:
