@@ -13,13 +13,9 @@ from pathlib import Path
 
 from dotenv import dotenv_values, load_dotenv
 
-from .errors import LivetweetError
+from .errors import ConfigError as ConfigError
 
 ENV_FILE_LIMIT = 64 * 1024  # bytes: a settings file, not a dump
-
-
-class ConfigError(LivetweetError):
-    """The settings cannot be read: the message names the file and line."""
 
 
 def _env_text(path: Path) -> str | None:
@@ -47,6 +43,7 @@ def _env_text(path: Path) -> str | None:
         raise ConfigError(
             f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}): save the file as UTF-8"
         ) from exc
+
 
 # The environment as the process found it, before `.env` was read into it: a credential
 # given there wins over `.env`, and one read from `.env` can be read again after a change.

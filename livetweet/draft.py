@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from .errors import LivetweetError
+from .errors import Conflict as Conflict
+from .errors import DraftError as DraftError
+from .errors import IllegalMove as IllegalMove
+from .errors import NotAllowed as NotAllowed
+from .errors import StaleRevision as StaleRevision
+from .errors import UnknownDraft as UnknownDraft
 
 MODES = ("approval", "auto", "dry-run")  # how a run treats drafts: approved by people, by itself, or not sent
 
@@ -101,30 +106,6 @@ ACTIONS: dict[str, Action] = {
 
 FINAL = frozenset({S.POSTED, S.REJECTED, S.FAILED, S.WITHDRAWN, S.MISSED})
 EDITABLE = ACTIONS["edit"].starts
-
-
-class DraftError(LivetweetError):
-    """An operator's action on a draft cannot be done; the message says why."""
-
-
-class IllegalMove(DraftError):
-    """The draft is in a state from which that move is not allowed."""
-
-
-class StaleRevision(DraftError):
-    """The operator acted on a revision that is no longer the draft's current one."""
-
-
-class Conflict(DraftError):
-    """Someone else changed the draft at the same moment; this action lost."""
-
-
-class UnknownDraft(DraftError):
-    """No draft has that id."""
-
-
-class NotAllowed(DraftError):
-    """That actor may not take that action at all (a person cannot claim, a run cannot approve)."""
 
 
 def action(name: str) -> Action:

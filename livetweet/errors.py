@@ -1,5 +1,35 @@
 """Every error livetweet raises, the `Problem` that points a person at a file and line,
-and Ctrl-C held back to the points where stopping is safe."""
+and Ctrl-C held back to the points where stopping is safe.
+
+Each error's message is for the operator: what happened and what to do next. The command
+line turns them into exit code 1 in one place (livetweet.cli.main); the console shows them
+as a banner. The hierarchy:
+
+    LivetweetError
+    ├── ConfigError            settings (.env) that cannot be read
+    ├── ScheduleError          a schedule or template with problems (each a Problem)
+    ├── EventError             no such event or segment, none loaded, a renamed event
+    ├── DraftError             an action on a draft that cannot be done
+    │   ├── IllegalMove        not from the draft's state
+    │   ├── StaleRevision      on a revision that is no longer current
+    │   ├── Conflict           someone else changed it at the same moment
+    │   ├── UnknownDraft       no draft has that id
+    │   ├── NotAllowed         that actor may never do that
+    │   ├── TextRefused        a typed text breaks the rules a template's output obeys
+    │   ├── Paused             (the run's) posting is paused
+    │   └── NotDue             (the run's) not claimable now
+    ├── LiveControlError       pause, resume, shift or cue refused
+    ├── InboxError             a direct message cannot be reshared or dismissed
+    ├── StoreError             the database cannot be used
+    │   ├── LeaseHeld          another run posts from the store
+    │   ├── LeaseBusy          a stalled run holds the lease row: try again
+    │   └── LeaseLost          this run was fenced: it must stop posting
+    └── PublisherError         X cannot be used (credentials, a failed look-up)
+        └── RateLimited        X said "not now" (429)
+
+`BadValue` (a ValueError, not for the operator as it is) says why a text is not the
+number, time, date or duration it should be; callers word it with the field it came from.
+"""
 
 from __future__ import annotations
 
@@ -57,6 +87,90 @@ class ScheduleError(LivetweetError):
         self.problems = problems
         errors = [p for p in problems if p.severity == "error"]
         super().__init__("\n".join(str(p) for p in errors) or "the schedule has problems")
+
+
+class ConfigError(LivetweetError):
+    """The settings cannot be read: the message names the file and line."""
+
+
+class EventError(LivetweetError):
+    """No such event or segment, or none loaded: the message says which exist."""
+
+
+class DraftError(LivetweetError):
+    """An operator's action on a draft cannot be done; the message says why."""
+
+
+class IllegalMove(DraftError):
+    """The draft is in a state from which that move is not allowed."""
+
+
+class StaleRevision(DraftError):
+    """The operator acted on a revision that is no longer the draft's current one."""
+
+
+class Conflict(DraftError):
+    """Someone else changed the draft at the same moment; this action lost."""
+
+
+class UnknownDraft(DraftError):
+    """No draft has that id."""
+
+
+class NotAllowed(DraftError):
+    """That actor may not take that action at all (a person cannot claim, a run cannot approve)."""
+
+
+class TextRefused(DraftError):
+    """A typed text breaks a rule a template's output obeys (length, hashtags, duplicates)."""
+
+
+class Paused(DraftError):
+    """Posting is paused: nothing is claimed until `resume`."""
+
+
+class NotDue(DraftError):
+    """The draft cannot be claimed now (not approved, not yet due, window closed, parent not posted)."""
+
+
+class LiveControlError(LivetweetError):
+    """Pause, resume, shift or cue cannot be done now; the message says why."""
+
+
+class InboxError(LivetweetError):
+    """An inbox action cannot be done; the message says why."""
+
+
+class StoreError(LivetweetError):
+    """The database cannot be used: wrong file, newer schema, unreachable server."""
+
+
+class LeaseHeld(StoreError):
+    """Another run holds the store's lease: a second run is refused."""
+
+    def __init__(self, message: str, holder: object) -> None:
+        self.holder = holder
+        super().__init__(message)
+
+
+class LeaseBusy(StoreError):
+    """A stalled run holds the lease row inside an open transaction: try again in a few seconds."""
+
+
+class LeaseLost(StoreError):
+    """This run no longer holds the lease (another run took over): it must stop posting at once."""
+
+
+class PublisherError(LivetweetError):
+    """A publisher cannot be used (missing credentials) or a look-up failed."""
+
+
+class RateLimited(PublisherError):
+    """X said "not now" (429); `retry_after` is seconds of real time until its reset."""
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 # --- Ctrl-C ---------------------------------------------------------------------------

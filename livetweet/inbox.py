@@ -14,14 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .clock import Clock
-from .errors import LivetweetError
+from .errors import InboxError as InboxError
 from .normal import normal_text
 
 SHOWN_LENGTH = 500
-
-
-class InboxError(LivetweetError):
-    """An inbox action cannot be done; the message says why."""
 
 
 def clean_text(text: str) -> str:

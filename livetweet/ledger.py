@@ -16,19 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from .clock import Clock
-from .draft import Actor, Draft, DraftError, DraftState
+from .draft import Actor, Draft, DraftState
+from .errors import NotDue as NotDue
+from .errors import Paused as Paused
 from .store import Connection, LeaseLost, Store
 
 S = DraftState
 DISPATCHER = "dispatcher"
-
-
-class Paused(DraftError):
-    """Posting is paused: nothing is claimed until `resume`."""
-
-
-class NotDue(DraftError):
-    """The draft cannot be claimed now (not approved, not yet due, window closed, parent not posted)."""
 
 
 @dataclass(frozen=True)

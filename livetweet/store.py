@@ -29,7 +29,10 @@ from sqlalchemy.engine import Engine
 from .clock import Clock, SystemClock
 from .config import lease_seconds
 from .draft import Actor, Conflict, Draft, DraftState, StaleRevision, UnknownDraft, check_action
-from .errors import LivetweetError
+from .errors import LeaseBusy as LeaseBusy
+from .errors import LeaseHeld as LeaseHeld
+from .errors import LeaseLost as LeaseLost
+from .errors import StoreError as StoreError
 from .inbox import Message
 
 SCHEMA_VERSION = 3
@@ -40,10 +43,6 @@ APP_ID = "livetweet"
 IDLE_IN_TRANSACTION_SECONDS = 5.0  # PostgreSQL ends a transaction left idle this long (a frozen process)
 LEASE_LOCK_WAIT_SECONDS = 2.0  # a takeover waits this long for a frozen run's lock on the lease
 DEFAULT_DATABASE_URL = "sqlite:///livetweet.db"
-
-
-class StoreError(LivetweetError):
-    """The database cannot be used: wrong file, newer schema, unreachable server."""
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -1138,7 +1137,11 @@ class Store:
             now = self.wall.now()
             current = _row_to_lease(row) if row is not None and row["holder"] else None
             if current is not None and current.holder != holder and current.alive(now):
-                raise LeaseHeld(current, self.display, now)
+                raise LeaseHeld(
+                    f"another `livetweet run` is posting from {self.display} ({current.describe(now)}): stop it "
+                    "first, or use another --db",
+                    current,
+                )
             epoch = (int(row["epoch"]) if row is not None else 0) + 1
             values = {
                 "epoch": epoch,
@@ -1329,25 +1332,6 @@ class Lease:
         age = (now - self.heartbeat).total_seconds() if self.heartbeat else float("nan")
         since = self.since.strftime("%Y-%m-%d %H:%M:%S UTC") if self.since else "?"
         return f"a {self.kind} run, process {self.pid} on {self.host}, since {since}, alive {age:.0f} s ago"
-
-
-class LeaseHeld(StoreError):
-    """Another run holds the store's lease: a second run is refused."""
-
-    def __init__(self, holder: Lease, display: str, now: datetime) -> None:
-        self.holder = holder
-        super().__init__(
-            f"another `livetweet run` is posting from {display} ({holder.describe(now)}): stop it first, "
-            "or use another --db"
-        )
-
-
-class LeaseBusy(StoreError):
-    """A stalled run holds the lease row inside an open transaction: try again in a few seconds."""
-
-
-class LeaseLost(StoreError):
-    """This run no longer holds the lease (another run took over): it must stop posting at once."""
 
 
 def _row_to_lease(row: sa.RowMapping) -> Lease:

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from livetweet.clock import FixedClock, RehearsalClock, SystemClock, call_timeout
 from livetweet.dispatch import Dispatcher
-from livetweet.draft import DraftError, DraftState
+from livetweet.draft import DraftState
+from livetweet.errors import LiveControlError
 from livetweet.inbox import Poller
 from livetweet.service import InboxService, Service
 from livetweet.store import LeaseHeld, LeaseLost
@@ -227,22 +228,22 @@ def test_a_reload_keeps_an_operators_edit_and_says_how_to_take_the_schedules_tex
 
 def test_cue_without_a_live_run_refuses_rather_than_use_todays_date(world: World) -> None:
     offline = Service(world.store, world.clock, clock_is_live=False)
-    with pytest.raises(DraftError, match=r"no `livetweet run` is posting from .* no event clock"):
+    with pytest.raises(LiveControlError, match=r"no `livetweet run` is posting from .* no event clock"):
         offline.cue("q1", "alice")
     assert world.draft("q1").at == Q1_AT
 
 
 def test_cue_cannot_put_a_segment_before_the_one_it_follows(world: World) -> None:
     world.clock.set(T_1330 - timedelta(minutes=1))  # q1 "starting" before the opening
-    with pytest.raises(DraftError, match=r"segment q1 would start at .* before segment opening"):
+    with pytest.raises(LiveControlError, match=r"segment q1 would start at .* before segment opening"):
         world.service.cue("q1", "alice")
     assert world.draft("q1").at == Q1_AT
 
 
 def test_a_shift_outside_the_posting_span_or_longer_than_the_event_is_refused(world: World) -> None:
-    with pytest.raises(DraftError, match="more than the event lasts"):
+    with pytest.raises(LiveControlError, match="more than the event lasts"):
         world.service.shift(timedelta(hours=2), "alice")
-    with pytest.raises(DraftError, match="outside the event's posting span"):
+    with pytest.raises(LiveControlError, match="outside the event's posting span"):
         world.service.shift(timedelta(minutes=80), "alice")
     assert world.draft("hello").at == HELLO_AT
 
@@ -252,7 +253,7 @@ def test_a_shift_cannot_move_posts_before_an_earlier_segments_post_already_out(w
     world.at(HELLO_AT).at(HELLO_AT + timedelta(minutes=4))  # hello (segment opening) went out late, at 13:35
     assert world.draft("hello").state == S.POSTED
     out = "before hello of the earlier segment opening, already out at 2020-11-12 13:35:00 CET"
-    with pytest.raises(DraftError, match=out):
+    with pytest.raises(LiveControlError, match=out):
         world.service.shift(-timedelta(minutes=15), "alice", from_segment="q1")  # q1 would post at 13:32
 
 
@@ -273,7 +274,7 @@ def test_a_401_pauses_keeps_the_draft_approved_and_resume_checks_the_credentials
     hello = world.draft("hello")
     assert hello.state == S.APPROVED and "401" in (hello.last_error or "")
     assert world.service.paused()["kind"] == "credentials"  # type: ignore[index]
-    with pytest.raises(DraftError, match="checks them against X first"):
+    with pytest.raises(LiveControlError, match="checks them against X first"):
         world.service.resume("alice")  # no check given: refused
 
     def still_refused() -> str:
@@ -282,7 +283,7 @@ def test_a_401_pauses_keeps_the_draft_approved_and_resume_checks_the_credentials
         raise PublisherError("HTTP 401: Unauthorized")
 
     for _ in range(3):
-        with pytest.raises(DraftError, match=r"X still refuses the credentials .* nothing was resumed"):
+        with pytest.raises(LiveControlError, match=r"X still refuses the credentials .* nothing was resumed"):
             world.service.resume("alice", verify=still_refused)
     assert world.draft("hello").state == S.APPROVED  # each refused resume cost nothing
     world.service.resume("alice", verify=world.publisher.check)

@@ -34,7 +34,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..draft import Actor, DraftError, DraftState, actions_for
+from ..draft import Actor, DraftState, actions_for
 from ..errors import BadValue, LivetweetError
 from ..inbox import SHOWN_LENGTH, clean_text, shorten
 from ..service import InboxService, Service, as_posted, compose_draft
@@ -592,7 +592,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
         if verb == "post-now":
             d = ctx.service.post_now(draft_id, by)
             return f"Draft {d.id} ({d.slot}) goes out now."
-        raise DraftError(f"unknown action {verb}")
+        raise BadRequest(f"unknown action {verb}")
 
     def inbox_action(request: Request, form: FormData, session: Session) -> str | Goto:
         message_id = _id(request.path_params["message_id"], "message")
@@ -623,7 +623,7 @@ def create_app(ctx: ConsoleContext) -> Starlette:
         if verb == "cue":
             delta, moved = ctx.service.cue(str(form.get("segment") or ""), by, ctx.event_id)
             return f"Cued: moved {len(moved)} posts by {format_duration(delta)}."
-        raise DraftError(f"unknown action {verb}")
+        raise BadRequest(f"unknown action {verb}")
 
     def compose_action(request: Request, form: FormData, session: Session) -> Goto:
         at: datetime | None = None

@@ -10,7 +10,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..errors import LivetweetError
+from ..errors import PublisherError as PublisherError
+from ..errors import RateLimited as RateLimited
 from ..inbox import IncomingMessage
 
 
@@ -49,18 +50,6 @@ class Refused:
 
 
 Outcome = Posted | RetryLater | OutcomeUnknown | Refused
-
-
-class PublisherError(LivetweetError):
-    """A publisher cannot be used (missing credentials) or a look-up failed."""
-
-
-class RateLimited(PublisherError):
-    """X said "not now" (429); `retry_after` is seconds of real time until its reset."""
-
-    def __init__(self, message: str, retry_after: float | None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class Publisher(ABC):

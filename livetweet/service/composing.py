@@ -10,7 +10,8 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..draft import Draft, DraftError
+from ..draft import Draft
+from ..errors import EventError
 from ..inbox import clean_text
 from ..store import Connection, NewDraft, shift_for
 from .actions import approve_draft
@@ -25,7 +26,7 @@ def running_segment(service: Service, event_id: str, when: datetime) -> dict[str
     """The segment running at `when` (shifts applied), or the first one before the event."""
     segments = service.store.segments(event_id)
     if not segments:
-        raise DraftError("the event has no segments: load its schedule first")
+        raise EventError("the event has no segments: load its schedule first")
     shifts = service.store.shifts(event_id)
     started = [s for s in segments if s["planned_start"] + shift_for(shifts, s["planned_start"]) <= when]
     return started[-1] if started else segments[0]

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..clock import show_time as _hm
-from ..draft import Actor, Draft, DraftError, DraftState
+from ..draft import Actor, Draft, DraftState
+from ..errors import EventError, LiveControlError
 from ..publishers.base import PublisherError
 from ..store import shift_for
 
@@ -52,7 +53,7 @@ def shift(
             by_id = {s["id"]: s for s in segments}
             if from_segment not in by_id:
                 known = ", ".join(by_id) or "none"
-                raise DraftError(f'there is no segment "{from_segment}" (segments: {known})')
+                raise EventError(f'there is no segment "{from_segment}" (segments: {known})')
             start = by_id[from_segment]["planned_start"]
             position = by_id[from_segment]["position"]
         drafts = store.drafts(event_id=event_id, conn=conn)
@@ -112,7 +113,7 @@ def _check_shift(
     length = event["ends_at"] - event["starts_at"]
     what = "cue" if from_segment and delta else "shift"
     if abs(delta) > length:
-        raise DraftError(
+        raise LiveControlError(
             f"a {what} of {format_duration(delta)} is more than the event lasts ({format_duration(length)}): "
             "nothing was moved; check the segment and the time"
         )
@@ -121,7 +122,7 @@ def _check_shift(
     for d in movable:
         new_at = d.at + delta
         if not span_start <= new_at <= span_end:
-            raise DraftError(
+            raise LiveControlError(
                 f"it would move {d.slot} (draft {d.id}) to {_hm(new_at, zone)}, outside the event's posting span "
                 f"({_hm(span_start, zone)}-{_hm(span_end, zone)}): nothing was moved. If the event really runs "
                 "that late, widen posts_from/posts_until in the schedule and `livetweet load` it again"
@@ -132,7 +133,7 @@ def _check_shift(
     previous_start = previous["planned_start"] + shift_for(shifts, previous["planned_start"])
     this_start = start + shift_for(shifts, start) + delta
     if this_start < previous_start:
-        raise DraftError(
+        raise LiveControlError(
             f"segment {from_segment} would start at {_hm(this_start, zone)}, before segment {previous['id']} "
             f"({_hm(previous_start, zone)}) that comes before it: nothing was moved"
         )
@@ -143,7 +144,7 @@ def _check_shift(
         when = last_out.posted_at or last_out.at
         first = min(movable, key=lambda d: d.at)
         if first.at + delta < when:
-            raise DraftError(
+            raise LiveControlError(
                 f"it would move {first.slot} (draft {first.id}) to {_hm(first.at + delta, zone)}, before "
                 f"{last_out.slot} of the earlier segment {last_out.segment}, already out at {_hm(when, zone)}: "
                 "nothing was moved"
@@ -161,13 +162,13 @@ def cue(
     store = service.store
     event_id = service.resolve_event(event_id)
     if not service.clock_is_live:
-        raise DraftError(
+        raise LiveControlError(
             f"no `livetweet run` is posting from {store.display}, so there is no event clock to say "
             "when the segment started: cue while the run is live, or move posts with `livetweet shift`"
         )
     segments = {s["id"]: s for s in store.segments(event_id)}
     if segment_id not in segments:
-        raise DraftError(f'there is no segment "{segment_id}" (segments: {", ".join(segments) or "none"})')
+        raise EventError(f'there is no segment "{segment_id}" (segments: {", ".join(segments) or "none"})')
     planned = segments[segment_id]["planned_start"]
     expected = planned + shift_for(store.shifts(event_id), planned)
     delta = timedelta(seconds=round((service.clock.now() - expected).total_seconds()))
@@ -180,7 +181,7 @@ def pause(service: Service, by: str, reason: str | None = None) -> dict[str, Any
     with store.begin() as conn:
         current = store.paused(conn, lock=True)
         if current:
-            raise DraftError(f"posting is already paused (by {current['by']})")
+            raise LiveControlError(f"posting is already paused (by {current['by']})")
         now = service.clock.now()
         value = {"by": by, "at": now.isoformat(), "reason": reason or "", "kind": "operator"}
         store.set_paused(conn, value)
@@ -197,17 +198,17 @@ def resume(service: Service, by: str, verify: Callable[[], str] | None = None) -
     store = service.store
     current = store.paused()
     if not current:
-        raise DraftError("posting is not paused")
+        raise LiveControlError("posting is not paused")
     if current.get("kind") == "credentials":
         if verify is None:
-            raise DraftError(
+            raise LiveControlError(
                 "posting was paused because X refused the credentials: resume from the console or with "
                 "`livetweet resume`, which checks them against X first"
             )
         try:
             verify()
         except PublisherError as exc:
-            raise DraftError(
+            raise LiveControlError(
                 f"X still refuses the credentials ({exc}): nothing was resumed. Put the account's current "
                 "keys in .env (X_API_KEY, X_API_KEY_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET), then "
                 "`livetweet resume` again"
@@ -215,7 +216,7 @@ def resume(service: Service, by: str, verify: Callable[[], str] | None = None) -
     with store.begin() as conn:
         now_paused = store.paused(conn, lock=True)
         if not now_paused:
-            raise DraftError("posting is not paused (someone resumed it meanwhile)")
+            raise LiveControlError("posting is not paused (someone resumed it meanwhile)")
         store.set_paused(conn, None)
         store.write_audit(conn, at=service.clock.now(), operator=by, action="resume")
         return now_paused

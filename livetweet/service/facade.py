@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..clock import Clock, SystemClock
-from ..draft import Draft, DraftError, DraftState
+from ..draft import Draft, DraftState
+from ..errors import EventError
 from ..store import AuditEntry, Connection, Store
 from . import actions, composing, corrections, planning, texts
 
@@ -68,14 +69,14 @@ class Service:
         """The event meant: the one named (if the store holds it), else the only one loaded."""
         if event_id:
             if self.store.event(event_id) is None:
-                raise DraftError(f'there is no event "{event_id}" in {self.store.display}')
+                raise EventError(f'there is no event "{event_id}" in {self.store.display}')
             return event_id
         events = self.store.events()
         if not events:
-            raise DraftError(f"no event is loaded in {self.store.display}: `livetweet load SCHEDULE` first")
+            raise EventError(f"no event is loaded in {self.store.display}: `livetweet load SCHEDULE` first")
         if len(events) > 1:
             names = ", ".join(e["id"] for e in events)
-            raise DraftError(f"several events are loaded ({names}): say which with --event")
+            raise EventError(f"several events are loaded ({names}): say which with --event")
         return str(events[0]["id"])
 
     def paused(self) -> dict[str, Any] | None:

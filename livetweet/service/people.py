@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 
-from ..draft import DraftError
+from ..errors import LivetweetError
 from ..normal import normal_line
 
 
@@ -14,7 +14,7 @@ def operator_name(explicit: str | None = None) -> str:
     if explicit is not None:
         name = normal_line(explicit)[:100]
         if not name:
-            raise DraftError("--as needs your name: it goes in the audit trail")
+            raise LivetweetError("--as needs your name: it goes in the audit trail")
         return name
     name = normal_line(os.environ.get("LIVETWEET_OPERATOR") or "")[:100]
     if not name:

@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..draft import MODES, Actor, Draft, DraftError, DraftState
-from ..errors import ScheduleError, deferred_interrupts, interrupt_point
+from ..draft import MODES, Actor, Draft, DraftState
+from ..errors import EventError, LivetweetError, ScheduleError, deferred_interrupts, interrupt_point
 from ..store import Connection, EventRow, NewDraft, SegmentRow, Store, shift_for
 from .actions import CLEAR_APPROVAL, approve_draft
 
@@ -56,7 +56,7 @@ def load(
     from ..compose import wanted_hashtags
 
     if mode not in MODES:
-        raise DraftError(f'unknown mode "{mode}": use one of {", ".join(MODES)}')
+        raise LivetweetError(f'unknown mode "{mode}": use one of {", ".join(MODES)}')
     with deferred_interrupts():  # a Ctrl-C during a load rolls it back, never lost nor half-committed
         report = check_schedule(schedule_path)
         if report.schedule is None or not report.ok:
@@ -203,7 +203,7 @@ def _refuse_a_renamed_event(store: Store, conn: Connection, event_id: str, path:
     """A new event id in a schedule file already loaded would plan every post a second time,
     under the new id: say so instead of doubling the event's posts."""
     for other in store.event_ids_from(conn, path):
-        raise DraftError(
+        raise EventError(
             f'this store already holds event "{other}" from {path}; the file now says '
             f'"{event_id}". Loading it would plan every post twice: put the id back to '
             f'"{other}", or load the renamed event into a new store with --db'

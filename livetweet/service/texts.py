@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..draft import Draft, DraftError, DraftState
+from ..draft import Draft, DraftState
+from ..errors import TextRefused as TextRefused
 from ..store import Connection, Store
 
 if TYPE_CHECKING:
     from ..compose import Tagged
-
-
-class TextRefused(DraftError):
-    """An edited text breaks a rule (length, hashtags, duplicate); nothing was changed."""
 
 
 def check_text(
