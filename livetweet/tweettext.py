@@ -313,9 +313,16 @@ def _url_patterns(gtlds: Iterable[str], cctlds: Iterable[str]) -> tuple[str, str
     cctld = f"(?:{_trie_pattern(cctlds)}{tld_end})"
     punycode = f"(?:{_word('xn--')}{_cls('-0-9a-z')}+)"
     tld = f"(?:{gtld}|{cctld}|{punycode})"
-    domain_char = _cls(_chars(_PUNCT) | _chars(_SPACES) | _chars(_INVALID) | _chars(_DIRECTIONAL), negate=True)
-    subdomain = f"(?:(?:{domain_char}(?:[_\\-]|{domain_char})*)?{domain_char}\\.)"
-    domain_name = f"(?:(?:{domain_char}(?:-|{domain_char})*)?{domain_char}\\.)"
+    not_domain = _chars(_PUNCT) | _chars(_SPACES) | _chars(_INVALID) | _chars(_DIRECTIONAL)
+    domain_char = _cls(not_domain, negate=True)
+    # twitter-text's labels, (?:(?:D(?:[_-]|D)*)?D\.) and the same without "_": a run
+    # that begins and ends with a domain character, then a dot. A label ends at the
+    # first dot whatever way it matches, so taking the run whole (atomic) changes no
+    # match, and spares the scan a backtrack through every label at every start.
+    label_or_underscore = _cls(not_domain - {ord("_"), ord("-")}, negate=True)
+    label_or_hyphen = _cls(not_domain - {ord("-")}, negate=True)
+    subdomain = f"(?:(?={domain_char})(?>{label_or_underscore}+)(?<={domain_char})\\.)"
+    domain_name = f"(?:(?={domain_char})(?>{label_or_hyphen}+)(?<={domain_char})\\.)"
     # JavaScript sees a character above U+FFFF as two units: the first can be the
     # character before a domain that starts with the second. Here that is a domain that
     # starts with the whole character and nothing before it, tried first, as there.
@@ -342,8 +349,8 @@ def _url_patterns(gtlds: Iterable[str], cctlds: Iterable[str]) -> tuple[str, str
     ascii_char = _cls("\\-a-z0-9" + _LATIN_ACCENTS)
     ascii_domain = f"(?:(?:{ascii_char}+)\\.)+{tld}"
     tco = f"^{protocol}{_lit('t')}\\.{_word('co')}/({_cls('a-z0-9')}+)(?:\\?{query_char}*{query_end})?"
-    # Every URL holds a "." and a TLD: where none is, no URL scan is needed.
-    hint = f"\\.(?:{_word('xn--')}|{_trie_pattern(list(gtlds) + list(cctlds))})"
+    # Every URL holds a "." and a TLD that ends there: where none is, no URL scan is needed.
+    hint = f"\\.(?:{_word('xn--')}|{_trie_pattern(list(gtlds) + list(cctlds))}{tld_end})"
     return url, ascii_domain, tco, hint
 
 
@@ -467,8 +474,12 @@ class _Emoji:
             singles = any(w.char(c) != w.default for c, kind in self.singles.items() if kind != "text")
             self._singles_matter[w] = singles
         spans = []
+        sequences = self.sequences
         for cluster in self.clusters[singles, _KEYCAP in text].finditer(text):
             pos, stop = cluster.span()
+            if stop - pos > 1 and cluster.group() in sequences:
+                spans.append((pos, stop))  # the usual case: the cluster is one emoji
+                continue
             while pos < stop:
                 end = self.end(text, pos)
                 if end < 0:
@@ -725,6 +736,9 @@ class _Weights:
         cls = "".join(f"\\U{max(s, 0):08x}-\\U{min(e, 0xFFFF):08x}" for s, e, _ in config.ranges if s <= 0xFFFF)
         self.heavy = re.compile(f"[^{cls}]" if cls else "[\\s\\S]")
         self.ascii = self.uniform and any(s <= 0 and e >= 127 for s, e, _ in config.ranges)
+        self.parts: dict[str, int] = {}
+        every = [w for _, _, w in config.ranges] + [self.default]
+        self.heaviest, self.lightest = max(every), min(every)
 
     def char(self, ch: str) -> int:
         cp = ord(ch)
@@ -734,6 +748,16 @@ class _Weights:
             if start <= cp <= end:
                 return weight
         return self.default
+
+    def plain_part(self, text: str) -> int:
+        """`plain` for the short runs that entities are, which come back often."""
+        weight = self.parts.get(text)
+        if weight is None:
+            weight = self.plain(text)
+            if len(self.parts) > 4096:
+                self.parts.clear()
+            self.parts[text] = weight
+        return weight
 
     def plain(self, text: str) -> int:
         if not self.uniform:
@@ -770,19 +794,14 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None
     else:
         normalized = unicodedata.normalize("NFC", text)
         text_len16 = _utf16_len(text)
-        offset = text_len16 - _utf16_len(normalized)
+        offset = 0 if normalized is text else text_len16 - _utf16_len(normalized)
         spans = _entity_spans(p, normalized, w)
-        has_invalid = p.invalid.search(normalized) is not None
+        has_invalid = "\ufffe" in normalized or "\ufeff" in normalized or "\uffff" in normalized
 
-    if not spans:
-        total = w.plain(normalized)
-    else:
-        total = 0
-        plain_from = 0
-        for start, end, weight in spans:
-            total += w.plain(normalized[plain_from:start]) + weight
-            plain_from = end
-        total += w.plain(normalized[plain_from:])
+    # The whole text weighed character by character, then each entity's weight for its characters'.
+    total = w.plain(normalized)
+    for start, end, weight in spans:
+        total += weight - w.plain_part(normalized[start:end])
 
     if total <= w.max and not has_invalid:
         valid_end = text_len16 - 1 if text_len16 else 0
@@ -869,7 +888,12 @@ def _last_valid16(p: _Patterns, normalized: str, spans: list[tuple[int, int, int
             pos = last_end = segment_end
             return True
         room = w.max - total
-        fits, fails = 0, len(segment)  # the longest prefix that fits, by halving
+        # The longest prefix that fits, by halving, between what fits surely (every
+        # character at the heaviest weight) and what cannot (all at the lightest).
+        fits = min(len(segment), room // w.heaviest) if w.heaviest > 0 else 0
+        fails = min(len(segment), room // w.lightest + 1) if w.lightest > 0 else len(segment)
+        if fits >= fails:
+            fits = 0
         while fails - fits > 1:
             mid = (fits + fails) // 2
             if w.plain(segment[:mid]) <= room:

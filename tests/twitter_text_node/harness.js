@@ -1,9 +1,10 @@
 // Runs the official twitter-text over texts for livetweet's differential test and bench.
 //
-//   node harness.js parse   stdin: one JSON string a line; stdout: one JSON object a line
-//   node harness.js bench   stdin: the same; stdout: {"rate": texts/s, "texts": n}
-//   node harness.js data    stdout: twitter-text's own date-bound data (TLDs, hashtag letters,
-//                           the emoji that take a VS16)
+//   node harness.js parse          stdin: one JSON string a line; stdout: one JSON object a line
+//   node harness.js bench [rounds] stdin: the same; stdout: {"rate": texts/s in the best round,
+//                                  "median": texts/s, "texts": n}
+//   node harness.js data           stdout: twitter-text's own date-bound data (TLDs, hashtag
+//                                  letters, the emoji that take a VS16)
 //
 // parse writes {"p": [weightedLength, valid, permillage, validRangeStart, validRangeEnd,
 // displayRangeStart, displayRangeEnd], "u": urls, "h": hashtags, "m": mentions} where each
@@ -125,8 +126,10 @@ function main() {
         rates.push(texts.length / seconds);
       }
       rates.sort((a, b) => a - b);
-      const rate = rates[Math.floor(rates.length / 2)];
-      process.stdout.write(JSON.stringify({ rate, texts: texts.length }) + '\n');
+      // The best round is the one least disturbed by anything else on the machine.
+      const best = rates[rates.length - 1];
+      const median = rates[Math.floor(rates.length / 2)];
+      process.stdout.write(JSON.stringify({ rate: best, median, texts: texts.length }) + '\n');
     });
   } else if (mode === 'parse') {
     readTexts((texts) => {
