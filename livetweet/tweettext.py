@@ -97,7 +97,9 @@ class TextData:
 
     name: str
     gtlds: tuple[str, ...] | None = None
+    """The generic TLDs a link may end in (None, with `cctlds`: today's Public Suffix List)."""
     cctlds: tuple[str, ...] | None = None
+    """The country-code TLDs, tried after the generic ones."""
     emoji_version: float | None = None
     """The newest Emoji version whose sequences weigh as one emoji (None: all)."""
     emoji_text_forms: frozenset[str] | None = None
@@ -253,7 +255,7 @@ _PUNYCODE_SEPARATORS = re.compile("[\u3002\uff0e\uff61]")
 # punycode leaves a label of printable ASCII as it is.
 _PRINTABLE_ASCII = re.compile("[\x20-\x7e]*")
 
-_VS15, _VS16, _ZWJ, _KEYCAP = "\ufe0e", "\ufe0f", "\u200d", "\u20e3"
+_VS15, _VS16, _KEYCAP = "\ufe0e", "\ufe0f", "\u20e3"
 _SKIN_TONES = tuple(chr(cp) for cp in range(0x1F3FB, 0x1F400))
 # twemoji draws these only when VS16 asks for an emoji; every other emoji that has a
 # text form is drawn as one with or without VS16, unless VS15 asks for text.
@@ -306,7 +308,7 @@ def _trie_pattern(words: Iterable[str]) -> str:
     return emit(root)
 
 
-def _url_patterns(gtlds: Iterable[str], cctlds: Iterable[str]) -> tuple[str, str, str, str]:
+def _url_patterns(gtlds: tuple[str, ...], cctlds: tuple[str, ...]) -> tuple[str, str, str, str]:
     """twitter-text's URL, ASCII-domain and t.co patterns, and a cheap hint of a URL."""
     tld_end = r"(?=[^0-9a-zA-Z@+\-]|$)"
     gtld = f"(?:{_trie_pattern(gtlds)}{tld_end})"
@@ -539,26 +541,34 @@ def _label_ok(label: str) -> bool:
         return False  # punycode never makes a label shorter than its code points
     if _PRINTABLE_ASCII.fullmatch(label):
         return len(label) >= 1
-    length = -1
-    for part in _PUNYCODE_SEPARATORS.split(label):
-        length += 1
+    # punycode.toASCII splits at ideographic and full-width dots too. A part that is not
+    # printable ASCII becomes "xn--", its basic characters and a "-", then digits for
+    # each other character: one at least, nine at most in a label this short. Encoding
+    # is slow, so it is done only when those bounds leave the answer open.
+    parts = _PUNYCODE_SEPARATORS.split(label)
+    least = most = len(parts) - 1
+    for part in parts:
         if _PRINTABLE_ASCII.fullmatch(part):
-            length += len(part)
+            least, most = least + len(part), most + len(part)
             continue
-        # "xn--", the basic characters and a "-", then a few digits for each other one:
-        # one at least, and never more than nine for a label of 63 code points or less.
         basic = sum(1 for c in part if c < "\x80")
-        least = 4 + basic + (1 if basic else 0) + len(part) - basic
-        if length + least > _MAX_LABEL_LENGTH:
-            return False
-        if length + least + 8 * (len(part) - basic) <= _MAX_LABEL_LENGTH:
-            length += least
-            continue  # short enough whatever its digits; only the upper bound matters below
-        try:
-            length += 4 + len(part.encode("punycode"))
-        except UnicodeError:
-            return False
-    return 1 <= length <= _MAX_LABEL_LENGTH
+        others = len(part) - basic
+        least += 4 + basic + (1 if basic else 0) + others
+        most += 4 + basic + (1 if basic else 0) + 9 * others
+    if least > _MAX_LABEL_LENGTH:
+        return False
+    if most <= _MAX_LABEL_LENGTH:
+        return least >= 1
+    exact = len(parts) - 1
+    for part in parts:
+        if _PRINTABLE_ASCII.fullmatch(part):
+            exact += len(part)
+        else:
+            try:
+                exact += 4 + len(part.encode("punycode"))
+            except UnicodeError:
+                return False
+    return 1 <= exact <= _MAX_LABEL_LENGTH
 
 
 def _url_ok(p: _Patterns, url: str, protocol: str | None, domain: str, split: bool) -> bool:
@@ -892,8 +902,6 @@ def _last_valid16(p: _Patterns, normalized: str, spans: list[tuple[int, int, int
         # character at the heaviest weight) and what cannot (all at the lightest).
         fits = min(len(segment), room // w.heaviest) if w.heaviest > 0 else 0
         fails = min(len(segment), room // w.lightest + 1) if w.lightest > 0 else len(segment)
-        if fits >= fails:
-            fits = 0
         while fails - fits > 1:
             mid = (fits + fails) // 2
             if w.plain(segment[:mid]) <= room:

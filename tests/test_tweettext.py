@@ -10,6 +10,8 @@ import pytest
 from livetweet.tweettext import (
     CONFIG_V2,
     CONFIG_V3,
+    DATA,
+    TextData,
     extract_hashtags,
     extract_mentions,
     extract_urls,
@@ -123,3 +125,94 @@ def test_extract_hashtags_in_other_scripts() -> None:
 def test_extract_mentions() -> None:
     text = "Thanks @UNMigNetwork and @IOM! Mail info@example.org, list @un/migration"
     assert [m.value for m in extract_mentions(text)] == ["UNMigNetwork", "IOM"]
+
+
+# Each rule of issue 11, with what the official twitter-text 3.1.0 says (checked in node).
+
+
+def test_an_emoji_at_the_end_of_an_over_long_text_does_not_crash() -> None:
+    result = parse_tweet("a" * 280 + "👋")
+    assert (result.weighted_length, result.valid, result.valid_range_end) == (282, False, 279)
+
+
+def test_vs16_makes_one_emoji_of_a_symbol_that_has_a_text_form() -> None:
+    assert parse_tweet("⭐\ufe0f").weighted_length == 2
+    assert parse_tweet("☕\ufe0f ⚡\ufe0f ⚽\ufe0f").weighted_length == 8
+
+
+def test_a_vs16_after_an_emoji_without_a_text_form_weighs_on_its_own() -> None:
+    assert parse_tweet("😀\ufe0f").weighted_length == 4
+
+
+def test_a_symbol_drawn_as_text_weighs_one_and_as_emoji_two() -> None:
+    assert parse_tweet("®").weighted_length == 1
+    assert parse_tweet("®\ufe0f").weighted_length == 2
+
+
+def test_only_a_fully_qualified_sequence_is_one_emoji() -> None:
+    assert parse_tweet("👨\u200d⚕\ufe0f").weighted_length == 2  # health worker
+    assert parse_tweet("👨\u200d⚕").weighted_length == 5  # man, joiner, staff of Aesculapius
+
+
+def test_keycaps_with_and_without_vs16_are_one_emoji() -> None:
+    assert parse_tweet("1\ufe0f\u20e3").weighted_length == parse_tweet("1\u20e3").weighted_length == 2
+
+
+def test_case_folds_as_in_javascript_not_python() -> None:
+    # JavaScript's /i leaves ſ and İ apart from s and i: they are characters before a domain.
+    assert [(u.value, u.start) for u in extract_urls("ſite.com")] == [("ite.com", 1)]
+    assert [(u.value, u.start) for u in extract_urls("İst.com")] == [("st.com", 1)]
+
+
+def test_the_first_half_of_an_emoji_can_stand_before_a_domain() -> None:
+    # In UTF-16, 😀 is two units: the first is the character before the domain "\ude00.example.name".
+    assert [u.value for u in extract_urls("😀.example.name")] == ["example.name"]
+
+
+def test_the_url_limit_is_counted_in_utf16_units() -> None:
+    label = "😀" * 10 + "."
+    assert extract_urls("https://" + label * 194 + "com")  # 4,093 units with its protocol, twice
+    assert not extract_urls("https://" + label * 195 + "com")  # 4,114 units, only 2,156 characters
+
+
+def test_a_domain_that_starts_with_xn_must_hold_an_ascii_domain() -> None:
+    assert [u.value for u in extract_urls("xn--bcher-kva.de")] == ["xn--bcher-kva.de"]
+    assert extract_urls("xn--.com") == []
+
+
+def test_a_hashtag_cannot_use_the_character_that_ended_the_one_before() -> None:
+    assert extract_hashtags("#a\ufe0f#a") == []
+    assert extract_hashtags("#GCM#GCM") == []
+
+
+def test_a_lone_surrogate_before_the_sign_blocks_a_hashtag() -> None:
+    assert extract_hashtags("\ud800#x") == []
+
+
+def test_a_hashtag_inside_a_url_that_lost_to_an_earlier_hashtag_is_kept() -> None:
+    text = "#foobücher.de/#x"  # the URL "cher.de/#x" overlaps #foobücher, so #x stays
+    assert [(h.value, h.start) for h in extract_hashtags(text)] == [("foobücher", 0), ("x", 14)]
+
+
+def test_a_mention_cannot_use_the_character_that_ended_a_list_before() -> None:
+    assert extract_mentions("cc @IOM/staff-@UNHCR") == []
+
+
+def test_a_url_without_protocol_is_stepped_over_by_its_value() -> None:
+    # Only the ASCII part of the domain is the link; twitter-text then weighs the rest as text.
+    text = "migrationnetwork.xn--bcher-kva.ﬁ.ΕΛ/ärger/a-b~c"
+    assert [u.value for u in extract_urls(text)] == ["migrationnetwork.xn--bcher-kva/ärger/a-b~c"]
+    assert parse_tweet(text).weighted_length == 28
+
+
+def test_permillage_divides_in_floating_point_as_twitter_text() -> None:
+    assert parse_tweet("a" * 4522).permillage == 16149  # 4522 / 280 * 1000 = 16149.999...
+
+
+def test_the_data_of_another_date_is_one_setting_away() -> None:
+    then = TextData("before .music and the phoenix", gtlds=("com", "org"), cctlds=("jp",), emoji_version=11.0)
+    assert [u.value for u in extract_urls("listen.music", DATA)] == ["listen.music"]
+    assert extract_urls("listen.music", then) == []
+    phoenix = "🐦\u200d🔥"  # Emoji 15.1
+    assert parse_tweet(phoenix).weighted_length == 2
+    assert parse_tweet(phoenix, data=then).weighted_length == 5

@@ -139,6 +139,8 @@ function main() {
           out.push(JSON.stringify(parse(text)));
         } catch (e) {
           out.push(JSON.stringify({ error: String(e && e.message) }));
+          // twitter-text's patterns are shared and global: a throw leaves one mid-text.
+          twttr.regexen.extractUrl.lastIndex = 0;
         }
       }
       process.stdout.write(out.join('\n') + '\n');
