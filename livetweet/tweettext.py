@@ -816,7 +816,7 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None
     if total <= w.max and not has_invalid:
         valid_end = text_len16 - 1 if text_len16 else 0
     else:
-        valid_end = _last_valid16(p, normalized, spans, w) + offset
+        valid_end = _last_valid16(p, normalized, spans, w, total) + offset
 
     weighted = total // config.scale
     return ParseResult(
@@ -875,12 +875,13 @@ def _url_spans(text: str, urls: list[tuple[str, int, int]], w: _Weights) -> list
     return spans
 
 
-def _last_valid16(p: _Patterns, normalized: str, spans: list[tuple[int, int, int]], w: _Weights) -> int:
+def _last_valid16(p: _Patterns, normalized: str, spans: list[tuple[int, int, int]], w: _Weights, whole: int) -> int:
     """The UTF-16 index of the last unit that still fits, as twitter-text's walk finds it.
 
     The walk keeps the last index at which the running weight is within the limit and
     no invalid character has been met; weights are never negative, so that index is
-    the end of the longest prefix meeting both, found segment by segment.
+    the end of the longest prefix meeting both, found segment by segment. `whole` is
+    the weight of the whole text.
     """
     invalid = p.invalid.search(normalized)
     stop = invalid.start() if invalid else len(normalized)
@@ -888,24 +889,28 @@ def _last_valid16(p: _Patterns, normalized: str, spans: list[tuple[int, int, int
     last_end = 0  # code point index just past the last element that fits
     pos = 0
 
-    def walk_plain(segment_end: int) -> bool:
-        """Take plain characters up to `segment_end`; False once one does not fit."""
+    def walk_plain(segment_end: int, weight: int | None = None) -> bool:
+        """Take plain characters up to `segment_end` (weighing `weight` if known); False once one does not fit."""
         nonlocal total, last_end, pos
         segment = normalized[pos:segment_end]
-        weight = w.plain(segment)
+        if weight is None:
+            weight = w.plain(segment)
         if total + weight <= w.max:
             total += weight
             pos = last_end = segment_end
             return True
         room = w.max - total
         # The longest prefix that fits, by halving, between what fits surely (every
-        # character at the heaviest weight) and what cannot (all at the lightest).
+        # character at the heaviest weight) and what cannot (all at the lightest); each
+        # step weighs only the characters between the prefix that fits and the middle.
         fits = min(len(segment), room // w.heaviest) if w.heaviest > 0 else 0
         fails = min(len(segment), room // w.lightest + 1) if w.lightest > 0 else len(segment)
+        fitting = w.plain(segment[:fits])
         while fails - fits > 1:
             mid = (fits + fails) // 2
-            if w.plain(segment[:mid]) <= room:
-                fits = mid
+            weight = fitting + w.plain(segment[fits:mid])
+            if weight <= room:
+                fits, fitting = mid, weight
             else:
                 fails = mid
         pos = last_end = pos + fits
@@ -918,7 +923,7 @@ def _last_valid16(p: _Patterns, normalized: str, spans: list[tuple[int, int, int
             return _last16(normalized, last_end)
         total += weight
         pos = last_end = end
-    walk_plain(stop)
+    walk_plain(stop, whole - total if stop == len(normalized) else None)
     return _last16(normalized, last_end)
 
 
