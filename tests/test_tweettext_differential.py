@@ -40,7 +40,7 @@ N_TEXTS = 20_000
 # ours follows it: it spells the eye in a speech bubble without its VS16s (👁‍🗨, where
 # Unicode's is 👁️‍🗨️), and it draws a gender or skin tone on the person in a tuxedo, the
 # man levitating (🤵‍♀️, 🕴️‍♂️: not Unicode sequences until Emoji 13) and the skier (⛷🏽:
-# never one). Texts holding one of these are left out of the first comparison.
+# never one). Texts holding one of these are left out of both comparisons.
 TWEMOJI_11_QUIRKS = re.compile(
     "\U0001f441\ufe0f?\u200d"
     "|[\U0001f935\U0001f574][\ufe0f\U0001f3fb-\U0001f3ff]?\u200d[\u2640\u2642]"
