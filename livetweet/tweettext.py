@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -513,7 +513,9 @@ class _Patterns:
         self.mention = re.compile(_MENTION)
         self.emoji = _Emoji(data.emoji_version, data.emoji_text_forms)
         self.invalid = re.compile(f"[{_INVALID}]")
-        self.domains_ok: dict[str, bool] = {}  # a cache: the same domains come back
+        # Caches: the same domains and words come back.
+        self.domains_ok: dict[str, bool] = {}
+        self.url_words: dict[str, list[tuple[str, int, int]]] = {}
         self.latin_accent = re.compile(f"[{_LATIN_ACCENTS}]")
 
 
@@ -534,7 +536,6 @@ def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-@lru_cache(maxsize=4096)
 def _label_ok(label: str) -> bool:
     """A DNS label must encode (punycode, as twitter-text's punycode 1.4.1) to 1..63 characters."""
     if len(label) > _MAX_LABEL_LENGTH:
@@ -581,9 +582,13 @@ def _url_ok(p: _Patterns, url: str, protocol: str | None, domain: str, split: bo
         domain = chr(0xDC00 | ((ord(domain[0]) - 0x10000) & 0x3FF)) + domain[1:]
     ok = p.domains_ok.get(domain)
     if ok is None:
-        ok = not (domain.startswith("xn--") and p.ascii_domain.search(domain) is None) and all(
-            _label_ok(label) for label in domain.split(".")
-        )
+        labels = domain.split(".")
+        if domain.isascii() and domain.isprintable():  # the usual case: punycode keeps each label
+            ok = max(map(len, labels)) <= _MAX_LABEL_LENGTH
+        else:
+            ok = all(_label_ok(label) for label in labels)
+        if ok and domain.startswith("xn--"):
+            ok = p.ascii_domain.search(domain) is not None
         if len(p.domains_ok) > 4096:
             p.domains_ok.clear()
         p.domains_ok[domain] = ok
@@ -594,36 +599,52 @@ def _url_ok(p: _Patterns, url: str, protocol: str | None, domain: str, split: bo
     return len(protocol or _DEFAULT_PROTOCOL) + _utf16_len(url) - split <= _MAX_URL_LENGTH
 
 
-def _url_matches(p: _Patterns, text: str) -> Iterator[re.Match[str]]:
-    """The URL pattern's matches, left to right, as a scan of the whole text finds them.
+def _extract_urls(p: _Patterns, text: str) -> list[tuple[str, int, int]]:
+    """(value, start, end) of each URL, as twitter-text's extractUrlsWithIndices.
 
     A URL holds a ".tld" and no space or newline, so only the word around each ".tld"
-    (with the space before it, which may be the character before the URL) is scanned.
+    (from the space before it, which may be the character before the URL) is scanned.
+    What a word holds depends on the word alone, so it is remembered: the same links
+    come back from post to post, and the live counter weighs the same words at every
+    keystroke.
     """
+    urls: list[tuple[str, int, int]] = []
     pos = 0
     n = len(text)
     while True:
         hint = p.url_hint.search(text, pos)
         if hint is None:
-            return
+            return urls
         at = hint.start()
         start = max(text.rfind(" ", pos, at), text.rfind("\n", pos, at), pos)
         space, newline = text.find(" ", at), text.find("\n", at)
         stop = min(space if space >= 0 else n, newline if newline >= 0 else n)
-        # At `stop` the pattern sees the end of the text: "$" matches there as the
-        # space or newline after it would.
-        m = p.url.search(text, start, stop)
-        if m is None:
-            pos = stop
-            continue
-        yield m
-        pos = m.end()
+        if text[start] in " \n":  # not the start of the text, where "^" may match
+            word = text[start:stop]
+            found = p.url_words.get(word)
+            if found is None:
+                found = _urls_in(p, word, 0, len(word))
+                if len(p.url_words) > 4096:
+                    p.url_words.clear()
+                p.url_words[word] = found
+            urls.extend((value, start + s, start + e) for value, s, e in found)
+        else:
+            urls.extend(_urls_in(p, text, start, stop))
+        pos = stop
 
 
-def _extract_urls(p: _Patterns, text: str) -> list[tuple[str, int, int]]:
-    """(value, start, end) of each URL, as twitter-text's extractUrlsWithIndices."""
+def _urls_in(p: _Patterns, text: str, pos: int, stop: int) -> list[tuple[str, int, int]]:
+    """The URLs in text[pos:stop], a word that may begin with the character before one.
+
+    At `stop` the pattern sees the end of the text: "$" matches there as the space or
+    newline after it would.
+    """
     urls: list[tuple[str, int, int]] = []
-    for m in _url_matches(p, text):
+    while pos < stop:
+        m = p.url.search(text, pos, stop)
+        if m is None:
+            break
+        pos = m.end()
         url, protocol, domain, before = m.group("url", "protocol", "domain", "before")
         start, end = m.span("url")
         split = not protocol and not before and url[0] > "\uffff"
