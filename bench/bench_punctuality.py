@@ -36,12 +36,12 @@ from typing import Any
 import sqlalchemy as sa
 
 import livetweet
-from livetweet.check import check_schedule
 from livetweet.clock import RehearsalClock
 from livetweet.dispatch import Dispatcher, LeaseKeeper, Runner
 from livetweet.draft import DraftState
 from livetweet.fakex import FakeXServer
 from livetweet.ledger import Ledger
+from livetweet.plan.check import check_schedule
 from livetweet.publishers.x import XPublisher
 from livetweet.service import Service
 from livetweet.store import Store

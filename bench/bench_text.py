@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from livetweet.check import check_schedule
-from livetweet.tweettext import TextData, parse_tweet
+from livetweet.plan.check import check_schedule
+from livetweet.plan.tweettext import TextData, parse_tweet
 
 REPO = Path(__file__).resolve().parents[1]
 HARNESS = REPO / "tests" / "twitter_text_node" / "harness.js"

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from .clock import Clock
 from .errors import InboxError as InboxError
-from .normal import normal_text
+from .plan.normal import normal_text
 
 SHOWN_LENGTH = 500
 

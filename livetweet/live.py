@@ -29,13 +29,13 @@ from .draft import DraftState
 from .errors import LivetweetError
 
 if TYPE_CHECKING:
-    from .check import Report
     from .console.server import ConsoleServer
     from .dispatch import Notice, Runner
     from .fakex import FakeXServer
     from .inbox import PollResult
+    from .plan.check import Report
+    from .plan.schedule import Event
     from .publishers.base import Publisher
-    from .schedule import Event
     from .service import Service
 
 REHEARSAL_DB = "livetweet-rehearsal.db"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from livetweet.check import Report, check_schedule
 from livetweet.fakex import FakeXServer
+from livetweet.plan.check import Report, check_schedule
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_SCHEDULE = REPO / "schedules" / "gcm-unece-2020-roundtable-2.yaml"
@@ -102,7 +103,9 @@ def write_event(folder: Path, schedule: str = MINI_SCHEDULE, templates: dict[str
 # --- databases: every store test runs on SQLite and on PostgreSQL ------------------
 
 POSTGRES_URL = os.environ.get("LIVETWEET_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-PG_SCHEMA = "livetweet_test"
+# One schema per test process: two runs of the suite on one machine, or two xdist workers,
+# never drop each other's tables. Each process drops its own at exit.
+PG_SCHEMA = f"livetweet_test_{os.getpid()}"
 PG_HOWTO = (
     "PostgreSQL is not reachable at {url} ({error}). To run these tests start it "
     "(on Debian: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) "
@@ -137,8 +140,26 @@ def reset_postgres_schema() -> str:
         conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
         conn.execute(sa.text(f"CREATE SCHEMA {PG_SCHEMA}"))
     engine.dispose()
+    if not _schema_cleanup:
+        _schema_cleanup.append(atexit.register(_drop_schema))
     sep = "&" if "?" in POSTGRES_URL else "?"
     return f"{POSTGRES_URL}{sep}options=-csearch_path%3D{PG_SCHEMA}"
+
+
+_schema_cleanup: list[object] = []
+
+
+def _drop_schema() -> None:
+    """At exit, this process's schema goes (best effort: a killed run leaves one behind)."""
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(_pg_admin_url(), connect_args={"connect_timeout": 3})
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        engine.dispose()
+    except Exception:  # the server may be gone already: nothing to clean then
+        pass
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -113,7 +113,10 @@ def test_a_bad_command_line_gets_one_clear_line_and_changes_nothing(
 
 def test_a_live_run_on_the_rehearsal_store_is_refused_before_anything(here: Path) -> None:
     code, _, err = run_cli("run", SCHEDULE, "--rehearsal")
-    assert (code, last_line(err)) == (2, "Error: --rehearsal names the rehearsal's store: add --rehearse, or this would be a live run")
+    assert (code, last_line(err)) == (
+        2,
+        "Error: --rehearsal names the rehearsal's store: add --rehearse, or this would be a live run",
+    )
     assert not (here / "livetweet-rehearsal.db").exists()
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from livetweet.check import check_schedule, stored_event_problems
-from livetweet.compose import tag_text
 from livetweet.errors import BadValue, deferred_interrupts, interrupt_point
-from livetweet.schedule import format_duration, load_schedule, parse_clock_time, parse_date, parse_duration
+from livetweet.plan.check import check_schedule, stored_event_problems
+from livetweet.plan.compose import tag_text
+from livetweet.plan.schedule import format_duration, load_schedule, parse_clock_time, parse_date, parse_duration
 
 from .conftest import MINI_SCHEDULE, MINI_TEMPLATES, REPO, CheckFn, write_event
 
@@ -372,7 +372,7 @@ def test_an_error_in_an_included_template_names_that_template_and_line(run_check
         templates=with_templates(hello="Hi\n{% include 'footer.j2' %}\n", footer="Follow\n{{ event.hashtag }}\n")
     )
     assert errors(report) == [
-        "templates/footer.j2:2: undefined template variable: 'livetweet.schedule.Event object' has no attribute "
+        "templates/footer.j2:2: undefined template variable: 'livetweet.plan.schedule.Event object' has no attribute "
         "'hashtag' (rendering slot \"hello\")"
     ]
 
@@ -533,7 +533,7 @@ def test_a_bad_event_start_does_not_hide_the_rest(run_check: CheckFn) -> None:
     assert errors(report) == [
         f'{S}:6: event start "1:30pm" is not a time: write it as HH:MM, like "13:30"',
         f'{S}:18: segment "opening" end "13:75" is not a time of day (hours 0-23, minutes 0-59)',
-        "templates/hello.j2:1: undefined template variable: 'livetweet.schedule.Event object' has no attribute "
+        "templates/hello.j2:1: undefined template variable: 'livetweet.plan.schedule.Event object' has no attribute "
         "'titel' (rendering slot \"hello\")",
     ]
 
@@ -545,8 +545,8 @@ def test_a_bad_anchor_does_not_hide_a_template_typo(run_check: CheckFn) -> None:
     )
     assert errors(report) == [
         f'{S}:30: slot "q1" at "q1.middle + 2m": a segment has a "start" and an "end", not "middle"',
-        "templates/question.j2:1: undefined template variable: 'livetweet.schedule.Segment object' has no attribute "
-        "'titel' (rendering slot \"q1\")",
+        "templates/question.j2:1: undefined template variable: 'livetweet.plan.schedule.Segment object' "
+        "has no attribute 'titel' (rendering slot \"q1\")",
     ]
 
 
@@ -567,7 +567,7 @@ def test_a_slot_with_a_problem_does_not_hide_the_length_of_the_others(run_check:
 
 
 def test_ctrl_c_in_a_finalizer_during_check_is_not_lost(run_check: CheckFn, monkeypatch: pytest.MonkeyPatch) -> None:
-    import livetweet.check as check_module
+    import livetweet.plan.check as check_module
 
     class PressesCtrlC:
         def __del__(self) -> None:

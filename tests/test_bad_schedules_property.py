@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livetweet.check import check_schedule
 from livetweet.clock import FixedClock
 from livetweet.errors import ScheduleError
+from livetweet.plan.check import check_schedule
 from livetweet.service import Service
 from livetweet.store import Store
 

@@ -143,7 +143,7 @@ def test_template_syntax_error_names_the_template_line(run_check: CheckFn) -> No
 def test_undefined_template_variable_names_the_template_line(run_check: CheckFn) -> None:
     report = run_check(templates={"hello.j2": "Welcome\nto {{ event.titel }}!\n", "question.j2": QUESTION})
     assert errors(report) == [
-        "templates/hello.j2:2: undefined template variable: 'livetweet.schedule.Event object' has no "
+        "templates/hello.j2:2: undefined template variable: 'livetweet.plan.schedule.Event object' has no "
         "attribute 'titel' (rendering slot \"hello\")"
     ]
 
@@ -225,7 +225,7 @@ def test_sections_of_the_wrong_kind(run_check: CheckFn) -> None:
 def test_missing_schedule_file(run_check: CheckFn, tmp_path: object) -> None:
     from pathlib import Path
 
-    from livetweet.check import check_schedule
+    from livetweet.plan.check import check_schedule
 
     report = check_schedule(Path("schedules/nope.yaml"))
     assert errors(report) == ["schedules/nope.yaml: no such schedule file"]
@@ -235,7 +235,7 @@ def test_schedule_not_utf8(run_check: CheckFn) -> None:
     run_check()
     from pathlib import Path
 
-    from livetweet.check import check_schedule
+    from livetweet.plan.check import check_schedule
 
     Path("schedules/latin1.yaml").write_bytes("event:\n  title: Migración\n".encode("latin-1"))
     report = check_schedule(Path("schedules/latin1.yaml"))

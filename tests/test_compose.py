@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from livetweet.compose import apply_hashtag_policy
+from livetweet.plan.compose import apply_hashtag_policy
 
 from .conftest import MINI_TEMPLATES, CheckFn
 

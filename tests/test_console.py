@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from livetweet.compose import tag_text
 from livetweet.console.auth import ConsoleAuth
 from livetweet.fakex import FakeXServer, add_dm
-from livetweet.normal import normal_text
+from livetweet.plan.compose import tag_text
+from livetweet.plan.normal import normal_text
+from livetweet.plan.tweettext import parse_tweet
 from livetweet.store import Store
-from livetweet.tweettext import parse_tweet
 
 from .conftest import REPO, SHIPPED_SCHEDULE, X_TEST_CREDENTIALS, shared_testdata
 from .test_rehearsal import wait_for

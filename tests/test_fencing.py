@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from livetweet.check import check_schedule
 from livetweet.clock import RehearsalClock
 from livetweet.draft import Draft, DraftState
 from livetweet.fakex import FakeXServer
+from livetweet.plan.check import check_schedule
 from livetweet.store import Store
 
 from .conftest import SHIPPED_SCHEDULE, X_TEST_CREDENTIALS, reset_postgres_schema

@@ -10,8 +10,8 @@ from pathlib import Path
 SERVICE = Path(__file__).resolve().parent.parent / "livetweet" / "service"
 
 # The planning pipeline: only load, edit, compose and reshare need it.
-PLANNING = ("jinja2", "yaml", "emoji", "regex", "livetweet.check", "livetweet.compose", "livetweet.schedule",
-            "livetweet.tweettext")  # fmt: skip
+PLANNING = ("jinja2", "yaml", "emoji", "regex", "livetweet.plan.check", "livetweet.plan.compose",
+            "livetweet.plan.schedule", "livetweet.plan.tweettext")  # fmt: skip
 
 
 def test_importing_the_service_loads_no_planning_module() -> None:

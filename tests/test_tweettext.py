@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from livetweet.tweettext import (
+from livetweet.plan.tweettext import (
     CONFIG_V2,
     CONFIG_V3,
     DATA,
@@ -62,7 +62,7 @@ def test_conformance(case: dict[str, Any]) -> None:
 
 
 def test_our_v3_config_is_the_official_one() -> None:
-    from livetweet.tweettext import load_config
+    from livetweet.plan.tweettext import load_config
 
     official = shared_testdata() / "twitter-text" / "config_v3.json"
     if not official.is_file():

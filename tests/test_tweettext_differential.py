@@ -28,7 +28,7 @@ import emoji
 import pytest
 import regex
 
-from livetweet.tweettext import DATA, TextData, extract_hashtags, extract_mentions, extract_urls, parse_tweet
+from livetweet.plan.tweettext import DATA, TextData, extract_hashtags, extract_mentions, extract_urls, parse_tweet
 
 from .test_tweettext_corpus import generate_texts
 
@@ -205,7 +205,7 @@ _HASHTAG_SPECIALS = "_\u200c\u200d\ua67e\u05be\u05f3\u05f4\uff5e\u301c\u309b\u30
 
 
 def _psl_tlds() -> set[str]:
-    from livetweet import tweettext
+    from livetweet.plan import tweettext
 
     gtlds, cctlds = tweettext._psl_tlds()
     return set(gtlds) | set(cctlds)

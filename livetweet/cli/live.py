@@ -14,7 +14,7 @@ from ..clock import show_time
 from ..config import REHEARSAL_CREDENTIALS, fresh_credentials
 from ..draft import MODES
 from ..errors import LivetweetError, ScheduleError
-from ..values import format_duration
+from ..plan.values import format_duration
 
 if TYPE_CHECKING:  # the console, the scheduler, tweepy and the simulated X load only for `run`
     pass
@@ -97,9 +97,9 @@ def run(
     Run `livetweet approve`, `edit`, `pause`... from another terminal meanwhile.
     A rehearsal always uses its own store and placeholder credentials, never `.env`'s.
     """
-    from ..check import check_schedule
     from ..console.server import parse_address
     from ..live import LiveRun, RunOptions, plan_run
+    from ..plan.check import check_schedule
 
     try:  # before anything is loaded or approved
         console = None if no_console else parse_address(console_at)

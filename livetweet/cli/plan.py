@@ -29,7 +29,7 @@ def check(app: AppContext, schedule: Path, as_json: bool) -> None:
     With a store here (or --db), also what loading into it would do wrong (a renamed
     event). Exits 0 when the schedule can be used (warnings do not fail), 1 otherwise.
     """
-    from ..check import check_schedule
+    from ..plan.check import check_schedule
     from ..store import StoreError
 
     try:
@@ -69,7 +69,7 @@ def preview(schedule: Path, as_json: bool, tz: str | None) -> None:
 
     Nothing is sent anywhere: this is the dry run of the whole event.
     """
-    from ..check import check_schedule
+    from ..plan.check import check_schedule
 
     zone = zone_option(tz)
     report = check_schedule(schedule)

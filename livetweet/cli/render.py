@@ -19,8 +19,8 @@ if TYPE_CHECKING:  # the console, the scheduler, tweepy and the simulated X load
     from ..dispatch import Notice, Runner
 
 if TYPE_CHECKING:
-    from ..check import Report
-    from ..compose import Post
+    from ..plan.check import Report
+    from ..plan.compose import Post
     from ..service import LoadReport, Service
     from ..store import AuditEntry
 
@@ -71,7 +71,7 @@ def post_json(post: Post, zone: ZoneInfo | None) -> dict[str, Any]:
 
 
 def print_preview(report: Report, posts: list[Post], zone: ZoneInfo | None) -> None:
-    from ..compose import MAX_WEIGHTED_LENGTH
+    from ..plan.compose import MAX_WEIGHTED_LENGTH
 
     assert report.schedule is not None
     event = report.schedule.event

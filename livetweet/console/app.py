@@ -37,9 +37,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..draft import Actor, DraftState, actions_for
 from ..errors import BadValue, LivetweetError
 from ..inbox import SHOWN_LENGTH, clean_text, shorten
+from ..plan.values import format_duration, parse_clock_time, parse_signed_duration
 from ..service import InboxService, Service, as_posted, compose_draft
 from ..store import shift_for
-from ..values import format_duration, parse_clock_time, parse_signed_duration
 from .auth import SESSION_COOKIE, ConsoleAuth, Session
 from .server import LOOPBACK
 

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..clock import Clock, SystemClock
-from ..tweettext import parse_tweet
+from ..plan.tweettext import parse_tweet
 
 ACCOUNT_ID = "1318230912000000000"
 FIRST_TWEET_ID = 1_326_000_000_000_000_000

@@ -23,7 +23,7 @@ from requests.adapters import HTTPAdapter
 from ..clock import Clock, SystemClock
 from ..config import X_CREDENTIAL_NAMES
 from ..inbox import IncomingMessage
-from ..tweettext import extract_urls
+from ..plan.tweettext import extract_urls
 from .base import Outcome, OutcomeUnknown, Posted, Publisher, PublisherError, RateLimited, Refused, RetryLater
 
 X_API = "https://api.twitter.com"

@@ -18,7 +18,7 @@ from .actions import approve_draft
 from .texts import check_text
 
 if TYPE_CHECKING:
-    from ..compose import Tagged
+    from ..plan.compose import Tagged
     from .facade import Service
 
 
@@ -36,7 +36,7 @@ def as_posted(service: Service, text: str, draft_id: int | None = None, event_id
     """What `text` would become as a draft's new text (or, without a draft, as a composed post):
     the normal form with the hashtags livetweet adds. The console's counter shows this, so the
     length it shows is the length that is posted."""
-    from ..compose import tag_text
+    from ..plan.compose import tag_text
 
     text = clean_text(text).strip()
     if draft_id is not None:
@@ -98,7 +98,7 @@ def add_draft(
     detail: dict[str, Any] | None = None,
 ) -> Draft:
     """A pending draft that no schedule slot made (a reshare, a composed line), audited."""
-    from ..schedule import DEFAULT_VALID_FOR
+    from ..plan.schedule import DEFAULT_VALID_FOR
 
     action = "reshare" if source == "dm" else source
     new = NewDraft(

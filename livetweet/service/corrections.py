@@ -38,7 +38,7 @@ def shift(
     before a post of an earlier segment that is already out, a segment before the one it
     follows, or by more than the event lasts.
     """
-    from ..values import format_duration
+    from ..plan.values import format_duration
 
     store = service.store
     event_id = service.resolve_event(event_id)
@@ -107,7 +107,7 @@ def _check_shift(
     from_segment: str | None,
 ) -> None:
     """Refuse a shift or cue that would make nonsense of the event's timeline."""
-    from ..values import format_duration
+    from ..plan.values import format_duration
 
     zone = ZoneInfo(event["timezone"])
     length = event["ends_at"] - event["starts_at"]

@@ -19,7 +19,7 @@ from ..store import AuditEntry, Connection, Store
 from . import actions, composing, corrections, planning, texts
 
 if TYPE_CHECKING:
-    from ..compose import Tagged
+    from ..plan.compose import Tagged
 
 CONSOLE_URL_KEY = "console_url"
 

@@ -19,7 +19,7 @@ from .composing import add_draft
 from .texts import same_text
 
 if TYPE_CHECKING:
-    from ..schedule import Schedule, Segment
+    from ..plan.schedule import Schedule, Segment
     from .facade import Service
 
 
@@ -103,8 +103,8 @@ class InboxService:
         self, message_id: int, by: str, at: datetime | None = None, text: str | None = None, event_id: str | None = None
     ) -> Draft:
         """A pending draft from the message, credited to its sender, in the segment running `at`."""
-        from ..compose import MAX_WEIGHTED_LENGTH, Composer, tag_text, wanted_hashtags
-        from ..schedule import load_schedule
+        from ..plan.compose import MAX_WEIGHTED_LENGTH, Composer, tag_text, wanted_hashtags
+        from ..plan.schedule import load_schedule
 
         event_id = self.service.resolve_event(event_id)
         event = self.store.event(event_id)

@@ -6,7 +6,7 @@ import getpass
 import os
 
 from ..errors import LivetweetError
-from ..normal import normal_line
+from ..plan.normal import normal_line
 
 
 def operator_name(explicit: str | None = None) -> str:

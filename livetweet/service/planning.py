@@ -52,8 +52,8 @@ def load(
     A draft whose text a person wrote keeps it, unless `replace_edits` says to take the
     schedule's text instead.
     """
-    from ..check import check_schedule
-    from ..compose import wanted_hashtags
+    from ..plan.check import check_schedule
+    from ..plan.compose import wanted_hashtags
 
     if mode not in MODES:
         raise LivetweetError(f'unknown mode "{mode}": use one of {", ".join(MODES)}')

@@ -13,14 +13,14 @@ from ..errors import TextRefused as TextRefused
 from ..store import Connection, Store
 
 if TYPE_CHECKING:
-    from ..compose import Tagged
+    from ..plan.compose import Tagged
 
 
 def check_text(
     store: Store, conn: Connection, event_id: str, wanted: list[str], text: str, draft_id: int | None = None
 ) -> Tagged:
     """`text` with the hashtags it must carry; raise TextRefused if a rule is broken."""
-    from ..compose import MAX_WEIGHTED_LENGTH, tag_text
+    from ..plan.compose import MAX_WEIGHTED_LENGTH, tag_text
 
     if not text:
         what = f" of draft {draft_id}" if draft_id else ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date, time, timedelta
 
-from .errors import BadValue
+from ..errors import BadValue
 
 MAX_DURATION = timedelta(days=100)
 FIRST_YEAR, LAST_YEAR = 1970, 9000  # with durations under 100 days, every sum stays a datetime

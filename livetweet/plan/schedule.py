@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import BadValue, Problem, ScheduleError
+from ..errors import BadValue, Problem, ScheduleError
 from .tweettext import extract_hashtags
 from .values import (  # re-exported: callers read values here since before they had their module
     format_duration as format_duration,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import Problem, interrupt_point
+from ..errors import Problem, interrupt_point
 from .normal import normal_text
 
 # The base loaders resolve no implicit types: every scalar stays a string.

@@ -12,14 +12,14 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..config import PRICES, Prices
+from ..errors import Problem, deferred_interrupts, interrupt_point
 from .compose import MAX_WEIGHTED_LENGTH, Composer, Post, display_path, wanted_hashtags
-from .config import PRICES, Prices
-from .errors import Problem, deferred_interrupts, interrupt_point
 from .schedule import Schedule, read_schedule_partial
 from .tweettext import extract_urls
 
 if TYPE_CHECKING:
-    from .store import Store
+    from ..store import Store
 
 MIN_GAP = timedelta(seconds=60)
 RATE_WINDOW = timedelta(minutes=15)

@@ -33,7 +33,7 @@ from jinja2.nodes import Concat
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .errors import Problem, interrupt_point
+from ..errors import Problem, interrupt_point
 from .normal import normal_text
 from .schedule import Schedule, Segment, Slot
 from .tweettext import ParseResult, extract_hashtags, parse_tweet
