@@ -16,7 +16,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from livetweet.fakex import FakeXServer, add_dm
+from livetweet.fakes import FakeXServer, add_dm
 from livetweet.publishers.x import XPublisher
 from livetweet.service import InboxService, Service
 from livetweet.store import Store

@@ -39,11 +39,11 @@ import livetweet
 from livetweet.clock import RehearsalClock
 from livetweet.dispatch import Dispatcher, LeaseKeeper, Runner
 from livetweet.draft import DraftState
-from livetweet.fakex import FakeXServer
-from livetweet.ledger import Ledger
+from livetweet.fakes import FakeXServer
 from livetweet.plan.check import check_schedule
 from livetweet.publishers.x import XPublisher
 from livetweet.service import Service
+from livetweet.service.ledger import Ledger
 from livetweet.store import Store
 
 CREDENTIALS = {k: "bench" for k in ("X_API_KEY", "X_API_KEY_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")}

@@ -26,9 +26,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from .clock import Clock
 from .draft import Conflict, Draft, DraftError, DraftState
 from .inbox import Poller, PollResult
-from .ledger import Claim, Ledger, NotDue, Run
 from .publishers.base import Outcome, OutcomeUnknown, Posted, Publisher, PublisherError, Refused, RetryLater
 from .service import Service
+from .service.ledger import Claim, Ledger, NotDue, Run
 from .store import RUNNER_STALE_SECONDS, LeaseLost, Store
 
 log = logging.getLogger("livetweet.run")

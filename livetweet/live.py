@@ -31,7 +31,7 @@ from .errors import LivetweetError
 if TYPE_CHECKING:
     from .console.server import ConsoleServer
     from .dispatch import Notice, Runner
-    from .fakex import FakeXServer
+    from .fakes import FakeXServer
     from .inbox import PollResult
     from .plan.check import Report
     from .plan.schedule import Event
@@ -260,7 +260,7 @@ class LiveRun:
         from .publishers.x import XPublisher
 
         if self.plan.start_fake_x:
-            from .fakex import FakeXServer
+            from .fakes import FakeXServer
 
             self.fake = FakeXServer(clock=self.clock, username=self.event.account).start()
             self._stack.callback(self.fake.stop)

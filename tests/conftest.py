@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from livetweet.fakex import FakeXServer
+from livetweet.fakes import FakeXServer
 from livetweet.plan.check import Report, check_schedule
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,7 +176,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def posting_run(service: Any) -> Any:
     """The ledger of the run holding the store's lease (taken for a test run if nobody holds it)."""
-    from livetweet.ledger import Ledger, Run
+    from livetweet.service.ledger import Ledger, Run
 
     store = service.store
     held = store.lease()

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from livetweet.console.auth import ConsoleAuth
-from livetweet.fakex import FakeXServer, add_dm
+from livetweet.fakes import FakeXServer, add_dm
 from livetweet.plan.compose import tag_text
 from livetweet.plan.normal import normal_text
 from livetweet.plan.tweettext import parse_tweet

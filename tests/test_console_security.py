@@ -33,7 +33,7 @@ import livetweet.console.app as console_app
 from livetweet.clock import SystemClock
 from livetweet.console import ConsoleAuth, ConsoleContext, create_app
 from livetweet.console.server import ConsoleServer, allowed_hosts
-from livetweet.fakex import FakeXServer
+from livetweet.fakes import FakeXServer
 from livetweet.inbox import IncomingMessage
 from livetweet.publishers.base import Posted, PublisherError, Refused
 from livetweet.publishers.x import XPublisher

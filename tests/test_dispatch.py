@@ -15,7 +15,7 @@ import pytest
 from livetweet.clock import FixedClock
 from livetweet.dispatch import Dispatcher, Notice
 from livetweet.draft import DraftState
-from livetweet.fakex import FakeXServer
+from livetweet.fakes import FakeXServer
 from livetweet.publishers.x import XPublisher
 from livetweet.service import Service
 from livetweet.store import RUNNER_STALE_SECONDS, Store

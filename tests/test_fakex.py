@@ -6,7 +6,7 @@ import pytest
 import requests
 import tweepy
 
-from livetweet.fakex import FakeXServer, add_dm
+from livetweet.fakes import FakeXServer, add_dm
 from livetweet.publishers.x import X_API, _RoutingAdapter
 
 from .conftest import X_TEST_CREDENTIALS

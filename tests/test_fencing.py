@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from livetweet.clock import RehearsalClock
 from livetweet.draft import Draft, DraftState
-from livetweet.fakex import FakeXServer
+from livetweet.fakes import FakeXServer
 from livetweet.plan.check import check_schedule
 from livetweet.store import Store
 

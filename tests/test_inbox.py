@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from livetweet.draft import DraftState
-from livetweet.fakex import add_dm
+from livetweet.fakes import add_dm
 from livetweet.inbox import InboxError, Poller, clean_text
 from livetweet.service import InboxService
 from livetweet.store import Store

@@ -1,4 +1,4 @@
-"""The service package's shape: light to import, and no SQL of its own."""
+"""The code's shape (ARCHITECTURE.md): what each package may import, and what starts light."""
 
 from __future__ import annotations
 
@@ -34,3 +34,118 @@ def test_no_service_module_imports_sqlalchemy_or_a_table() -> None:
                     found.append(f"{path.name}: from {node.module}")
                 found += [f"{path.name}: {a.name}" for a in node.names if a.name.endswith("_table")]
     assert found == []
+
+
+# --- what each part may import (ARCHITECTURE.md, "Who may import whom") ----------------------------
+
+PACKAGE = Path(__file__).resolve().parent.parent / "livetweet"
+FOUNDATION = {"livetweet.errors", "livetweet.clock", "livetweet.draft", "livetweet.config"}
+IO_LIBRARIES = {"sqlalchemy", "starlette", "uvicorn", "tweepy", "requests", "apscheduler", "httpx", "socket", "urllib3"}
+# module prefix -> (livetweet modules it may import, by prefix; third-party libraries it may not import)
+RULES: dict[str, tuple[set[str], set[str]]] = {
+    "livetweet.plan": ({"livetweet.plan", "livetweet.errors", "livetweet.config"}, IO_LIBRARIES),
+    "livetweet.errors": (set(), IO_LIBRARIES),
+    "livetweet.clock": (set(), IO_LIBRARIES),
+    "livetweet.draft": ({"livetweet.errors"}, IO_LIBRARIES),
+    "livetweet.config": ({"livetweet.errors"}, IO_LIBRARIES),
+    "livetweet.inbox": (FOUNDATION | {"livetweet.plan.normal"}, IO_LIBRARIES),
+    "livetweet.store": (FOUNDATION | {"livetweet.inbox"}, IO_LIBRARIES - {"sqlalchemy", "socket"}),
+    "livetweet.service": (
+        FOUNDATION
+        | {"livetweet.service", "livetweet.store", "livetweet.plan", "livetweet.inbox", "livetweet.publishers.base"},
+        IO_LIBRARIES,
+    ),
+    "livetweet.publishers": (
+        FOUNDATION | {"livetweet.publishers", "livetweet.inbox", "livetweet.plan.tweettext"},
+        {"sqlalchemy", "starlette", "uvicorn", "apscheduler"},
+    ),
+    "livetweet.fakes": ({"livetweet.fakes", "livetweet.clock", "livetweet.plan.tweettext"}, IO_LIBRARIES - {"socket"}),
+    "livetweet.console": (
+        FOUNDATION | {"livetweet.console", "livetweet.service", "livetweet.store", "livetweet.plan", "livetweet.inbox"},
+        {"tweepy", "requests", "apscheduler", "sqlalchemy"},
+    ),
+    "livetweet.dispatch": (
+        FOUNDATION | {"livetweet.service", "livetweet.store", "livetweet.inbox", "livetweet.publishers.base"},
+        {"starlette", "uvicorn", "tweepy", "requests", "sqlalchemy"},
+    ),
+}  # fmt: skip
+
+
+def _imports(path: Path, module: str | None = None) -> set[str]:
+    """Every module `path` imports, outside `if TYPE_CHECKING:` blocks, relative ones made absolute."""
+    parts = (module or _module(path)).split(".")
+    package = parts if path.name == "__init__.py" else parts[:-1]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
+                found.update({f"{base}.{a.name}" for a in node.names} if node.module is None else {base})
+            else:
+                found.add(node.module or "")
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return found
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _under(name: str, prefixes: set[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def _violations(module: str, imported: set[str]) -> list[str]:
+    rule = next((RULES[p] for p in sorted(RULES, key=len, reverse=True) if _under(module, {p})), None)
+    if rule is None:
+        return []  # live.py and cli/ compose everything
+    allowed, forbidden = rule
+    broken = []
+    for name in sorted(imported):
+        if name.startswith("livetweet.") and not _under(name, allowed | {module}):
+            broken.append(f"{module} imports {name}")
+        elif name.split(".")[0] in forbidden:
+            broken.append(f"{module} imports {name} (I/O it must not do)")
+    return broken
+
+
+def test_every_module_imports_only_across_the_lines_it_may() -> None:
+    broken = [v for path in sorted(PACKAGE.rglob("*.py")) for v in _violations(_module(path), _imports(path))]
+    assert broken == []
+
+
+def test_nothing_but_the_command_line_imports_it() -> None:
+    users = [
+        _module(path)
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if not _under(_module(path), {"livetweet.cli", "livetweet.__main__"})
+        and any(_under(name, {"livetweet.cli"}) for name in _imports(path))
+    ]
+    assert users == []
+
+
+def test_the_checker_catches_a_forbidden_import_and_skips_type_checking_ones(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from typing import TYPE_CHECKING\nimport requests\nfrom ..store import Store\nfrom . import compose\n"
+        "if TYPE_CHECKING:\n    from ..console import app\n"
+        "def later():\n    from ..service import Service\n"
+    )
+    imported = _imports(probe, "livetweet.plan.probe")
+    assert imported == {"typing", "requests", "livetweet.store", "livetweet.plan.compose", "livetweet.service"}
+    assert _violations("livetweet.plan.probe", imported) == [
+        "livetweet.plan.probe imports livetweet.service",
+        "livetweet.plan.probe imports livetweet.store",
+        "livetweet.plan.probe imports requests (I/O it must not do)",
+    ]

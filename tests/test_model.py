@@ -33,9 +33,9 @@ from livetweet.clock import FixedClock
 from livetweet.dispatch import Dispatcher
 from livetweet.draft import DraftError, DraftState
 from livetweet.errors import LiveControlError
-from livetweet.ledger import Claim
 from livetweet.publishers.base import Outcome
 from livetweet.service import Service
+from livetweet.service.ledger import Claim
 from livetweet.store import RUNNER_STALE_SECONDS, Store
 
 from .conftest import MINI_SCHEDULE, write_event

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from livetweet.fakex import FakeXServer
+from livetweet.fakes import FakeXServer
 
 from .conftest import REPO, SHIPPED_SCHEDULE, X_TEST_CREDENTIALS
 from .test_cli import livetweet

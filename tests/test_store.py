@@ -21,8 +21,8 @@ from livetweet.draft import (
     StaleRevision,
     UnknownDraft,
 )
-from livetweet.ledger import NotDue
 from livetweet.service import Service, TextRefused
+from livetweet.service.ledger import NotDue
 from livetweet.store import Store, StoreError, drafts_table, meta_table
 
 from .conftest import MINI_SCHEDULE, posting_run, write_event

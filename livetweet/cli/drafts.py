@@ -11,7 +11,7 @@ import click
 
 from ..clock import show_time
 from ..draft import DraftError, DraftState
-from ..terminal import safe
+from .terminal import safe
 
 if TYPE_CHECKING:  # the console, the scheduler, tweepy and the simulated X load only for `run`
     pass

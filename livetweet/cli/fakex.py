@@ -25,7 +25,7 @@ def fake_x(ctx: click.Context, host: str, port: int, account: str) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from ..fakex import FakeXServer
+    from ..fakes import FakeXServer
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: the simulated X API listens on {host}, not only on this machine", err=True)

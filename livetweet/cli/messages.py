@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..inbox import shorten
-from ..terminal import safe
+from .terminal import safe
 
 if TYPE_CHECKING:  # the console, the scheduler, tweepy and the simulated X load only for `run`
     pass

@@ -13,7 +13,7 @@ from ..clock import show_time
 from ..draft import Draft
 from ..errors import Problem
 from ..inbox import SHOWN_LENGTH, Message, PollResult, shorten
-from ..terminal import safe
+from .terminal import safe
 
 if TYPE_CHECKING:  # the console, the scheduler, tweepy and the simulated X load only for `run`
     from ..dispatch import Notice, Runner

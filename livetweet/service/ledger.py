@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .clock import Clock
-from .draft import Actor, Draft, DraftState
-from .errors import NotDue as NotDue
-from .errors import Paused as Paused
-from .store import Connection, LeaseLost, Store
+from ..clock import Clock
+from ..draft import Actor, Draft, DraftState
+from ..errors import NotDue as NotDue
+from ..errors import Paused as Paused
+from ..store import Connection, LeaseLost, Store
 
 S = DraftState
 DISPATCHER = "dispatcher"

@@ -1,0 +1,6 @@
+"""Simulated networks on 127.0.0.1, for tests and rehearsals: threaded HTTP servers with their
+own state, spoken to by the real client libraries (`FakeXServer(...).start()`)."""
+
+from .x import FAULT_KINDS, FakeXServer, add_dm
+
+__all__ = ["FAULT_KINDS", "FakeXServer", "add_dm"]
