@@ -29,7 +29,7 @@ import pytest
 import requests
 from argon2 import PasswordHasher
 
-import livetweet.console.app as console_app
+import livetweet.console.views.live as console_live
 from livetweet.clock import SystemClock
 from livetweet.console import ConsoleAuth, ConsoleContext, create_app
 from livetweet.console.server import ConsoleServer, allowed_hosts
@@ -459,7 +459,7 @@ def test_password_checks_run_in_a_small_pool_off_the_event_loop(tmp_path: Path) 
 
 def test_count_runs_off_the_event_loop_and_has_a_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     console = InProcessConsole(tmp_path, ConsoleAuth(password=PASSWORD))
-    real = console_app.as_posted
+    real = console_live.as_posted
     entered, release = threading.Event(), threading.Event()
 
     def held(service: Any, text: str, *args: Any) -> Any:
@@ -468,7 +468,7 @@ def test_count_runs_off_the_event_loop_and_has_a_limit(tmp_path: Path, monkeypat
             assert release.wait(30)
         return real(service, text, *args)
 
-    monkeypatch.setattr(console_app, "as_posted", held)
+    monkeypatch.setattr(console_live, "as_posted", held)
     answers: list[int] = []
     headers = {"X-CSRF-Token": console.csrf}
 

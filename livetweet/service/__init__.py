@@ -18,7 +18,7 @@ check a text or render one import them, so `livetweet queue` and `approve` start
 """
 
 from ..draft import MODES
-from .composing import as_posted, compose_draft, running_segment
+from .composing import as_posted, compose_draft, running_segment, segment_started
 from .corrections import POSTING_MARGIN
 from .facade import CONSOLE_URL_KEY, Service
 from .inbox import InboxService
@@ -40,4 +40,5 @@ __all__ = [
     "compose_draft",
     "operator_name",
     "running_segment",
+    "segment_started",
 ]

@@ -22,14 +22,20 @@ if TYPE_CHECKING:
     from .facade import Service
 
 
+def segment_started(service: Service, event_id: str, when: datetime) -> dict[str, Any] | None:
+    """The segment running at `when` (shifts applied); None before the first one starts."""
+    segments = service.store.segments(event_id)
+    shifts = service.store.shifts(event_id)
+    started = [s for s in segments if s["planned_start"] + shift_for(shifts, s["planned_start"]) <= when]
+    return started[-1] if started else None
+
+
 def running_segment(service: Service, event_id: str, when: datetime) -> dict[str, Any]:
-    """The segment running at `when` (shifts applied), or the first one before the event."""
+    """The segment whose hashtags a post at `when` carries: the running one, or the first before the event."""
     segments = service.store.segments(event_id)
     if not segments:
         raise EventError("the event has no segments: load its schedule first")
-    shifts = service.store.shifts(event_id)
-    started = [s for s in segments if s["planned_start"] + shift_for(shifts, s["planned_start"]) <= when]
-    return started[-1] if started else segments[0]
+    return segment_started(service, event_id, when) or segments[0]
 
 
 def as_posted(service: Service, text: str, draft_id: int | None = None, event_id: str | None = None) -> Tagged:

@@ -1,0 +1,295 @@
+"""The console's shared plumbing: the context it serves, sessions, pages rendered once per
+change and filled in per viewer, signed banners, and the shape of every action."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
+
+from markupsafe import Markup, escape
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from ..draft import Actor, DraftState, actions_for
+from ..errors import LivetweetError
+from ..inbox import clean_text
+from ..service import InboxService, Service, segment_started
+from .auth import SESSION_COOKIE, ConsoleAuth, Session
+from .guard import same
+
+HERE = Path(__file__).parent
+PAGE_SIZE = 50
+S = DraftState
+log = logging.getLogger("livetweet.console")
+MAX_ID = 2**62  # ids past this are not ids (SQLite's integers end at 2**63)
+MAX_PAGE = 100_000
+
+
+class BadRequest(ValueError):
+    """A request livetweet cannot make sense of (an id, a page, a duration): a 400, said plainly."""
+
+
+def _id(value: object, what: str) -> int:
+    number = value if isinstance(value, int) else -1
+    if not 0 < number < MAX_ID:
+        raise BadRequest(f"there is no {what} {str(value)[:30]}")
+    return number
+
+
+VERIFY_SLOTS = 2  # password checks at once (argon2 takes memory and most of a second)
+MAX_FORM_FIELDS = 64
+PAGES = frozenset({"/login", "/queue", "/inbox", "/posted", "/history", "/compose"})
+
+
+@dataclass
+class ConsoleContext:
+    """What the console serves: one event of one store, on the run's clock."""
+
+    service: Service
+    event_id: str
+    mode: str
+    auth: ConsoleAuth
+    post_link: Callable[[str], str] = lambda tweet_id: f"https://x.com/i/status/{tweet_id}"
+    speed: float = 1.0
+    # Checks X's credentials again before a resume after X refused them (the run gives it).
+    verify_credentials: Callable[[], str] | None = None
+    # The Host values it answers to (server.allowed_hosts); empty: the loopback names, any port.
+    allowed_hosts: frozenset[str] = frozenset()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.service.zone(self.event_id)
+
+
+class ChangeWatch:
+    """The store's change marker, read every 0.1 s by one thread instead of once per request."""
+
+    def __init__(self, read: Callable[[], str], every: float = 0.1) -> None:
+        self._read = read
+        self.value = read()
+        self._every = every
+        threading.Thread(target=self._loop, name="console-watch", daemon=True).start()
+
+    def refresh(self) -> None:
+        self.value = self._read()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self._every)
+            try:
+                self.refresh()
+            except Exception:
+                continue
+
+
+# Shared (cached) pages are rendered with these in place of each viewer's values. They are
+# markup: autoescape turns any "<" of stored text into "&lt;", so no stored text, DM or name
+# can ever contain one, and filling them in cannot reach into what people wrote.
+_SLOTS = {name: Markup(f"<!--livetweet:{name}-->") for name in ("csrf", "operator", "banner")}
+_LOGIN_ERRORS = {
+    "wrong": "wrong password or token",
+    "name": "say who you are: your name goes in the audit trail",
+    "busy": "too many failed logins: try again in a minute",
+}
+
+
+@dataclass(frozen=True)
+class Goto:
+    """An action's answer that leads to another page than the one it came from."""
+
+    path: str
+    message: str
+    anchor: str = ""
+
+
+def _clean_form(form: FormData) -> FormData:
+    """Every field of every form in one normal form: no NUL, control or bidi characters."""
+    return FormData(
+        [(key, clean_text(value) if isinstance(value, str) else value) for key, value in form.multi_items()]
+    )
+
+
+class Shell:
+    """What every view shares: the service, the templates, the change watch, the shared page
+    cache; and the plumbing of sessions, pages, messages and actions."""
+
+    def __init__(self, ctx: ConsoleContext) -> None:
+        self.ctx = ctx
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.templates.env.autoescape = True
+        self.inbox = InboxService(ctx.service)
+        self.store = ctx.service.store
+        self.event_row = self.store.event(ctx.event_id)
+        self.watch = ChangeWatch(self.store.change_marker)
+        if ctx.auth.store is None:
+            ctx.auth.store = self.store  # sessions and link tokens live in the console's store
+        self.cache: dict[str, tuple[str, str]] = {}
+        self.cache_lock = threading.Lock()
+        self.verify_slots = asyncio.Semaphore(VERIFY_SLOTS)
+        self.templates.env.filters["hm"] = self.hm
+        self.templates.env.filters["iso"] = lambda when: when.isoformat() if when else ""
+        # A draft's buttons are the operator's actions the table allows from its state.
+        self.templates.env.tests["allowed"] = lambda d, name: name in actions_for(d.state, Actor.OPERATOR)
+
+    def running_segment(self, now: datetime) -> dict[str, Any] | None:
+        """The segment running now, by the service's rule (None before the first starts)."""
+        return segment_started(self.ctx.service, self.ctx.event_id, now)
+
+    def hm(self, when: datetime | None) -> str:
+        return when.astimezone(self.ctx.zone).strftime("%H:%M:%S %Z") if when else "-"
+
+    def session_of(self, request: Request) -> tuple[str | None, Session | None]:
+        sid = request.cookies.get(SESSION_COOKIE)
+        return sid, self.ctx.auth.session(sid)  # called in a thread: it may read the store
+
+    def banner(self, request: Request, session: Session) -> Markup:
+        """The page's message, only if this console said it to this session (no spoofed banners)."""
+        text = request.query_params.get("msg", "")[:500]
+        mark = request.query_params.get("sig", "")
+        if not text or not session.signed(text, mark):
+            return Markup("")
+        if text.startswith("error:"):
+            return Markup('<p class="banner error" role="alert">{}</p>').format(text[6:])
+        return Markup('<p class="banner ok" role="status">{}</p>').format(text)
+
+    def render(self, name: str, request: Request, values: dict[str, Any], **viewer: Any) -> str:
+        return self.templates.get_template(name).render(
+            request=request,
+            paused=self.store.paused(),
+            mode=self.ctx.mode,
+            event=self.event_row,
+            path=request.url.path,
+            **{**_SLOTS, **viewer},
+            **values,
+        )
+
+    def page(self, name: str, request: Request, session: Session, **values: Any) -> Response:
+        html = self.render(
+            name, request, values, operator=session.operator, csrf=session.csrf, banner=self.banner(request, session)
+        )
+        return Response(html, media_type="text/html; charset=utf-8")
+
+    def fill(self, html: str, request: Request, session: Session) -> str:
+        """A shared page with this viewer's values in its slots (escaped where they are text)."""
+        for name, value in (
+            ("csrf", session.csrf),
+            ("operator", session.operator),
+            ("banner", self.banner(request, session)),
+        ):
+            html = html.replace(_SLOTS[name], str(escape(value)))  # escape() leaves the banner's Markup as it is
+        return html
+
+    async def cached_page(
+        self, name: str, request: Request, session: Session, data: Callable[[], dict[str, Any]]
+    ) -> Response:
+        """Pages that change only when the store does are rendered once per change and shared
+        by every session (its CSRF token and name filled in), so that a busy room stays fast."""
+        query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("msg", "sig")]
+        key = request.url.path + "?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in query)
+        seen = self.watch.value
+        hit = self.cache.get(key)
+
+        def build() -> str:
+            with self.cache_lock:  # one render per change, not one per waiting session
+                again = self.cache.get(key)
+                if again is not None and again[0] == seen:
+                    return again[1]
+                html = self.render(name, request, data())
+                if len(self.cache) > 256:
+                    self.cache.clear()
+                self.cache[key] = (seen, html)
+                return html
+
+        html = hit[1] if hit is not None and hit[0] == seen else await run_in_threadpool(build)
+        return Response(self.fill(html, request, session), media_type="text/html; charset=utf-8")
+
+    def back(
+        self,
+        request: Request,
+        form: FormData,
+        session: Session,
+        message: str = "",
+        error: str = "",
+        goto: Goto | None = None,
+    ) -> RedirectResponse:
+        """Back to the page the action came from (or `goto`'s), with its message signed for this session."""
+        if goto is not None:
+            path, message, anchor = goto.path, goto.message, goto.anchor
+        else:
+            target = str(form.get("next") or request.headers.get("referer") or "/")
+            parts = urlsplit(target)
+            path = parts.path if parts.path.startswith("/") and not parts.path.startswith("//") else "/"
+            anchor = str(form.get("anchor") or "")
+        text = f"error:{error}" if error else message
+        text = text[:500]
+        query = f"?msg={quote(text)}&sig={session.sign(text)}" if text else ""
+        anchor = "".join(c for c in anchor if c.isalnum() or c in "-_")[:40]
+        return RedirectResponse(path + query + (f"#{anchor}" if anchor else ""), status_code=303)
+
+    def guarded(
+        self, handler: Callable[[Request, Session], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            _, session = await run_in_threadpool(self.session_of, request)
+            if session is None:
+                if request.method == "GET" and request.url.path != "/events":
+                    return RedirectResponse("/login", status_code=303)
+                return JSONResponse({"error": "log in first"}, status_code=401)
+            return await handler(request, session)
+
+        return endpoint
+
+    def action(
+        self,
+        do: Callable[[Request, FormData, Session], str | Goto],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """A state-changing POST: needs a session and its CSRF token; errors come back as messages."""
+
+        async def handler(request: Request, session: Session) -> Response:
+            form = await self.read_form(request)
+            if not same(str(form.get("csrf") or ""), session.csrf):
+                return JSONResponse({"error": "missing or wrong CSRF token: reload the page"}, status_code=403)
+            try:
+                message = await run_in_threadpool(do, request, form, session)
+            except BadRequest as exc:
+                return PlainTextResponse(str(exc), status_code=400)
+            except LivetweetError as exc:
+                return self.back(request, form, session, error=str(exc))
+            except Exception:
+                # No exception text reaches a page; the run's terminal has the traceback.
+                log.exception("console action %s failed", request.url.path)
+                return PlainTextResponse(
+                    "the console could not do that (an internal error, shown on the run's screen): "
+                    "look at the page again before you retry",
+                    status_code=500,
+                )
+            finally:
+                await run_in_threadpool(self.watch.refresh)  # the next page shows this operator's own change
+            if isinstance(message, Goto):
+                return self.back(request, form, session, goto=message)
+            return self.back(request, form, session, message)
+
+        return self.guarded(handler)
+
+    async def read_form(self, request: Request) -> FormData:
+        """The form of a POST: fields only, no file parts (none is expected anywhere)."""
+        return _clean_form(await request.form(max_files=0, max_fields=MAX_FORM_FIELDS))
+
+    def int_field(self, form: FormData, name: str) -> int | None:
+        value = str(form.get(name) or "")
+        return int(value) if value.isdigit() else None
+
+    def marker(self) -> str:
+        return self.watch.value
