@@ -1,17 +1,30 @@
-"""Benchmark: the console's Queue page and its Approve action with 2,000 drafts in the store.
+"""Benchmark: the console's Queue page and its Approve action with 2,000 drafts in the store,
+and an operator's login while others guess the password.
 
 The console runs as `livetweet run` serves it (uvicorn, one process) in a child process;
 20 clients on loopback (httpx, asyncio) each log in and then ask for the Queue page, then
 approve drafts, as fast as answers come. Prints p50 and p99 latency of each.
 Target (issue 6): p99 under 50 ms for the page.
 
-Run:  .venv/bin/python bench/bench_console.py [--clients 20] [--requests 50]
+Logins: for each way of setting the password (`LIVETWEET_CONSOLE_PASSWORD`, a plain password,
+and `LIVETWEET_CONSOLE_PASSWORD_HASH`, its argon2 hash) a fresh console process; first the
+operator logs in alone (the baseline), then 20 guessers, each from its own loopback address
+(127.0.0.2 to 127.0.0.21), send wrong passwords one after another, each again as soon as it
+has its answer (after a 429, once its Retry-After has passed), while the operator, from
+127.0.0.1, logs in with the right password again and again: the time from its first POST
+/login to the 303 that logs it in, a 429 on the way retried after the Retry-After it names
+(what a person does with "try again in N s"). Prints p50, p99 and max of each.
+Target: p99 under 1 s in both ways, under guessing.
+
+Run:  .venv/bin/python bench/bench_console.py [--clients 20] [--requests 50] [--only queue|login]
+        [--guessers 20] [--logins 4] [--give-up 60]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import multiprocessing
 import re
@@ -20,6 +33,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -29,9 +44,11 @@ from bench_text import generated_schedule
 
 N_DRAFTS = 2_000
 PASSWORD = "bench"
+OPERATOR = "127.0.0.1"  # the operator's address; the guessers' are 127.0.0.2 and up (Linux routes 127/8)
+LOGIN_P99_TARGET = 1.0  # seconds
 
 
-def serve(db: str, port: int, ready: object) -> None:
+def serve(db: str, port: int, ready: object, password_hash: str | None = None) -> None:
     from livetweet.console import ConsoleAuth, ConsoleContext, create_app
     from livetweet.console.server import ConsoleServer
     from livetweet.service import Service
@@ -39,7 +56,8 @@ def serve(db: str, port: int, ready: object) -> None:
 
     service = Service(Store(db))
     event_id = service.store.events()[0]["id"]
-    app = create_app(ConsoleContext(service, event_id, "approval", ConsoleAuth(PASSWORD)))
+    auth = ConsoleAuth(password_hash=password_hash) if password_hash else ConsoleAuth(PASSWORD)
+    app = create_app(ConsoleContext(service, event_id, "approval", auth))
     ConsoleServer(app, "127.0.0.1", port).start()
     ready.set()  # type: ignore[attr-defined]
     while True:
@@ -51,39 +69,215 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
 
 
-async def client(base: str, n: int, ids: list[int], page_ms: list[float], approve_ms: list[float]) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        await http.post("/login", data={"name": "bench", "password": PASSWORD})
-        first = await http.get("/queue")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', first.text).group(1)  # type: ignore[union-attr]
-        for _ in range(n):
-            start = time.perf_counter()
-            response = await http.get("/queue")
-            page_ms.append((time.perf_counter() - start) * 1000)
-            assert response.status_code == 200 and "data-draft-id" in response.text
-        for draft_id in ids:
-            start = time.perf_counter()
-            response = await http.post(
-                f"/drafts/{draft_id}/approve", data={"csrf": csrf}, headers={"referer": base + "/queue"}
-            )
-            approve_ms.append((time.perf_counter() - start) * 1000)
-            assert response.status_code == 303, response.text
+async def logged_in(base: str) -> tuple[httpx.AsyncClient, str]:
+    """A client logged in, and its CSRF token."""
+    http = httpx.AsyncClient(base_url=base, timeout=30)
+    response = await http.post("/login", data={"name": "bench", "password": PASSWORD})
+    if response.status_code != 303 or response.headers["location"] != "/":
+        raise RuntimeError(f"login refused: {response.status_code} {response.text[:200]}")
+    first = await http.get("/queue")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', first.text).group(1)  # type: ignore[union-attr]
+    return http, csrf
+
+
+async def client(
+    http: httpx.AsyncClient, csrf: str, n: int, ids: list[int], page_ms: list[float], approve_ms: list[float]
+) -> None:
+    base = str(http.base_url).rstrip("/")
+    for _ in range(n):
+        start = time.perf_counter()
+        response = await http.get("/queue")
+        page_ms.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200 and "data-draft-id" in response.text
+    for draft_id in ids:
+        start = time.perf_counter()
+        response = await http.post(
+            f"/drafts/{draft_id}/approve", data={"csrf": csrf}, headers={"referer": base + "/queue"}
+        )
+        approve_ms.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 303, response.text
 
 
 async def load(base: str, clients: int, n: int, ids: list[int]) -> tuple[list[float], list[float]]:
     page_ms: list[float] = []
     approve_ms: list[float] = []
     share = len(ids) // clients
-    await asyncio.gather(
-        *(client(base, n, ids[i * share : (i + 1) * share], page_ms, approve_ms) for i in range(clients))
-    )
+    # One login after another: logins at once from one address wait behind each other (the
+    # login throttle counts each before it is checked), and past 30 s they get a 429.
+    sessions = [await logged_in(base) for _ in range(clients)]
+    try:
+        await asyncio.gather(
+            *(
+                client(http, csrf, n, ids[i * share : (i + 1) * share], page_ms, approve_ms)
+                for i, (http, csrf) in enumerate(sessions)
+            )
+        )
+    finally:
+        for http, _ in sessions:
+            await http.aclose()
     return page_ms, approve_ms
+
+
+def bench_pages(db: str, clients: int, requests: int, ids: list[int]) -> None:
+    with console_process(db) as base:
+        gc.collect()
+        gc.disable()  # the clients' own garbage collection is not the server's latency
+        page_ms, approve_ms = asyncio.run(load(base, clients, requests, ids))
+        gc.enable()
+    print(f"{N_DRAFTS:,} drafts in the store, {clients} concurrent clients on loopback, one server process")
+    print(
+        f"Queue page ({len(page_ms):,} requests, 50 drafts a page): p50 {statistics.median(page_ms):.1f} ms, "
+        f"p99 {pct(page_ms, 0.99):.1f} ms, max {max(page_ms):.1f} ms "
+        f"({'meets' if pct(page_ms, 0.99) < 50 else 'MISSES'} target p99 < 50 ms)"
+    )
+    print(
+        f"Approve ({len(approve_ms):,} requests): p50 {statistics.median(approve_ms):.1f} ms, "
+        f"p99 {pct(approve_ms, 0.99):.1f} ms, max {max(approve_ms):.1f} ms"
+    )
+
+
+# --- logins under guessing ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def console_process(db: str, password_hash: str | None = None) -> Iterator[str]:
+    """A console in a child process, as `livetweet run` serves it; yields its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    server = ctx.Process(target=serve, args=(db, port, ready, password_hash), daemon=True)
+    server.start()
+    if not ready.wait(30):
+        server.terminate()
+        raise RuntimeError("the console did not start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.join(10)
+
+
+async def operator_login(base: str, give_up: float) -> tuple[float, int, bool]:
+    """The right password from the operator's address until the 303 to the Now page.
+
+    Returns (seconds, 429s met on the way, logged in: False if it gave up after `give_up` s)."""
+    from livetweet.console.auth import MAX_WAIT
+
+    transport = httpx.AsyncHTTPTransport(local_address=OPERATOR)
+    start = time.perf_counter()
+    refused = 0
+    async with httpx.AsyncClient(base_url=base, transport=transport, timeout=MAX_WAIT + 30) as http:
+        while True:
+            response = await http.post("/login", data={"name": "operator", "password": PASSWORD})
+            elapsed = time.perf_counter() - start
+            if response.status_code == 303 and response.headers["location"] == "/":
+                return elapsed, refused, True
+            if response.status_code != 429:
+                raise RuntimeError(f"the right password got {response.status_code} {response.headers}")
+            refused += 1
+            later = float(response.headers.get("retry-after", "1"))
+            if elapsed + later > give_up:
+                return elapsed, refused, False
+            await asyncio.sleep(later)
+
+
+async def guesser(base: str, address: str, counts: Counter[str], saturated: asyncio.Event) -> None:
+    """Wrong passwords from `address`, one after another, for as long as it is not cancelled."""
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with httpx.AsyncClient(base_url=base, transport=transport, timeout=120) as http:
+        for i in range(10**9):
+            response = await http.post("/login", data={"name": "mallory", "password": f"guess {i}"})
+            if response.status_code == 429:
+                counts["refused (429)"] += 1
+                saturated.set()
+                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+            elif response.status_code == 303 and "error=wrong" in response.headers["location"]:
+                counts["wrong (303)"] += 1
+            else:
+                counts[f"other ({response.status_code})"] += 1
+
+
+async def logins_alone(base: str, n: int) -> list[float]:
+    return [(await operator_login(base, give_up=120))[0] for _ in range(n)]
+
+
+async def logins_under_guessing(
+    base: str, guessers: int, logins: int, give_up: float
+) -> tuple[list[tuple[float, int, bool]], Counter[str], float, float]:
+    """The operator's logins while `guessers` clients guess; also what the guessers got, how
+    long they took to fill the throttle's queue (their first 429), and how long it all took."""
+    counts: Counter[str] = Counter()
+    saturated = asyncio.Event()
+    started = time.perf_counter()
+    tasks = [asyncio.create_task(guesser(base, f"127.0.0.{2 + i}", counts, saturated)) for i in range(guessers)]
+    try:
+        await asyncio.wait_for(saturated.wait(), 60)
+        filled = time.perf_counter() - started
+        results = [await operator_login(base, give_up) for _ in range(logins)]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return results, counts, filled, time.perf_counter() - started
+
+
+def summary(seconds: list[float]) -> str:
+    return (
+        f"p50 {statistics.median(seconds) * 1000:,.0f} ms, p99 {pct(seconds, 0.99) * 1000:,.0f} ms, "
+        f"max {max(seconds) * 1000:,.0f} ms"
+    )
+
+
+def bench_logins(db: str, guessers: int, logins: int, give_up: float) -> None:
+    from argon2 import PasswordHasher
+
+    from livetweet.console.auth import GLOBAL_BUDGET, GLOBAL_WINDOW, MAX_WAIT
+
+    print(
+        f"Logins: the operator from {OPERATOR}, {guessers} guessers from 127.0.0.2-127.0.0.{1 + guessers}; "
+        f"the throttle: {GLOBAL_BUDGET} failures per {GLOBAL_WINDOW:.0f} s for everybody, then one every "
+        f"{GLOBAL_WINDOW / GLOBAL_BUDGET:.0f} s, a 429 past a {MAX_WAIT:.0f} s wait"
+    )
+    for way, password_hash in (
+        ("password (LIVETWEET_CONSOLE_PASSWORD)", None),
+        ("argon2 hash (LIVETWEET_CONSOLE_PASSWORD_HASH)", PasswordHasher().hash(PASSWORD)),
+    ):
+        with console_process(db, password_hash) as base:
+            alone = asyncio.run(logins_alone(base, 20))
+            results, counts, filled, took = asyncio.run(logins_under_guessing(base, guessers, logins, give_up))
+        seconds = [s for s, _, _ in results]
+        gave_up = sum(not ok for _, _, ok in results)
+        met = pct(seconds, 0.99) < LOGIN_P99_TARGET and not gave_up
+        print(f"  {way}:")
+        print(f"    alone, 20 logins: {summary(alone)}")
+        unfinished = f" ({gave_up} still refused when given up, near {give_up:.0f} s: counted as that long)"
+        print(
+            f"    under guessing, {len(results)} logins one after another: {summary(seconds)}"
+            f"{unfinished if gave_up else ''}; "
+            f"each: {', '.join(f'{s:.1f} s after {r} 429s' for s, r, _ in results)} "
+            f"({'meets' if met else 'MISSES'} target p99 < {LOGIN_P99_TARGET:.0f} s)"
+        )
+        rate = max(0, counts["wrong (303)"] - GLOBAL_BUDGET) / took * 60  # past the first burst
+        print(
+            f"    the guessers: queue full {filled:.1f} s after they started; in {took:.0f} s, "
+            f"{', '.join(f'{n:,} {kind}' for kind, n in sorted(counts.items()))} "
+            f"(checked: {GLOBAL_BUDGET} at once, then {rate:.0f} a minute)"
+        )
+
+
+# --- main -------------------------------------------------------------------------------------
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=50, help="Queue pages per client")
+    parser.add_argument("--only", choices=["queue", "login"], help="Run one part only")
+    parser.add_argument("--guessers", type=int, default=20, help="Clients guessing the password")
+    parser.add_argument("--logins", type=int, default=4, help="The operator's logins under guessing, per way")
+    parser.add_argument("--give-up", type=float, default=60.0, help="Seconds before a login is given up")
     args = parser.parse_args()
     from livetweet.service import Service
     from livetweet.store import Store
@@ -94,31 +288,10 @@ def main() -> int:
         service.load(generated_schedule(Path(tmp), N_DRAFTS))
         ids = [d.id for d in service.queue()][: args.clients * 25]
         service.store.close()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        ctx = multiprocessing.get_context("spawn")
-        ready = ctx.Event()
-        server = ctx.Process(target=serve, args=(db, port, ready), daemon=True)
-        server.start()
-        ready.wait(30)
-        try:
-            gc.collect()
-            gc.disable()  # the clients' own garbage collection is not the server's latency
-            page_ms, approve_ms = asyncio.run(load(f"http://127.0.0.1:{port}", args.clients, args.requests, ids))
-            gc.enable()
-        finally:
-            server.terminate()
-    print(f"{N_DRAFTS:,} drafts in the store, {args.clients} concurrent clients on loopback, one server process")
-    print(
-        f"Queue page ({len(page_ms):,} requests, 50 drafts a page): p50 {statistics.median(page_ms):.1f} ms, "
-        f"p99 {pct(page_ms, 0.99):.1f} ms, max {max(page_ms):.1f} ms "
-        f"({'meets' if pct(page_ms, 0.99) < 50 else 'MISSES'} target p99 < 50 ms)"
-    )
-    print(
-        f"Approve ({len(approve_ms):,} requests): p50 {statistics.median(approve_ms):.1f} ms, "
-        f"p99 {pct(approve_ms, 0.99):.1f} ms, max {max(approve_ms):.1f} ms"
-    )
+        if args.only != "login":
+            bench_pages(db, args.clients, args.requests, ids)
+        if args.only != "queue":
+            bench_logins(db, args.guessers, args.logins, args.give_up)
     return 0
 
 

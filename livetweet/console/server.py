@@ -41,8 +41,9 @@ def connection_limit(fd_limit: int) -> int:
 
 class GuardedH11(H11Protocol):
     """uvicorn's HTTP/1.1 with two bounds: at most `limit` connections (a new one beyond is
-    closed before anything is read), and a connection that sends no request within
-    HEADER_TIMEOUT is closed (idle sockets and slow headers cannot pile up)."""
+    closed before anything is read), and a connection whose next request has not begun within
+    HEADER_TIMEOUT of connecting or of the last answer is closed (idle sockets and slow
+    headers cannot pile up). A streaming answer (the event stream) is a request under way."""
 
     limit = MAX_CONNECTIONS
     header_timeout = HEADER_TIMEOUT
@@ -59,8 +60,18 @@ class GuardedH11(H11Protocol):
 
     def _no_request(self) -> None:
         self._header_timer = None
-        if self.cycle is None and not self.transport.is_closing():
+        waiting = self.cycle is None or self.cycle.response_complete  # no request under way: idle or slow headers
+        if waiting and not self.transport.is_closing():
             self.transport.close()
+
+    def on_response_complete(self) -> None:
+        """Each request after the first has HEADER_TIMEOUT too (uvicorn's keep-alive timer stops
+        at the next request's first byte, so slow headers would hold the connection forever)."""
+        super().on_response_complete()
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        if not self.transport.is_closing():
+            self._header_timer = self.loop.call_later(self.header_timeout, self._no_request)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
