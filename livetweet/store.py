@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import socket
 import sqlite3
 import threading
@@ -1292,6 +1293,21 @@ class Store:
                 .values(used_at=now)
             )
             return spent.rowcount == 1
+
+    def console_secret(self, name: str) -> str:
+        """A random secret kept in the store, made on first use (the key that signs the console's
+        device cookies): every console on this store, and the next run, shares it."""
+        found = self.setting(name)
+        if found:
+            return found[0]
+        value = secrets.token_urlsafe(32)
+        try:
+            with self.begin() as conn:
+                conn.execute(settings_table.insert().values(key=name, value=value, as_of=""))
+        except (sa.exc.IntegrityError, StoreError):
+            pass  # another process made it first: use theirs
+        again = self.setting(name)
+        return again[0] if again else value
 
     def setting(self, key: str) -> tuple[str, str] | None:
         with self.engine.connect() as conn:

@@ -63,3 +63,39 @@ def test_slow_headers_on_a_kept_alive_connection_are_cut_too(tmp_path: Path, mon
             sock.close()
         server.stop()
         store.close()
+
+
+def test_a_browser_that_logged_in_before_passes_a_flood_of_guesses(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from livetweet.console.auth import DEVICE_DAYS, DEVICE_FAILURES
+
+    store = Store(f"sqlite:///{tmp_path / 'devices.db'}")
+    now, wall = [0.0], [datetime(2020, 11, 12, 12, 0, tzinfo=UTC)]
+    auth = ConsoleAuth(password="pw", store=store, clock=lambda: now[0], wall=lambda: wall[0], max_wait=30.0)
+    try:
+        cookie = auth.device_cookie()  # what the operator's browser got at yesterday's rehearsal
+        for i in range(200):  # guesses from many addresses fill the shared budget
+            auth.attempt(f"127.0.0.{2 + i % 20}")
+        assert auth.attempt("127.0.0.1") is None  # a browser never seen before waits with them (refused)
+        device = auth.trusted_device(cookie)
+        assert device is not None and auth.attempt("127.0.0.1", device) == 0.0  # the operator's does not
+        auth.succeeded("127.0.0.1", device)
+
+        # A device cookie cannot be made up, reused after expiry, or used to guess without end.
+        assert auth.trusted_device(cookie[:-1] + ("0" if cookie[-1] != "0" else "1")) is None
+        assert auth.trusted_device("x.1.y") is None and auth.trusted_device(None) is None
+        for _ in range(DEVICE_FAILURES):
+            wait = auth.attempt("127.0.0.1", device)
+            assert wait is not None
+            now[0] += wait
+        assert auth.trusted_device(cookie) is None  # failed too often: it queues with everybody else
+        wall[0] += timedelta(days=DEVICE_DAYS + 1)
+        assert auth.trusted_device(auth.device_cookie()) is not None
+        old = cookie
+        assert auth.trusted_device(old) is None  # expired
+        # Every console on this store signs with the same key (the next run, the standby).
+        other = ConsoleAuth(password="pw", store=store, clock=lambda: now[0], wall=lambda: wall[0])
+        assert other.trusted_device(auth.device_cookie()) is not None
+    finally:
+        store.close()

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from ..store import Store
 
 SESSION_COOKIE = "livetweet_session"
+DEVICE_COOKIE = "livetweet_device"  # set by a login that succeeded: this browser has logged in before
+DEVICE_DAYS = 30
+DEVICE_FAILURES = 5  # a device that fails this often in a row is no longer trusted
+DEVICE_KEY = "console_device_key"
 MAX_DELAY = 5.0  # the longest wait a client's failures add before its next attempt
 MAX_WAIT = 30.0  # an attempt that would have to wait longer is refused at once (no sleeping pile)
 GLOBAL_BUDGET = 20  # failed attempts, from all clients together, per GLOBAL_WINDOW ...
@@ -108,6 +112,10 @@ class ConsoleAuth:
         self.store = store
         self._wall = wall
         self._known: dict[str, tuple[Session, float]] = {}  # id hash -> (session, when it was read)
+        # Browsers that logged in before have their own lane past the shared failure budget, so
+        # a flood of guesses from elsewhere cannot lock the operators out (OWASP's device cookies).
+        self._devices: OrderedDict[str, _Client] = OrderedDict()
+        self._device_key: bytes | None = None
         self._clients: OrderedDict[str, _Client] = OrderedDict()
         self._overflow = _Client()
         self._max_clients = max_clients
@@ -179,9 +187,56 @@ class ConsoleAuth:
     def _idle(state: _Client, now: float) -> bool:
         return state.next_at <= now and now - state.last > FORGET_AFTER
 
-    def attempt(self, client: str) -> float | None:
+    # --- device cookies ---------------------------------------------------------------------
+
+    def _key(self) -> bytes:
+        if self._device_key is None:
+            self._device_key = self._sessions().console_secret(DEVICE_KEY).encode()
+        return self._device_key
+
+    def device_cookie(self) -> str:
+        """A signed cookie naming this browser as one that logged in (set after each success)."""
+        device = secrets.token_urlsafe(12)
+        expires = int(self._wall().timestamp()) + DEVICE_DAYS * 86400
+        body = f"{device}.{expires}"
+        return f"{body}.{hmac.new(self._key(), body.encode(), hashlib.sha256).hexdigest()[:32]}"
+
+    def trusted_device(self, cookie: str | None) -> str | None:
+        """The device id of a valid, unexpired device cookie that has not failed too often; else None."""
+        if not cookie or len(cookie) > 120 or self.store is None:
+            return None
+        device, _, rest = cookie.partition(".")
+        expires, _, mark = rest.partition(".")
+        body = f"{device}.{expires}"
+        right = hmac.new(self._key(), body.encode(), hashlib.sha256).hexdigest()[:32]
+        if not (expires.isascii() and expires.isdigit()) or not hmac.compare_digest(mark, right):
+            return None
+        if int(expires) < self._wall().timestamp():
+            return None
+        with self._lock:
+            state = self._devices.get(device)
+            if state is not None and state.failures >= DEVICE_FAILURES:
+                return None  # guessed with too often: it queues with everybody else
+        return device
+
+    def attempt(self, client: str, device: str | None = None) -> float | None:
         """Count a login attempt as a failure now (a success takes it back) and say how long it
-        must wait before its password is checked; None: refused, it would wait too long."""
+        must wait before its password is checked; None: refused, it would wait too long.
+
+        A trusted device (see `trusted_device`) waits only for its own failures."""
+        if device is not None:
+            with self._lock:
+                now = self._clock()
+                state = self._devices.get(device) or _Client()
+                self._devices[device] = state
+                self._devices.move_to_end(device)
+                while len(self._devices) > self._max_clients:
+                    self._devices.popitem(last=False)
+                at = max(now, state.next_at)
+                state.failures += 1
+                state.next_at = at + _delay(state.failures)
+                state.last = at
+                return at - now
         with self._lock:
             now = self._clock()
             state = self._client(client, now)
@@ -220,16 +275,19 @@ class ConsoleAuth:
             state.next_at = max(state.next_at, now) + _delay(state.failures)
             state.last = now
 
-    def succeeded(self, client: str) -> None:
+    def succeeded(self, client: str, device: str | None = None) -> None:
         """A right password: its attempt was counted as a failure, take it back."""
         with self._lock:
+            if device is not None:
+                self._devices.pop(device, None)
+                return
             state = self._clients.pop(client, None)
             if state is not None and state.failures:
                 self._tat -= self._interval
 
-    def login(self, client: str, operator: str) -> str:
+    def login(self, client: str, operator: str, device: str | None = None) -> str:
         """A new session for `operator`; returns its id (the cookie), which is stored only hashed."""
-        self.succeeded(client)
+        self.succeeded(client, device)
         session_id = secrets.token_urlsafe(32)
         now = self._wall()
         self._sessions().add_console_session(digest(session_id), operator, now, now + SESSION_MAX)

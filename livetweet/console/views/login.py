@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from ..auth import SESSION_COOKIE
+from ..auth import DEVICE_COOKIE, DEVICE_DAYS, SESSION_COOKIE
 from ..guard import _plain, same
 from ..shell import _LOGIN_ERRORS, Shell
 
@@ -31,7 +31,9 @@ async def login(shell: Shell, request: Request) -> Response:
     client = request.client.host if request.client else "?"
     form = await shell.read_form(request)
     name = " ".join(str(form.get("name") or "").split())[:60]
-    wait = shell.ctx.auth.attempt(client)  # counted as a failure before it waits: guesses queue up
+    auth = shell.ctx.auth
+    device = await run_in_threadpool(auth.trusted_device, request.cookies.get(DEVICE_COOKIE))
+    wait = auth.attempt(client, device)  # counted as a failure before it waits: guesses queue up
     if wait is None:
         later = max(1, round(shell.ctx.auth.retry_after(client)))
         return _plain(429, f"too many failed logins: try again in {later} s", {"retry-after": str(later)})
@@ -43,11 +45,14 @@ async def login(shell: Shell, request: Request) -> Response:
         right = await run_in_threadpool(shell.ctx.auth.check_password, str(form.get("password") or ""))
     if not right:
         return RedirectResponse("/login?error=wrong", status_code=303)
-    sid = await run_in_threadpool(shell.ctx.auth.login, client, name)
+    sid = await run_in_threadpool(auth.login, client, name, device)
     response = RedirectResponse("/", status_code=303)
+    secure = request.url.scheme == "https"
+    response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", path="/", secure=secure)
     response.set_cookie(
-        SESSION_COOKIE, sid, httponly=True, samesite="strict", path="/", secure=request.url.scheme == "https"
-    )
+        DEVICE_COOKIE, auth.device_cookie(), max_age=DEVICE_DAYS * 86400, httponly=True, samesite="strict",
+        path="/login", secure=secure,
+    )  # fmt: skip
     return response
 
 
