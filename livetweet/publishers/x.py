@@ -12,6 +12,8 @@ import math
 import re
 import time
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -161,10 +163,8 @@ class XPublisher(Publisher):
     def me(self) -> tuple[str, str]:
         """(user id, username) of the account, asked once."""
         if self._me is None:
-            try:
+            with x_errors(f"cannot reach the account on {self.name}"):
                 user = self.client.get_me(user_auth=True).data
-            except (tweepy.TweepyException, requests.exceptions.RequestException) as exc:
-                raise PublisherError(f"cannot reach the account on {self.name}: {_describe(exc)}") from exc
             self._me = (str(user.id), str(user.username))
         return self._me
 
@@ -178,7 +178,7 @@ class XPublisher(Publisher):
         wanted = comparable(text)
         start = (since - timedelta(seconds=5)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         token: str | None = None
-        try:
+        with x_errors("looking up recent posts failed"):
             for _ in range(10):  # at most 1,000 recent posts
                 page = self.client.get_users_tweets(
                     user_id, start_time=start, max_results=100, pagination_token=token, user_auth=True
@@ -189,8 +189,6 @@ class XPublisher(Publisher):
                 token = (page.meta or {}).get("next_token")
                 if not token:
                     return None
-        except (tweepy.TweepyException, requests.exceptions.RequestException) as exc:
-            raise PublisherError(f"looking up recent posts failed: {_describe(exc)}") from exc
         return None
 
     def fetch_direct_messages(self, newer_than: str | None) -> tuple[list[IncomingMessage], int]:
@@ -199,7 +197,9 @@ class XPublisher(Publisher):
         found: list[IncomingMessage] = []
         token: str | None = None
         pages = 0
-        try:
+        with x_errors(
+            "fetching direct messages failed", rate_limit="X's rate limit for direct messages was reached (429)"
+        ):
             while True:
                 page = self.client.get_direct_message_events(
                     dm_event_fields=[
@@ -243,13 +243,24 @@ class XPublisher(Publisher):
                 token = (page.meta or {}).get("next_token")
                 if reached_known or not token:
                     return found, pages
-        except tweepy.TooManyRequests as exc:
-            raise RateLimited("X's rate limit for direct messages was reached (429)", _seconds_to_reset(exc)) from exc
-        except (tweepy.TweepyException, requests.exceptions.RequestException) as exc:
-            raise PublisherError(f"fetching direct messages failed: {_describe(exc)}") from exc
 
     def close(self) -> None:
         self.client.session.close()
+
+
+@contextmanager
+def x_errors(what: str, rate_limit: str | None = None) -> Iterator[None]:
+    """The one mapping of a look-up's tweepy and requests exceptions to our errors: a 429 to
+    RateLimited (when the caller says how to word it), anything else to PublisherError. (A post's
+    exceptions become outcomes instead: XPublisher._outcome.)"""
+    try:
+        yield
+    except tweepy.TooManyRequests as exc:
+        if rate_limit is None:
+            raise PublisherError(f"{what}: {_describe(exc)}") from exc
+        raise RateLimited(rate_limit, _seconds_to_reset(exc)) from exc
+    except (tweepy.TweepyException, requests.exceptions.RequestException) as exc:
+        raise PublisherError(f"{what}: {_describe(exc)}") from exc
 
 
 def _seconds_to_reset(exc: tweepy.TooManyRequests) -> float | None:
