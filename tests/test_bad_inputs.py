@@ -1,15 +1,14 @@
 # ruff: noqa: E501 - tables of exact messages, one case per line
 """Bad command lines, stores and settings: each gets one clear line and its exit code (issue 11).
 
-The command line runs in this process (the real `main`, as `livetweet` runs it) so that many
-cases stay fast; the `.env` cases run as real processes, since `.env` fills the environment.
+The command line runs in this process (the real `main`, as `livetweet` runs it: tests/support/cli.py)
+so that many cases stay fast; the `.env` cases run as real processes, since `.env` fills the environment.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import os
 import sqlite3
 import subprocess
@@ -21,28 +20,12 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livetweet import cli as cli_module
 from livetweet.store import Store, meta_table
 
-from .conftest import REPO, SHIPPED_SCHEDULE
+from .support.cli import run_cli
+from .support.events import REPO, SHIPPED_SCHEDULE, write_event
 
 SCHEDULE = str(SHIPPED_SCHEDULE)
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    """`livetweet ARGS` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    argv = sys.argv
-    sys.argv = ["livetweet", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            cli_module.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
@@ -272,8 +255,6 @@ def test_any_command_line_answers_without_a_traceback_and_fails_cleanly(
 
 
 def test_renaming_the_event_and_loading_again_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from .conftest import write_event
-
     monkeypatch.chdir(tmp_path)
     path = write_event(tmp_path)
     assert run_cli("--db", "sqlite:///x.db", "load", str(path))[0] == 0

@@ -1,15 +1,13 @@
 """Bad schedules and templates, as a hostile tester writes them: each gets one line naming
 its file and line, never a traceback, a hang or a silently wrong post.
 
-The schedule under test is MINI_SCHEDULE (tests/conftest.py); each test breaks one thing.
+The schedule under test is MINI_SCHEDULE (tests/support/events.py); each test breaks one thing.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,7 +20,8 @@ from livetweet.plan.check import check_schedule, stored_event_problems
 from livetweet.plan.compose import tag_text
 from livetweet.plan.schedule import format_duration, load_schedule, parse_clock_time, parse_date, parse_duration
 
-from .conftest import MINI_SCHEDULE, MINI_TEMPLATES, REPO, CheckFn, write_event
+from .support.cli import cli
+from .support.events import MINI_SCHEDULE, MINI_TEMPLATES, REPO, CheckFn, write_event
 
 S = "schedules/demo.yaml"
 HELLO = MINI_TEMPLATES["hello.j2"]
@@ -40,12 +39,6 @@ def warnings(report: object) -> list[str]:
 
 def with_templates(**templates: str) -> dict[str, str]:
     return {"hello.j2": HELLO, "question.j2": QUESTION, **{f"{k}.j2": v for k, v in templates.items()}}
-
-
-def livetweet(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "livetweet", *args], cwd=cwd, capture_output=True, text=True, timeout=60
-    )
 
 
 # --- YAML: limits, nulls, lines ---------------------------------------------------------
@@ -632,7 +625,7 @@ def test_check_on_the_command_line_exits_1_with_the_file_and_line(
     tmp_path: Path, content: bytes, first_line: str
 ) -> None:
     write_event(tmp_path).write_bytes(content)
-    result = livetweet("check", S, cwd=tmp_path)
+    result = cli("check", S, cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.splitlines()[0] == first_line
     assert "Traceback" not in result.stderr
@@ -645,7 +638,7 @@ def test_check_on_the_command_line_lists_template_problems_with_exit_1(tmp_path:
             hello="{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x"
         ),
     )
-    result = livetweet("check", S, cwd=tmp_path)
+    result = cli("check", S, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout.splitlines()[0] == (
         'templates/hello.j2:1: the template ran for more than 1 s: a loop that does not end? (rendering slot "hello")'

@@ -23,7 +23,7 @@ from livetweet.plan.check import check_schedule
 from livetweet.service import Service
 from livetweet.store import Store
 
-from .conftest import MINI_SCHEDULE, MINI_TEMPLATES, write_event
+from .support.events import MINI_SCHEDULE, MINI_TEMPLATES, write_event
 
 HANG_SECONDS = 5
 EXAMPLES = int(os.environ.get("LIVETWEET_BAD_YAML_EXAMPLES", "150"))

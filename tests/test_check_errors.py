@@ -1,13 +1,13 @@
 """Broken schedules and templates: each gets the exact file, line and message.
 
-The schedule under test is MINI_SCHEDULE (tests/conftest.py); each test breaks one thing.
+The schedule under test is MINI_SCHEDULE (tests/support/events.py); each test breaks one thing.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from .conftest import MINI_SCHEDULE, MINI_TEMPLATES, CheckFn
+from .support.events import MINI_SCHEDULE, MINI_TEMPLATES, CheckFn
 
 S = "schedules/demo.yaml"
 QUESTION = MINI_TEMPLATES["question.j2"]

@@ -1,28 +1,23 @@
-"""The `livetweet` command as the officer runs it: real processes, real files."""
+"""The `livetweet` command as the officer runs it, on real files.
+
+The commands run in this process, by the real entry point (tests/support/cli.py); the first
+test and the colour test start a real process, so that `python -m livetweet` itself is tested.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from .conftest import MINI_SCHEDULE, MINI_TEMPLATES, REPO, SHIPPED_SCHEDULE
+from .support.cli import cli, cli_process
+from .support.events import MINI_SCHEDULE, MINI_TEMPLATES, REPO, SHIPPED_SCHEDULE
 
 
-def livetweet(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "livetweet", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=60
-    )
-
-
-def test_shipped_schedule_checks_clean() -> None:
-    result = livetweet("check", str(SHIPPED_SCHEDULE.relative_to(REPO)))
+def test_shipped_schedule_checks_clean() -> None:  # a real process: the smoke test of `check`
+    result = cli_process("check", str(SHIPPED_SCHEDULE.relative_to(REPO)), cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no problems" in result.stdout
     assert "estimated X API cost" in result.stdout
@@ -30,7 +25,7 @@ def test_shipped_schedule_checks_clean() -> None:
 
 
 def test_shipped_schedule_preview_json_meets_the_brief() -> None:
-    result = livetweet("preview", str(SHIPPED_SCHEDULE.relative_to(REPO)), "--json")
+    result = cli("preview", str(SHIPPED_SCHEDULE.relative_to(REPO)), "--json", cwd=REPO)
     assert result.returncode == 0, result.stderr
     posts = json.loads(result.stdout)
     start = datetime.fromisoformat("2020-11-12T13:00:00+01:00")
@@ -47,14 +42,14 @@ def test_shipped_schedule_preview_json_meets_the_brief() -> None:
 
 
 def test_preview_shows_times_with_their_zone_and_another_zone() -> None:
-    result = livetweet("preview", str(SHIPPED_SCHEDULE.relative_to(REPO)), "--tz", "America/New_York")
+    result = cli("preview", str(SHIPPED_SCHEDULE.relative_to(REPO)), "--tz", "America/New_York", cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert "13:31 CET (07:31 EST)" in result.stdout
     assert "Nothing was posted" in result.stdout
 
 
 def test_preview_json_with_tz_adds_local_time() -> None:
-    result = livetweet("preview", str(SHIPPED_SCHEDULE.relative_to(REPO)), "--json", "--tz", "Asia/Tokyo")
+    result = cli("preview", str(SHIPPED_SCHEDULE.relative_to(REPO)), "--json", "--tz", "Asia/Tokyo", cwd=REPO)
     first = json.loads(result.stdout)[0]
     assert first["at_local"] == "2020-11-12T21:15:00+09:00"
 
@@ -71,7 +66,7 @@ def _broken(tmp_path: Path) -> Path:
 
 def test_check_exits_1_with_file_and_line(tmp_path: Path) -> None:
     _broken(tmp_path)
-    result = livetweet("check", "schedules/demo.yaml", cwd=tmp_path)
+    result = cli("check", "schedules/demo.yaml", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout.splitlines()[0] == (
         'schedules/demo.yaml:18: segment "opening" end "13:75" is not a time of day (hours 0-23, minutes 0-59)'
@@ -80,7 +75,7 @@ def test_check_exits_1_with_file_and_line(tmp_path: Path) -> None:
 
 def test_check_json(tmp_path: Path) -> None:
     _broken(tmp_path)
-    result = livetweet("check", "schedules/demo.yaml", "--json", cwd=tmp_path)
+    result = cli("check", "schedules/demo.yaml", "--json", cwd=tmp_path)
     data = json.loads(result.stdout)
     assert result.returncode == 1
     assert data["ok"] is False
@@ -89,29 +84,29 @@ def test_check_json(tmp_path: Path) -> None:
 
 def test_preview_of_a_broken_schedule_exits_1_and_says_why(tmp_path: Path) -> None:
     _broken(tmp_path)
-    result = livetweet("preview", "schedules/demo.yaml", cwd=tmp_path)
+    result = cli("preview", "schedules/demo.yaml", cwd=tmp_path)
     assert result.returncode == 1
     assert "schedules/demo.yaml:18:" in result.stderr
     assert result.stdout == ""
 
 
 def test_usage_errors_exit_2() -> None:
-    assert livetweet("preview").returncode == 2
-    assert livetweet("check", "--bogus", "x.yaml").returncode == 2
-    bad_tz = livetweet("preview", str(SHIPPED_SCHEDULE), "--tz", "Mars/Olympus")
+    assert cli("preview", cwd=REPO).returncode == 2
+    assert cli("check", "--bogus", "x.yaml", cwd=REPO).returncode == 2
+    bad_tz = cli("preview", str(SHIPPED_SCHEDULE), "--tz", "Mars/Olympus", cwd=REPO)
     assert bad_tz.returncode == 2
     assert 'unknown time zone "Mars/Olympus"' in bad_tz.stderr
 
 
 @pytest.mark.parametrize("command", [[], ["check"], ["preview"]])
 def test_every_command_has_help(command: list[str]) -> None:
-    result = livetweet(*command, "--help")
+    result = cli(*command, "--help", cwd=REPO)
     assert result.returncode == 0
     assert "Usage:" in result.stdout
 
 
-def test_no_colour_when_output_is_not_a_terminal() -> None:
-    result = livetweet("check", str(SHIPPED_SCHEDULE))
+def test_no_colour_when_output_is_not_a_terminal() -> None:  # a real process: its stdout a real pipe
+    result = cli_process("check", str(SHIPPED_SCHEDULE))
     assert "\x1b[" not in result.stdout
 
 

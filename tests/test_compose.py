@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from livetweet.plan.compose import apply_hashtag_policy
 
-from .conftest import MINI_TEMPLATES, CheckFn
+from .support.events import MINI_TEMPLATES, CheckFn
 
 
 def test_missing_hashtags_are_appended_on_their_own_line() -> None:

@@ -7,11 +7,7 @@ API in the test process, and logs in through the login form like an operator wou
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,18 +15,17 @@ import pytest
 import requests
 
 from livetweet.console.auth import ConsoleAuth
-from livetweet.fakes import FakeXServer, add_dm
+from livetweet.fakes import add_dm
 from livetweet.plan.compose import tag_text
 from livetweet.plan.normal import normal_text
 from livetweet.plan.tweettext import parse_tweet
 from livetweet.store import Store
 
-from .conftest import REPO, SHIPPED_SCHEDULE, X_TEST_CREDENTIALS, shared_testdata
-from .test_rehearsal import wait_for
+from .support.console import CHROMIUM, PASSWORD, Console, playwright_or_skip
+from .support.events import REPO, shared_testdata
+from .support.waiting import wait_for
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-PASSWORD = "correct horse battery staple"
 PAGES = {
     "now": "/",
     "queue": "/queue",
@@ -40,83 +35,8 @@ PAGES = {
     "history": "/history",
 }
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extras")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does it)", allow_module_level=True)
+playwright_api = playwright_or_skip(allow_module_level=True)
 expect = playwright_api.expect
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Console:
-    """A running `livetweet run` with its console, and the simulated X API it posts to."""
-
-    def __init__(self, tmp_path: Path, speed: float, start_in: float, password: str | None = PASSWORD) -> None:
-        self.x = FakeXServer(hang_seconds=5).start()
-        self.x.state.rate_limits.pop("GET /2/dm_events", None)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.db = tmp_path / "console.db"
-        env = {**os.environ, **X_TEST_CREDENTIALS, "LIVETWEET_X_API_URL": self.x.url, "NO_COLOR": "1"}
-        env.pop("LIVETWEET_CONSOLE_PASSWORD", None)
-        if password:
-            env["LIVETWEET_CONSOLE_PASSWORD"] = password
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "livetweet",
-                "--db",
-                f"sqlite:///{self.db}",
-                "run",
-                str(SHIPPED_SCHEDULE),
-                "--rehearse",
-                "--speed",
-                str(speed),
-                "--start-in",
-                str(start_in),
-                "--console",
-                f"127.0.0.1:{self.port}",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.first_lines: list[str] = []
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.first_lines.append(line)
-            if line.startswith("Console: "):
-                break
-        else:
-            raise AssertionError("the run ended before its console started: " + "".join(self.first_lines))
-
-    def drafts(self) -> list[dict]:  # type: ignore[type-arg]
-        out = subprocess.run(
-            [sys.executable, "-m", "livetweet", "--db", f"sqlite:///{self.db}", "queue", "--json"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        return json.loads(out.stdout)  # type: ignore[no-any-return]
-
-    def draft(self, slot: str) -> dict:  # type: ignore[type-arg]
-        return next(d for d in self.drafts() if d["slot"] == slot)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.x.stop()
 
 
 @pytest.fixture(scope="module")

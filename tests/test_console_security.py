@@ -1,6 +1,6 @@
 """The console against an attacker on the same machine (issue 10), over real HTTP.
 
-Most tests start a real `livetweet run --rehearse` with its console (tests/test_console.py's
+Most tests start a real `livetweet run --rehearse` with its console (tests/support/console.py's
 `Console`) and attack it with requests, raw sockets and Chromium. The tests about the event
 loop serve the console in this process (real uvicorn, real sockets) so that a password check
 or a count can be held at a known point while another request is made.
@@ -40,9 +40,11 @@ from livetweet.publishers.x import XPublisher
 from livetweet.service import InboxService, Service
 from livetweet.store import Store
 
-from .conftest import REPO, SHIPPED_SCHEDULE, X_TEST_CREDENTIALS
-from .test_console import CHROMIUM, PASSWORD, Console, free_port, playwright_api
-from .test_rehearsal import wait_for
+from .support.cli import cli
+from .support.console import CHROMIUM, PASSWORD, Console, free_port, playwright_or_skip
+from .support.events import REPO, SHIPPED_SCHEDULE, write_event
+from .support.waiting import wait_for
+from .support.world import X_TEST_CREDENTIALS
 
 HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x9b31m\u202eevil"
 
@@ -278,6 +280,7 @@ def test_redirects_never_reflect_the_host(console: Console) -> None:
 
 
 def test_dns_rebinding_in_chromium_gets_nothing_but_a_refusal(console: Console) -> None:
+    playwright_api = playwright_or_skip()
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -529,13 +532,13 @@ def test_history_inbox_queue_and_show_print_escapes_inert(tmp_path: Path) -> Non
     db = f"sqlite:///{tmp_path / 'term.db'}"
     env = {**os.environ, "NO_COLOR": "1"}
 
-    def cli(*args: str) -> None:
-        subprocess.run([sys.executable, "-m", "livetweet", "--db", db, *args], cwd=REPO, env=env, check=True,
-                       capture_output=True, timeout=60)  # fmt: skip
+    def setup(*args: str) -> None:  # in this process; what is shown on a terminal is shown by real processes
+        result = cli("--db", db, *args, cwd=REPO, env={"NO_COLOR": "1"})
+        assert result.returncode == 0, result.stdout + result.stderr
 
-    cli("load", str(SHIPPED_SCHEDULE))
-    cli("approve", "3", "--as", HOSTILE)  # a name typed at the command line is cleaned at the edge ...
-    cli("reject", "2", "--as", "bob", "--reason", HOSTILE)
+    setup("load", str(SHIPPED_SCHEDULE))
+    setup("approve", "3", "--as", HOSTILE)  # a name typed at the command line is cleaned at the edge ...
+    setup("reject", "2", "--as", "bob", "--reason", HOSTILE)
     store = Store(db)
     service = Service(store, SystemClock())
     service.approve(1, HOSTILE)  # ... one stored by some other way (an older livetweet) is not
@@ -621,12 +624,9 @@ def test_bad_ids_pages_and_durations_get_a_plain_400_and_no_exception_text(conso
 
 
 def test_a_huge_duration_on_the_command_line_is_a_usage_error(tmp_path: Path) -> None:
-    from .conftest import write_event
-    from .test_cli import livetweet
-
     write_event(tmp_path)
-    assert livetweet("load", "schedules/demo.yaml", cwd=tmp_path).returncode == 0
-    result = livetweet("shift", "+99999999999999h", cwd=tmp_path)
+    assert cli("load", "schedules/demo.yaml", cwd=tmp_path).returncode == 0
+    result = cli("shift", "+99999999999999h", cwd=tmp_path)
     assert result.returncode == 2
     assert '"+99999999999999h" is longer than 100 days' in result.stderr and "Traceback" not in result.stderr
 
@@ -780,13 +780,7 @@ def test_a_login_link_works_once_even_after_logout(tmp_path: Path) -> None:
         assert token not in (c.db.read_bytes() + c.db.with_name(c.db.name + "-wal").read_bytes()).decode("latin-1")
 
         # Another link, from another terminal, logs in one more browser.
-        out = subprocess.run(
-            [sys.executable, "-m", "livetweet", "--db", f"sqlite:///{c.db}", "console-link", "--json"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        out = cli("--db", f"sqlite:///{c.db}", "console-link", "--json", cwd=REPO)
         assert out.returncode == 0, out.stderr
         made = json_loads(out.stdout)
         assert made["serving"] is True and made["link"].startswith(c.url + "/login?token=")
@@ -905,6 +899,7 @@ def test_the_simulated_x_refuses_foreign_hosts_non_json_control_calls_and_big_bo
 
 
 def test_the_timeline_link_is_under_another_name_so_the_cookie_stays_home(tmp_path: Path) -> None:
+    playwright_api = playwright_or_skip()
     console = InProcessConsole(tmp_path, ConsoleAuth(password=PASSWORD))
     fake = FakeXServer().start()
     timeline = fake.page_url("127.0.0.1") + "/"

@@ -7,70 +7,20 @@ running scheduler calls too.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from livetweet.clock import FixedClock
-from livetweet.dispatch import Dispatcher, Notice
 from livetweet.draft import DraftState
-from livetweet.fakes import FakeXServer
-from livetweet.publishers.x import XPublisher
-from livetweet.service import Service
-from livetweet.store import RUNNER_STALE_SECONDS, Store
 
-from .conftest import MINI_SCHEDULE, REPO, X_TEST_CREDENTIALS, write_event
+from .support.events import MINI_SCHEDULE
+from .support.world import HELLO_AT, Q1_AT, T_1330, World
 
 S = DraftState
 CET = timedelta(hours=1)
-T_1330 = datetime(2020, 11, 12, 12, 30, tzinfo=UTC)  # 13:30 CET
-HELLO_AT = T_1330 + timedelta(minutes=1)  # hello: opening.start + 1m
-Q1_AT = T_1330 + timedelta(minutes=17)  # q1: q1.start + 2m
 
 THREAD_SCHEDULE = MINI_SCHEDULE + "  - id: thanks\n    template: thanks\n    at: q1.start + 4m\n    reply_to: q1\n"
-
-
-class World:
-    """A store, a clock, the simulated X API and a dispatcher, wired as `run` wires them."""
-
-    def __init__(self, tmp_path: Path, schedule: str = MINI_SCHEDULE, mode: str = "auto") -> None:
-        self.clock = FixedClock(T_1330)
-        self.wall = FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))  # the machine's clock, for leases
-        self.x = FakeXServer(clock=self.clock, hang_seconds=3).start()
-        self.store = Store(f"sqlite:///{tmp_path / 'livetweet.db'}", wall=self.wall)
-        self.service = Service(self.store, self.clock)
-        templates = {
-            "hello.j2": "Welcome to {{ event.title }}!",
-            "question.j2": "Now: {{ segment.title }}.",
-            "thanks.j2": "Thanks for your questions!",
-            "dm_reshare.j2": (REPO / "templates" / "dm_reshare.j2").read_text(),
-        }
-        self.service.load(write_event(tmp_path, schedule, templates), mode)
-        self.notices: list[Notice] = []
-        self.publisher = XPublisher(X_TEST_CREDENTIALS, self.x.url, timeout=1.0, clock=self.clock)
-        self.dispatcher = Dispatcher(self.service, self.publisher, "demo", on_notice=self.notices.append)
-
-    def at(self, when: datetime) -> World:
-        self.clock.set(when)
-        self.dispatcher.tick()
-        return self
-
-    def crash(self) -> Dispatcher:
-        """The run dies (its lease goes quiet); a new run takes over the store."""
-        self.wall.advance(timedelta(seconds=RUNNER_STALE_SECONDS + 1))
-        return Dispatcher(self.service, self.publisher, "demo", on_notice=self.notices.append)
-
-    def draft(self, slot: str):  # type: ignore[no-untyped-def]
-        return next(d for d in self.store.drafts() if d.slot == slot)
-
-    def texts(self) -> list[str]:
-        return [t.text for t in self.x.posts()]
-
-    def close(self) -> None:
-        self.publisher.close()
-        self.x.stop()
-        self.store.close()
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from livetweet.inbox import Poller
 from livetweet.service import InboxService, Service
 from livetweet.store import LeaseHeld, LeaseLost
 
-from .conftest import MINI_SCHEDULE
-from .test_dispatch import HELLO_AT, Q1_AT, T_1330, World
+from .support.events import MINI_SCHEDULE
+from .support.world import HELLO_AT, Q1_AT, T_1330, World
 
 S = DraftState
 
@@ -318,7 +318,7 @@ def _many(n: int) -> str:
 
 @pytest.mark.parametrize("n", [10, 300])
 def test_a_quiet_sweep_and_is_it_over_cost_the_same_whatever_the_number_of_drafts(tmp_path: Path, n: int) -> None:
-    from .conftest import write_event
+    from .support.events import write_event
 
     w = World(tmp_path)
     try:

@@ -9,7 +9,7 @@ import tweepy
 from livetweet.fakes import FakeXServer, add_dm
 from livetweet.publishers.x import X_API, _RoutingAdapter
 
-from .conftest import X_TEST_CREDENTIALS
+from .support.world import X_TEST_CREDENTIALS
 
 
 def client_for(server: FakeXServer) -> tweepy.Client:

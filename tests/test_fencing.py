@@ -16,7 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +29,11 @@ from livetweet.fakes import FakeXServer
 from livetweet.plan.check import check_schedule
 from livetweet.store import Store
 
-from .conftest import SHIPPED_SCHEDULE, X_TEST_CREDENTIALS, reset_postgres_schema
+from .support.cli import cli
+from .support.databases import reset_postgres_schema
+from .support.events import SHIPPED_SCHEDULE
+from .support.waiting import wait_for
+from .support.world import X_TEST_CREDENTIALS
 
 SCHEDULE = str(SHIPPED_SCHEDULE)
 EVENT_ID = "gcm-unece-2020-roundtable-2"
@@ -46,15 +50,6 @@ def planned_texts() -> list[str]:
     """The shipped schedule's posts, in time order (what `preview` shows)."""
     report = check_schedule(SHIPPED_SCHEDULE)
     return [p.text for p in sorted(report.posts, key=lambda p: p.slot.at)]
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Poll for a condition (not for time): fail with `what` if it never comes."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def alive(proc: subprocess.Popen[str], name: str) -> bool:
@@ -329,9 +324,9 @@ def test_a_rehearsal_never_touches_the_store_named_in_the_environment(tmp_path: 
     real_dir.mkdir()
     real = real_dir / "REAL.db"
     real_url = f"sqlite:///{real}"
-    loaded = _run_cli("--db", real_url, "load", SCHEDULE, cwd=tmp_path)
+    loaded = cli("--db", real_url, "load", SCHEDULE, cwd=tmp_path, env={"NO_COLOR": "1"})  # in this process
     assert loaded.returncode == 0, loaded.stderr
-    approved = _run_cli("--db", real_url, "approve", "1", "2", "3", "--as", "alice", cwd=tmp_path)
+    approved = cli("--db", real_url, "approve", "1", "2", "3", "--as", "alice", cwd=tmp_path, env={"NO_COLOR": "1"})
     assert approved.returncode == 0, approved.stderr
     if Path(f"{real}-wal").exists():  # fold the log into the main file, so its bytes hold everything
         con = sqlite3.connect(real)
@@ -373,7 +368,8 @@ def test_a_rehearsal_never_touches_the_store_named_in_the_environment(tmp_path: 
     assert posted == planned_texts()
     assert (work / "livetweet-rehearsal.db").is_file()
 
-    # The setting was really in force: an operator's command in that folder does use the real store.
+    # The setting was really in force: an operator's command in that folder does use the real store
+    # (a real process: its environment and that folder's .env are the point).
     queue = _run_cli("queue", "--json", cwd=work, env=env)
     assert queue.returncode == 0, queue.stderr
     states = sorted(d["state"] for d in json.loads(queue.stdout))

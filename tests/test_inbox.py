@@ -14,7 +14,7 @@ from livetweet.inbox import InboxError, Poller, clean_text
 from livetweet.service import InboxService
 from livetweet.store import Store
 
-from .test_dispatch import HELLO_AT, T_1330, World
+from .support.world import HELLO_AT, T_1330, World
 
 
 @pytest.fixture

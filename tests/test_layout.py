@@ -149,3 +149,35 @@ def test_the_checker_catches_a_forbidden_import_and_skips_type_checking_ones(tmp
         "livetweet.plan.probe imports livetweet.store",
         "livetweet.plan.probe imports requests (I/O it must not do)",
     ]
+
+
+# --- the tests' own shape: what two test modules share lives in tests/support/ ----------------------
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _test_module_imports(path: Path) -> list[str]:
+    """The test modules `path` imports (anywhere in it, relative or absolute)."""
+    imported = _imports(path, f"tests.{path.stem}")
+    return sorted(n for n in imported if any(_under(n, {f"tests.{m.stem}"}) for m in TESTS.glob("test_*.py")))
+
+
+def test_no_test_module_imports_another_test_module() -> None:
+    found = [f"{p.name} imports {name}" for p in sorted(TESTS.glob("test_*.py")) for name in _test_module_imports(p)]
+    assert found == []
+
+
+def test_the_test_import_check_sees_relative_absolute_and_late_imports(tmp_path: Path) -> None:
+    probe = tmp_path / "test_probe.py"
+    probe.write_text(
+        "from .support.cli import cli\nfrom .test_cli import x\nimport tests.test_store\n"
+        "from . import test_model\nfrom tests.test_fencing import y\n"
+        "def later():\n    from .test_rehearsal import z\n"
+    )
+    assert _test_module_imports(probe) == [
+        "tests.test_cli",
+        "tests.test_fencing",
+        "tests.test_model",
+        "tests.test_rehearsal",
+        "tests.test_store",
+    ]

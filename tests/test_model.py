@@ -1,7 +1,7 @@
 """The exactly-once promise as a model: operators, posting runs and X interleaved at random.
 
 One real store (a SQLite file), the real service, ledger and dispatcher; X is simulated in
-memory (tests/simx.py) so that the test decides each answer and sees each request. Each post
+memory (tests/support/simx.py) so that the test decides each answer and sees each request. Each post
 is taken apart into its steps (claim, call, record) so that operators, the sweep, crashes and
 a second run taking the lease can act between any two of them. After every step:
 
@@ -38,8 +38,8 @@ from livetweet.service import Service
 from livetweet.service.ledger import Claim
 from livetweet.store import RUNNER_STALE_SECONDS, Store
 
-from .conftest import MINI_SCHEDULE, write_event
-from .simx import OUTCOMES, SimulatedX
+from .support.events import MINI_SCHEDULE, write_event
+from .support.simx import OUTCOMES, SimulatedX
 
 S = DraftState
 T_1330 = datetime(2020, 11, 12, 12, 30, tzinfo=UTC)

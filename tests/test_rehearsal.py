@@ -1,7 +1,9 @@
 """Whole rehearsals in real processes: `livetweet run --rehearse` against the simulated X API.
 
 The simulated X API runs in the test process so that the test can count what reached it,
-inject faults, and kill the posting process at chosen moments.
+inject faults, and kill the posting process at chosen moments. The operator's commands from
+another terminal (load, queue, approve, pause, inbox, reshare) run in this process, by the
+real entry point (tests/support/cli.py); `fake-x dm` is a real process, like `run`.
 """
 
 from __future__ import annotations
@@ -10,19 +12,19 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from livetweet.fakes import FakeXServer
 
-from .conftest import REPO, SHIPPED_SCHEDULE, X_TEST_CREDENTIALS
-from .test_cli import livetweet
+from .support.cli import Result, cli, cli_process
+from .support.events import N_POSTS, REPO, SHIPPED_SCHEDULE
+from .support.waiting import wait_for
+from .support.world import X_TEST_CREDENTIALS
 
 SCHEDULE = str(SHIPPED_SCHEDULE)
-N_POSTS = 10
 
 
 @pytest.fixture
@@ -58,13 +60,9 @@ def start_run(x: FakeXServer, db: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Poll for a condition (not for time): fail with `what` if it never comes."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+def livetweet(*args: str) -> Result:
+    """An operator's command, from the folder the runs start in: in this process."""
+    return cli(*args, cwd=REPO)
 
 
 def preview_texts() -> list[str]:
@@ -262,14 +260,14 @@ def test_direct_messages_during_a_rehearsal_are_kept_once_and_reshared(x: FakeXS
 
     first = start_run(x, db, "--speed", "60", "--start-in", "1")
     try:
-        sent = livetweet("fake-x", "dm", "--from", "speaker_one", "--url", x.url, "Migrants kept us going {{ 7*7 }}")
+        sent = cli_process("fake-x", "dm", "--from", "speaker_one", "--url", x.url, "Migrants kept us going {{ 7*7 }}")
         assert sent.returncode == 0, sent.stderr
         wait_for(lambda: len(inbox()) == 1, "the message in the inbox within one poll", timeout=30)
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=60)
     # Restarted: the first message is not doubled, a new one is added.
-    livetweet("fake-x", "dm", "--from", "speaker_two", "--url", x.url, "Skills partnerships work")
+    cli_process("fake-x", "dm", "--from", "speaker_two", "--url", x.url, "Skills partnerships work")
     second = start_run(x, db, "--speed", "60", "--start-in", "1")
     try:
         wait_for(lambda: len(inbox("--all")) == 2, "the second message", timeout=30)

@@ -25,7 +25,8 @@ from livetweet.service import Service, TextRefused
 from livetweet.service.ledger import NotDue
 from livetweet.store import Store, StoreError, drafts_table, meta_table
 
-from .conftest import MINI_SCHEDULE, posting_run, write_event
+from .support.events import MINI_SCHEDULE, write_event
+from .support.world import posting_run
 
 S = DraftState
 T0 = datetime(2020, 11, 12, 11, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ from livetweet.draft import DraftState
 from livetweet.service import Service
 from livetweet.store import Store
 
-from .conftest import MINI_SCHEDULE, write_event
-from .race_worker import act
+from .support.events import MINI_SCHEDULE, write_event
+from .support.race_worker import act
 
 N_SLOTS = 30
 

@@ -14,7 +14,8 @@ from livetweet.draft import DraftError, DraftState
 from livetweet.service import Service
 from livetweet.store import Store
 
-from .conftest import MINI_SCHEDULE, MINI_TEMPLATES, posting_run, write_event
+from .support.events import MINI_SCHEDULE, MINI_TEMPLATES, write_event
+from .support.world import posting_run
 
 S = DraftState
 

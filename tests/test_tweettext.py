@@ -18,7 +18,7 @@ from livetweet.plan.tweettext import (
     parse_tweet,
 )
 
-from .conftest import shared_testdata
+from .support.events import shared_testdata
 
 CASES_FILE = shared_testdata() / "twitter-text" / "validate_weighted.json"
 

@@ -30,7 +30,7 @@ import regex
 
 from livetweet.plan.tweettext import DATA, TextData, extract_hashtags, extract_mentions, extract_urls, parse_tweet
 
-from .test_tweettext_corpus import generate_texts
+from .support.corpus import generate_texts
 
 HARNESS_DIR = Path(__file__).parent / "twitter_text_node"
 HARNESS = HARNESS_DIR / "harness.js"

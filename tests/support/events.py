@@ -1,0 +1,71 @@
+"""The events the tests plan: the shipped roundtable, and a small valid event to break."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from livetweet.plan.check import Report
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED_SCHEDULE = REPO / "schedules" / "gcm-unece-2020-roundtable-2.yaml"
+N_POSTS = 10  # the shipped schedule's posts
+
+
+def shared_testdata() -> Path:
+    """../shared/testdata beside the checkout (CI has it), or LIVETWEET_TESTDATA."""
+    return Path(os.environ.get("LIVETWEET_TESTDATA") or REPO.parent / "shared" / "testdata")
+
+
+# Line numbers matter: tests assert the exact line of each problem in this file.
+MINI_SCHEDULE = """\
+event:
+  id: demo
+  title: Demo event
+  account: "@demo"
+  date: 2020-11-12
+  start: "13:30"
+  end: "15:00"
+  timezone: Europe/Zurich
+  hashtags: ["#GCM"]
+objectives:
+  - number: 5
+    title: Regular pathways
+    hashtags: ["#Pathways"]
+segments:
+  - id: opening
+    title: Opening
+    start: "13:30"
+    end: "13:45"
+  - id: q1
+    title: Question 1
+    objectives: [5]
+    start: "13:45"
+    end: "15:00"
+slots:
+  - id: hello
+    template: hello
+    at: opening.start + 1m
+  - id: q1
+    template: question
+    at: q1.start + 2m
+"""
+
+MINI_TEMPLATES = {
+    "hello.j2": "Welcome to {{ event.title }}!\n",
+    "question.j2": "Now: {{ segment.title }}.\n",
+}
+
+CheckFn = Callable[..., Report]  # the `run_check` fixture
+
+
+def write_event(folder: Path, schedule: str = MINI_SCHEDULE, templates: dict[str, str] | None = None) -> Path:
+    """Write a schedule and its templates into `folder`; return the schedule's path."""
+    (folder / "templates").mkdir(exist_ok=True)
+    for name, text in (MINI_TEMPLATES if templates is None else templates).items():
+        (folder / "templates" / name).write_text(text, encoding="utf-8")
+    (folder / "schedules").mkdir(exist_ok=True)
+    path = folder / "schedules" / "demo.yaml"
+    path.write_text(schedule, encoding="utf-8")
+    return path
