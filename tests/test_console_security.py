@@ -416,7 +416,7 @@ class HeldAuth(ConsoleAuth):
         self.started = threading.Semaphore(0)
         self._count = threading.Lock()
 
-    def attempt(self, client: str) -> float | None:
+    def attempt(self, client: str, device: str | None = None) -> float | None:
         return 0.0  # the throttle is tested above; here every guess goes straight to the check
 
     def check_password(self, given: str) -> bool:
