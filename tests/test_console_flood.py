@@ -38,7 +38,8 @@ from livetweet.plan.tweettext import parse_tweet
 from livetweet.store import Store
 
 from .conftest import REPO, SHIPPED_SCHEDULE, X_TEST_CREDENTIALS
-from .test_rehearsal import N_POSTS, wait_for
+from .support.events import N_POSTS
+from .support.waiting import wait_for
 
 EVENT_ID = "gcm-unece-2020-roundtable-2"
 PASSWORD = "correct horse battery staple"
