@@ -268,3 +268,12 @@ def test_renaming_the_event_and_loading_again_is_refused(tmp_path: Path, monkeyp
         "store with --db"
     )
     assert snapshot(tmp_path / "x.db") == before
+
+
+def test_approving_several_drafts_is_all_or_nothing(here: Path) -> None:
+    before = snapshot(here / "x.db")
+    code, out, err = run_cli("--db", "sqlite:///x.db", "approve", "1", "99")
+    assert code == 1 and "there is no draft 99" in err and "Nothing was approved" in err, out + err
+    assert snapshot(here / "x.db") == before  # draft 1 was not approved either
+    code, out, err = run_cli("--db", "sqlite:///x.db", "approve", "2", "2", "--as", "bob")
+    assert code == 0 and out.count("Approved draft 2 ") == 1, out + err  # the same id twice: approved once

@@ -81,23 +81,31 @@ def show(app: AppContext, draft_id: int, as_json: bool) -> None:
 @as_option
 @pass_app
 def approve(app: AppContext, drafts: tuple[str, ...], as_name: str | None) -> None:
-    """Approve drafts. ID@REV approves only if REV is still the current revision."""
+    """Approve drafts: all of them, or none if one cannot be (say which, then try again without it).
+    ID@REV approves only if REV is still the current revision."""
     by = who(as_name)
-    targets = [parse_draft_ref(v) for v in drafts]
-    failed = 0
-    for draft_id, revision in targets:
-        try:
-            draft = app.service.approve(draft_id, by, revision)
-        except DraftError as exc:
-            failed += 1
-            click.echo(style(f"error: {exc}", err=True, fg="red"), err=True)
-            continue
+    targets = list(dict.fromkeys(parse_draft_ref(v) for v in drafts))  # `approve 2 2` approves draft 2 once
+    try:
+        approved = app.service.approve_all(targets, by)
+    except DraftError as exc:
+        others = (
+            f" Nothing was approved: approve the others without draft {_draft_of(exc, targets)}."
+            if len(targets) > 1
+            else ""
+        )
+        click.echo(style(f"error: {exc}.{others}" if others else f"error: {exc}", err=True, fg="red"), err=True)
+        sys.exit(1)
+    for draft in approved:
         zone = app.service.zone(draft.event_id)
         click.echo(
             f"Approved draft {draft.id} ({draft.slot}, revision {draft.revision}) as {by}: due {hm(draft.at, zone)}."
         )
-    if failed:
-        sys.exit(1)
+
+
+def _draft_of(exc: Exception, targets: list[tuple[int, int | None]]) -> str:
+    """Which draft a refusal is about (its message names it), for the hint."""
+    text = str(exc)
+    return next((str(i) for i, _ in targets if f"draft {i} " in text or f"draft {i}:" in text), "it")
 
 
 @click.command()

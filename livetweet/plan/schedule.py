@@ -434,12 +434,15 @@ def read_schedule_partial(path: Path, display_name: str | None = None) -> tuple[
     """Read a schedule as far as it goes: `complete` is False when it has errors, and then
     placeholders stand in for what could not be read (None: nothing could be)."""
     name = display_name or str(path)
-    if path.is_dir():
-        return None, [Problem(name, 0, "is a folder, not a schedule file")]
-    if not path.exists():
-        return None, [Problem(name, 0, "no such schedule file")]
-    if not path.is_file():
-        return None, [Problem(name, 0, "is not a regular file (a schedule is a YAML file)")]
+    try:
+        if path.is_dir():
+            return None, [Problem(name, 0, "is a folder, not a schedule file")]
+        if not path.exists():
+            return None, [Problem(name, 0, "no such schedule file")]
+        if not path.is_file():
+            return None, [Problem(name, 0, "is not a regular file (a schedule is a YAML file)")]
+    except OSError as exc:  # a name too long for the file system, a folder we may not enter...
+        return None, [Problem(name[:200], 0, f"cannot be read: {exc.strerror or exc}")]
     tree, problems = read_yaml(path, name)
     if tree is None:
         return None, problems

@@ -28,6 +28,16 @@ def approve(service: Service, draft_id: int, by: str, revision: int | None, seen
         return approve_draft(service.store, conn, draft, by, revision, service.clock.now(), seen_version)
 
 
+def approve_all(service: Service, targets: list[tuple[int, int | None]], by: str) -> list[Draft]:
+    """Approve several drafts in one transaction: all of them, or (on the first refusal) none."""
+    with service.store.begin() as conn:
+        now = service.clock.now()
+        return [
+            approve_draft(service.store, conn, service.store.get(draft_id, conn), by, revision, now)
+            for draft_id, revision in targets
+        ]
+
+
 def approve_draft(
     store: Store,
     conn: Connection,

@@ -98,6 +98,10 @@ class Service:
         """Approve the draft's current revision (or exactly `revision`, refused if stale)."""
         return actions.approve(self, draft_id, by, revision, seen_version)
 
+    def approve_all(self, targets: list[tuple[int, int | None]], by: str) -> list[Draft]:
+        """Approve several drafts (each at its current revision, or at REV): all, or none if one is refused."""
+        return actions.approve_all(self, targets, by)
+
     def unapprove(self, draft_id: int, by: str, seen_version: int | None = None) -> Draft:
         """Hold an approved draft: back to pending, so it will not go out."""
         return actions.unapprove(self, draft_id, by, seen_version)
