@@ -3,6 +3,7 @@ command line, the console) lives in tests/support/, which test modules import di
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,6 +82,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'livetweet.db'}"
     request.getfixturevalue("postgres_available")
     return reset_postgres_schema()
+
+
+# --- Ctrl-C -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def ctrl_c_handled() -> Iterator[None]:
+    """Ctrl-C handled as on a terminal (KeyboardInterrupt), however the suite was started: a
+    process started in the background by a shell without job control (`(pytest &)`, some CI
+    runners) begins with SIGINT ignored, and livetweet leaves an ignored Ctrl-C ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 # --- the simulated X API, over real HTTP --------------------------------------------

@@ -559,6 +559,7 @@ def test_a_slot_with_a_problem_does_not_hide_the_length_of_the_others(run_check:
 # --- Ctrl-C -------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("ctrl_c_handled")
 def test_ctrl_c_in_a_finalizer_during_check_is_not_lost(run_check: CheckFn, monkeypatch: pytest.MonkeyPatch) -> None:
     import livetweet.plan.check as check_module
 
@@ -578,6 +579,7 @@ def test_ctrl_c_in_a_finalizer_during_check_is_not_lost(run_check: CheckFn, monk
         check_schedule(Path(S))
 
 
+@pytest.mark.usefixtures("ctrl_c_handled")
 def test_ctrl_c_stops_a_long_render_at_once(run_check: CheckFn) -> None:
     run_check()
     Path("templates/hello.j2").write_text(
@@ -591,6 +593,7 @@ def test_ctrl_c_stops_a_long_render_at_once(run_check: CheckFn) -> None:
     assert time.monotonic() - started < 0.8
 
 
+@pytest.mark.usefixtures("ctrl_c_handled")
 def test_ctrl_c_is_held_to_the_next_safe_point() -> None:
     with pytest.raises(KeyboardInterrupt), deferred_interrupts():
         os.kill(os.getpid(), signal.SIGINT)
