@@ -14,18 +14,8 @@ pytest.register_assert_rewrite("tests.support")  # helpers' asserts explain them
 from livetweet.fakes import FakeXServer  # noqa: E402
 from livetweet.plan.check import Report, check_schedule  # noqa: E402
 
-# Re-exported for modules that still import them from here; new code imports tests.support.
 from .support.databases import postgres_unreachable, reset_postgres_schema  # noqa: E402
-from .support.events import (  # noqa: E402, F401
-    MINI_SCHEDULE,
-    MINI_TEMPLATES,
-    REPO,
-    SHIPPED_SCHEDULE,
-    CheckFn,
-    shared_testdata,
-    write_event,
-)
-from .support.world import X_TEST_CREDENTIALS, posting_run  # noqa: E402, F401
+from .support.events import MINI_SCHEDULE, MINI_TEMPLATES, CheckFn  # noqa: E402
 
 # The exactly-once model runs for minutes on its own, longer than any other test by far. Started
 # first, one process of `pytest -n 2` works through it while the other takes the rest of the suite;

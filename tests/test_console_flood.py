@@ -37,9 +37,9 @@ from livetweet.plan.check import check_schedule
 from livetweet.plan.tweettext import parse_tweet
 from livetweet.store import Store
 
-from .conftest import REPO, SHIPPED_SCHEDULE, X_TEST_CREDENTIALS
-from .support.events import N_POSTS
+from .support.events import N_POSTS, REPO, SHIPPED_SCHEDULE
 from .support.waiting import wait_for
+from .support.world import X_TEST_CREDENTIALS
 
 EVENT_ID = "gcm-unece-2020-roundtable-2"
 PASSWORD = "correct horse battery staple"

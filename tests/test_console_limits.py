@@ -15,7 +15,7 @@ from livetweet.console.server import ConsoleServer, allowed_hosts
 from livetweet.service import Service
 from livetweet.store import Store
 
-from .conftest import SHIPPED_SCHEDULE
+from .support.events import SHIPPED_SCHEDULE
 
 
 def _answer(sock: socket.socket) -> bytes:

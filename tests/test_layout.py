@@ -167,6 +167,17 @@ def test_no_test_module_imports_another_test_module() -> None:
     assert found == []
 
 
+def test_no_test_module_imports_the_conftest() -> None:
+    """Fixtures come by name; whatever else tests share is imported from tests/support/."""
+    found = [
+        f"{p.name} imports {name}"
+        for p in sorted(TESTS.glob("test_*.py"))
+        for name in sorted(_imports(p, f"tests.{p.stem}"))
+        if _under(name, {"tests.conftest"})
+    ]
+    assert found == []
+
+
 def test_the_test_import_check_sees_relative_absolute_and_late_imports(tmp_path: Path) -> None:
     probe = tmp_path / "test_probe.py"
     probe.write_text(

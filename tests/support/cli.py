@@ -121,7 +121,7 @@ def cli(*args: str, cwd: Path | str | None = None, env: Mapping[str, str] | None
                     os.chdir(cwd)
                 sys.argv = ["livetweet", *args]
                 sys.stdin = io.StringIO("")
-                sys.stdout, sys.stderr = _Routed(out, saved[2]), _Routed(err, saved[3])  # type: ignore[assignment]
+                sys.stdout, sys.stderr = _Routed(out, saved[2]), _Routed(err, saved[3])
                 try:
                     main()
                 except SystemExit as exc:
