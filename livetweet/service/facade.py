@@ -16,7 +16,7 @@ from ..clock import Clock, SystemClock
 from ..draft import Draft, DraftState
 from ..errors import EventError
 from ..store import AuditEntry, Connection, Store
-from . import actions, composing, corrections, planning, texts
+from . import actions, corrections, planning, texts
 
 if TYPE_CHECKING:
     from ..plan.compose import Tagged
@@ -127,43 +127,6 @@ class Service:
     ) -> Tagged:
         """The rules a template's output obeys, for a typed text; raise TextRefused if broken."""
         return texts.check_text(self.store, conn, event_id, wanted, text, draft_id)
-
-    def same_text(self, conn: Connection, event_id: str, text: str, draft_id: int | None = None) -> Draft | None:
-        """A live draft (not `draft_id`) whose text X would call a duplicate of `text`."""
-        return texts.same_text(self.store, conn, event_id, text, draft_id)
-
-    def add_draft(
-        self,
-        conn: Connection,
-        *,
-        event_id: str,
-        slot: str,
-        segment: str,
-        source: str,
-        template: str,
-        tagged: Tagged,
-        wanted: list[str],
-        at: datetime,
-        by: str,
-        detail: dict[str, Any] | None = None,
-    ) -> Draft:
-        """A pending draft that no schedule slot made (a reshare, a composed line), audited."""
-        return composing.add_draft(
-            self,
-            conn,
-            event_id=event_id,
-            slot=slot,
-            segment=segment,
-            source=source,
-            template=template,
-            tagged=tagged,
-            wanted=wanted,
-            at=at,
-            by=by,
-            detail=detail,
-        )
-
-    # --- live corrections ------------------------------------------------------------
 
     def pause(self, by: str, reason: str | None = None) -> dict[str, Any]:
         """Stop everything not yet claimed, at once, until `resume`."""
