@@ -137,6 +137,8 @@ EXPECTED: dict[str, tuple[set[Actor], set[DraftState]]] = {
     "reject": ({OP}, {P, A, M, F}),
     "edit": ({OP}, {P, A, R, M, F}),
     "post-now": ({OP}, {A, M, F}),
+    "cancel": ({OP}, {A}),
+    "unreject": ({OP}, {R}),
     "shift": ({OP}, {P, A}),
     "cue": ({OP}, {P, A}),
     "claim": ({DI}, {A}),

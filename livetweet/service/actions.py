@@ -1,7 +1,11 @@
-"""An operator's actions on one draft: approve, unapprove, reject, post now, edit.
+"""An operator's actions on one draft: approve, unapprove, reject, post now, edit, and their undo.
 
 Each is one store transaction through `Store.transition`, which checks the move against
 the table of actions and the version the operator saw, and audits it under their name.
+
+A post-now (or a line composed to go now) may wait a short hold before it is due, so that
+the person who pressed the button can still call it back (`cancel_post`); the hold and the
+time the draft had before are kept in the audit row, so the undo needs nothing more.
 """
 
 from __future__ import annotations
@@ -10,16 +14,22 @@ import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..clock import show_time
 from ..draft import EDITABLE, Actor, Draft, DraftError, DraftState, IllegalMove
 from ..inbox import clean_text
 from ..store import Connection, Store
-from .texts import check_text
+from .texts import check_text, same_text
 
 if TYPE_CHECKING:
     from .facade import Service
 
 S = DraftState
 CLEAR_APPROVAL: dict[str, Any] = {"approved_revision": None, "approved_by": None, "approved_at": None}
+# In the audit row of a post-now, or of the approval of a line composed to go now: the hold it was
+# given (seconds), and (post-now) the time and window the draft had before, which a cancel restores.
+HOLD = "hold_seconds"
+COMPOSED_NOW = "composed_now"
+PREVIOUS_AT, PREVIOUS_UNTIL = "previous_at", "previous_valid_until"
 
 
 def approve(service: Service, draft_id: int, by: str, revision: int | None, seen_version: int | None) -> Draft:
@@ -47,6 +57,7 @@ def approve_draft(
     now: datetime,
     seen_version: int | None = None,
     actor: Actor = Actor.OPERATOR,
+    detail: dict[str, Any] | None = None,
 ) -> Draft:
     """Approve `draft` as read in this transaction: by a person, or by auto mode's load."""
     if draft.state == S.MISSED:
@@ -69,6 +80,7 @@ def approve_draft(
         expected_revision=revision,
         seen_version=seen_version,
         changes={"approved_revision": draft.revision, "approved_by": by, "approved_at": now},
+        detail=detail,
     )
 
 
@@ -105,8 +117,10 @@ def reject(service: Service, draft_id: int, by: str, reason: str | None, seen_ve
         )
 
 
-def post_now(service: Service, draft_id: int, by: str) -> Draft:
-    """A person decides: the draft is due now, with a window as long as the one it had."""
+def post_now(service: Service, draft_id: int, by: str, hold: timedelta = timedelta(0)) -> Draft:
+    """A person decides: the draft is due after `hold` (time to call it back), with a window as long as it had."""
+    if hold < timedelta(0):
+        raise ValueError("a hold cannot be negative")
     with service.store.begin() as conn:
         draft = service.store.get(draft_id, conn)
         now = service.clock.now()
@@ -116,6 +130,7 @@ def post_now(service: Service, draft_id: int, by: str) -> Draft:
                 f"draft {draft.id} is {draft.state.value}: only an approved, missed or failed draft can be "
                 "posted now (approve it first)"
             )
+        due = now + hold
         return service.store.transition(
             conn,
             draft,
@@ -124,13 +139,122 @@ def post_now(service: Service, draft_id: int, by: str) -> Draft:
             by=by,
             at=now,
             changes={
-                "at": now,
-                "valid_until": now + window,
+                "at": due,
+                "valid_until": due + window,
                 "approved_revision": draft.revision,
                 "approved_by": by,
                 "approved_at": now,
                 "next_attempt_at": None,
             },
+            detail={
+                HOLD: hold.total_seconds(),
+                PREVIOUS_AT: draft.at.isoformat(),
+                PREVIOUS_UNTIL: draft.valid_until.isoformat(),
+            },
+        )
+
+
+def held_until(service: Service, draft: Draft, conn: Connection | None = None) -> datetime | None:
+    """When a person's post-now or compose-now of `draft` stops being theirs to call back; None if it is not one.
+
+    The console shows its undo button until then. It is the draft's time, as long as the last
+    move of the draft was that post-now (or the approval of the composed line).
+    """
+    if draft.state != S.APPROVED:
+        return None
+    sent = _sent_now(service.store, conn, draft)
+    return draft.at if sent is not None else None
+
+
+def _sent_now(store: Store, conn: Connection | None, draft: Draft) -> dict[str, Any] | None:
+    """The audit detail of the post-now or compose-now that made `draft` what it is, if that was its last move."""
+    moves = [e for e in store.audit(draft.id, conn) if e.to_state is not None]
+    if not moves:
+        return None
+    last = moves[-1]
+    if last.action == "post-now" or (last.action == "approve" and last.detail.get(COMPOSED_NOW)):
+        return last.detail
+    return None
+
+
+def cancel_post(service: Service, draft_id: int, by: str, seen_version: int | None) -> Draft:
+    """Call back a post-now or a compose-now while its hold lasts: the draft waits, pending, with its words.
+
+    Its time goes back to the one it had before the post-now when that is still ahead.
+    """
+    store = service.store
+    with store.begin() as conn:
+        draft = store.get(draft_id, conn)
+        now = service.clock.now()
+        zone = service.zone(draft.event_id)
+        if draft.state == S.POSTING:
+            raise IllegalMove(
+                f"draft {draft.id} is going out now (the posting run has taken it): it can no longer be called back"
+            )
+        if draft.state == S.POSTED:
+            when = f" at {show_time(draft.posted_at, zone)}" if draft.posted_at else ""
+            raise IllegalMove(f"draft {draft.id} went out{when}: it can no longer be called back")
+        if draft.state != S.APPROVED:
+            raise IllegalMove(
+                f"draft {draft.id} is {draft.state.value}: there is nothing to call back (only a post-now or a "
+                "composed post, during its hold)"
+            )
+        sent = _sent_now(store, conn, draft)
+        if sent is None:
+            raise IllegalMove(
+                f"draft {draft.id} was not sent by a post-now or a composed post: there is nothing to call back; "
+                "unapprove it to hold it"
+            )
+        if now >= draft.at:
+            raise IllegalMove(
+                f"the hold of draft {draft.id} ran out at {show_time(draft.at, zone)}: it is going out, and can no "
+                "longer be called back"
+            )
+        changes: dict[str, Any] = dict(CLEAR_APPROVAL)
+        previous = sent.get(PREVIOUS_AT)
+        if previous is not None and datetime.fromisoformat(previous) > now:
+            changes.update(at=datetime.fromisoformat(previous), valid_until=datetime.fromisoformat(sent[PREVIOUS_UNTIL]))
+        return store.transition(
+            conn,
+            draft,
+            "cancel",
+            actor=Actor.OPERATOR,
+            by=by,
+            at=now,
+            seen_version=seen_version,
+            reason="called back during its hold",
+            changes=changes,
+        )
+
+
+def restore_rejected(service: Service, draft_id: int, by: str, seen_version: int | None) -> Draft:
+    """Undo a rejection: the draft comes back pending (a person approves it again), if its window is still open."""
+    store = service.store
+    with store.begin() as conn:
+        draft = store.get(draft_id, conn)
+        now = service.clock.now()
+        if draft.state != S.REJECTED:
+            raise IllegalMove(f"draft {draft.id} is {draft.state.value}: only a rejected draft can be brought back")
+        if draft.valid_until < now:
+            raise IllegalMove(
+                f"draft {draft.id}'s window closed at {show_time(draft.valid_until, service.zone(draft.event_id))}: "
+                "it stays rejected; compose the post again if it should still go out"
+            )
+        twin = same_text(store, conn, draft.event_id, draft.text, draft.id)
+        if twin is not None:
+            raise IllegalMove(
+                f"draft {twin.id} ({twin.slot}) now has the same text as draft {draft.id}, and X refuses duplicate "
+                f"posts: draft {draft.id} stays rejected; edit it to bring it back with other words"
+            )
+        return store.transition(
+            conn,
+            draft,
+            "unreject",
+            actor=Actor.OPERATOR,
+            by=by,
+            at=now,
+            seen_version=seen_version,
+            changes=dict(CLEAR_APPROVAL),
         )
 
 

@@ -7,19 +7,24 @@ rules a template's output obeys, and is audited like every other draft.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..draft import Draft
+from ..clock import show_time
+from ..draft import Draft, DraftState, UnknownDraft
 from ..errors import EventError
 from ..inbox import clean_text
 from ..store import Connection, NewDraft, shift_for
-from .actions import approve_draft
+from .actions import COMPOSED_NOW, HOLD, approve_draft
 from .texts import check_text
 
 if TYPE_CHECKING:
     from ..plan.compose import Tagged
     from .facade import Service
+
+PAST_TOLERANCE = timedelta(seconds=1)  # a time typed as "now" is not refused for the moment it took
+# A composed reply answers a post that is out, or one still planned (it goes out after it).
+REPLY_TARGETS = frozenset({DraftState.POSTED, DraftState.POSTING, DraftState.APPROVED, DraftState.PENDING})
 
 
 def segment_started(service: Service, event_id: str, when: datetime) -> dict[str, Any] | None:
@@ -52,23 +57,51 @@ def as_posted(service: Service, text: str, draft_id: int | None = None, event_id
 
 
 def compose_draft(
-    service: Service, text: str, by: str, at: datetime | None = None, event_id: str | None = None, approve: bool = True
+    service: Service,
+    text: str,
+    by: str,
+    at: datetime | None = None,
+    event_id: str | None = None,
+    approve: bool = True,
+    reply_to: int | None = None,
+    hold: timedelta = timedelta(0),
 ) -> tuple[Draft, list[str]]:
     """What live posting mostly is: a line typed during the event, with the running segment's
     hashtags, checked like every draft, audited, and approved by its author at once.
 
-    Returns the draft and the hashtags that were added.
+    Without `at` it goes now, after `hold` (time for its author to call it back with
+    `cancel_post`); `reply_to` (a draft id) makes it a reply to that post, posted or still
+    planned: it goes out after that post, never before. `approve=False` saves it pending.
+    An `at` already past is refused when "now" is the event's clock (a run holds the store);
+    without a run there is no such clock to compare with. Returns the draft and the hashtags added.
     """
+    if hold < timedelta(0):
+        raise ValueError("a hold cannot be negative")
     text = clean_text(text)
     event_id = service.resolve_event(event_id)
-    when = at or service.clock.now()
+    now = service.clock.now()
+    if at is not None and service.clock_is_live and at < now - PAST_TOLERANCE:
+        zone = service.zone(event_id)
+        raise EventError(
+            f"{show_time(at, zone)} has passed (it is {show_time(now, zone)}): nothing was composed; "
+            "give a time still ahead, or post it now"
+        )
+    composed_now = at is None and approve
+    when = at or (now + hold if approve else now)
+    parent = _parent(service, reply_to, event_id) if reply_to is not None else None
+    if parent is not None and parent.state != DraftState.POSTED and parent.at > when:
+        when = parent.at  # a reply never goes before the post it answers
     segment = running_segment(service, event_id, when)
     wanted = json.loads(segment["hashtags"])
-    now = service.clock.now()
     store = service.store
     with store.begin() as conn:
         count = store.count_by_source(conn, "compose")
         tagged = check_text(store, conn, event_id, wanted, text.strip())
+        detail: dict[str, Any] = {}
+        if tagged.appended:
+            detail["appended_hashtags"] = list(tagged.appended)
+        if parent is not None:
+            detail["reply_to_draft"] = parent.id
         draft = add_draft(
             service,
             conn,
@@ -81,11 +114,32 @@ def compose_draft(
             wanted=wanted,
             at=when,
             by=by,
-            detail={"appended_hashtags": list(tagged.appended)} if tagged.appended else None,
+            detail=detail or None,
+            reply_to=parent.slot if parent is not None else None,
         )
         if approve:
-            draft = approve_draft(store, conn, draft, by, 1, now)
+            sent = {HOLD: hold.total_seconds(), COMPOSED_NOW: True} if composed_now else None
+            draft = approve_draft(store, conn, draft, by, 1, now, detail=sent)
         return draft, list(tagged.appended)
+
+
+def _parent(service: Service, draft_id: int, event_id: str) -> Draft:
+    """The post a composed reply answers: of the same event, posted or still to be posted."""
+    try:
+        parent = service.store.get(draft_id)
+    except UnknownDraft:
+        raise EventError(f"there is no draft {draft_id} to reply to: nothing was composed") from None
+    if parent.event_id != event_id:
+        raise EventError(
+            f'draft {parent.id} belongs to event "{parent.event_id}", not "{event_id}": a reply answers a post '
+            "of its own event; nothing was composed"
+        )
+    if parent.state not in REPLY_TARGETS:
+        raise EventError(
+            f"draft {parent.id} ({parent.slot}) is {parent.state.value} and will not be posted, so a reply to it "
+            "could never go out: reply to a posted or planned post; nothing was composed"
+        )
+    return parent
 
 
 def add_draft(
@@ -102,6 +156,7 @@ def add_draft(
     at: datetime,
     by: str,
     detail: dict[str, Any] | None = None,
+    reply_to: str | None = None,
 ) -> Draft:
     """A pending draft that no schedule slot made (a reshare, a composed line), audited."""
     from ..plan.schedule import DEFAULT_VALID_FOR
@@ -120,7 +175,7 @@ def add_draft(
         planned_at=at,
         at=at,
         valid_until=at + DEFAULT_VALID_FOR,
-        reply_to=None,
+        reply_to=reply_to,
     )
     created = service.store.create_drafts(
         conn, event_id, [new], by=by, at=service.clock.now(), cause=action, action=action, detail=detail

@@ -1,12 +1,14 @@
 """Live corrections: the event runs late or early (shift, cue), or must stop at once (pause, resume).
 
 A shift moves every unposted post still inside its window and is kept in the store, so that
-a reload plans the next posts shifted too; a draft whose window closed stays closed.
+a reload plans the next posts shifted too; a draft whose window closed stays closed. Its
+preview (preview_shift, preview_cue) runs the same reads and checks and writes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -15,7 +17,7 @@ from ..clock import show_time as _hm
 from ..draft import Actor, Draft, DraftState
 from ..errors import EventError, LiveControlError
 from ..publishers.base import PublisherError
-from ..store import shift_for
+from ..store import Connection, shift_for
 
 if TYPE_CHECKING:
     from .facade import Service
@@ -43,28 +45,8 @@ def shift(
     store = service.store
     event_id = service.resolve_event(event_id)
     with store.begin() as conn:
-        event = store.event(event_id, conn)
-        assert event is not None
-        segments = store.segments(event_id, conn)
-        shifts = store.shifts(event_id, conn)
-        start: datetime | None = None
-        position = 0
-        if from_segment is not None:
-            by_id = {s["id"]: s for s in segments}
-            if from_segment not in by_id:
-                known = ", ".join(by_id) or "none"
-                raise EventError(f'there is no segment "{from_segment}" (segments: {known})')
-            start = by_id[from_segment]["planned_start"]
-            position = by_id[from_segment]["position"]
-        drafts = store.drafts(event_id=event_id, conn=conn)
         now = service.clock.now()
-        # A draft whose window has closed stays closed: only a person's post-now reopens it.
-        movable = [
-            d
-            for d in drafts
-            if d.state in (S.PENDING, S.APPROVED) and (start is None or d.planned_at >= start) and d.valid_until >= now
-        ]
-        _check_shift(event, segments, shifts, drafts, movable, delta, start, position, from_segment)
+        start, movable = _plan_shift(service, conn, event_id, delta, from_segment, now)
         store.add_shift(conn, event_id, start, int(delta.total_seconds()), by, now)
         moved = []
         for draft in movable:
@@ -93,6 +75,54 @@ def shift(
                 reason=f"{format_duration(delta)}: no unposted post to move",
             )
         return moved
+
+
+def preview_shift(
+    service: Service, delta: timedelta, from_segment: str | None = None, event_id: str | None = None
+) -> list[tuple[Draft, Draft]]:
+    """What `shift` would do, as (before, after) pairs, changing nothing: the console shows it before a person confirms.
+
+    Refused exactly when `shift` would be, with the same sentence.
+    """
+    store = service.store
+    event_id = service.resolve_event(event_id)
+    with store.begin() as conn:
+        _, movable = _plan_shift(service, conn, event_id, delta, from_segment, service.clock.now())
+    return [(d, replace(d, at=d.at + delta, valid_until=d.valid_until + delta)) for d in movable]
+
+
+def _plan_shift(
+    service: Service,
+    conn: Connection,
+    event_id: str,
+    delta: timedelta,
+    from_segment: str | None,
+    now: datetime,
+) -> tuple[datetime | None, list[Draft]]:
+    """(the planned time the shift applies from, the drafts it moves), checked; writes nothing."""
+    store = service.store
+    event = store.event(event_id, conn)
+    assert event is not None
+    segments = store.segments(event_id, conn)
+    shifts = store.shifts(event_id, conn)
+    start: datetime | None = None
+    position = 0
+    if from_segment is not None:
+        by_id = {s["id"]: s for s in segments}
+        if from_segment not in by_id:
+            known = ", ".join(by_id) or "none"
+            raise EventError(f'there is no segment "{from_segment}" (segments: {known})')
+        start = by_id[from_segment]["planned_start"]
+        position = by_id[from_segment]["position"]
+    drafts = store.drafts(event_id=event_id, conn=conn)
+    # A draft whose window has closed stays closed: only a person's post-now reopens it.
+    movable = [
+        d
+        for d in drafts
+        if d.state in (S.PENDING, S.APPROVED) and (start is None or d.planned_at >= start) and d.valid_until >= now
+    ]
+    _check_shift(event, segments, shifts, drafts, movable, delta, start, position, from_segment)
+    return start, movable
 
 
 def _check_shift(
@@ -159,8 +189,23 @@ def cue(
     "Now" is the event's clock: the running run's (live or a rehearsal's). With no run
     on this store there is no such clock, and cue refuses rather than guess.
     """
-    store = service.store
     event_id = service.resolve_event(event_id)
+    delta = _cue_delta(service, segment_id, event_id)
+    return delta, shift(service, delta, by, segment_id, event_id, action="cue")
+
+
+def preview_cue(
+    service: Service, segment_id: str, event_id: str | None = None
+) -> tuple[timedelta, list[tuple[Draft, Draft]]]:
+    """What `cue` would do now, changing nothing: how late the segment is, and the posts it would move."""
+    event_id = service.resolve_event(event_id)
+    delta = _cue_delta(service, segment_id, event_id)
+    return delta, preview_shift(service, delta, segment_id, event_id)
+
+
+def _cue_delta(service: Service, segment_id: str, event_id: str) -> timedelta:
+    """How late (or early) `segment_id` starts if it starts now, by the event's clock."""
+    store = service.store
     if not service.clock_is_live:
         raise LiveControlError(
             f"no `livetweet run` is posting from {store.display}, so there is no event clock to say "
@@ -171,8 +216,7 @@ def cue(
         raise EventError(f'there is no segment "{segment_id}" (segments: {", ".join(segments) or "none"})')
     planned = segments[segment_id]["planned_start"]
     expected = planned + shift_for(store.shifts(event_id), planned)
-    delta = timedelta(seconds=round((service.clock.now() - expected).total_seconds()))
-    return delta, shift(service, delta, by, segment_id, event_id, action="cue")
+    return timedelta(seconds=round((service.clock.now() - expected).total_seconds()))
 
 
 def pause(service: Service, by: str, reason: str | None = None) -> dict[str, Any]:

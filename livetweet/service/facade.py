@@ -110,9 +110,21 @@ class Service:
         """Refuse a draft for good (an edit can bring it back)."""
         return actions.reject(self, draft_id, by, reason, seen_version)
 
-    def post_now(self, draft_id: int, by: str) -> Draft:
-        """Post this draft at once: an approved one before its time, or a missed one (a person decides)."""
-        return actions.post_now(self, draft_id, by)
+    def post_now(self, draft_id: int, by: str, hold: timedelta = timedelta(0)) -> Draft:
+        """Post this draft at once (after `hold`, to call it back in): an approved one before its time, or a missed one."""
+        return actions.post_now(self, draft_id, by, hold)
+
+    def cancel_post(self, draft_id: int, by: str, seen_version: int | None = None) -> Draft:
+        """Call back a post-now or a composed post during its hold: back to pending, words kept."""
+        return actions.cancel_post(self, draft_id, by, seen_version)
+
+    def held_until(self, draft_id: int) -> datetime | None:
+        """Until when a person's post-now or compose-now of this draft can be called back; None if it cannot."""
+        return actions.held_until(self, self.store.get(draft_id))
+
+    def restore(self, draft_id: int, by: str, seen_version: int | None = None) -> Draft:
+        """Undo a rejection: back to pending (to approve again), while its window is open."""
+        return actions.restore_rejected(self, draft_id, by, seen_version)
 
     def edit(
         self, draft_id: int, text: str, by: str, revision: int | None = None, seen_version: int | None = None
@@ -150,3 +162,15 @@ class Service:
     def cue(self, segment_id: str, by: str, event_id: str | None = None) -> tuple[timedelta, list[tuple[Draft, Draft]]]:
         """ "This segment started now": shift it and what follows by how late (or early) it is."""
         return corrections.cue(self, segment_id, by, event_id)
+
+    def preview_shift(
+        self, delta: timedelta, from_segment: str | None = None, event_id: str | None = None
+    ) -> list[tuple[Draft, Draft]]:
+        """What `shift` would move, as (before, after) pairs, changing nothing; refused as `shift` would be."""
+        return corrections.preview_shift(self, delta, from_segment, event_id)
+
+    def preview_cue(
+        self, segment_id: str, event_id: str | None = None
+    ) -> tuple[timedelta, list[tuple[Draft, Draft]]]:
+        """What `cue` would do now, changing nothing: how late the segment is, and the posts it would move."""
+        return corrections.preview_cue(self, segment_id, event_id)

@@ -1,4 +1,4 @@
-"""Direct messages: each kept once, shown cleaned, dismissed or reshared through the approval path.
+"""Direct messages: each kept once, shown cleaned, dismissed (and restored) or reshared through the approval path.
 
 A message's text is a value, never template source: a reshare renders the `dm_reshare`
 template with the text as a variable, and the draft waits for a person like any other.
@@ -95,6 +95,22 @@ class InboxService:
                 at=self.clock.now(),
                 operator=by,
                 action="dismiss",
+                detail={"message": message_id, "dm_id": message.dm_id},
+            )
+            return self.get(message_id, conn)
+
+    def restore(self, message_id: int, by: str) -> Message:
+        """Undo a dismissal: the message is new again, to reshare or dismiss; audited."""
+        with self.store.begin() as conn:
+            message = self.get(message_id, conn)
+            if message.state != "dismissed":
+                raise InboxError(f"message {message_id} is {message.state}, not dismissed: there is nothing to undo")
+            self._set_state(conn, message, "new")
+            self.store.write_audit(
+                conn,
+                at=self.clock.now(),
+                operator=by,
+                action="undismiss",
                 detail={"message": message_id, "dm_id": message.dm_id},
             )
             return self.get(message_id, conn)
