@@ -7,7 +7,8 @@ a second run taking the lease can act between any two of them. After every step:
 
 - no draft is POSTed again after it reached X without a lookup in between;
 - nothing is POSTed whose current revision is not the approved one, or after its window
-  (post-now gives a new window: a person decided);
+  (post-now gives a new window: a person decided), or that a person called back (cancel) or
+  brought back from rejected (unreject) without approving it again;
 - every draft that reached X is in posting (being settled) or posted with that tweet id;
 - each draft's audit rows that record a move equal its version.
 
@@ -55,6 +56,8 @@ TEMPLATES = {
     "question.j2": "Now: {{ segment.title }} {{ slot.vars.n | default(1) }}.",
     "thanks.j2": "Thanks for your questions!",
 }
+OPERATOR_ACTIONS = ["approve", "unapprove", "edit", "reject", "post-now", "post-now-held", "cancel", "unreject"]
+OPERATOR_ACTIONS += ["pause", "resume", "shift", "cue"]
 EXAMPLES = int(os.environ.get("LIVETWEET_MODEL_EXAMPLES", "2000"))
 
 _TEMPLATE_DB: Path | None = None
@@ -146,9 +149,7 @@ class ExactlyOnce(RuleBasedStateMachine):
         return self.ids[int(which)]
 
     @rule(
-        action=st.sampled_from(
-            ["approve", "unapprove", "edit", "reject", "post-now", "pause", "resume", "shift", "cue"]
-        ),
+        action=st.sampled_from(OPERATOR_ACTIONS),
         which=st.integers(0, 3),
         minutes=st.integers(-6, 6),
         from_q1=st.booleans(),
@@ -162,6 +163,9 @@ class ExactlyOnce(RuleBasedStateMachine):
             "edit": lambda: self.service.edit(draft_id, f"Edited line {self.edits} #GCM", "carol"),
             "reject": lambda: self.service.reject(draft_id, "dave", "random"),
             "post-now": lambda: self.service.post_now(draft_id, "erin"),
+            "post-now-held": lambda: self.service.post_now(draft_id, "erin", hold=timedelta(seconds=10)),
+            "cancel": lambda: self.service.cancel_post(draft_id, "erin"),
+            "unreject": lambda: self.service.restore(draft_id, "dave"),
             "pause": lambda: self.service.pause("frank", "random"),
             "resume": lambda: self.service.resume("frank", verify=self.x.check),
             "shift": lambda: self.service.shift(timedelta(minutes=minutes), "gina", "q1" if from_q1 else None),
@@ -172,7 +176,7 @@ class ExactlyOnce(RuleBasedStateMachine):
             acts[action]()
 
     @precondition(lambda self: any(r.claims or r.calls for r in self.runs))
-    @rule(action=st.sampled_from(["approve", "unapprove", "edit", "reject", "post-now"]))
+    @rule(action=st.sampled_from(["approve", "unapprove", "edit", "reject", "post-now", "cancel"]))
     def operator_on_a_post_in_flight(self, action: str) -> None:
         """The wave-1 hole, made likely: a person acts on a draft whose post is claimed or whose call is out."""
         self.operator(action, "in-flight", 0, False)

@@ -213,7 +213,9 @@ def cancel_post(service: Service, draft_id: int, by: str, seen_version: int | No
         changes: dict[str, Any] = dict(CLEAR_APPROVAL)
         previous = sent.get(PREVIOUS_AT)
         if previous is not None and datetime.fromisoformat(previous) > now:
-            changes.update(at=datetime.fromisoformat(previous), valid_until=datetime.fromisoformat(sent[PREVIOUS_UNTIL]))
+            changes.update(
+                at=datetime.fromisoformat(previous), valid_until=datetime.fromisoformat(sent[PREVIOUS_UNTIL])
+            )
         return store.transition(
             conn,
             draft,

@@ -111,7 +111,7 @@ class Service:
         return actions.reject(self, draft_id, by, reason, seen_version)
 
     def post_now(self, draft_id: int, by: str, hold: timedelta = timedelta(0)) -> Draft:
-        """Post this draft at once (after `hold`, to call it back in): an approved one before its time, or a missed one."""
+        """Post this draft at once, after `hold` (time to call it back): approved before its time, or missed."""
         return actions.post_now(self, draft_id, by, hold)
 
     def cancel_post(self, draft_id: int, by: str, seen_version: int | None = None) -> Draft:
@@ -169,8 +169,6 @@ class Service:
         """What `shift` would move, as (before, after) pairs, changing nothing; refused as `shift` would be."""
         return corrections.preview_shift(self, delta, from_segment, event_id)
 
-    def preview_cue(
-        self, segment_id: str, event_id: str | None = None
-    ) -> tuple[timedelta, list[tuple[Draft, Draft]]]:
+    def preview_cue(self, segment_id: str, event_id: str | None = None) -> tuple[timedelta, list[tuple[Draft, Draft]]]:
         """What `cue` would do now, changing nothing: how late the segment is, and the posts it would move."""
         return corrections.preview_cue(self, segment_id, event_id)
