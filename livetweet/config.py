@@ -11,8 +11,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dotenv import dotenv_values, load_dotenv
-
 from .errors import ConfigError as ConfigError
 
 ENV_FILE_LIMIT = 64 * 1024  # bytes: a settings file, not a dump
@@ -86,7 +84,11 @@ X_CREDENTIAL_NAMES = ("X_API_KEY", "X_API_KEY_SECRET", "X_ACCESS_TOKEN", "X_ACCE
 def fresh_credentials(env_file: Path | None = None) -> dict[str, str]:
     """The X credentials as they are now: the real environment first, else `.env` read again."""
     text = _env_text(env_file or Path.cwd() / ".env")
-    from_file = dotenv_values(stream=io.StringIO(text)) if text is not None else {}
+    from_file: dict[str, str | None] = {}
+    if text is not None:
+        from dotenv import dotenv_values  # only when there is a .env: every command starts without it
+
+        from_file = dotenv_values(stream=io.StringIO(text))
     found: dict[str, str] = {}
     for name in X_CREDENTIAL_NAMES:
         value = _STARTING_ENVIRONMENT.get(name) or from_file.get(name)
@@ -113,6 +115,8 @@ def load_settings(env_file: Path | None = None) -> Settings:
     """Read `.env` (without overriding the real environment) and then the environment."""
     text = _env_text(env_file or Path.cwd() / ".env")
     if text is not None:
+        from dotenv import load_dotenv  # only when there is a .env: every command starts without it
+
         load_dotenv(stream=io.StringIO(text), override=False)
     return Settings(
         database_url=os.environ.get("LIVETWEET_DATABASE_URL") or "sqlite:///livetweet.db",
