@@ -9,10 +9,10 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
@@ -22,10 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from ..draft import Actor, DraftState, actions_for
+from ..draft import Actor, Draft, DraftState, actions_for
 from ..errors import LivetweetError
 from ..inbox import clean_text
-from ..service import InboxService, Service, segment_started
+from ..service import InboxService, Service, readmodels, segment_started
+from . import display
 from .auth import SESSION_COOKIE, ConsoleAuth, Session
 from .guard import same
 
@@ -50,7 +51,7 @@ def _id(value: object, what: str) -> int:
 
 VERIFY_SLOTS = 2  # password checks at once (argon2 takes memory and most of a second)
 MAX_FORM_FIELDS = 64
-PAGES = frozenset({"/login", "/queue", "/inbox", "/posted", "/history", "/compose"})
+PAGES = frozenset({"/", "/login", "/queue", "/inbox", "/posted", "/history", "/compose", "/live/confirm"})
 
 
 @dataclass
@@ -67,17 +68,28 @@ class ConsoleContext:
     verify_credentials: Callable[[], str] | None = None
     # The Host values it answers to (server.allowed_hosts); empty: the loopback names, any port.
     allowed_hosts: frozenset[str] = frozenset()
+    # A person's "post now" and "compose now" wait this long (wall seconds) so that a slip can be cancelled.
+    hold_seconds: float = 10.0
 
     @property
     def zone(self) -> ZoneInfo:
         return self.service.zone(self.event_id)
 
+    @property
+    def hold(self) -> timedelta:
+        """The hold on the event's clock (a rehearsal's runs faster: the person still gets the seconds)."""
+        return timedelta(seconds=self.hold_seconds * self.speed)
+
 
 class ChangeWatch:
-    """The store's change marker, read every 0.1 s by one thread instead of once per request."""
+    """The store's change marker, read every 0.1 s by one thread instead of once per request.
 
-    def __init__(self, read: Callable[[], str], every: float = 0.1) -> None:
-        self._read = read
+    Its value also turns every `tick` seconds: what needs a person (a draft due in five minutes
+    and not approved) changes with time alone, and every page shows it.
+    """
+
+    def __init__(self, read: Callable[[], str], every: float = 0.1, tick: float = 5.0) -> None:
+        self._read = lambda: f"{read()}:{int(time.monotonic() // tick)}"
         self.value = read()
         self._every = every
         threading.Thread(target=self._loop, name="console-watch", daemon=True).start()
@@ -97,7 +109,7 @@ class ChangeWatch:
 # Shared (cached) pages are rendered with these in place of each viewer's values. They are
 # markup: autoescape turns any "<" of stored text into "&lt;", so no stored text, DM or name
 # can ever contain one, and filling them in cannot reach into what people wrote.
-_SLOTS = {name: Markup(f"<!--livetweet:{name}-->") for name in ("csrf", "operator", "banner")}
+_SLOTS = {name: Markup(f"<!--livetweet:{name}-->") for name in ("csrf", "operator", "banner", "now_slot")}
 _LOGIN_ERRORS = {
     "wrong": "wrong password or token",
     "name": "say who you are: your name goes in the audit trail",
@@ -138,14 +150,25 @@ class Shell:
         self.cache: dict[str, tuple[str, str]] = {}
         self.cache_lock = threading.Lock()
         self.verify_slots = asyncio.Semaphore(VERIFY_SLOTS)
-        self.templates.env.filters["hm"] = self.hm
-        self.templates.env.filters["iso"] = lambda when: when.isoformat() if when else ""
+        env = self.templates.env
+        env.filters["hm"] = self.hm
+        env.filters["when"] = lambda moment: display.when(moment, self.ctx.zone, self.ctx.service.clock.now())
+        env.filters["iso"] = lambda when: when.isoformat() if when else ""
+        env.filters["rich"] = display.rich
+        env.filters["words"] = display.words
         # A draft's buttons are the operator's actions the table allows from its state.
-        self.templates.env.tests["allowed"] = lambda d, name: name in actions_for(d.state, Actor.OPERATOR)
+        env.tests["allowed"] = lambda d, name: name in actions_for(d.state, Actor.OPERATOR)
+        env.tests["held"] = self.held
 
     def running_segment(self, now: datetime) -> dict[str, Any] | None:
         """The segment running now, by the service's rule (None before the first starts)."""
         return segment_started(self.ctx.service, self.ctx.event_id, now)
+
+    def held(self, d: Draft) -> bool:
+        """A person's post-now or compose-now still in its hold: the card offers Cancel."""
+        if d.state is not S.APPROVED or d.approved_at is None or d.at <= d.approved_at:
+            return False
+        return d.at - d.approved_at <= self.ctx.hold + timedelta(seconds=1) and d.at > self.ctx.service.clock.now()
 
     def hm(self, when: datetime | None) -> str:
         return when.astimezone(self.ctx.zone).strftime("%H:%M:%S %Z") if when else "-"
@@ -168,18 +191,29 @@ class Shell:
         return self.templates.get_template(name).render(
             request=request,
             paused=self.store.paused(),
+            alarms=readmodels.alarms(self.ctx.service, self.ctx.event_id, self.ctx.service.clock.now()),
             mode=self.ctx.mode,
             event=self.event_row,
+            zone=self.ctx.zone.key,
+            speed=self.ctx.speed,
+            hold=self.ctx.hold_seconds,
             path=request.url.path,
             **{**_SLOTS, **viewer},
             **values,
         )
 
-    def page(self, name: str, request: Request, session: Session, **values: Any) -> Response:
+    def page(self, name: str, request: Request, session: Session, status: int = 200, **values: Any) -> Response:
+        """A page rendered for this viewer alone (a refused form kept open with what they typed)."""
         html = self.render(
-            name, request, values, operator=session.operator, csrf=session.csrf, banner=self.banner(request, session)
+            name,
+            request,
+            values,
+            operator=session.operator,
+            csrf=session.csrf,
+            banner=self.banner(request, session),
+            now_slot=self.ctx.service.clock.now().isoformat(),
         )
-        return Response(html, media_type="text/html; charset=utf-8")
+        return Response(html, status_code=status, media_type="text/html; charset=utf-8")
 
     def fill(self, html: str, request: Request, session: Session) -> str:
         """A shared page with this viewer's values in its slots (escaped where they are text)."""
@@ -187,6 +221,7 @@ class Shell:
             ("csrf", session.csrf),
             ("operator", session.operator),
             ("banner", self.banner(request, session)),
+            ("now_slot", self.ctx.service.clock.now().isoformat()),
         ):
             html = html.replace(_SLOTS[name], str(escape(value)))  # escape() leaves the banner's Markup as it is
         return html
@@ -231,10 +266,12 @@ class Shell:
             target = str(form.get("next") or request.headers.get("referer") or "/")
             parts = urlsplit(target)
             path = parts.path if parts.path.startswith("/") and not parts.path.startswith("//") else "/"
+            kept = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("msg", "sig")] if path in PAGES else []
+            path += "?" + urlencode(kept) if kept else ""  # the page as the operator had it: its filter, its search
             anchor = str(form.get("anchor") or "")
         text = f"error:{error}" if error else message
         text = text[:500]
-        query = f"?msg={quote(text)}&sig={session.sign(text)}" if text else ""
+        query = f"{'&' if '?' in path else '?'}msg={quote(text)}&sig={session.sign(text)}" if text else ""
         anchor = "".join(c for c in anchor if c.isalnum() or c in "-_")[:40]
         return RedirectResponse(path + query + (f"#{anchor}" if anchor else ""), status_code=303)
 
@@ -253,7 +290,7 @@ class Shell:
 
     def action(
         self,
-        do: Callable[[Request, FormData, Session], str | Goto],
+        do: Callable[[Request, FormData, Session], str | Goto | Response],
     ) -> Callable[[Request], Awaitable[Response]]:
         """A state-changing POST: needs a session and its CSRF token; errors come back as messages."""
 
@@ -266,7 +303,7 @@ class Shell:
             except BadRequest as exc:
                 return PlainTextResponse(str(exc), status_code=400)
             except LivetweetError as exc:
-                return self.back(request, form, session, error=str(exc))
+                return self.back(request, form, session, error=display.words(str(exc)))
             except Exception:
                 # No exception text reaches a page; the run's terminal has the traceback.
                 log.exception("console action %s failed", request.url.path)
@@ -277,6 +314,8 @@ class Shell:
                 )
             finally:
                 await run_in_threadpool(self.watch.refresh)  # the next page shows this operator's own change
+            if isinstance(message, Response):
+                return message
             if isinstance(message, Goto):
                 return self.back(request, form, session, goto=message)
             return self.back(request, form, session, message)

@@ -42,6 +42,8 @@ def routes(shell: Shell) -> list[BaseRoute]:
         Route("/history", page(pages.history_page), methods=["GET"]),
         Route("/compose", page(pages.compose_page), methods=["GET"]),
         Route("/compose", act(actions.compose_action), methods=["POST"]),
+        Route("/live/confirm", page(pages.confirm_page), methods=["GET"]),
+        Route("/drafts/approve-selected", act(actions.approve_selected), methods=["POST"]),
         Route("/drafts/{draft_id:int}/{verb}", act(actions.draft_action), methods=["POST"]),
         Route("/inbox/{message_id:int}/{verb}", act(actions.inbox_action), methods=["POST"]),
         Route("/live/{verb}", act(actions.live_action), methods=["POST"]),

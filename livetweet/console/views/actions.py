@@ -1,61 +1,123 @@
-"""What operators do: on a draft, a message, the live timeline, or a composed post."""
+"""What operators do: on a draft, a message, the live timeline, or a composed post.
+
+A refused edit or compose never loses a word: the page comes back with the form open, the
+text as typed, and the reason beside it (a conflict shows the other version too).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
+from starlette.responses import Response
 
-from ...errors import BadValue
+from ...errors import BadValue, Conflict, LivetweetError
 from ...plan.values import format_duration, parse_clock_time, parse_signed_duration
 from ...service import compose_draft
 from ..auth import Session
+from ..display import words
 from ..shell import BadRequest, Goto, Shell, _id
+from .pages import compose_values, queue_values
 
 
-def draft_action(shell: Shell, request: Request, form: FormData, session: Session) -> str:
+def draft_action(shell: Shell, request: Request, form: FormData, session: Session) -> str | Goto | Response:
     draft_id = _id(request.path_params["draft_id"], "draft")
     verb = request.path_params["verb"]
     seen = shell.int_field(form, "version")
     by = session.operator
+    service = shell.ctx.service
     if verb == "approve":
-        d = shell.ctx.service.approve(draft_id, by, shell.int_field(form, "revision"), seen)
-        return f"Approved draft {d.id} ({d.slot})."
+        d = service.approve(draft_id, by, shell.int_field(form, "revision"), seen)
+        return f"Approved {d.slot}: it goes out at {shell.hm(d.at)}."
     if verb == "unapprove":
-        d = shell.ctx.service.unapprove(draft_id, by, seen)
-        return f"Draft {d.id} ({d.slot}) is on hold."
+        d = service.unapprove(draft_id, by, seen)
+        return f"{d.slot} is on hold: it needs approval again."
     if verb == "reject":
-        d = shell.ctx.service.reject(draft_id, by, str(form.get("reason") or "").strip() or None, seen)
-        return f"Rejected draft {d.id} ({d.slot})."
+        d = service.reject(draft_id, by, str(form.get("reason") or "").strip() or None, seen)
+        return f"Rejected {d.slot}. Changed your mind? Restore it from the Rejected filter."
+    if verb == "restore":
+        d = service.restore(draft_id, by, seen)
+        return f"{d.slot} is back: it needs approval."
+    if verb == "cancel":
+        d = service.cancel_post(draft_id, by, seen)
+        return f"Cancelled: {d.slot} did not go out. It is on hold, with its words kept."
     if verb == "edit":
-        d, added = shell.ctx.service.edit(draft_id, str(form.get("text") or ""), by, None, seen)
-        extra = f" (added {' '.join(added)})" if added else ""
-        return f"Draft {d.id} is now revision {d.revision}{extra}: it needs approval."
+        return _edit(shell, request, form, session, draft_id, seen)
     if verb == "post-now":
-        d = shell.ctx.service.post_now(draft_id, by)
-        return f"Draft {d.id} ({d.slot}) goes out now."
+        d = service.post_now(draft_id, by, hold=shell.ctx.hold)
+        return f"{d.slot} goes out in {round(shell.ctx.hold_seconds)} s: cancel it on its card if that was a slip."
     raise BadRequest(f"unknown action {verb}")
+
+
+def _edit(
+    shell: Shell, request: Request, form: FormData, session: Session, draft_id: int, seen: int | None
+) -> str | Response:
+    text = str(form.get("text") or "")
+    try:
+        d, added = shell.ctx.service.edit(draft_id, text, session.operator, None, seen)
+    except LivetweetError as exc:
+        theirs = shell.ctx.service.show(draft_id) if isinstance(exc, Conflict) else None
+        reopen = {
+            draft_id: {
+                "text": text,
+                "error": words(str(exc)),
+                "theirs": theirs,
+                "version": theirs.version if theirs else seen,
+            }
+        }
+        params = dict(parse_qsl(urlsplit(request.headers.get("referer") or "").query))
+        params.pop("msg", None)
+        params.pop("sig", None)
+        values = queue_values(shell, {**params, "show": "all"} if theirs or "show" not in params else params)
+        if draft_id not in {x.id for x in values["q"].drafts}:
+            values["q"].drafts.insert(0, shell.ctx.service.show(draft_id))
+        values["reopen"] = reopen
+        return shell.page("queue.html", request, session, status=409 if theirs else 422, **values)
+    extra = f" (added {' '.join(added)})" if added else ""
+    return f"Saved {d.slot} as revision {d.revision}{extra}: it needs approval."
+
+
+def approve_selected(shell: Shell, request: Request, form: FormData, session: Session) -> str:
+    """Several drafts approved together, each checked as if approved alone; all or none."""
+    targets: list[tuple[int, int | None]] = []
+    for value in form.getlist("pick"):
+        draft, _, version = str(value).partition(":")
+        if not draft.isdigit() or not version.isdigit():
+            raise BadRequest(f"not a draft to approve: {str(value)[:30]}")
+        targets.append((_id(int(draft), "draft"), int(version)))
+    if not targets:
+        return "error:tick the drafts to approve first"
+    approved = shell.ctx.service.approve_all(targets, session.operator)
+    return f"Approved {len(approved)} drafts: {', '.join(d.slot for d in approved)}."
 
 
 def inbox_action(shell: Shell, request: Request, form: FormData, session: Session) -> str | Goto:
     message_id = _id(request.path_params["message_id"], "message")
-    if request.path_params["verb"] == "reshare":
+    verb = request.path_params["verb"]
+    if verb == "reshare":
         text = str(form.get("text") or "").strip() or None
         draft = shell.inbox.reshare(message_id, session.operator, text=text, event_id=shell.ctx.event_id)
-        return Goto("/queue", f"Draft {draft.id} made from message {message_id}: approve it.", f"draft-{draft.id}")
-    shell.inbox.dismiss(message_id, session.operator)
-    return f"Message {message_id} dismissed."
+        return Goto("/queue", f"Draft {draft.slot} made from the message: approve it.", f"draft-{draft.id}")
+    if verb == "restore":
+        shell.inbox.restore(message_id, session.operator)
+        return "The message is back among the new ones."
+    if verb == "dismiss":
+        shell.inbox.dismiss(message_id, session.operator)
+        return "Message dismissed. Restore it from All messages if that was a slip."
+    raise BadRequest(f"unknown action {verb}")
 
 
 def live_action(shell: Shell, request: Request, form: FormData, session: Session) -> str:
     verb = request.path_params["verb"]
     by = session.operator
+    service = shell.ctx.service
     if verb == "pause":
-        shell.ctx.service.pause(by, str(form.get("reason") or "").strip() or None)
-        return "Posting is paused."
+        service.pause(by, str(form.get("reason") or "").strip() or None)
+        return "Posting is paused: nothing goes out until someone resumes."
     if verb == "resume":
-        shell.ctx.service.resume(by, shell.ctx.verify_credentials)
+        service.resume(by, shell.ctx.verify_credentials)
         return "Posting resumed."
     if verb == "shift":
         text = str(form.get("duration") or "").strip()
@@ -63,29 +125,53 @@ def live_action(shell: Shell, request: Request, form: FormData, session: Session
             delta = parse_signed_duration(text)
         except BadValue as exc:
             raise BadRequest(f'"{text[:40]}" {exc}') from None
-        moved = shell.ctx.service.shift(delta, by, str(form.get("from") or "") or None, shell.ctx.event_id)
+        moved = service.shift(delta, by, str(form.get("from") or "") or None, shell.ctx.event_id)
         return f"Moved {len(moved)} posts by {format_duration(delta)}."
     if verb == "cue":
-        delta, moved = shell.ctx.service.cue(str(form.get("segment") or ""), by, shell.ctx.event_id)
-        return f"Cued: moved {len(moved)} posts by {format_duration(delta)}."
+        segment = str(form.get("segment") or "")
+        if not segment:
+            return "error:choose the segment that has just started"
+        delta, moved = service.cue(segment, by, shell.ctx.event_id)
+        return f"Cued {segment}: moved {len(moved)} posts by {format_duration(delta)}."
     raise BadRequest(f"unknown action {verb}")
 
 
-def compose_action(shell: Shell, request: Request, form: FormData, session: Session) -> Goto:
-    at: datetime | None = None
+def compose_action(shell: Shell, request: Request, form: FormData, session: Session) -> Goto | Response:
+    text = str(form.get("text") or "")
     at_text = str(form.get("at") or "").strip()
-    if form.get("when") == "at" and at_text:
-        try:
-            clock = parse_clock_time(at_text)
-        except BadValue as exc:
-            raise BadRequest(f'"{at_text[:40]}" {exc}') from None
-        event = shell.store.event(shell.ctx.event_id)
-        assert event is not None
-        at = datetime.combine(event["starts_at"].astimezone(shell.ctx.zone).date(), clock, tzinfo=shell.ctx.zone)
-    draft, added = compose_draft(
-        shell.ctx.service, str(form.get("text") or ""), session.operator, at, shell.ctx.event_id
-    )
-    when = "now" if at is None else f"at {shell.hm(draft.at)}"
-    tags = f" (added {' '.join(added)})" if added else ""
-    note = f"Composed draft {draft.id}{tags}, approved; it goes out {when}."
+    when = "at" if form.get("when") == "at" else "now"
+    approve = form.get("approve") != "0"
+    reply = shell.int_field(form, "reply_to")
+    try:
+        at: datetime | None = None
+        if when == "at":
+            if not at_text:
+                raise BadValue("give the time it goes out (24-hour, like 14:05), or choose Now")
+            try:
+                clock = parse_clock_time(at_text)
+            except BadValue as exc:
+                raise BadValue(f'the time "{at_text[:40]}" {exc}') from None
+            today = shell.ctx.service.clock.now().astimezone(shell.ctx.zone).date()
+            at = datetime.combine(today, clock, tzinfo=shell.ctx.zone)
+        draft, added = compose_draft(
+            shell.ctx.service,
+            text,
+            session.operator,
+            at,
+            shell.ctx.event_id,
+            approve=approve,
+            hold=shell.ctx.hold if at is None and approve else timedelta(0),
+            reply_to=reply,
+        )
+    except (BadValue, LivetweetError) as exc:
+        values = compose_values(shell, text=text, at=at_text, when=when, reply_to=reply, error=words(str(exc)))
+        return shell.page("compose.html", request, session, status=422, **values)
+    tags = f" with {' '.join(added)} added" if added else ""
+    if not approve:
+        note = f"Saved {draft.slot}{tags} as a draft: it needs approval."
+    elif at is None:
+        hold = round(shell.ctx.hold_seconds)
+        note = f"{draft.slot}{tags} goes out in {hold} s: cancel it on its card if that was a slip."
+    else:
+        note = f"Approved {draft.slot}{tags}: it goes out at {shell.hm(draft.at)}."
     return Goto("/queue", note, f"draft-{draft.id}")

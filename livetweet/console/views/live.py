@@ -13,8 +13,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from ...errors import LivetweetError
 from ...service import as_posted
 from ..auth import Session
+from ..display import rich
 from ..guard import same
 from ..shell import BadRequest, Shell, _id
+
+PING = 1  # seconds between beats: a page notices a silent run within a few
 
 
 async def count(shell: Shell, request: Request, session: Session) -> Response:
@@ -48,26 +51,30 @@ async def count(shell: Shell, request: Request, session: Session) -> Response:
             "permillage": result.permillage,
             "added": list(tagged.appended),
             "missing": list(tagged.missing),
+            "text": tagged.text,
+            "html": str(rich(tagged.text)),
         }
     )
 
 
 async def events(shell: Shell, request: Request, session: Session) -> Response:
+    """The change marker as it moves, and a beat every PING seconds so that a page knows the run is there."""
+
     async def stream() -> AsyncIterator[str]:
         last = shell.marker()  # the watch thread reads the store; this reads its value
-        yield f"event: hello\ndata: {last}\n\n"
-        quiet = 0
+        yield f"retry: 1000\nevent: hello\ndata: {last}\n\n"
+        beats = 0
         while not await request.is_disconnected():
             await asyncio.sleep(0.25)
             current = shell.marker()
-            quiet += 1
+            beats += 1
             if current != last:
                 last = current
-                quiet = 0
+                beats = 0
                 yield f"event: changed\ndata: {current}\n\n"
-            elif quiet >= 60:
-                quiet = 0
-                yield ": still here\n\n"
+            elif beats >= PING * 4:
+                beats = 0
+                yield f"event: ping\ndata: {shell.ctx.service.clock.now().isoformat()}\n\n"
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}

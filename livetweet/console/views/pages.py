@@ -1,64 +1,54 @@
-"""The pages: Now, Queue, Inbox, Posted, History, Compose."""
+"""The pages: Now, Queue, Inbox, Posted, History, Compose, and the confirmation of a move in time."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...draft import DraftState
+from ...errors import BadValue, LivetweetError
 from ...inbox import SHOWN_LENGTH, shorten
+from ...plan.values import format_duration, parse_signed_duration
+from ...service import readmodels
 from ..auth import Session
+from ..display import words
 from ..shell import MAX_PAGE, PAGE_SIZE, S, Shell
 
 
 async def now_page(shell: Shell, request: Request, session: Session) -> Response:
     def data() -> dict[str, Any]:
-        now = shell.ctx.service.clock.now()
-        upcoming = [d for d in shell.store.drafts(event_id=shell.ctx.event_id, states=[S.APPROVED, S.PENDING])]
-        return {
-            "now": now,
-            "speed": shell.ctx.speed,
-            "segment": shell.running_segment(now),
-            "segments": shell.store.segments(shell.ctx.event_id),
-            "upcoming": upcoming[:8],
-        }
+        return {"b": readmodels.board(shell.ctx.service, shell.ctx.event_id, shell.ctx.service.clock.now())}
 
-    values = await run_in_threadpool(data)
-    return await run_in_threadpool(lambda: shell.page("now.html", request, session, **values))
+    return await shell.cached_page("now.html", request, session, data)
+
+
+def queue_values(shell: Shell, params: Mapping[str, str]) -> dict[str, Any]:
+    """What the queue shows for a filter, a search and a page (also when an edit comes back refused)."""
+    raw_page = params.get("page", "1")
+    number = min(int(raw_page), MAX_PAGE) if raw_page.isdigit() and len(raw_page) < 10 and int(raw_page) else 1
+    show = params.get("show") or readmodels.DEFAULT_FILTER
+    q = readmodels.queue(shell.ctx.service, shell.ctx.event_id, show, params.get("q", "")[:200], number, PAGE_SIZE)
+    return {
+        "q": q,
+        "filters": [(key, label) for key, (label, _) in readmodels.FILTERS.items()],
+        "filter_label": readmodels.FILTERS[q.filter][0],
+        "reopen": {},
+    }
 
 
 async def queue_page(shell: Shell, request: Request, session: Session) -> Response:
-    state = request.query_params.get("state") or None
-    raw_page = request.query_params.get("page", "1")
-    number = min(int(raw_page), MAX_PAGE) if raw_page.isdigit() and len(raw_page) < 10 and int(raw_page) else 1
-    states = [DraftState(state)] if state in {s.value for s in DraftState} else None
-
-    def data() -> dict[str, Any]:
-        total = shell.store.count_drafts(event_id=shell.ctx.event_id, states=states)
-        drafts = shell.store.drafts(
-            event_id=shell.ctx.event_id, states=states, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE
-        )
-        return {
-            "drafts": drafts,
-            "total": total,
-            "page": number,
-            "pages": max(1, -(-total // PAGE_SIZE)),
-            "state": state or "",
-            "states": [s.value for s in DraftState],
-        }
-
-    return await shell.cached_page("queue.html", request, session, data)
+    params = dict(request.query_params)
+    return await shell.cached_page("queue.html", request, session, lambda: queue_values(shell, params))
 
 
 async def inbox_page(shell: Shell, request: Request, session: Session) -> Response:
     include_all = request.query_params.get("all") == "1"
 
     def data() -> dict[str, Any]:
-        messages = shell.inbox.messages(include_all)
+        messages = readmodels.messages(shell.ctx.service, include_all)
         return {"messages": [(m, shorten(m.text, SHOWN_LENGTH)) for m in messages], "all": include_all}
 
     return await shell.cached_page("inbox.html", request, session, data)
@@ -77,7 +67,7 @@ async def posted_page(shell: Shell, request: Request, session: Session) -> Respo
 
 
 async def history_page(shell: Shell, request: Request, session: Session) -> Response:
-    query = request.query_params.get("q", "").strip()
+    query = request.query_params.get("q", "").strip()[:200]
 
     def data() -> dict[str, Any]:
         entries = shell.store.audit()
@@ -96,15 +86,81 @@ async def history_page(shell: Shell, request: Request, session: Session) -> Resp
     return await shell.cached_page("history.html", request, session, data)
 
 
+def compose_values(shell: Shell, **typed: Any) -> dict[str, Any]:
+    """The compose form: the running segment's hashtags, what may be replied to, and what was typed."""
+    now = shell.ctx.service.clock.now()
+    segment = shell.running_segment(now)
+    bands = {b.id: b for b in readmodels.bands(shell.ctx.service, shell.ctx.event_id)}
+    return {
+        "segment": segment,
+        "hashtags": list(bands[segment["id"]].hashtags) if segment else [],
+        "parents": readmodels.reply_targets(shell.ctx.service, shell.ctx.event_id),
+        "zone_name": now.astimezone(shell.ctx.zone).tzname(),
+        "hold_seconds": round(shell.ctx.hold_seconds),
+        "text": "",
+        "at": "",
+        "when": "now",
+        "reply_to": None,
+        "error": "",
+        **typed,
+    }
+
+
 async def compose_page(shell: Shell, request: Request, session: Session) -> Response:
+    text = request.query_params.get("text", "")[:2000]
+    values = await run_in_threadpool(lambda: compose_values(shell, text=text))
+    return await run_in_threadpool(lambda: shell.page("compose.html", request, session, **values))
+
+
+async def confirm_page(shell: Shell, request: Request, session: Session) -> Response:
+    """A move in time shown before it happens: which posts move, from when to when."""
+    params = request.query_params
+    verb = params.get("verb", "")
+    service = shell.ctx.service
+
     def data() -> dict[str, Any]:
-        now = shell.ctx.service.clock.now()
-        segment = shell.running_segment(now)
-        return {
-            "segment": segment,
-            "hashtags": json.loads(segment["hashtags"]) if segment else [],
-            "text": request.query_params.get("text", ""),
-        }
+        values: dict[str, Any] = {"verb": verb, "problem": "", "moves": [], "fields": []}
+        try:
+            if verb == "cue":
+                segment = params.get("segment", "")
+                if not segment:
+                    raise _Problem("choose the segment that has just started")
+                delta, moves = service.preview_cue(segment, shell.ctx.event_id)
+                now = service.clock.now()
+                late = "late" if delta.total_seconds() >= 0 else "early"
+                values.update(
+                    heading=f"Segment {segment} started just now?",
+                    summary=(
+                        f"It is {shell.hm(now)}: it was expected at {shell.hm(now - delta)}, so it runs "
+                        f"{format_duration(abs(delta))} {late}. This moves {len(moves)} posts by {format_duration(delta)}."
+                    ),
+                    confirm_label=f"Yes: move {len(moves)} posts",
+                    fields=[("segment", segment)],
+                )
+            elif verb == "shift":
+                text = params.get("duration", "").strip()[:40]
+                try:
+                    delta = parse_signed_duration(text)
+                except BadValue as exc:
+                    raise _Problem(f'"{text}" {exc}') from None
+                start = params.get("from", "") or None
+                moves = service.preview_shift(delta, start, shell.ctx.event_id)
+                values.update(
+                    heading=f"Move posts by {format_duration(delta)}?",
+                    summary=f"This moves {len(moves)} posts{f' from segment {start} on' if start else ''}.",
+                    confirm_label=f"Yes: move {len(moves)} posts by {format_duration(delta)}",
+                    fields=[("duration", text), ("from", start or "")],
+                )
+            else:
+                raise _Problem("there is nothing to confirm here")
+            values["moves"] = moves
+        except (_Problem, LivetweetError) as exc:
+            values.update(heading="Nothing can move", problem=words(str(exc)))
+        return values
 
     values = await run_in_threadpool(data)
-    return await run_in_threadpool(lambda: shell.page("compose.html", request, session, **values))
+    return await run_in_threadpool(lambda: shell.page("confirm.html", request, session, **values))
+
+
+class _Problem(ValueError):
+    """What the confirmation page says instead of a preview."""
