@@ -89,10 +89,14 @@ class ChangeWatch:
     """
 
     def __init__(self, read: Callable[[], str], every: float = 0.1, tick: float = 5.0) -> None:
-        self._read = lambda: f"{read()}:{int(time.monotonic() // tick)}"
-        self.value = read()
+        self._store_marker = read
+        self._tick = tick
+        self.value = self._read()
         self._every = every
         threading.Thread(target=self._loop, name="console-watch", daemon=True).start()
+
+    def _read(self) -> str:
+        return f"{self._store_marker()}:{int(time.monotonic() // self._tick)}"
 
     def refresh(self) -> None:
         self.value = self._read()

@@ -132,7 +132,8 @@ async def confirm_page(shell: Shell, request: Request, session: Session) -> Resp
                     heading=f"Segment {segment} started just now?",
                     summary=(
                         f"It is {shell.hm(now)}: it was expected at {shell.hm(now - delta)}, so it runs "
-                        f"{format_duration(abs(delta))} {late}. This moves {len(moves)} posts by {format_duration(delta)}."
+                        f"{format_duration(abs(delta))} {late}. "
+                        f"This moves {len(moves)} posts by {format_duration(delta)}."
                     ),
                     confirm_label=f"Yes: move {len(moves)} posts",
                     fields=[("segment", segment)],
