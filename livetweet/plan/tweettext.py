@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -308,8 +309,9 @@ def _trie_pattern(words: Iterable[str]) -> str:
     return emit(root)
 
 
-def _url_patterns(gtlds: tuple[str, ...], cctlds: tuple[str, ...]) -> tuple[str, str, str, str]:
-    """twitter-text's URL, ASCII-domain and t.co patterns, and a cheap hint of a URL."""
+def _url_patterns(gtlds: tuple[str, ...], cctlds: tuple[str, ...]) -> tuple[str, str, str, str, str]:
+    """twitter-text's URL, ASCII-domain and t.co patterns, the ASCII domain once more for
+    a search that skips the inside of a run, and a cheap hint of a URL."""
     tld_end = r"(?=[^0-9a-zA-Z@+\-]|$)"
     gtld = f"(?:{_trie_pattern(gtlds)}{tld_end})"
     cctld = f"(?:{_trie_pattern(cctlds)}{tld_end})"
@@ -350,10 +352,15 @@ def _url_patterns(gtlds: tuple[str, ...], cctlds: tuple[str, ...]) -> tuple[str,
     )
     ascii_char = _cls("\\-a-z0-9" + _LATIN_ACCENTS)
     ascii_domain = f"(?:(?:{ascii_char}+)\\.)+{tld}"
+    # The first label of an ASCII domain runs to the first dot, so a match may start
+    # anywhere in a run of its characters and end at the same place: whether a run
+    # holds one is told at its first character, and the search skips the others.
+    ascii_run = f"(?<!{ascii_char}){ascii_domain}"
     tco = f"^{protocol}{_lit('t')}\\.{_word('co')}/({_cls('a-z0-9')}+)(?:\\?{query_char}*{query_end})?"
     # Every URL holds a "." and a TLD that ends there: where none is, no URL scan is needed.
-    hint = f"\\.(?:{_word('xn--')}|{_trie_pattern(list(gtlds) + list(cctlds))}{tld_end})"
-    return url, ascii_domain, tco, hint
+    # The hint runs on to the end of its word (the next space or newline), where a URL ends.
+    hint = f"\\.(?:{_word('xn--')}|{_trie_pattern(list(gtlds) + list(cctlds))}{tld_end})[^ \\n]*"
+    return url, ascii_domain, ascii_run, tco, hint
 
 
 def _hashtag_patterns(data: TextData) -> tuple[str, str]:
@@ -452,6 +459,7 @@ class _Emoji:
             (True, True): re.compile(f"{keycap_start}{more}*"),
         }
         self._singles_matter: dict[_Weights, bool] = {}  # by identity
+        self._drawn_singles = "".join(c for c, kind in singles.items() if kind != "text")
 
     def end(self, text: str, pos: int) -> int:
         """End of the emoji that starts at `pos`, or -1."""
@@ -473,10 +481,16 @@ class _Emoji:
         """
         singles = self._singles_matter.get(w)
         if singles is None:
-            singles = any(w.char(c) != w.default for c, kind in self.singles.items() if kind != "text")
+            drawn = self._drawn_singles
+            if w.uniform:  # each weighs `light` or `default`: one at `light` is enough
+                singles = w.light != w.default and w.plain(drawn) != w.default * len(drawn)
+            else:
+                singles = any(w.char(c) != w.default for c in drawn)
             self._singles_matter[w] = singles
         spans = []
         sequences = self.sequences
+        if not singles:
+            return self._sequence_spans(text)
         for cluster in self.clusters[singles, _KEYCAP in text].finditer(text):
             pos, stop = cluster.span()
             if stop - pos > 1 and cluster.group() in sequences:
@@ -492,6 +506,33 @@ class _Emoji:
                 pos = end
         return spans
 
+    def _sequence_spans(self, text: str) -> list[tuple[int, int]]:
+        """`spans` when lone emoji are left out: the sequences alone, leftmost and longest.
+
+        A lone emoji or a character that is none both end where they start, so
+        neither needs to be told apart from the other here.
+        """
+        spans = []
+        sequences, lengths, seconds = self.sequences, self.lengths, self.seconds
+        for cluster in self.clusters[False, _KEYCAP in text].finditer(text):
+            pos, stop = cluster.span()
+            if cluster.group() in sequences:
+                spans.append((pos, stop))  # the usual case: the cluster is one emoji
+                continue
+            last = stop - 1  # a sequence has two characters at least
+            while pos < last:
+                if text[pos + 1] in seconds:
+                    for length in lengths.get(text[pos], ()):
+                        if pos + length <= stop and text[pos : pos + length] in sequences:
+                            spans.append((pos, pos + length))
+                            pos += length
+                            break
+                    else:
+                        pos += 1
+                else:
+                    pos += 1
+        return spans
+
 
 class _Patterns:
     """Compiled patterns for one `TextData`, built once on first use."""
@@ -501,9 +542,10 @@ class _Patterns:
             gtlds, cctlds = _psl_tlds()
         else:
             gtlds, cctlds = data.gtlds, data.cctlds
-        url, ascii_domain, tco, hint = _url_patterns(gtlds, cctlds)
+        url, ascii_domain, ascii_run, tco, hint = _url_patterns(gtlds, cctlds)
         self.url = re.compile(url)
         self.ascii_domain = re.compile(ascii_domain)
+        self.ascii_run = re.compile(ascii_run)
         self.tco = re.compile(tco)
         self.url_hint = re.compile(hint)
         body, not_before = _hashtag_patterns(data)
@@ -515,6 +557,7 @@ class _Patterns:
         self.invalid = re.compile(f"[{_INVALID}]")
         # Caches: the same domains and words come back.
         self.domains_ok: dict[str, bool] = {}
+        self.labels_ok: dict[str, bool] = {}
         self.url_words: dict[str, list[tuple[str, int, int]]] = {}
         self.latin_accent = re.compile(f"[{_LATIN_ACCENTS}]")
 
@@ -536,6 +579,53 @@ def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
+def _adapt(delta: int, points: int, first: bool) -> int:
+    """RFC 3492's bias adaptation, which decides how many digits the next delta takes."""
+    delta = delta // 700 if first else delta // 2
+    delta += delta // points
+    k = 0
+    while delta > 455:  # ((base - tmin) * tmax) // 2
+        delta //= 35
+        k += 36
+    return k + (36 * delta) // (delta + 38)
+
+
+def _punycode_length(part: str) -> int:
+    """The length of `part` encoded in punycode (RFC 3492) without "xn--", found without encoding.
+
+    Python's codec builds its output with a scan of the whole part for every character
+    it inserts, which is slow on the long labels that links hold; only the length
+    matters here, and the deltas give it.
+    """
+    points = [ord(c) for c in part]
+    basic = sum(1 for cp in points if cp < 0x80)
+    length = basic + 1 if basic else 0
+    n, delta, bias, handled = 0x80, 0, 72, basic
+    for m in sorted({cp for cp in points if cp >= 0x80}):
+        delta += (m - n) * (handled + 1)
+        n = m
+        for cp in points:
+            if cp < n:
+                delta += 1
+            elif cp == n:
+                # A variable-length integer: a digit for each threshold it reaches, and a last one.
+                q, k = delta, 36
+                while True:
+                    t = 1 if k <= bias else 26 if k >= bias + 26 else k - bias
+                    if q < t:
+                        break
+                    length += 1
+                    q = (q - t) // (36 - t)
+                    k += 36
+                length += 1
+                bias = _adapt(delta, handled + 1, handled == basic)
+                delta = 0
+                handled += 1
+        delta += 1
+        n += 1
+    return length
+
+
 def _label_ok(label: str) -> bool:
     """A DNS label must encode (punycode, as twitter-text's punycode 1.4.1) to 1..63 characters."""
     if len(label) > _MAX_LABEL_LENGTH:
@@ -544,8 +634,8 @@ def _label_ok(label: str) -> bool:
         return len(label) >= 1
     # punycode.toASCII splits at ideographic and full-width dots too. A part that is not
     # printable ASCII becomes "xn--", its basic characters and a "-", then digits for
-    # each other character: one at least, nine at most in a label this short. Encoding
-    # is slow, so it is done only when those bounds leave the answer open.
+    # each other character: one at least, nine at most in a label this short. The
+    # exact length is worked out only when those bounds leave the answer open.
     parts = _PUNYCODE_SEPARATORS.split(label)
     least = most = len(parts) - 1
     for part in parts:
@@ -565,10 +655,7 @@ def _label_ok(label: str) -> bool:
         if _PRINTABLE_ASCII.fullmatch(part):
             exact += len(part)
         else:
-            try:
-                exact += 4 + len(part.encode("punycode"))
-            except UnicodeError:
-                return False
+            exact += 4 + _punycode_length(part)
     return 1 <= exact <= _MAX_LABEL_LENGTH
 
 
@@ -586,9 +673,20 @@ def _url_ok(p: _Patterns, url: str, protocol: str | None, domain: str, split: bo
         if domain.isascii() and domain.isprintable():  # the usual case: punycode keeps each label
             ok = max(map(len, labels)) <= _MAX_LABEL_LENGTH
         else:
-            ok = all(_label_ok(label) for label in labels)
+            labels_ok = p.labels_ok
+            ok = True
+            for label in labels:
+                label_ok = labels_ok.get(label)
+                if label_ok is None:
+                    label_ok = _label_ok(label)
+                    if len(labels_ok) > 4096:
+                        labels_ok.clear()
+                    labels_ok[label] = label_ok
+                if not label_ok:
+                    ok = False
+                    break
         if ok and domain.startswith("xn--"):
-            ok = p.ascii_domain.search(domain) is not None
+            ok = _ascii_domain(p, domain, 0) is not None
         if len(p.domains_ok) > 4096:
             p.domains_ok.clear()
         p.domains_ok[domain] = ok
@@ -597,6 +695,14 @@ def _url_ok(p: _Patterns, url: str, protocol: str | None, domain: str, split: bo
     if 2 * len(url) + len(_DEFAULT_PROTOCOL) <= _MAX_URL_LENGTH:
         return True  # a character is at most two UTF-16 units
     return len(protocol or _DEFAULT_PROTOCOL) + _utf16_len(url) - split <= _MAX_URL_LENGTH
+
+
+def _ascii_domain(p: _Patterns, domain: str, pos: int) -> re.Match[str] | None:
+    """The first ASCII domain in `domain` from `pos`, as `p.ascii_domain.search` finds it.
+
+    One may start at `pos` in the middle of a run; after it, only where a run starts.
+    """
+    return p.ascii_domain.match(domain, pos) or p.ascii_run.search(domain, pos + 1)
 
 
 def _extract_urls(p: _Patterns, text: str) -> list[tuple[str, int, int]]:
@@ -610,43 +716,48 @@ def _extract_urls(p: _Patterns, text: str) -> list[tuple[str, int, int]]:
     """
     urls: list[tuple[str, int, int]] = []
     pos = 0
-    n = len(text)
-    while True:
-        hint = p.url_hint.search(text, pos)
-        if hint is None:
-            return urls
-        at = hint.start()
-        start = max(text.rfind(" ", pos, at), text.rfind("\n", pos, at), pos)
-        space, newline = text.find(" ", at), text.find("\n", at)
-        stop = min(space if space >= 0 else n, newline if newline >= 0 else n)
-        if text[start] in " \n":  # not the start of the text, where "^" may match
+    lines = "\n" in text
+    words = p.url_words
+    for hint in p.url_hint.finditer(text):
+        at, stop = hint.span()  # the hint runs to the end of its word
+        start = text.rfind(" ", pos, at)
+        if lines:
+            start = max(start, text.rfind("\n", pos, at))
+        if start >= 0:  # not the start of the text, where "^" may match
             word = text[start:stop]
-            found = p.url_words.get(word)
+            found = words.get(word)
             if found is None:
                 found = _urls_in(p, word, 0, len(word))
-                if len(p.url_words) > 4096:
-                    p.url_words.clear()
-                p.url_words[word] = found
-            urls.extend((value, start + s, start + e) for value, s, e in found)
+                if len(words) > 4096:
+                    words.clear()
+                words[word] = found
+            if found:
+                if start:
+                    urls.extend([(value, start + s, start + e) for value, s, e in found])
+                else:
+                    urls.extend(found)
         else:
-            urls.extend(_urls_in(p, text, start, stop))
+            urls.extend(_urls_in(p, text, pos, stop))
         pos = stop
+    return urls
 
 
 def _urls_in(p: _Patterns, text: str, pos: int, stop: int) -> list[tuple[str, int, int]]:
     """The URLs in text[pos:stop], a word that may begin with the character before one.
 
     At `stop` the pattern sees the end of the text: "$" matches there as the space or
-    newline after it would.
+    newline after it would. A URL holds a dot: where none is left, none is.
     """
     urls: list[tuple[str, int, int]] = []
-    while pos < stop:
-        m = p.url.search(text, pos, stop)
+    search = p.url.search
+    while text.find(".", pos, stop) >= 0:
+        m = search(text, pos, stop)
         if m is None:
             break
         pos = m.end()
-        url, protocol, domain, before = m.group("url", "protocol", "domain", "before")
-        start, end = m.span("url")
+        before, url, protocol, domain = m.group(1, 2, 3, 4)
+        start = m.start(2)
+        end = pos
         split = not protocol and not before and url[0] > "\uffff"
         if not _url_ok(p, url, protocol, domain, split):
             continue
@@ -666,11 +777,14 @@ def _urls_in(p: _Patterns, text: str, pos: int, stop: int) -> list[tuple[str, in
             continue
         found: list[tuple[str, int, int]] = []
         ascii_end = 0
-        for am in p.ascii_domain.finditer(domain):
+        am = _ascii_domain(p, domain, 0)
+        while am is not None:
             ascii_domain = am.group()
             ascii_start = domain.index(ascii_domain, ascii_end)
             ascii_end = ascii_start + len(ascii_domain)
             found.append((ascii_domain, start + ascii_start, start + ascii_end))
+            next_pos = am.end()
+            am = _ascii_domain(p, domain, next_pos) if next_pos < len(domain) else None
         if not found:
             continue
         if m.group("path") is not None:
@@ -926,6 +1040,14 @@ def _last_valid16(p: _Patterns, normalized: str, spans: list[tuple[int, int, int
         # step weighs only the characters between the prefix that fits and the middle.
         fits = min(len(segment), room // w.heaviest) if w.heaviest > 0 else 0
         fails = min(len(segment), room // w.lightest + 1) if w.lightest > 0 else len(segment)
+        if w.uniform:
+            # Each character weighs `light` or `default`: a prefix weighs by its length and
+            # the heavy characters in it, found once.
+            light, extra = w.light, w.default - w.light
+            heavy = [m.start() for m in w.heavy.finditer(segment, 0, fails)]
+            fits = bisect_right(range(fails + 1), room, fits, key=lambda k: light * k + extra * bisect_left(heavy, k))
+            pos = last_end = pos + fits - 1
+            return False
         fitting = w.plain(segment[:fits])
         while fails - fits > 1:
             mid = (fits + fails) // 2
