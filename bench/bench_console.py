@@ -269,7 +269,7 @@ async def one_change(
 
     async def fetch_again(op: Operator, since: float) -> None:
         try:
-            response = await op.http.get(refetch)
+            response = await op.http.get(refetch, headers={"x-livetweet-refresh": "1"})  # as the page's fetch
         except httpx.HTTPError:
             result.page_failures += 1
             return
