@@ -669,32 +669,38 @@ def _url_ok(p: _Patterns, url: str, protocol: str | None, domain: str, split: bo
         domain = chr(0xDC00 | ((ord(domain[0]) - 0x10000) & 0x3FF)) + domain[1:]
     ok = p.domains_ok.get(domain)
     if ok is None:
-        labels = domain.split(".")
-        if domain.isascii() and domain.isprintable():  # the usual case: punycode keeps each label
-            ok = max(map(len, labels)) <= _MAX_LABEL_LENGTH
-        else:
-            labels_ok = p.labels_ok
-            ok = True
-            for label in labels:
-                label_ok = labels_ok.get(label)
-                if label_ok is None:
-                    label_ok = _label_ok(label)
-                    if len(labels_ok) > 4096:
-                        labels_ok.clear()
-                    labels_ok[label] = label_ok
-                if not label_ok:
-                    ok = False
-                    break
-        if ok and domain.startswith("xn--"):
-            ok = _ascii_domain(p, domain, 0) is not None
-        if len(p.domains_ok) > 4096:
-            p.domains_ok.clear()
-        p.domains_ok[domain] = ok
+        ok = _domain_ok(p, domain)
     if not ok:
         return False
     if 2 * len(url) + len(_DEFAULT_PROTOCOL) <= _MAX_URL_LENGTH:
         return True  # a character is at most two UTF-16 units
     return len(protocol or _DEFAULT_PROTOCOL) + _utf16_len(url) - split <= _MAX_URL_LENGTH
+
+
+def _domain_ok(p: _Patterns, domain: str) -> bool:
+    """Whether each label of `domain` encodes to 1..63 characters, remembered in `p.domains_ok`."""
+    labels = domain.split(".")
+    if domain.isascii() and domain.isprintable():  # the usual case: punycode keeps each label
+        ok = max(map(len, labels)) <= _MAX_LABEL_LENGTH
+    else:
+        labels_ok = p.labels_ok
+        ok = True
+        for label in labels:
+            label_ok = labels_ok.get(label)
+            if label_ok is None:
+                label_ok = _label_ok(label)
+                if len(labels_ok) > 4096:
+                    labels_ok.clear()
+                labels_ok[label] = label_ok
+            if not label_ok:
+                ok = False
+                break
+    if ok and domain.startswith("xn--"):
+        ok = _ascii_domain(p, domain, 0) is not None
+    if len(p.domains_ok) > 4096:
+        p.domains_ok.clear()
+    p.domains_ok[domain] = ok
+    return ok
 
 
 def _ascii_domain(p: _Patterns, domain: str, pos: int) -> re.Match[str] | None:
@@ -750,6 +756,7 @@ def _urls_in(p: _Patterns, text: str, pos: int, stop: int) -> list[tuple[str, in
     """
     urls: list[tuple[str, int, int]] = []
     search = p.url.search
+    domains_ok = p.domains_ok
     while text.find(".", pos, stop) >= 0:
         m = search(text, pos, stop)
         if m is None:
@@ -758,8 +765,15 @@ def _urls_in(p: _Patterns, text: str, pos: int, stop: int) -> list[tuple[str, in
         before, url, protocol, domain = m.group(1, 2, 3, 4)
         start = m.start(2)
         end = pos
-        split = not protocol and not before and url[0] > "\uffff"
-        if not _url_ok(p, url, protocol, domain, split):
+        if before or protocol or url[0] <= "\uffff":  # the usual case, in short
+            ok = domains_ok.get(domain)
+            if ok is None:
+                ok = _domain_ok(p, domain)
+            if not ok or (
+                2 * len(url) + len(_DEFAULT_PROTOCOL) > _MAX_URL_LENGTH and not _url_ok(p, url, protocol, domain, False)
+            ):
+                continue
+        elif not _url_ok(p, url, protocol, domain, True):
             continue
         if protocol:
             if url[len(protocol)] in "tT":
@@ -928,8 +942,9 @@ def _weights(config: TextConfig) -> _Weights:
 
 def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None = None) -> ParseResult:
     """Weigh a text as X does and say whether it can be posted."""
-    p = _patterns(data)
-    w = _weights(config)
+    p = _compiled.get(data or DATA) or _patterns(data)
+    known = _weighed.get(id(config))
+    w = known[1] if known is not None and known[0] is config else _weights(config)
     if text.isascii():
         normalized = text
         text_len16 = len(text)
@@ -945,16 +960,18 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None
 
     # The whole text weighed character by character, then each entity's weight for its characters'.
     total = w.plain(normalized)
-    for start, end, weight in spans:
-        total += weight - w.plain_part(normalized[start:end])
+    if spans:
+        plain_part = w.plain_part
+        for start, end, weight in spans:
+            total += weight - plain_part(normalized[start:end])
 
     if total <= w.max and not has_invalid:
         valid_end = text_len16 - 1 if text_len16 else 0
     else:
-        valid_end = _last_valid16(p, normalized, spans, w, total) + offset
+        valid_end = _last_valid16(p, normalized, spans, w, total, has_invalid) + offset
 
     weighted = total // config.scale
-    return ParseResult(
+    return _parse_result(
         weighted_length=weighted,
         valid=(not has_invalid) and 0 < weighted <= config.max_weighted_tweet_length,
         # twitter-text divides in floating point: 4522 / 280 * 1000 floors to 16149.
@@ -964,6 +981,17 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None
         valid_range_start=0,
         valid_range_end=valid_end,
     )
+
+
+def _parse_result(**fields: Any) -> ParseResult:
+    """A `ParseResult` with these fields, made in a third of the time its frozen `__init__` takes.
+
+    That `__init__` sets each field through `object.__setattr__`; a result per text is
+    made, so it shows among the costs of weighing.
+    """
+    result = object.__new__(ParseResult)
+    result.__dict__.update(fields)
+    return result
 
 
 def _entity_spans(p: _Patterns, normalized: str, w: _Weights) -> list[tuple[int, int, int]]:
@@ -1010,15 +1038,17 @@ def _url_spans(text: str, urls: list[tuple[str, int, int]], w: _Weights) -> list
     return spans
 
 
-def _last_valid16(p: _Patterns, normalized: str, spans: list[tuple[int, int, int]], w: _Weights, whole: int) -> int:
+def _last_valid16(
+    p: _Patterns, normalized: str, spans: list[tuple[int, int, int]], w: _Weights, whole: int, has_invalid: bool
+) -> int:
     """The UTF-16 index of the last unit that still fits, as twitter-text's walk finds it.
 
     The walk keeps the last index at which the running weight is within the limit and
     no invalid character has been met; weights are never negative, so that index is
     the end of the longest prefix meeting both, found segment by segment. `whole` is
-    the weight of the whole text.
+    the weight of the whole text; `has_invalid`, whether it holds an invalid character.
     """
-    invalid = p.invalid.search(normalized)
+    invalid = p.invalid.search(normalized) if has_invalid else None
     stop = invalid.start() if invalid else len(normalized)
     total = 0
     last_end = 0  # code point index just past the last element that fits
