@@ -894,6 +894,8 @@ class _Weights:
         self.light = weights.pop() if self.uniform else self.default
         cls = "".join(f"\\U{max(s, 0):08x}-\\U{min(e, 0xFFFF):08x}" for s, e, _ in config.ranges if s <= 0xFFFF)
         self.heavy = re.compile(f"[^{cls}]" if cls else "[\\s\\S]")
+        # The same, telling the characters above U+FFFF (two UTF-16 units, all heavy) apart.
+        self.heavy_astral = re.compile(f"([\\U00010000-\\U0010ffff])|[^{cls}\\U00010000-\\U0010ffff]")
         self.ascii = self.uniform and any(s <= 0 and e >= 127 for s, e, _ in config.ranges)
         self.parts: dict[str, int] = {}
         every = [w for _, _, w in config.ranges] + [self.default]
@@ -917,6 +919,14 @@ class _Weights:
                 self.parts.clear()
             self.parts[text] = weight
         return weight
+
+    def plain16(self, text: str) -> tuple[int, int]:
+        """`plain(text)` and the length of `text` in UTF-16 units, from one scan when uniform."""
+        if not self.uniform:
+            return self.plain(text), _utf16_len(text)
+        found = self.heavy_astral.findall(text)
+        n_heavy = len(found)
+        return self.light * (len(text) - n_heavy) + self.default * n_heavy, len(text) + n_heavy - found.count("")
 
     def plain(self, text: str) -> int:
         if not self.uniform:
@@ -951,15 +961,16 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None
         offset = 0
         spans = _url_spans(text, _extract_urls(p, text), w) if "." in text else []
         has_invalid = False
+        total = w.plain(text)
     else:
         normalized = unicodedata.normalize("NFC", text)
-        text_len16 = _utf16_len(text)
-        offset = 0 if normalized is text else text_len16 - _utf16_len(normalized)
+        total, normalized_len16 = w.plain16(normalized)
+        text_len16 = normalized_len16 if normalized is text else _utf16_len(text)
+        offset = text_len16 - normalized_len16
         spans = _entity_spans(p, normalized, w)
         has_invalid = "\ufffe" in normalized or "\ufeff" in normalized or "\uffff" in normalized
 
     # The whole text weighed character by character, then each entity's weight for its characters'.
-    total = w.plain(normalized)
     if spans:
         plain_part = w.plain_part
         for start, end, weight in spans:
