@@ -579,21 +579,45 @@ class Store:
         conn: Connection | None = None,
         limit: int | None = None,
         offset: int = 0,
+        due_before: datetime | None = None,
+        open_after: datetime | None = None,
+        containing: str | None = None,
     ) -> list[Draft]:
-        """Drafts by time (then id), optionally of one event, in some states, one page of them."""
+        """Drafts by time (then id), optionally of one event, in some states, one page of them.
+
+        `due_before`: only those due before then; `open_after`: only those whose window is still
+        open then; `containing`: only those whose text or slot holds these words (any case).
+        """
         if conn is None:
             with self.engine.connect() as c:
-                return self.drafts(event_id=event_id, states=states, conn=c, limit=limit, offset=offset)
+                return self.drafts(
+                    event_id=event_id, states=states, conn=c, limit=limit, offset=offset,
+                    due_before=due_before, open_after=open_after, containing=containing,
+                )  # fmt: skip
         q = sa.select(drafts_table).order_by(drafts_table.c.at, drafts_table.c.id)
-        q = _filter_drafts(q, event_id, states)
+        q = _filter_drafts(q, event_id, states, due_before, open_after, containing)
         if limit is not None:
             q = q.limit(limit).offset(offset)
         return [_row_to_draft(r) for r in conn.execute(q).mappings()]
 
-    def count_drafts(self, *, event_id: str | None = None, states: list[DraftState] | None = None) -> int:
+    def count_drafts(
+        self,
+        *,
+        event_id: str | None = None,
+        states: list[DraftState] | None = None,
+        open_after: datetime | None = None,
+        containing: str | None = None,
+    ) -> int:
         with self.engine.connect() as conn:
-            q = _filter_drafts(sa.select(sa.func.count()).select_from(drafts_table), event_id, states)
+            q = sa.select(sa.func.count()).select_from(drafts_table)
+            q = _filter_drafts(q, event_id, states, None, open_after, containing)
             return int(conn.execute(q).scalar_one())
+
+    def draft_times(self, event_id: str) -> list[tuple[datetime, DraftState]]:
+        """Every draft's time and state, and nothing else: the console's timeline of 10,000 posts."""
+        q = sa.select(drafts_table.c.at, drafts_table.c.state).where(drafts_table.c.event_id == event_id)
+        with self.engine.connect() as conn:
+            return [(at, DraftState(state)) for at, state in conn.execute(q)]
 
     def audit(self, draft_id: int | None = None, conn: Connection | None = None) -> list[AuditEntry]:
         if conn is None:
@@ -842,7 +866,11 @@ class Store:
             q = sa.select(drafts_table).where(drafts_table.c.event_id == event_id, drafts_table.c.reply_to == slot)
             return [_row_to_draft(r) for r in conn.execute(q).mappings()]
 
-    def draft_by_slot(self, conn: Connection, event_id: str, slot: str) -> Draft | None:
+    def draft_by_slot(self, conn: Connection | None, event_id: str, slot: str) -> Draft | None:
+        """The event's draft of one slot (a reply's parent), or None; `conn` None reads on its own."""
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.draft_by_slot(c, event_id, slot)
         row = (
             conn.execute(
                 sa.select(drafts_table).where(drafts_table.c.event_id == event_id, drafts_table.c.slot == slot)
@@ -1378,11 +1406,27 @@ def _migrate_to_2(conn: Connection) -> None:
     conn.execute(settings_table.delete().where(settings_table.c.key.in_(["runner", "rehearsal_clock"])))
 
 
-def _filter_drafts(q: sa.Select[Any], event_id: str | None, states: list[DraftState] | None) -> sa.Select[Any]:
+def _filter_drafts(
+    q: sa.Select[Any],
+    event_id: str | None,
+    states: list[DraftState] | None,
+    due_before: datetime | None = None,
+    open_after: datetime | None = None,
+    containing: str | None = None,
+) -> sa.Select[Any]:
     if event_id is not None:
         q = q.where(drafts_table.c.event_id == event_id)
     if states:
         q = q.where(drafts_table.c.state.in_([s.value for s in states]))
+    if due_before is not None:
+        q = q.where(drafts_table.c.at < due_before)
+    if open_after is not None:
+        q = q.where(drafts_table.c.valid_until > open_after)
+    if containing:
+        words = "%" + containing.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        q = q.where(
+            sa.or_(drafts_table.c.text.ilike(words, escape="\\"), drafts_table.c.slot.ilike(words, escape="\\"))
+        )
     return q
 
 

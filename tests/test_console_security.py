@@ -951,8 +951,8 @@ def test_a_banner_cannot_be_set_through_the_address(console: Console) -> None:
     assert answer.status_code == 303
     target = answer.headers["location"]
     own = session.get(console.url + target, timeout=10).text
-    assert f"Approved draft {draft['id']}" in own  # the console's own message is shown ...
+    assert f"Approved {draft['slot']}: it goes out at" in own  # the console's own message is shown ...
     bob, _ = logged_in(console.url, "bob")
     assert (
-        f"Approved draft {draft['id']}" not in bob.get(console.url + target, timeout=10).text
+        f"Approved {draft['slot']}: it goes out at" not in bob.get(console.url + target, timeout=10).text
     )  # ... to its session only

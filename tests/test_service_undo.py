@@ -369,3 +369,14 @@ def test_preview_cue_without_a_run_is_refused_as_cue_is(service: Service) -> Non
     assert str(previewed.value) == str(cued.value)
     with pytest.raises(EventError, match='there is no segment "q9"'):
         service.preview_cue("q9")
+
+
+def test_a_reload_in_auto_mode_does_not_approve_a_post_a_person_called_back(world: World, tmp_path: Path) -> None:
+    hello = world.draft("hello")
+    world.service.post_now(hello.id, "alice", hold=HOLD)
+    world.service.cancel_post(hello.id, "alice")
+    (tmp_path / "templates" / "hello.j2").write_text("Welcome, all, to {{ event.title }}!")
+    world.service.load(tmp_path / "schedules" / "demo.yaml", "auto")
+    assert world.draft("hello").state == S.PENDING  # the person's call back stands
+    world.at(HELLO_AT + timedelta(seconds=30))
+    assert world.texts() == []

@@ -293,6 +293,14 @@ class ConsoleAuth:
         self._sessions().add_console_session(digest(session_id), operator, now, now + SESSION_MAX)
         return session_id
 
+    def known_session(self, session_id: str | None) -> Session | None:
+        """The session, if this process checked it against the store moments ago (no store read)."""
+        if not session_id or len(session_id) > 100:
+            return None
+        with self._lock:
+            known = self._known.get(digest(session_id))
+        return known[0] if known is not None and self._clock() - known[1] < CHECK_EVERY else None
+
     def session(self, session_id: str | None) -> Session | None:
         """The live session with this id, or None (unknown, logged out, idle too long, too old)."""
         if not session_id or len(session_id) > 100:

@@ -130,6 +130,11 @@ class Goto:
     anchor: str = ""
 
 
+def _store_part(seen: str) -> str:
+    """The store's change marker in a watch value (without the time tick)."""
+    return seen.rpartition(":")[0]
+
+
 def _clean_form(form: FormData) -> FormData:
     """Every field of every form in one normal form: no NUL, control or bidi characters."""
     return FormData(
@@ -152,7 +157,9 @@ class Shell:
         if ctx.auth.store is None:
             ctx.auth.store = self.store  # sessions and link tokens live in the console's store
         self.cache: dict[str, tuple[str, str]] = {}
-        self.cache_lock = threading.Lock()
+        self.cache_locks: dict[str, threading.Lock] = {}
+        self.rendering: set[str] = set()  # pages being rendered again in the background
+        self._alarms: tuple[str, list[readmodels.Alarm]] | None = None
         self.verify_slots = asyncio.Semaphore(VERIFY_SLOTS)
         env = self.templates.env
         env.filters["hm"] = self.hm
@@ -167,6 +174,16 @@ class Shell:
     def running_segment(self, now: datetime) -> dict[str, Any] | None:
         """The segment running now, by the service's rule (None before the first starts)."""
         return segment_started(self.ctx.service, self.ctx.event_id, now)
+
+    def alarms(self) -> list[readmodels.Alarm]:
+        """What needs a person, read once per change (or tick) and shown on every page."""
+        seen = self.watch.value
+        cached = self._alarms
+        if cached is not None and cached[0] == seen:
+            return cached[1]
+        found = readmodels.alarms(self.ctx.service, self.ctx.event_id, self.ctx.service.clock.now())
+        self._alarms = (seen, found)
+        return found
 
     def held(self, d: Draft) -> bool:
         """A person's post-now or compose-now still in its hold: the card offers Cancel."""
@@ -195,7 +212,7 @@ class Shell:
         return self.templates.get_template(name).render(
             request=request,
             paused=self.store.paused(),
-            alarms=readmodels.alarms(self.ctx.service, self.ctx.event_id, self.ctx.service.clock.now()),
+            alarms=self.alarms(),
             mode=self.ctx.mode,
             event=self.event_row,
             zone=self.ctx.zone.key,
@@ -241,17 +258,30 @@ class Shell:
         hit = self.cache.get(key)
 
         def build() -> str:
-            with self.cache_lock:  # one render per change, not one per waiting session
+            lock = self.cache_locks.setdefault(key, threading.Lock())
+            with lock:  # one render per change and page, not one per waiting session
                 again = self.cache.get(key)
                 if again is not None and again[0] == seen:
                     return again[1]
                 html = self.render(name, request, data())
                 if len(self.cache) > 256:
                     self.cache.clear()
+                    self.cache_locks.clear()
                 self.cache[key] = (seen, html)
                 return html
 
-        html = hit[1] if hit is not None and hit[0] == seen else await run_in_threadpool(build)
+        if hit is not None and hit[0] == seen:
+            html = hit[1]
+        elif hit is not None and _store_part(hit[0]) == _store_part(seen):
+            # Only time moved on (the tick): the page a moment old is right but for a countdown
+            # the browser runs itself; it is served while the next one renders.
+            html = hit[1]
+            if key not in self.rendering:
+                self.rendering.add(key)
+                task = asyncio.get_running_loop().create_task(run_in_threadpool(build))
+                task.add_done_callback(lambda _: self.rendering.discard(key))
+        else:
+            html = await run_in_threadpool(build)
         return Response(self.fill(html, request, session), media_type="text/html; charset=utf-8")
 
     def back(
@@ -283,7 +313,9 @@ class Shell:
         self, handler: Callable[[Request, Session], Awaitable[Response]]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            _, session = await run_in_threadpool(self.session_of, request)
+            session = self.ctx.auth.known_session(request.cookies.get(SESSION_COOKIE))  # no thread, no store
+            if session is None:
+                _, session = await run_in_threadpool(self.session_of, request)
             if session is None:
                 if request.method == "GET" and request.url.path != "/events":
                     return RedirectResponse("/login", status_code=303)

@@ -192,7 +192,7 @@ def load(
 def _held_by_a_person(store: Store, conn: Connection, draft_id: int) -> bool:
     """Is the draft pending because a person held it (unapprove) or rewrote it (edit)?"""
     for entry in reversed(store.audit(draft_id, conn)):
-        if entry.action in ("unapprove", "edit"):
+        if entry.action in ("unapprove", "edit", "cancel", "unreject"):
             return True
         if entry.action in ("approve", "create", "restore", "post-now"):
             return False

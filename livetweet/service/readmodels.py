@@ -7,6 +7,7 @@ means, or which drafts "upcoming" holds, is decided once, here, for every page.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -56,13 +57,22 @@ class Band:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """Posts at one place of the timeline in one state (one mark, however many posts)."""
+
+    at: datetime
+    state: DraftState
+    count: int
+
+
+@dataclass(frozen=True)
 class Timeline:
     """The event drawn from its first to its last moment: segments as bands, posts as marks."""
 
     starts: datetime
     ends: datetime
     bands: list[Band]
-    marks: list[Draft]
+    marks: list[Mark]
 
     def percent(self, when: datetime) -> float:
         """Where `when` lies along the timeline, 0 to 100 (clamped)."""
@@ -117,19 +127,18 @@ def bands(service: Service, event_id: str) -> list[Band]:
     return out
 
 
-def alarms(service: Service, event_id: str, now: datetime, drafts: list[Draft] | None = None) -> list[Alarm]:
+def alarms(service: Service, event_id: str, now: datetime) -> list[Alarm]:
     """What needs a person now: due soon and not approved, failed, missed, new messages."""
-    if drafts is None:
-        drafts = service.store.drafts(event_id=event_id, states=[S.PENDING, S.FAILED, S.MISSED])
+    store = service.store
     found: list[Alarm] = []
-    for d in sorted(drafts, key=lambda d: d.at):
-        if d.state is S.PENDING and d.at <= now + SOON and d.valid_until > now:
-            found.append(Alarm("due", f"{d.slot} is due and not approved", f"/queue?show=approval#draft-{d.id}", d.at))
-        elif d.state is S.FAILED:
-            found.append(Alarm("failed", f"{d.slot} failed: {d.last_error or 'X refused it'}", _problem(d), d.at))
-        elif d.state is S.MISSED and d.valid_until > now - timedelta(minutes=30):
-            found.append(Alarm("missed", f"{d.slot} was missed: its time passed", _problem(d), d.at))
-    new = [m for m in service.store.messages() if m.state == "new"]
+    for d in store.drafts(event_id=event_id, states=[S.PENDING], due_before=now + SOON, open_after=now, limit=20):
+        found.append(Alarm("due", f"{d.slot} is due and not approved", f"/queue?show=approval#draft-{d.id}", d.at))
+    for d in store.drafts(event_id=event_id, states=[S.FAILED], limit=20):
+        found.append(Alarm("failed", f"{d.slot} failed: {d.last_error or 'X refused it'}", _problem(d), d.at))
+    recently = now - timedelta(minutes=30)
+    for d in store.drafts(event_id=event_id, states=[S.MISSED], open_after=recently, limit=20):
+        found.append(Alarm("missed", f"{d.slot} was missed: its time passed", _problem(d), d.at))
+    new = store.messages()
     if new:
         who = ", ".join(sorted({"@" + m.sender for m in new})[:3])
         word = "message" if len(new) == 1 else "messages"
@@ -141,46 +150,61 @@ def _problem(d: Draft) -> str:
     return f"/queue?show=problems#draft-{d.id}"
 
 
-def board(service: Service, event_id: str, now: datetime) -> Board:
+def board(service: Service, event_id: str, now: datetime, alarms_now: list[Alarm] | None = None) -> Board:
     """The Now page: what runs, what goes out next, what is on the timeline, what needs a person."""
     store = service.store
     event = store.event(event_id)
     segs = bands(service, event_id)
-    drafts = store.drafts(event_id=event_id)
-    shown = [d for d in drafts if d.state is not S.WITHDRAWN]
     running = [b for b in segs if b.start <= now]
-    starts = min([b.start for b in segs] + ([event["starts_at"]] if event else []) + [d.at for d in shown[:1]])
-    ends = max([b.end for b in segs] + ([event["ends_at"]] if event else []))
-    upcoming = sorted((d for d in shown if d.state in UPCOMING), key=lambda d: d.at)
-    next_post = next((d for d in upcoming if d.state in (S.APPROVED, S.POSTING)), None) or next(iter(upcoming), None)
-    by_slot = {d.slot: d for d in drafts}
-    parents = {d.slot: by_slot[d.reply_to] for d in upcoming[:8] if d.reply_to and d.reply_to in by_slot}
+    upcoming = store.drafts(event_id=event_id, states=list(UPCOMING), limit=8)
+    next_post = next(iter(store.drafts(event_id=event_id, states=[S.APPROVED, S.POSTING], limit=1)), None)
+    next_post = next_post or next(iter(upcoming), None)
+    times = [(at, state) for at, state in store.draft_times(event_id) if state is not S.WITHDRAWN]
+    first = [min(t for t, _ in times)] if times else []
+    starts = min([b.start for b in segs] + ([event["starts_at"]] if event else []) + first)
+    ends = max([b.end for b in segs] + ([event["ends_at"]] if event else []) + [starts + timedelta(minutes=1)])
+    timeline = Timeline(starts, ends, segs, [])  # to place the marks
+    parents: dict[str, Draft] = {}
+    for d in upcoming:
+        parent = store.draft_by_slot(None, event_id, d.reply_to) if d.reply_to else None
+        if parent is not None:
+            parents[d.slot] = parent
     return Board(
         now=now,
         segment=running[-1] if running else None,
         next_post=next_post,
-        upcoming=upcoming[:8],
-        timeline=Timeline(starts, max(ends, starts + timedelta(minutes=1)), segs, shown),
-        alarms=alarms(service, event_id, now, [d for d in drafts if d.state in (S.PENDING, S.FAILED, S.MISSED)]),
+        upcoming=upcoming,
+        timeline=Timeline(starts, ends, segs, _marks(timeline, times)),
+        alarms=alarms(service, event_id, now) if alarms_now is None else alarms_now,
         parents=parents,
     )
+
+
+def _marks(timeline: Timeline, times: Sequence[tuple[datetime, DraftState]], bins: int = 250) -> list[Mark]:
+    """Posts on the timeline, one mark per state and place: 10,000 posts draw as a few hundred marks."""
+    counts: dict[tuple[int, DraftState], tuple[datetime, int]] = {}
+    for at, state in times:
+        key = (round(timeline.percent(at) / 100 * bins), state)
+        first, n = counts.get(key, (at, 0))
+        counts[key] = (min(first, at), n + 1)
+    return [Mark(at, state, n) for (_, state), (at, n) in sorted(counts.items(), key=lambda kv: kv[1][0])]
 
 
 def queue(service: Service, event_id: str, show: str, query: str, page: int, size: int) -> QueuePage:
     """The queue's drafts under a filter and a text search, a page at a time, replies under parents."""
     show = show if show in FILTERS else DEFAULT_FILTER
     states = FILTERS[show][1]
-    drafts = service.store.drafts(event_id=event_id, states=list(states) if states else None)
-    needle = query.casefold().strip()
-    if needle:
-        drafts = [d for d in drafts if needle in d.text.casefold() or needle in d.slot.casefold()]
-    ordered = threaded(drafts)
-    total = len(ordered)
+    wanted = list(states) if states else None
+    needle = " ".join(query.split())[:200] or None
+    store = service.store
+    total = store.count_drafts(event_id=event_id, states=wanted, containing=needle)
     pages = max(1, -(-total // size))
     page = min(max(page, 1), pages)
+    drafts = store.drafts(event_id=event_id, states=wanted, containing=needle, limit=size, offset=(page - 1) * size)
     now = service.clock.now()
-    first = next((d.id for d in ordered if d.state in UPCOMING and d.valid_until > now), None)
-    return QueuePage(show, query, ordered[(page - 1) * size : page * size], total, page, pages, first)
+    ahead = [s for s in (states or UPCOMING) if s in UPCOMING]
+    first = store.drafts(event_id=event_id, states=ahead, containing=needle, open_after=now, limit=1) if ahead else []
+    return QueuePage(show, query, threaded(drafts), total, page, pages, first[0].id if first else None)
 
 
 def threaded(drafts: list[Draft]) -> list[Draft]:

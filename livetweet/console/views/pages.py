@@ -20,7 +20,8 @@ from ..shell import MAX_PAGE, PAGE_SIZE, S, Shell
 
 async def now_page(shell: Shell, request: Request, session: Session) -> Response:
     def data() -> dict[str, Any]:
-        return {"b": readmodels.board(shell.ctx.service, shell.ctx.event_id, shell.ctx.service.clock.now())}
+        now = shell.ctx.service.clock.now()
+        return {"b": readmodels.board(shell.ctx.service, shell.ctx.event_id, now, shell.alarms())}
 
     return await shell.cached_page("now.html", request, session, data)
 
