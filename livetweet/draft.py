@@ -134,6 +134,36 @@ def actions_for(state: DraftState, actor: Actor = Actor.OPERATOR) -> frozenset[s
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """An image a post carries: its bytes live in the store's media table under `sha256`.
+
+    The bytes are the re-encoded image (metadata removed), never the original file.
+    """
+
+    sha256: str
+    alt: str  # required before the draft can be approved (X allows 1,000 characters)
+    kind: str  # MIME type: image/jpeg, image/png, image/webp, image/gif
+    width: int
+    height: int
+    size: int  # bytes
+    name: str = ""  # where it came from (the schedule's file, the uploaded file's name), for people
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "sha256": self.sha256, "alt": self.alt, "kind": self.kind, "width": self.width,
+            "height": self.height, "size": self.size, "name": self.name,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Attachment:
+        return cls(
+            sha256=str(data["sha256"]), alt=str(data.get("alt") or ""), kind=str(data["kind"]),
+            width=int(str(data["width"])), height=int(str(data["height"])), size=int(str(data["size"])),
+            name=str(data.get("name") or ""),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Draft:
     """A row of the drafts table, as the service layer sees it."""
 
@@ -166,3 +196,4 @@ class Draft:
     next_attempt_at: datetime | None = None
     last_error: str | None = None
     claim_epoch: int | None = None
+    media: tuple[Attachment, ...] = ()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .clock import Clock
+from .draft import Attachment
 from .errors import InboxError as InboxError
 from .plan.normal import normal_text
 
@@ -60,6 +61,7 @@ class Message:
     media_keys: tuple[str, ...]
     state: str  # new, reshared, dismissed
     draft_id: int | None
+    media: tuple[Attachment, ...] = ()  # the images fetched from X, re-encoded (alt text still empty)
 
 
 @dataclass

@@ -10,6 +10,7 @@ operators acting at once exactly one wins) and writes the audit row in one trans
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -29,14 +30,14 @@ from sqlalchemy.engine import Engine
 
 from .clock import Clock, SystemClock
 from .config import lease_seconds
-from .draft import Actor, Conflict, Draft, DraftState, StaleRevision, UnknownDraft, check_action
+from .draft import Actor, Attachment, Conflict, Draft, DraftState, StaleRevision, UnknownDraft, check_action
 from .errors import LeaseBusy as LeaseBusy
 from .errors import LeaseHeld as LeaseHeld
 from .errors import LeaseLost as LeaseLost
 from .errors import StoreError as StoreError
 from .inbox import Message
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 PAUSED_KEY = "paused"
 LEASE_NAME = "runner"
 RUNNER_STALE_SECONDS = lease_seconds()  # a lease not renewed for this long may be taken over
@@ -121,6 +122,7 @@ drafts_table = sa.Table(
     sa.Column("next_attempt_at", UTCDateTime),  # after a 5xx or 429: not before this
     sa.Column("last_error", sa.Text),
     sa.Column("claim_epoch", sa.Integer),  # the lease epoch of the run that claimed it last
+    sa.Column("media", sa.Text),  # JSON list of Attachment (the images it carries); NULL: none
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("event_id", "slot", name="uq_drafts_event_slot"),
@@ -192,12 +194,27 @@ inbox_table = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Column("conversation_id", sa.String(128), nullable=False),
     sa.Column("media_keys", sa.Text, nullable=False),  # JSON list
+    sa.Column("media", sa.Text),  # JSON list of Attachment fetched from X (alt text empty); NULL: none
     sa.Column("state", sa.String(16), nullable=False),  # new, reshared, dismissed
     sa.Column("draft_id", sa.Integer, sa.ForeignKey("drafts.id")),
     sa.Column("fetched_at", UTCDateTime, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
 )
 sa.Index("ix_inbox_state", inbox_table.c.state, inbox_table.c.received_at)
+
+# Images, re-encoded (metadata removed), by the SHA-256 of their bytes: kept in the store so a
+# standby machine on the same database has them too, and each kept once however many posts use it.
+media_table = sa.Table(
+    "media",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("width", sa.Integer, nullable=False),
+    sa.Column("height", sa.Integer, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
 
 # The lease: which run posts from this store. `epoch` grows with every takeover and fences
 # the runs before it: their claims and records carry the old epoch and are refused.
@@ -320,6 +337,7 @@ class NewDraft:
     at: datetime
     valid_until: datetime
     reply_to: str | None
+    media: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -399,7 +417,17 @@ def _row_to_draft(row: sa.RowMapping) -> Draft:
         next_attempt_at=row["next_attempt_at"],
         last_error=row["last_error"],
         claim_epoch=row["claim_epoch"],
+        media=media_from_json(row["media"]),
     )
+
+
+def media_json(items: tuple[Attachment, ...] | list[Attachment]) -> str | None:
+    """A draft's or message's images as the store keeps them (NULL for none)."""
+    return json.dumps([a.as_json() for a in items], ensure_ascii=False) if items else None
+
+
+def media_from_json(stored: str | None) -> tuple[Attachment, ...]:
+    return tuple(Attachment.from_json(x) for x in json.loads(stored)) if stored else ()
 
 
 def _original_for_storage(text: str) -> str:
@@ -425,6 +453,7 @@ def _row_to_message(row: sa.RowMapping) -> Message:
         media_keys=tuple(json.loads(row["media_keys"])),
         state=row["state"],
         draft_id=row["draft_id"],
+        media=media_from_json(row["media"]),
     )
 
 
@@ -537,6 +566,10 @@ class Store:
                 if version < 3:
                     console_sessions_table.create(conn)
                     console_tokens_table.create(conn)
+                if version < 4:
+                    conn.execute(sa.text("ALTER TABLE drafts ADD COLUMN media TEXT"))
+                    conn.execute(sa.text("ALTER TABLE inbox ADD COLUMN media TEXT"))
+                    media_table.create(conn)
                 if version < SCHEMA_VERSION:
                     conn.execute(
                         meta_table.update()
@@ -612,6 +645,36 @@ class Store:
             q = sa.select(sa.func.count()).select_from(drafts_table)
             q = _filter_drafts(q, event_id, states, None, open_after, containing)
             return int(conn.execute(q).scalar_one())
+
+    # --- media -------------------------------------------------------------------
+
+    def put_media(self, conn: Connection | None, data: bytes, kind: str, width: int, height: int) -> str:
+        """Keep an image's (re-encoded) bytes, once however often it is put; returns its SHA-256."""
+        if conn is None:
+            with self.begin() as c:
+                return self.put_media(c, data, kind, width, height)
+        sha = hashlib.sha256(data).hexdigest()
+        if conn.execute(sa.select(media_table.c.sha256).where(media_table.c.sha256 == sha)).first() is None:
+            conn.execute(
+                media_table.insert().values(
+                    sha256=sha, kind=kind, width=width, height=height, size=len(data), data=data,
+                    created_at=datetime.now(UTC),
+                )
+            )  # fmt: skip
+        return sha
+
+    def media_data(self, sha256: str, conn: Connection | None = None) -> tuple[bytes, str] | None:
+        """An image's bytes and MIME type, or None when the store has no such image."""
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.media_data(sha256, c)
+        row = conn.execute(sa.select(media_table.c.data, media_table.c.kind).where(media_table.c.sha256 == sha256))
+        found = row.first()
+        return (bytes(found[0]), str(found[1])) if found else None
+
+    def set_message_media(self, conn: Connection, message_id: int, media: tuple[Attachment, ...]) -> None:
+        """The images fetched for a direct message."""
+        conn.execute(inbox_table.update().where(inbox_table.c.id == message_id).values(media=media_json(media)))
 
     def draft_times(self, event_id: str) -> list[tuple[datetime, DraftState]]:
         """Every draft's time and state, and nothing else: the console's timeline of 10,000 posts."""
@@ -985,6 +1048,7 @@ class Store:
                 "revision": 1,
                 "hashtags": json.dumps(list(d.hashtags)),
                 "wanted_hashtags": json.dumps(list(d.wanted_hashtags)),
+                "media": media_json(d.media),
                 "version": 1,
                 "updated_at": at,
             }

@@ -343,11 +343,11 @@ def test_a_database_from_a_newer_livetweet(db_url: str) -> None:
     with engine.begin() as conn:
         conn.execute(meta_table.update().where(meta_table.c.key == "schema_version").values(value="99"))
     engine.dispose()
-    with pytest.raises(StoreError, match=r"newer livetweet \(schema 99; this one knows 3\)"):
+    with pytest.raises(StoreError, match=r"newer livetweet \(schema 99; this one knows 4\)"):
         Store(db_url)
 
 
-def test_a_schema_2_store_gains_the_console_tables(db_url: str) -> None:
+def test_a_schema_2_store_gains_the_console_and_media_tables(db_url: str) -> None:
     store = Store(db_url)
     url = store.engine.url
     store.close()
@@ -355,6 +355,9 @@ def test_a_schema_2_store_gains_the_console_tables(db_url: str) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE console_sessions"))
         conn.execute(sa.text("DROP TABLE console_tokens"))
+        conn.execute(sa.text("DROP TABLE media"))  # schema 4's media, as a schema 2 store has none
+        conn.execute(sa.text("ALTER TABLE drafts DROP COLUMN media"))
+        conn.execute(sa.text("ALTER TABLE inbox DROP COLUMN media"))
         conn.execute(meta_table.update().where(meta_table.c.key == "schema_version").values(value="2"))
     engine.dispose()
     store = Store(db_url)
@@ -362,9 +365,12 @@ def test_a_schema_2_store_gains_the_console_tables(db_url: str) -> None:
         now = datetime.now(UTC)
         store.add_console_token("h" * 64, now, now + timedelta(hours=1))
         assert store.use_console_token("h" * 64, now) and not store.use_console_token("h" * 64, now)
+        sha = store.put_media(None, b"\x89PNG not really", "image/png", 1, 1)  # schema 4: images kept
+        assert store.media_data(sha) == (b"\x89PNG not really", "image/png")
+        assert store.put_media(None, b"\x89PNG not really", "image/png", 1, 1) == sha  # once
         with store.engine.connect() as conn:
             version = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")).scalar()
-        assert version == "3"
+        assert version == "4"
     finally:
         store.close()
 
