@@ -893,9 +893,11 @@ class _Weights:
         self.uniform = len(weights) == 1 and not low_surrogates
         self.light = weights.pop() if self.uniform else self.default
         cls = "".join(f"\\U{max(s, 0):08x}-\\U{min(e, 0xFFFF):08x}" for s, e, _ in config.ranges if s <= 0xFFFF)
-        self.heavy = re.compile(f"[^{cls}]" if cls else "[\\s\\S]")
-        # The same, telling the characters above U+FFFF (two UTF-16 units, all heavy) apart.
-        self.heavy_astral = re.compile(f"([\\U00010000-\\U0010ffff])|[^{cls}\\U00010000-\\U0010ffff]")
+        heavy = f"[^{cls}]" if cls else "[\\s\\S]"
+        self.heavy = re.compile(heavy)
+        # The same, telling the characters above U+FFFF (two UTF-16 units, all heavy) apart;
+        # it starts with the class, so that the scan skips light characters fast.
+        self.heavy_astral = re.compile(f"{heavy}(?:(?<=([\\U00010000-\\U0010ffff])))?")
         self.ascii = self.uniform and any(s <= 0 and e >= 127 for s, e, _ in config.ranges)
         self.parts: dict[str, int] = {}
         every = [w for _, _, w in config.ranges] + [self.default]
