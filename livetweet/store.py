@@ -672,6 +672,13 @@ class Store:
         found = row.first()
         return (bytes(found[0]), str(found[1])) if found else None
 
+    def media_info(self, sha256: str) -> Attachment | None:
+        """A kept image's type, size and dimensions (no bytes, no alt text), or None."""
+        t = media_table.c
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.kind, t.width, t.height, t.size).where(t.sha256 == sha256)).first()
+        return Attachment(sha256, "", row[0], row[1], row[2], row[3]) if row else None
+
     def set_message_media(self, conn: Connection, message_id: int, media: tuple[Attachment, ...]) -> None:
         """The images fetched for a direct message."""
         conn.execute(inbox_table.update().where(inbox_table.c.id == message_id).values(media=media_json(media)))
