@@ -44,6 +44,7 @@ PAGES = {  # after logging in
     "inbox": "/inbox",
     "posted": "/posted",
     "history": "/history",
+    "confirm": "/live/confirm?verb=shift&duration=%2B2m",  # a move in time shown before it happens
 }
 VIEWPORTS = {1280: 800, 390: 844}
 SCHEMES = ("light", "dark")
