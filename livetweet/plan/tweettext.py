@@ -257,6 +257,7 @@ _PUNYCODE_SEPARATORS = re.compile("[\u3002\uff0e\uff61]")
 _PRINTABLE_ASCII = re.compile("[\x20-\x7e]*")
 
 _VS15, _VS16, _KEYCAP = "\ufe0e", "\ufe0f", "\u20e3"
+_SEQUENCE_MARKS = frozenset((_VS16, "\u200d", _KEYCAP))
 _SKIN_TONES = tuple(chr(cp) for cp in range(0x1F3FB, 0x1F400))
 # twemoji draws these only when VS16 asks for an emoji; every other emoji that has a
 # text form is drawn as one with or without VS16, unless VS15 asks for text.
@@ -439,6 +440,9 @@ class _Emoji:
             by_first.setdefault(seq[0], set()).add(len(seq))
         self.lengths = {k: tuple(sorted(v, reverse=True)) for k, v in by_first.items()}
         self.seconds = frozenset(seq[1] for seq in sequences)
+        # Whether every sequence holds a character above U+FFFF, a VS16, a ZWJ or a keycap
+        # mark: then a text holding none of them holds no sequence.
+        self.marked = all(max(seq) > "\uffff" or not _SEQUENCE_MARKS.isdisjoint(seq) for seq in sequences)
         # Emoji sit in clusters: a character that may begin one, then any that may follow
         # inside one. Keycaps ("1" VS16 U+20E3) begin with a digit, a start only before
         # the keycap mark. Only a cluster of two or more can hold a sequence.
@@ -473,11 +477,12 @@ class _Emoji:
             return -1
         return pos + 1
 
-    def spans(self, text: str, w: _Weights) -> list[tuple[int, int]]:
+    def spans(self, text: str, w: _Weights, astral: bool = True) -> list[tuple[int, int]]:
         """(start, end) of each emoji, left to right, as twemoji's pattern finds them.
 
         A lone emoji is left out when it weighs as much as the character it is, as
-        under the official configs: the result is the same and far cheaper.
+        under the official configs: the result is the same and far cheaper. `astral`:
+        whether the text holds a character above U+FFFF, which most sequences do.
         """
         singles = self._singles_matter.get(w)
         if singles is None:
@@ -490,6 +495,8 @@ class _Emoji:
         spans = []
         sequences = self.sequences
         if not singles:
+            if not astral and self.marked and _VS16 not in text and "\u200d" not in text and _KEYCAP not in text:
+                return spans
             return self._sequence_spans(text)
         for cluster in self.clusters[singles, _KEYCAP in text].finditer(text):
             pos, stop = cluster.span()
@@ -893,15 +900,40 @@ class _Weights:
         self.uniform = len(weights) == 1 and not low_surrogates
         self.light = weights.pop() if self.uniform else self.default
         cls = "".join(f"\\U{max(s, 0):08x}-\\U{min(e, 0xFFFF):08x}" for s, e, _ in config.ranges if s <= 0xFFFF)
-        heavy = f"[^{cls}]" if cls else "[\\s\\S]"
-        self.heavy = re.compile(heavy)
-        # The same, telling the characters above U+FFFF (two UTF-16 units, all heavy) apart;
-        # it starts with the class, so that the scan skips light characters fast.
-        self.heavy_astral = re.compile(f"{heavy}(?:(?<=([\\U00010000-\\U0010ffff])))?")
+        self.heavy = re.compile(f"[^{cls}]" if cls else "[\\s\\S]")
+        self._blocks(config)
         self.ascii = self.uniform and any(s <= 0 and e >= 127 for s, e, _ in config.ranges)
         self.parts: dict[str, int] = {}
         every = [w for _, _, w in config.ranges] + [self.default]
         self.heaviest, self.lightest = max(every), min(every)
+
+    def _blocks(self, config: TextConfig) -> None:
+        """What the high byte of a UTF-16 unit tells of its weight, for `plain16`.
+
+        In most blocks of 256 units all weigh `light` or all `default`; the few where a
+        range starts or ends are looked at unit by unit. The high surrogates must weigh
+        as one, so that a character above U+FFFF (always heavy) is told by its units.
+        """
+        self.by_units = False
+        if not self.uniform:
+            return
+        light = sorted((max(s, 0), min(e, 0xFFFF)) for s, e, _ in config.ranges if s <= 0xFFFF)
+        not_heavy = bytearray()
+        self.mixed: list[tuple[int, bytes]] = []
+        for hi in range(256):
+            first, last = hi << 8, (hi << 8) | 0xFF
+            lows = {cp & 0xFF for s, e in light for cp in range(max(s, first), min(e, last) + 1)}
+            if len(lows) == 256:
+                not_heavy.append(hi)
+            elif lows:
+                not_heavy.append(hi)
+                self.mixed.append((hi, bytes(sorted(lows))))
+        high_surrogates = set(range(0xD8, 0xDC))
+        if len(self.mixed) > 4 or not (high_surrogates <= set(not_heavy) or high_surrogates.isdisjoint(not_heavy)):
+            return
+        self.not_heavy = bytes(not_heavy)
+        self.astral_twice = high_surrogates.isdisjoint(not_heavy)  # both units of one count as heavy
+        self.by_units = True
 
     def char(self, ch: str) -> int:
         cp = ord(ch)
@@ -923,12 +955,29 @@ class _Weights:
         return weight
 
     def plain16(self, text: str) -> tuple[int, int]:
-        """`plain(text)` and the length of `text` in UTF-16 units, from one scan when uniform."""
-        if not self.uniform:
-            return self.plain(text), _utf16_len(text)
-        found = self.heavy_astral.findall(text)
-        n_heavy = len(found)
-        return self.light * (len(text) - n_heavy) + self.default * n_heavy, len(text) + n_heavy - found.count("")
+        """`plain(text)` and the length of `text` in UTF-16 units.
+
+        Weighed by the high bytes of its UTF-16 units: bytes are counted far faster
+        than a pattern tests characters, and the units are needed anyway.
+        """
+        units = text.encode("utf-16-le", "surrogatepass")
+        n_units = len(units) >> 1
+        if not self.by_units:
+            return self.plain(text), n_units
+        high = units[1::2]
+        n_heavy = len(high.translate(None, self.not_heavy))
+        for block, light_lows in self.mixed:
+            n = high.count(block)
+            if n > 16:  # unit by unit costs more than the pattern
+                return self.plain(text), n_units
+            i = high.find(block) if n else -1
+            while i >= 0:
+                if units[2 * i] not in light_lows:
+                    n_heavy += 1
+                i = high.find(block, i + 1)
+        if self.astral_twice:
+            n_heavy -= n_units - len(text)
+        return self.light * (len(text) - n_heavy) + self.default * n_heavy, n_units
 
     def plain(self, text: str) -> int:
         if not self.uniform:
@@ -969,7 +1018,7 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None
         total, normalized_len16 = w.plain16(normalized)
         text_len16 = normalized_len16 if normalized is text else _utf16_len(text)
         offset = text_len16 - normalized_len16
-        spans = _entity_spans(p, normalized, w)
+        spans = _entity_spans(p, normalized, w, normalized_len16 != len(normalized))
         has_invalid = "\ufffe" in normalized or "\ufeff" in normalized or "\uffff" in normalized
 
     # The whole text weighed character by character, then each entity's weight for its characters'.
@@ -1007,14 +1056,14 @@ def _parse_result(**fields: Any) -> ParseResult:
     return result
 
 
-def _entity_spans(p: _Patterns, normalized: str, w: _Weights) -> list[tuple[int, int, int]]:
+def _entity_spans(p: _Patterns, normalized: str, w: _Weights, astral: bool = True) -> list[tuple[int, int, int]]:
     """(start, end, weight) of each URL and emoji that twitter-text's walk counts, in order.
 
     The walk takes a URL before an emoji that starts at the same place, and skips any
     entity that starts inside one already taken.
     """
     urls = _url_spans(normalized, _extract_urls(p, normalized), w) if "." in normalized else []
-    emoji_spans = p.emoji.spans(normalized, w) if w.config.emoji_parsing_enabled else []
+    emoji_spans = p.emoji.spans(normalized, w, astral) if w.config.emoji_parsing_enabled else []
     if not emoji_spans:
         return urls
     if not urls:
