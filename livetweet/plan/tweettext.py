@@ -492,12 +492,12 @@ class _Emoji:
             else:
                 singles = any(w.char(c) != w.default for c in drawn)
             self._singles_matter[w] = singles
-        spans = []
-        sequences = self.sequences
         if not singles:
             if not astral and self.marked and _VS16 not in text and "\u200d" not in text and _KEYCAP not in text:
-                return spans
+                return []
             return self._sequence_spans(text)
+        spans = []
+        sequences = self.sequences
         for cluster in self.clusters[singles, _KEYCAP in text].finditer(text):
             pos, stop = cluster.span()
             if stop - pos > 1 and cluster.group() in sequences:
