@@ -16,10 +16,12 @@ as a banner. The hierarchy:
     │   ├── UnknownDraft       no draft has that id
     │   ├── NotAllowed         that actor may never do that
     │   ├── TextRefused        a typed text breaks the rules a template's output obeys
+    │   │   └── MediaRefused   a draft's images break X's rules (alt text missing, too many)
     │   ├── Paused             (the run's) posting is paused
     │   └── NotDue             (the run's) not claimable now
     ├── LiveControlError       pause, resume, shift or cue refused
     ├── InboxError             a direct message cannot be reshared or dismissed
+    ├── MediaError             a file that is not an image X takes, or too big for it
     ├── StoreError             the database cannot be used
     │   ├── LeaseHeld          another run posts from the store
     │   ├── LeaseBusy          a stalled run holds the lease row: try again
@@ -125,6 +127,10 @@ class TextRefused(DraftError):
     """A typed text breaks a rule a template's output obeys (length, hashtags, duplicates)."""
 
 
+class MediaRefused(TextRefused):
+    """A draft's images break X's rules or lack alt text, so it cannot be approved or saved."""
+
+
 class Paused(DraftError):
     """Posting is paused: nothing is claimed until `resume`."""
 
@@ -139,6 +145,10 @@ class LiveControlError(LivetweetError):
 
 class InboxError(LivetweetError):
     """An inbox action cannot be done; the message says why."""
+
+
+class MediaError(LivetweetError):
+    """A file cannot be posted as an image (not JPEG, PNG, WebP or GIF, damaged, too big): the message names it."""
 
 
 class StoreError(LivetweetError):

@@ -43,7 +43,7 @@ FOUNDATION = {"livetweet.errors", "livetweet.clock", "livetweet.draft", "livetwe
 IO_LIBRARIES = {"sqlalchemy", "starlette", "uvicorn", "tweepy", "requests", "apscheduler", "httpx", "socket", "urllib3"}
 # module prefix -> (livetweet modules it may import, by prefix; third-party libraries it may not import)
 RULES: dict[str, tuple[set[str], set[str]]] = {
-    "livetweet.plan": ({"livetweet.plan", "livetweet.errors", "livetweet.config"}, IO_LIBRARIES),
+    "livetweet.plan": ({"livetweet.plan", "livetweet.errors", "livetweet.config"}, IO_LIBRARIES | {"PIL"}),
     "livetweet.errors": (set(), IO_LIBRARIES),
     "livetweet.clock": (set(), IO_LIBRARIES),
     "livetweet.draft": ({"livetweet.errors"}, IO_LIBRARIES),
@@ -52,16 +52,20 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "livetweet.store": (FOUNDATION | {"livetweet.inbox"}, IO_LIBRARIES - {"sqlalchemy", "socket"}),
     "livetweet.service": (
         FOUNDATION
-        | {"livetweet.service", "livetweet.store", "livetweet.plan", "livetweet.inbox", "livetweet.publishers.base"},
+        | {"livetweet.service", "livetweet.store", "livetweet.plan", "livetweet.inbox", "livetweet.publishers.base",
+           "livetweet.media"},
         IO_LIBRARIES,
     ),
+    "livetweet.media": (FOUNDATION | {"livetweet.plan.media", "livetweet.plan.normal"}, IO_LIBRARIES),
     "livetweet.publishers": (
         FOUNDATION | {"livetweet.publishers", "livetweet.inbox", "livetweet.plan.tweettext"},
         {"sqlalchemy", "starlette", "uvicorn", "apscheduler"},
     ),
     "livetweet.fakes": ({"livetweet.fakes", "livetweet.clock", "livetweet.plan.tweettext"}, IO_LIBRARIES - {"socket"}),
     "livetweet.console": (
-        FOUNDATION | {"livetweet.console", "livetweet.service", "livetweet.store", "livetweet.plan", "livetweet.inbox"},
+        FOUNDATION
+        | {"livetweet.console", "livetweet.service", "livetweet.store", "livetweet.plan", "livetweet.inbox",
+           "livetweet.media"},
         {"tweepy", "requests", "apscheduler", "sqlalchemy"},
     ),
     "livetweet.dispatch": (
