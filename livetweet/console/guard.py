@@ -13,12 +13,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .server import LOOPBACK
 
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
 SMALL_BODY = 4 * 1024  # /login and /logout: a name, a password, a token
 BODY_LIMIT = 64 * 1024  # every other request: a post's text is 280 characters
+MEDIA_BODY = 40 * 1024 * 1024  # a compose or an edit with images: four photos as phones take them
 SMALL_BODY_PATHS = frozenset({"/login", "/logout"})
+
+
+def body_limit(path: str) -> int:
+    """How many bytes a request to `path` may send: a little, or room for photos where they go."""
+    if path in SMALL_BODY_PATHS:
+        return SMALL_BODY
+    if path == "/compose" or (path.startswith("/drafts/") and path.endswith("/edit")):
+        return MEDIA_BODY
+    return BODY_LIMIT
+
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -45,8 +57,13 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 ours = {name for name, _ in _SECURITY_HEADERS}
-                headers = [h for h in message.get("headers", []) if h[0].lower() not in ours]
+                given = message.get("headers", [])
+                # An image is named by its content (SHA-256): it may be kept; nothing else is.
+                cached = [h for h in given if h[0].lower() == b"cache-control" and b"immutable" in h[1]]
+                headers = [h for h in given if h[0].lower() not in ours]
                 message["headers"] = [*headers, *_SECURITY_HEADERS]
+                if cached:
+                    message["headers"] = [h for h in message["headers"] if h[0] != b"cache-control"] + cached
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -111,7 +128,7 @@ class RequestGuard:
         if scope["method"] not in SAFE_METHODS and not self.origin_allowed(headers):
             await _plain(403, "refused: this request comes from another site than the console")(scope, receive, send)
             return
-        limit = SMALL_BODY if scope["path"] in SMALL_BODY_PATHS else BODY_LIMIT
+        limit = body_limit(scope["path"])
         length = headers.get("content-length")
         if length is not None:
             if not length.strip().isdigit():

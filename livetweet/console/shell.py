@@ -28,7 +28,7 @@ from ..inbox import clean_text
 from ..service import InboxService, Service, readmodels, segment_started
 from . import display
 from .auth import SESSION_COOKIE, ConsoleAuth, Session
-from .guard import same
+from .guard import BODY_LIMIT, body_limit, same
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
@@ -360,7 +360,8 @@ class Shell:
 
     async def read_form(self, request: Request) -> FormData:
         """The form of a POST: fields only, no file parts (none is expected anywhere)."""
-        return _clean_form(await request.form(max_files=0, max_fields=MAX_FORM_FIELDS))
+        files = 4 if body_limit(request.url.path) > BODY_LIMIT else 0  # images only where they go
+        return _clean_form(await request.form(max_files=files, max_fields=MAX_FORM_FIELDS))
 
     def int_field(self, form: FormData, name: str) -> int | None:
         value = str(form.get(name) or "")

@@ -17,6 +17,7 @@ from ..store import shift_for
 
 if TYPE_CHECKING:
     from ..inbox import Message
+    from ..store import AuditEntry
     from .facade import Service
 
 S = DraftState
@@ -243,6 +244,30 @@ def reply_targets(service: Service, event_id: str) -> list[Draft]:
     """Posts a composed reply may answer: posted or still planned, by time."""
     wanted = [S.POSTED, S.APPROVED, S.PENDING, S.POSTING]
     return sorted(service.store.drafts(event_id=event_id, states=wanted), key=lambda d: d.at)
+
+
+def posted(service: Service, event_id: str) -> list[tuple[Draft, float | None]]:
+    """What went out, in the order it went, each with its lag behind its time (seconds)."""
+    drafts = service.store.drafts(event_id=event_id, states=[S.POSTED])
+    return [
+        (d, (d.posted_at - d.at).total_seconds() if d.posted_at else None)
+        for d in sorted(drafts, key=lambda d: d.posted_at or d.at)
+    ]
+
+
+def history(service: Service, event_id: str, query: str, limit: int = 500) -> list[tuple[AuditEntry, str]]:
+    """The audit trail, newest first, each entry with its draft's slot; filtered by words."""
+    slots = {d.id: d.slot for d in service.store.drafts(event_id=event_id)}
+    rows = [(e, slots.get(e.draft_id or 0, "")) for e in reversed(service.store.audit())]
+    needle = query.casefold().strip()
+    if needle:
+        rows = [
+            (e, slot)
+            for e, slot in rows
+            if needle
+            in " ".join(str(x) for x in (e.operator, e.action, e.to_state, e.reason, slot, e.draft_id)).casefold()
+        ]
+    return rows[:limit]
 
 
 def messages(service: Service, include_all: bool) -> list[Message]:

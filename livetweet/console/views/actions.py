@@ -13,12 +13,14 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ...draft import Attachment
 from ...errors import BadValue, Conflict, LivetweetError
 from ...plan.values import format_duration, parse_clock_time, parse_signed_duration
 from ...service import compose_draft
 from ..auth import Session
 from ..display import words
 from ..shell import BadRequest, Goto, Shell, _id
+from ..uploads import SLOTS, images_from_form
 from .pages import compose_values, queue_values
 
 
@@ -55,8 +57,12 @@ def _edit(
     shell: Shell, request: Request, form: FormData, session: Session, draft_id: int, seen: int | None
 ) -> str | Response:
     text = str(form.get("text") or "")
+    media: tuple[Attachment, ...] | None = None
     try:
-        d, added = shell.ctx.service.edit(draft_id, text, session.operator, None, seen)
+        before = shell.ctx.service.show(draft_id)
+        media = images_from_form(shell.store, form, before.media)
+        changed = {"media": media} if media != before.media else {}
+        d, added = shell.ctx.service.edit(draft_id, text, session.operator, None, seen, **changed)
     except LivetweetError as exc:
         theirs = shell.ctx.service.show(draft_id) if isinstance(exc, Conflict) else None
         reopen = {
@@ -65,6 +71,7 @@ def _edit(
                 "error": words(str(exc)),
                 "theirs": theirs,
                 "version": theirs.version if theirs else seen,
+                "media": media if media is not None else shell.ctx.service.show(draft_id).media,
             }
         }
         params = dict(parse_qsl(urlsplit(request.headers.get("referer") or "").query))
@@ -98,7 +105,10 @@ def inbox_action(shell: Shell, request: Request, form: FormData, session: Sessio
     verb = request.path_params["verb"]
     if verb == "reshare":
         text = str(form.get("text") or "").strip() or None
-        draft = shell.inbox.reshare(message_id, session.operator, text=text, event_id=shell.ctx.event_id)
+        alts = [" ".join(str(form.get(f"alt{n}") or "").split()) for n in range(1, SLOTS + 1)]
+        count = len(shell.inbox.get(message_id).media)
+        described = {"alt": alts[:count]} if count else {}
+        draft = shell.inbox.reshare(message_id, session.operator, text=text, event_id=shell.ctx.event_id, **described)
         return Goto("/queue", f"Draft {draft.slot} made from the message: approve it.", f"draft-{draft.id}")
     if verb == "restore":
         shell.inbox.restore(message_id, session.operator)
@@ -142,7 +152,9 @@ def compose_action(shell: Shell, request: Request, form: FormData, session: Sess
     when = "at" if form.get("when") == "at" else "now"
     approve = form.get("approve") != "0"
     reply = shell.int_field(form, "reply_to")
+    media: tuple[Attachment, ...] = ()
     try:
+        media = images_from_form(shell.store, form)
         at: datetime | None = None
         if when == "at":
             if not at_text:
@@ -162,9 +174,12 @@ def compose_action(shell: Shell, request: Request, form: FormData, session: Sess
             approve=approve,
             hold=shell.ctx.hold if at is None and approve else timedelta(0),
             reply_to=reply,
+            **({"media": media} if media else {}),
         )
     except (BadValue, LivetweetError) as exc:
-        values = compose_values(shell, text=text, at=at_text, when=when, reply_to=reply, error=words(str(exc)))
+        values = compose_values(
+            shell, text=text, at=at_text, when=when, reply_to=reply, error=words(str(exc)), kept=media
+        )
         return shell.page("compose.html", request, session, status=422, **values)
     tags = f" with {' '.join(added)} added" if added else ""
     if not approve:

@@ -15,7 +15,7 @@ from ...plan.values import format_duration, parse_signed_duration
 from ...service import readmodels
 from ..auth import Session
 from ..display import words
-from ..shell import MAX_PAGE, PAGE_SIZE, S, Shell
+from ..shell import MAX_PAGE, PAGE_SIZE, Shell
 
 
 async def now_page(shell: Shell, request: Request, session: Session) -> Response:
@@ -57,10 +57,9 @@ async def inbox_page(shell: Shell, request: Request, session: Session) -> Respon
 
 async def posted_page(shell: Shell, request: Request, session: Session) -> Response:
     def data() -> dict[str, Any]:
-        drafts = shell.store.drafts(event_id=shell.ctx.event_id, states=[S.POSTED])
         rows = [
-            (d, (d.posted_at - d.at).total_seconds() if d.posted_at else None, shell.ctx.post_link(d.tweet_id or ""))
-            for d in sorted(drafts, key=lambda d: d.posted_at or d.at)
+            (d, lag, shell.ctx.post_link(d.tweet_id or ""))
+            for d, lag in readmodels.posted(shell.ctx.service, shell.ctx.event_id)
         ]
         return {"rows": rows}
 
@@ -71,18 +70,7 @@ async def history_page(shell: Shell, request: Request, session: Session) -> Resp
     query = request.query_params.get("q", "").strip()[:200]
 
     def data() -> dict[str, Any]:
-        entries = shell.store.audit()
-        slots = {d.id: d.slot for d in shell.store.drafts(event_id=shell.ctx.event_id)}
-        rows = [(e, slots.get(e.draft_id or 0, "")) for e in reversed(entries)]
-        if query:
-            needle = query.casefold()
-            rows = [
-                (e, slot)
-                for e, slot in rows
-                if needle
-                in " ".join(str(x) for x in (e.operator, e.action, e.to_state, e.reason, slot, e.draft_id)).casefold()
-            ]
-        return {"rows": rows[:500], "q": query}
+        return {"rows": readmodels.history(shell.ctx.service, shell.ctx.event_id, query), "q": query}
 
     return await shell.cached_page("history.html", request, session, data)
 
@@ -103,6 +91,7 @@ def compose_values(shell: Shell, **typed: Any) -> dict[str, Any]:
         "when": "now",
         "reply_to": None,
         "error": "",
+        "kept": (),
         **typed,
     }
 
@@ -162,6 +151,20 @@ async def confirm_page(shell: Shell, request: Request, session: Session) -> Resp
 
     values = await run_in_threadpool(data)
     return await run_in_threadpool(lambda: shell.page("confirm.html", request, session, **values))
+
+
+async def media(shell: Shell, request: Request, session: Session) -> Response:
+    """An image kept in the store, by its SHA-256: only to logged-in operators, never sniffed."""
+    sha = str(request.path_params.get("sha", ""))
+    if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
+        return Response("no such image", status_code=404, media_type="text/plain")
+    found = await run_in_threadpool(shell.store.media_data, sha)
+    if found is None:
+        return Response("no such image", status_code=404, media_type="text/plain")
+    data, kind = found
+    if kind not in ("image/jpeg", "image/png", "image/webp", "image/gif"):
+        return Response("not an image", status_code=404, media_type="text/plain")
+    return Response(data, media_type=kind, headers={"cache-control": "private, max-age=86400, immutable"})
 
 
 class _Problem(ValueError):

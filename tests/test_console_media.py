@@ -1,0 +1,146 @@
+"""Photos in the console (issue 14), in Debian's Chromium against a real rehearsal: an image
+picked in Compose with its alt text, thumbnails in the Queue, no approval without alt text,
+and what reaches the browser carries no camera metadata."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from .support.browser import launch
+from .support.console import CHROMIUM, PASSWORD, Console, playwright_or_skip
+from .support.events import REPO
+from .support.waiting import DEADLINE, wait_for
+
+api = playwright_or_skip(allow_module_level=True)
+expect = api.expect
+expect.set_options(timeout=DEADLINE * 1000)
+Image = pytest.importorskip("PIL.Image")
+SHOTS = REPO / "test-artifacts" / "console"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with api.sync_playwright() as p:
+        b = launch(p, CHROMIUM)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[Console]:
+    c = Console(tmp_path, speed=5, start_in=600)  # the event an hour of rehearsal away: nothing goes out
+    yield c
+    c.stop()
+
+
+def photo(path: Path) -> Path:
+    """A camera's JPEG: EXIF with a GPS position and a serial number."""
+    image = Image.new("RGB", (1600, 1200), (30, 90, 160))
+    exif = Image.Exif()
+    exif[0x010F] = "ACME Camera"  # Make
+    exif[0xA431] = "SERIAL-12345"  # BodySerialNumber
+    exif[0x8825] = {1: "N", 2: (46.0, 12.0, 0.0), 3: "E", 4: (6.0, 8.0, 0.0)}  # GPS
+    image.save(path, "JPEG", exif=exif)
+    return path
+
+
+def login(browser: Any, console: Console, width: int = 1280) -> Any:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.goto(console.url + "/login")
+    page.get_by_label("Your name").fill("alice")
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#alarms")).to_be_attached()
+    return page
+
+
+def test_compose_with_a_photo_and_its_alt_text_shows_a_clean_thumbnail(
+    console: Console, browser: Any, tmp_path: Path
+) -> None:
+    page = login(browser, console)
+    page.goto(console.url + "/compose")
+    page.get_by_label("What to post").fill("The panel on skills partnerships")
+    page.locator("#compose-image1").set_input_files(str(photo(tmp_path / "panel.jpg")))
+    page.locator("#compose-alt1").fill("Four panellists seated on a stage in front of a UN Network on Migration banner")
+    page.get_by_role("button", name="Save as draft").click()
+    wait_for(lambda: any(d["text"].startswith("The panel on skills") for d in console.drafts()), "the draft")
+    draft = next(d for d in console.drafts() if d["text"].startswith("The panel on skills"))
+    page.goto(console.url + f"/queue?show=all#draft-{draft['id']}")
+    thumb = page.locator(f"#draft-{draft['id']} .thumbs img")
+    expect(thumb).to_have_attribute("alt", "Four panellists seated on a stage in front of a UN Network on Migration banner")
+    assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", thumb.element_handle())
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "queue-media-1280-light.png"), full_page=True)
+    # What the browser gets is the re-encoded image: no EXIF, no GPS, no serial number.
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    served = requests.get(console.url + str(thumb.get_attribute("src")), cookies=cookies, timeout=10)
+    assert served.headers["content-type"] == "image/jpeg"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    back = Image.open(io.BytesIO(served.content))
+    assert not back.getexif() and b"SERIAL-12345" not in served.content
+    # Without logging in there is no image.
+    assert requests.get(console.url + str(thumb.get_attribute("src")), timeout=10, allow_redirects=False).status_code in (
+        303,
+        401,
+    )
+
+
+def test_a_photo_without_alt_text_cannot_be_approved_and_the_form_keeps_it(
+    console: Console, browser: Any, tmp_path: Path
+) -> None:
+    page = login(browser, console)
+    page.goto(console.url + "/compose")
+    page.get_by_label("What to post").fill("A photo nobody described")
+    page.locator("#compose-image1").set_input_files(str(photo(tmp_path / "room.jpg")))
+    page.get_by_label("Time (24-hour").fill("15:00")
+    page.get_by_role("button", name="Approve and post").click()
+    expect(page.locator("#compose-error")).to_contain_text("alt")
+    assert page.get_by_label("What to post").input_value() == "A photo nobody described"
+    assert not any(d["text"].startswith("A photo nobody") for d in console.drafts())
+    # The photo came back with the form (no need to pick it again): describe it and approve.
+    expect(page.locator("#compose-form .image-row img")).to_have_count(1)
+    page.locator("#compose-alt1").fill("The meeting room seen from the back, rows of delegates facing the podium")
+    page.get_by_role("button", name="Approve and post").click()
+    wait_for(lambda: any(d["text"].startswith("A photo nobody") for d in console.drafts()), "the approved draft")
+    draft = next(d for d in console.drafts() if d["text"].startswith("A photo nobody"))
+    assert draft["state"] == "approved"
+
+
+def test_a_saved_draft_with_an_undescribed_photo_offers_no_approve_until_described(
+    console: Console, browser: Any, tmp_path: Path
+) -> None:
+    page = login(browser, console)
+    page.goto(console.url + "/compose")
+    page.get_by_label("What to post").fill("Saved with a photo to describe later")
+    page.locator("#compose-image1").set_input_files(str(photo(tmp_path / "later.jpg")))
+    page.get_by_role("button", name="Save as draft").click()
+    wait_for(lambda: any(d["text"].startswith("Saved with a photo") for d in console.drafts()), "the draft")
+    draft = next(d for d in console.drafts() if d["text"].startswith("Saved with a photo"))
+    page.goto(console.url + f"/queue?show=all#draft-{draft['id']}")
+    card = page.locator(f"#draft-{draft['id']}")
+    expect(card.locator(".alt.missing")).to_be_visible()
+    expect(card.get_by_role("button", name="Approve")).to_have_count(0)
+    expect(card.locator(f"#alt-needed-{draft['id']}")).to_contain_text("alt text")
+    # The service refuses it too, whatever a page sends.
+    csrf = page.evaluate("document.body.dataset.csrf")
+    answer = page.request.post(
+        console.url + f"/drafts/{draft['id']}/approve", form={"csrf": csrf, "version": str(draft["version"])}
+    )
+    assert answer.ok  # the page comes back with the refusal as its banner
+    assert next(d for d in console.drafts() if d["id"] == draft["id"])["state"] == "pending"
+    card.get_by_role("button", name="Edit", exact=True).click()
+    card.locator(f"#edit-{draft['id']}-alt1").fill("A speaker at the podium, hands raised, mid-sentence")
+    card.get_by_role("button", name="Save edit").click()
+    card = page.locator(f"#draft-{draft['id']}")
+    expect(card.get_by_role("button", name="Approve")).to_be_visible()
+    card.get_by_role("button", name="Approve").click()
+    wait_for(
+        lambda: next(d for d in console.drafts() if d["id"] == draft["id"])["state"] == "approved", "approved"
+    )
