@@ -1013,6 +1013,7 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None
         spans = _url_spans(text, _extract_urls(p, text), w) if "." in text else []
         has_invalid = False
         total = w.plain(text)
+        normalized_len16 = text_len16
     else:
         normalized = unicodedata.normalize("NFC", text)
         total, normalized_len16 = w.plain16(normalized)
@@ -1030,7 +1031,12 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None
     if total <= w.max and not has_invalid:
         valid_end = text_len16 - 1 if text_len16 else 0
     else:
-        valid_end = _last_valid16(p, normalized, spans, w, total, has_invalid) + offset
+        found = None
+        if not has_invalid and w.uniform and w.lightest > 0 and total - w.max <= w.max // 2:
+            found = _last_valid16_from_end(normalized, spans, w, total, normalized_len16)
+        if found is None:
+            found = _last_valid16(p, normalized, spans, w, total, has_invalid)
+        valid_end = found + offset
 
     weighted = total // config.scale
     return _parse_result(
@@ -1160,6 +1166,36 @@ def _last_valid16(
         pos = last_end = end
     walk_plain(stop, whole - total if stop == len(normalized) else None)
     return _last16(normalized, last_end)
+
+
+def _last_valid16_from_end(
+    normalized: str, spans: list[tuple[int, int, int]], w: _Weights, whole: int, normalized_len16: int
+) -> int | None:
+    """`_last_valid16` for a text a little over the limit, from its end; None if it cannot tell.
+
+    The longest prefix that fits leaves the shortest tail that weighs what the text is
+    over by. Most such texts end in plain characters that hold it: then only those
+    are weighed, and in UTF-16 units only the tail is counted. Weights are uniform.
+    """
+    need = whole - w.max
+    end = len(normalized)
+    last = min(end - (spans[-1][1] if spans else 0), -(-need // w.lightest))
+    tail = normalized[end - last :]
+    light, extra = w.light, w.default - w.light
+    heavy = [m.start() for m in w.heavy.finditer(tail)]
+    n_heavy = len(heavy)
+    if light * last + extra * n_heavy < need:
+        return None  # the tail of plain characters does not hold it
+    # The fewest characters from the end that weigh `need`.
+    dropped = bisect_left(
+        range(last + 1),
+        need,
+        -(-need // w.heaviest),
+        key=lambda k: light * k + extra * (n_heavy - bisect_left(heavy, last - k)),
+    )
+    if dropped == end:
+        return 0
+    return normalized_len16 - _utf16_len(tail[last - dropped :]) - 1
 
 
 def _last16(normalized: str, end: int) -> int:
