@@ -1,7 +1,7 @@
 """Start-up: what a command imports, checked in a fresh process (bench/bench_cli.py times it).
 
 `--help` loads no command's libraries, and `queue` loads the store but not the planner, the
-console or the network; `.env`'s parser loads only where there is a `.env` to read.
+console, the network or Pillow; `.env`'s parser loads only where there is a `.env` to read.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from .support.events import write_event
 PLANNING = ("jinja2", "yaml", "emoji", "regex", "livetweet.plan.check", "livetweet.plan.compose",
             "livetweet.plan.schedule", "livetweet.plan.tweettext")  # fmt: skip
 NETWORK = ("tweepy", "requests", "apscheduler", "starlette", "uvicorn", "livetweet.console", "livetweet.dispatch")
+IMAGES = ("PIL", "livetweet.media")  # Pillow: only for a command that keeps a photo
 
 # Runs the real entry point, then prints the names of the modules it loaded, on a line of their own.
 PROBE = """
@@ -50,8 +51,8 @@ def of(modules: set[str], packages: tuple[str, ...]) -> list[str]:
 
 @pytest.mark.parametrize("args", [["--help"], ["queue", "--help"]])
 def test_help_loads_neither_the_store_nor_the_planner(tmp_path: Path, args: list[str]) -> None:
-    modules = loaded(args, tmp_path)
-    assert of(modules, ("sqlalchemy", "livetweet.store", "livetweet.service", "dotenv", *PLANNING, *NETWORK)) == []
+    store = ("sqlalchemy", "livetweet.store", "livetweet.service")
+    assert of(loaded(args, tmp_path), (*store, "dotenv", *PLANNING, *NETWORK, *IMAGES)) == []
 
 
 def test_queue_loads_the_store_but_not_the_planner_or_the_network(tmp_path: Path) -> None:
@@ -60,7 +61,7 @@ def test_queue_loads_the_store_but_not_the_planner_or_the_network(tmp_path: Path
                    capture_output=True)  # fmt: skip
     modules = loaded(["queue"], tmp_path)
     assert "sqlalchemy" in modules and "livetweet.store" in modules
-    assert of(modules, ("dotenv", *PLANNING, *NETWORK)) == []
+    assert of(modules, ("dotenv", *PLANNING, *NETWORK, *IMAGES)) == []
 
 
 def test_the_env_file_parser_loads_when_there_is_an_env_file(tmp_path: Path) -> None:
