@@ -29,6 +29,7 @@ def check(app: AppContext, schedule: Path, as_json: bool) -> None:
     With a store here (or --db), also what loading into it would do wrong (a renamed
     event). Exits 0 when the schedule can be used (warnings do not fail), 1 otherwise.
     """
+    from ..media import reencode_file
     from ..plan.check import check_schedule
     from ..store import StoreError
 
@@ -36,7 +37,7 @@ def check(app: AppContext, schedule: Path, as_json: bool) -> None:
         store = app.open(announce=False).store  # only an existing store: check creates nothing
     except StoreError:
         store = None
-    report = check_schedule(schedule, store=store)
+    report = check_schedule(schedule, store=store, read_media=reencode_file)
     if as_json:
         click.echo(json.dumps(report_json(report), indent=2, ensure_ascii=False))
         sys.exit(0 if report.ok else 1)
@@ -69,10 +70,11 @@ def preview(schedule: Path, as_json: bool, tz: str | None) -> None:
 
     Nothing is sent anywhere: this is the dry run of the whole event.
     """
+    from ..media import reencode_file
     from ..plan.check import check_schedule
 
     zone = zone_option(tz)
-    report = check_schedule(schedule)
+    report = check_schedule(schedule, read_media=reencode_file)
     for problem in report.errors:
         echo_problem(problem, err=True)
     if report.schedule is None:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the console, the scheduler, tweepy and the simulated X load
 if TYPE_CHECKING:
     from ..plan.check import Report
     from ..plan.compose import Post
+    from ..plan.media import PlannedImage
     from ..service import LoadReport, Service
     from ..store import AuditEntry
 
@@ -64,10 +65,51 @@ def post_json(post: Post, zone: ZoneInfo | None) -> dict[str, Any]:
         "valid": post.parsed.valid,
         "hashtags": list(post.hashtags),
         "reply_to": post.slot.reply_to,
+        "media": [planned_image_json(image) for image in post.media],
     }
     if zone is not None:
         item["at_local"] = post.slot.at.astimezone(zone).isoformat()
     return item
+
+
+def planned_image_json(image: PlannedImage) -> dict[str, Any]:
+    """A slot's image as `preview --json` prints it: the re-encoded file that will be posted."""
+    encoded = image.encoded
+    return {
+        "file": image.file,
+        "alt": image.alt,
+        "bytes": len(encoded.data) if encoded is not None else None,
+        "width": encoded.width if encoded is not None else None,
+        "height": encoded.height if encoded is not None else None,
+        "type": encoded.kind if encoded is not None else None,
+    }
+
+
+def image_line(number: int, name: str, kind: str, width: int | None, height: int | None, size: int | None) -> str:
+    """One image, in a line: "image 1: media/panel.jpg, JPEG 1600x900, 212 KB"."""
+    from ..plan.media import KIND_NAMES
+
+    what = [KIND_NAMES.get(kind, kind or "?")]
+    if width and height:
+        what.append(f"{width}x{height}")
+    shown = " ".join(what)
+    if size is not None:
+        shown += f", {size / 1000:,.0f} KB" if size < 1_000_000 else f", {size / 1_000_000:.1f} MB"
+    return f"image {number}: {safe(name) or '(no name)'}, {shown}"
+
+
+def print_media(items: list[tuple[str, str, str, int | None, int | None, int | None]], prefix: str = "    ") -> None:
+    """Each image with its alt text (or that it has none), under a post."""
+    for number, (name, alt, kind, width, height, size) in enumerate(items, 1):
+        click.echo(f"{prefix}{image_line(number, name, kind, width, height, size)}")
+        if alt:
+            click.echo(f"{prefix}  alt: {safe(alt)}")
+        else:
+            click.echo(style(f"{prefix}  alt: none yet (required before it can be approved)", fg="red"))
+
+
+def draft_media(draft: Draft) -> list[tuple[str, str, str, int | None, int | None, int | None]]:
+    return [(a.name, a.alt, a.kind, a.width, a.height, a.size) for a in draft.media]
 
 
 def print_preview(report: Report, posts: list[Post], zone: ZoneInfo | None) -> None:
@@ -94,6 +136,12 @@ def print_preview(report: Report, posts: list[Post], zone: ZoneInfo | None) -> N
         )
         for line in post.text.splitlines() or [""]:
             click.echo(f"    {line}")
+        if post.media:
+            print_media([
+                (i.file, i.alt, i.kind, i.encoded.width if i.encoded else None,
+                 i.encoded.height if i.encoded else None, len(i.encoded.data) if i.encoded else None)
+                for i in post.media
+            ])  # fmt: skip
         click.echo("")
     click.echo(
         f"{len(posts)} posts from {hm(posts[0].slot.at) if posts else '-'} "
@@ -127,6 +175,7 @@ def draft_json(draft: Draft, zone: ZoneInfo) -> dict[str, Any]:
         "reply_to": draft.reply_to,
         "tweet_id": draft.tweet_id,
         "posted_at": _iso(draft.posted_at, zone),
+        "media": [a.as_json() for a in draft.media],
     }
 
 

@@ -6,15 +6,17 @@ the officer learns the day before, with a file and line, what X would refuse at 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import PRICES, Prices
-from ..errors import Problem, deferred_interrupts, interrupt_point
+from ..errors import MediaError, Problem, deferred_interrupts, interrupt_point
 from .compose import MAX_WEIGHTED_LENGTH, Composer, Post, display_path, wanted_hashtags
+from .media import MAX_INPUT_BYTES, EncodedImage, PlannedImage, alt_problem, count_problem, megabytes, sniff
 from .schedule import Schedule, read_schedule_partial
 from .tweettext import extract_urls
 
@@ -24,6 +26,10 @@ if TYPE_CHECKING:
 MIN_GAP = timedelta(seconds=60)
 RATE_WINDOW = timedelta(minutes=15)
 RATE_LIMIT = 100  # POST /2/tweets per user per 15 minutes
+
+# Reads an image file the way it will be posted (livetweet.media.reencode_file: Pillow, outside
+# the pure pipeline), given its path and its name as written; raises MediaError naming it.
+MediaReader = Callable[[Path, str], EncodedImage]
 
 
 @dataclass(frozen=True)
@@ -70,23 +76,31 @@ class Report:
         return not self.errors
 
 
-def check_schedule(path: Path, display_name: str | None = None, *, store: Store | None = None) -> Report:
+def check_schedule(
+    path: Path,
+    display_name: str | None = None,
+    *,
+    store: Store | None = None,
+    read_media: MediaReader | None = None,
+) -> Report:
     """Read, render and check a schedule; never raises for a problem in the files.
 
     Every problem that can be found is listed: a part that cannot be read is reported and
     the rest is checked around it (every template is rendered, even for a slot whose time
     is wrong). With `store`, also what loading into it would do wrong (a renamed event).
+    With `read_media`, each image file is re-encoded as it will be posted (and the posts
+    carry the result); without it, only its presence and its first bytes are looked at.
     Ctrl-C is held until a point between two steps, so it is never lost in a finalizer.
     """
     name = display_name or display_path(path)
     with deferred_interrupts():
-        report = _check(path, name, store)
+        report = _check(path, name, store, read_media)
         interrupt_point()
     report.problems.sort(key=lambda p: (p.file != name, p.file, p.line, p.severity, p.message))
     return report
 
 
-def _check(path: Path, name: str, store: Store | None) -> Report:
+def _check(path: Path, name: str, store: Store | None, read_media: MediaReader | None) -> Report:
     schedule, problems = read_schedule_partial(path, name)
     report = Report(schedule if schedule is not None and schedule.complete else None, list(problems))
     if schedule is None:
@@ -96,6 +110,7 @@ def _check(path: Path, name: str, store: Store | None) -> Report:
         composer = Composer(schedule)
         report.problems.extend(composer.check_templates())
         seen_problems = set(report.problems)
+        files: dict[Path, EncodedImage | str | None] = {}  # each file read once, however many slots show it
         for slot in schedule.slots:
             interrupt_point()
             result = composer.compose(slot)
@@ -106,8 +121,11 @@ def _check(path: Path, name: str, store: Store | None) -> Report:
                 continue
             if slot.provisional:  # its template renders; its time or its segment is wrong
                 continue
-            report.posts.append(result)
             report.problems.extend(_check_post(schedule, composer, result))
+            if slot.media:
+                result, found = _check_media(schedule, composer, result, read_media, files)
+                report.problems.extend(found)
+            report.posts.append(result)
         report.problems.extend(_check_duplicates(schedule, report.posts))
         report.problems.extend(_check_timing(schedule, report.posts))
     if not schedule.complete:
@@ -210,6 +228,71 @@ def _check_post(schedule: Schedule, composer: Composer, post: Post) -> list[Prob
                 )
             )
     return problems
+
+
+def _check_media(
+    schedule: Schedule,
+    composer: Composer,
+    post: Post,
+    read: MediaReader | None,
+    files: dict[Path, EncodedImage | str | None],
+) -> tuple[Post, list[Problem]]:
+    """The post with its images (alt text rendered, files read), and what is wrong with them."""
+    slot, file = post.slot, schedule.display_name
+    problems: list[Problem] = []
+    images: list[PlannedImage] = []
+    for number, (image, alt_failed) in enumerate(composer.plan_media(post), 1):
+        label = f'slot "{slot.id}" media {number}'
+        key = image.path.resolve()
+        if key not in files:
+            files[key] = _read_image(image, read)
+        found = files[key]
+        if isinstance(found, str):
+            problems.append(Problem(file, image.file_line, f"{label} file {found}"))
+        elif found is not None:
+            image = replace(image, encoded=found)
+        if alt_failed is not None:
+            problems.append(alt_failed)
+        else:
+            wrong = alt_problem(image.alt, post.text)
+            if wrong:
+                said = (
+                    f"{label} ({image.file}) {wrong}"
+                    if wrong.startswith("has ")
+                    else f"{label} ({image.file}): {wrong}"
+                )
+                problems.append(Problem(file, image.alt_line, said))
+        images.append(image)
+    together = count_problem([i.kind for i in images])
+    if together:
+        problems.append(Problem(file, slot.media_line, f'slot "{slot.id}" media: {together}'))
+    return replace(post, media=tuple(images)), problems
+
+
+def _read_image(image: PlannedImage, read: MediaReader | None) -> EncodedImage | str | None:
+    """What the image file becomes when posted, or why it cannot be (a sentence after its name);
+    None when, without a reader, it looks like an image."""
+    name = image.file
+    if read is not None:
+        try:
+            return read(image.path, name)
+        except MediaError as exc:
+            return str(exc)
+    try:  # no reader: as far as a look at the file goes, without decoding it
+        if not image.path.is_file():
+            return f"{name} does not exist" if not image.path.exists() else f"{name} is not a regular file"
+        if image.path.stat().st_size > MAX_INPUT_BYTES:
+            return f"{name} is larger than the {megabytes(MAX_INPUT_BYTES)} livetweet takes: export it smaller"
+        with image.path.open("rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        return f"{name} cannot be read: {exc.strerror or exc}"
+    if sniff(head) is None:
+        return (
+            f"{name} is not an image livetweet can post: its contents are not JPEG, PNG, WebP or GIF, "
+            "whatever its name says"
+        )
+    return None
 
 
 def _hashtag_origins(schedule: Schedule, post: Post) -> dict[str, str]:

@@ -34,6 +34,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import Problem, interrupt_point
+from .media import PlannedImage
 from .normal import normal_text
 from .schedule import Schedule, Segment, Slot
 from .tweettext import ParseResult, extract_hashtags, parse_tweet
@@ -57,6 +58,7 @@ class Post:
     wanted_hashtags: tuple[str, ...]
     appended: tuple[str, ...]
     missing: tuple[str, ...]
+    media: tuple[PlannedImage, ...] = ()  # the slot's images, their alt text rendered (check reads the files)
 
     @property
     def weighted_length(self) -> int:
@@ -546,12 +548,40 @@ class Composer:
         template = self._load(name, slot)
         if isinstance(template, Problem):
             return template
-        file = self.template_file(name)
-        shown = self.shown_path(name)
         during = f' (rendering slot "{slot.id}")' if slot else ""
+        return self._generate(template, context, (self.shown_path(name), 0), during, self.template_file(name))
+
+    def render_text(self, source: str, context: dict[str, Any], where: tuple[str, int], what: str) -> str | Problem:
+        """Render a short template written in the schedule itself (an image's alt text), on the same budget.
+
+        A failure comes back as a Problem at `where` (the schedule's line), naming `what`."""
+        if len(source) > MAX_TEMPLATE_BYTES:
+            return Problem(*where, f"{what} is longer than {MAX_TEMPLATE_BYTES // 1000} KB")
+        try:
+            template = self.env.from_string(source)
+        except jinja2.TemplateSyntaxError as exc:
+            return Problem(*where, f"{what}: template syntax error: {_one_line(exc.message)}")
+        except RecursionError:
+            return Problem(*where, f"{what} nests too deeply to be read")
+        except Exception as exc:  # compiling a template can fail in Python itself
+            return Problem(*where, f"{what} cannot be compiled: {type(exc).__name__}: {_one_line(exc)}")
+        return self._generate(template, context, where, f" (in {what})", None)
+
+    def _generate(
+        self,
+        template: jinja2.Template,
+        context: dict[str, Any],
+        default: tuple[str, int],
+        during: str,
+        file: str | None,
+    ) -> str | Problem:
+        """Run a template on the budget: its text, or a Problem where it went wrong (else at `default`).
+
+        A template that broke the budget is remembered as broken under `file` (None: not remembered)."""
+        shown = default[0]
 
         def at(where: tuple[str, int] | None) -> tuple[str, int]:
-            return (self._shown_file(where[0]), where[1]) if where else (shown, 0)
+            return (self._shown_file(where[0]), where[1]) if where else default
 
         chunks: list[str] = []
         written = 0
@@ -565,12 +595,14 @@ class Composer:
                     where = at(_suspended_at(gen, self.env, self._files))
                     gen.close()
                     problem = Problem(*where, f"the template writes more than {MAX_OUTPUT:,} characters{during}")
-                    self._broken[file] = problem
+                    if file is not None:
+                        self._broken[file] = problem
                     return problem
             return clean_text(normal_text("".join(chunks)))
         except BudgetExceeded as exc:
             problem = Problem(*at(_innermost_template(exc.__traceback__, self._files)), f"{exc}{during}")
-            self._broken[file] = problem
+            if file is not None:
+                self._broken[file] = problem
             return problem
         except jinja2.UndefinedError as exc:
             where = at(_innermost_template(exc.__traceback__, self._files))
@@ -640,3 +672,24 @@ class Composer:
             appended=tagged.appended,
             missing=tagged.missing,
         )
+
+    def plan_media(self, post: Post) -> list[tuple[PlannedImage, Problem | None]]:
+        """A post's images with their alt text rendered in the slot's context, as its text was (the
+        files are not read here); each with the Problem its alt text's template had, if any (its
+        alt is then empty)."""
+        slot = post.slot
+        if not slot.media:
+            return []
+        context = self.context(slot, post.segment, list(post.wanted_hashtags))
+        planned: list[tuple[PlannedImage, Problem | None]] = []
+        for number, ref in enumerate(slot.media, 1):
+            alt, problem = "", None
+            if ref.alt is not None:
+                what = f'slot "{slot.id}" media {number} alt'
+                rendered = self.render_text(ref.alt, context, (self.schedule.display_name, ref.alt_line), what)
+                if isinstance(rendered, Problem):
+                    problem = rendered
+                else:
+                    alt = " ".join(rendered.split())
+            planned.append((PlannedImage(ref.file, ref.path, alt, ref.line, ref.file_line, ref.alt_line), problem))
+        return planned

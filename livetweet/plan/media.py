@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 JPEG, PNG, WEBP, GIF = "image/jpeg", "image/png", "image/webp", "image/gif"
@@ -43,6 +45,44 @@ class MediaItem(Protocol):
 
     @property
     def name(self) -> str: ...
+
+
+class EncodedImage(Protocol):
+    """An image as `livetweet.media` re-encodes it: what is kept and posted."""
+
+    @property
+    def data(self) -> bytes: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def height(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class PlannedImage:
+    """A slot's image once planned: its file, its alt text rendered, and (when `check` read the file)
+    what re-encoding made of it."""
+
+    file: str  # as the schedule writes it
+    path: Path
+    alt: str
+    line: int  # the schedule's line of the item
+    file_line: int
+    alt_line: int
+    encoded: EncodedImage | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.encoded.kind if self.encoded is not None else ""
+
+    @property
+    def name(self) -> str:
+        return self.file
 
 
 def sniff(head: bytes) -> str | None:

@@ -180,6 +180,18 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class MediaRef:
+    """An image a slot carries, as the schedule writes it: the file and the alt text (a template)."""
+
+    file: str  # as written, relative to the schedule's folder
+    path: Path  # where it is
+    alt: str | None  # the alt text's template source; None when the item has no alt
+    line: int  # the item's line
+    file_line: int
+    alt_line: int
+
+
+@dataclass(frozen=True)
 class Slot:
     """A planned post: its template, its time (anchored to a segment) and its window."""
 
@@ -196,6 +208,8 @@ class Slot:
     template_line: int
     reply_to_line: int = 0
     provisional: bool = False  # read only far enough to check its template
+    media: tuple[MediaRef, ...] = ()  # the images it carries, in order
+    media_line: int = 0
 
     @property
     def valid_until(self) -> datetime:
@@ -409,7 +423,9 @@ _OBJECTIVE_OPTIONAL = ("hashtags",)
 _SEGMENT_REQUIRED = ("id", "title", "start", "end")
 _SEGMENT_OPTIONAL = ("objectives", "question", "topic", "speakers")
 _SLOT_REQUIRED = ("id", "template", "at")
-_SLOT_OPTIONAL = ("valid_for", "reply_to", "omit_hashtags", "vars")
+_SLOT_OPTIONAL = ("valid_for", "reply_to", "omit_hashtags", "vars", "media")
+_MEDIA_REQUIRED = ("file",)
+_MEDIA_OPTIONAL = ("alt",)
 
 
 def load_schedule(path: Path, display_name: str | None = None) -> Schedule:
@@ -470,7 +486,7 @@ def _read(r: _Reader, tree: Node, path: Path) -> Schedule | None:
         hint = "" if templates_text is not None else ' (the default; name another with "templates: FOLDER")'
         r.error(where, f"{given} {what} ({templates_dir}){hint}")
     segments, provisional, written = _read_segments(r, top.get("segments"), event, objectives)
-    slots = _read_slots(r, top.get("slots"), event, segments, provisional, written)
+    slots = _read_slots(r, top.get("slots"), event, segments, provisional, written, path.parent)
     return Schedule(
         path=path,
         display_name=r.file,
@@ -697,8 +713,11 @@ def _read_slots(
     segments: list[Segment],
     provisional: dict[str, Segment],
     written: set[str] | None,
+    folder: Path,
 ) -> list[Slot]:
-    """Slots in time order; anchors to segments that exist but are broken are not re-reported."""
+    """Slots in time order; anchors to segments that exist but are broken are not re-reported.
+
+    A slot's media files are named relative to `folder`, the schedule's."""
     slots: list[Slot] = []
     if node is None or node.is_null:
         return slots
@@ -744,6 +763,7 @@ def _read_slots(
                 r.error(vm.line, f"{what} vars must be a mapping of names to values")
             else:
                 variables = r.plain(vm, f"{what} vars")
+        media = _read_media(r, m.get("media"), what, folder)
         if slot_id is not None and slot_id in seen:
             r.error(m["id"].line, f'slot id "{slot_id}" is used twice (first on line {seen[slot_id]})')
         if slot_id is not None:
@@ -778,6 +798,8 @@ def _read_slots(
                 template_line=m["template"].line,
                 reply_to_line=m["reply_to"].line if "reply_to" in m else 0,
                 provisional=is_provisional,
+                media=tuple(media),
+                media_line=item.mapping["media"][0] if item.mapping and "media" in m else 0,  # the key's line
             )
         )
     named = set(seen) | {
@@ -787,6 +809,50 @@ def _read_slots(
     }
     _check_replies(r, slots, named)
     return sorted(slots, key=lambda s: (s.at, s.line))
+
+
+def _read_media(r: _Reader, node: Node | None, what: str, folder: Path) -> list[MediaRef]:
+    """A slot's images: each a file (relative to the schedule) and its alt text, as written.
+
+    What the files hold and whether the alt text serves is for `check`, which renders the alt
+    text and reads the files; here only the shape is read."""
+    if node is None or node.is_null:
+        return []
+    if node.sequence is None:
+        r.error(node.line, f'{what} media must be a list of images, like [{{file: media/panel.jpg, alt: "..."}}]')
+        return []
+    out = []
+    for number, item in enumerate(node.sequence, 1):
+        label = f"{what} media {number}"
+        if item.mapping is None:
+            shown = f' "{_short(item.scalar)}"' if item.scalar else ""
+            r.error(
+                item.line,
+                f"{label}{shown} must give the file and its alt text, like "
+                '{file: media/panel.jpg, alt: "The five panellists on stage"}',
+            )
+            continue
+        m = r.mapping(item, label, _MEDIA_REQUIRED, _MEDIA_OPTIONAL)
+        if m is None:
+            continue
+        file = r.text(m.get("file"), f"{label} file")
+        if file is None:
+            continue
+        alt_node = m.get("alt")
+        alt = None
+        if alt_node is not None and not alt_node.is_null:
+            alt = r.text(alt_node, f"{label} alt", required=False)
+        out.append(
+            MediaRef(
+                file=file,
+                path=folder / file,
+                alt=alt,
+                line=item.line,
+                file_line=m["file"].line,
+                alt_line=alt_node.line if alt_node is not None else item.line,
+            )
+        )
+    return out
 
 
 def _read_template_name(r: _Reader, node: Node | None, what: str) -> str | None:
