@@ -2,9 +2,13 @@
 
 A post is four steps, each its own call so that tests can interleave other actors at every
 point: `claim` (one transaction that checks every rule), `call` (the lease and the window
-checked again, then the network), `record` (the outcome, compare-and-set on the claim's
-version). `Dispatcher.tick()` is one sweep over what is due or in flight, and is what tests
-drive with a fixed clock. `Runner` puts it on APScheduler 3: a date job per approved draft
+checked again, then the network: the draft's images uploaded, the lease and the window
+checked once more, the post), `record` (the outcome, compare-and-set on the claim's
+version). An upload that fails is recorded as a post that failed before it was sent (a
+retry inside the window, or missed); an image uploaded once is not uploaded again for the
+next try unless X's media id has expired (or X says it no longer knows it).
+`Dispatcher.tick()` is one sweep over what is due or in flight, and is what tests drive
+with a fixed clock. `Runner` puts it on APScheduler 3: a date job per approved draft
 (kept in step with the store's changes) and a sweep every second as a safety net. The store
 is the truth; APScheduler's jobs are in memory only.
 """
@@ -26,7 +30,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from .clock import Clock
 from .draft import Conflict, Draft, DraftError, DraftState
 from .inbox import Poller, PollResult
-from .publishers.base import Outcome, OutcomeUnknown, Posted, Publisher, PublisherError, Refused, RetryLater
+from .publishers.base import (
+    Outcome,
+    OutcomeUnknown,
+    Posted,
+    Publisher,
+    PublisherError,
+    Refused,
+    RetryLater,
+    Uploaded,
+)
 from .service import Service
 from .service.ledger import Claim, Ledger, NotDue, Run
 from .store import RUNNER_STALE_SECONDS, LeaseLost, Store
@@ -40,6 +53,16 @@ LOOK_AGAIN = timedelta(seconds=10)
 # Before a network call the run must have renewed its lease this recently (seconds of the
 # machine's clock), well inside the time after which another run may take it over.
 LEASE_SAFE_SECONDS = RUNNER_STALE_SECONDS * 2 / 3
+# An uploaded image whose media id expires sooner than this (seconds of real time) is uploaded again.
+UPLOAD_MARGIN_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class _Upload:
+    """An image already on X for one draft: its media id, and until when X keeps it (event clock)."""
+
+    media_id: str
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -128,6 +151,7 @@ class Dispatcher:
         self._waiting_reported: set[int] = set()
         self._halted = False
         self._ends_at: datetime | None = None
+        self._uploads: dict[int, dict[tuple[str, str], _Upload]] = {}  # draft id -> (sha256, alt) -> upload
 
     @property
     def lost(self) -> str | None:
@@ -154,6 +178,8 @@ class Dispatcher:
                     self._missed(draft, "nobody approved it before its window closed")
                 else:
                     why = "posting was paused" if paused else "it could not go out in time"
+                    if draft.last_error and not paused:
+                        why += f"; the last try: {draft.last_error}"
                     self._missed(draft, f"its window closed at {self._hm(draft.valid_until)} ({why})")
             elif draft.state == S.APPROVED and not paused and (draft.next_attempt_at or now) <= now:
                 self.dispatch(draft.id)
@@ -214,12 +240,26 @@ class Dispatcher:
             return None  # paused, or changed meanwhile: nothing to do
 
     def _call(self, claim: Claim) -> Outcome | None:
+        if not self._still_ours(claim):
+            return None
+        if not claim.draft.media:
+            return self.publisher.post(claim.draft.text, claim.parent_tweet_id)
+        uploaded = self._upload(claim.draft)
+        if not isinstance(uploaded, list):
+            return uploaded  # not sent: recorded as a retry (or failed, or halted) like a post's outcome
+        # The uploads took time: the lease, the claim and the window once more, right before the post.
+        if not self._still_ours(claim):
+            return None
+        return self.publisher.post(claim.draft.text, claim.parent_tweet_id, media_ids=uploaded)
+
+    def _still_ours(self, claim: Claim) -> bool:
+        """The last word before a call to X: this run holds the lease, the claim stands, the window is open."""
         try:
             if not self.keeper.before_call((claim.draft.id, claim.draft.version)):
                 self._notice(claim.draft, "skipped", "it changed after it was claimed: not sent")
-                return None
+                return False
         except LeaseLost:
-            return None  # left in posting under this run's epoch: the run that took over settles it
+            return False  # left in posting under this run's epoch: the run that took over settles it
         if self.clock.now() > claim.draft.valid_until:
             self._write(
                 claim.draft,
@@ -230,8 +270,38 @@ class Dispatcher:
                 f"its window closed at {self._hm(claim.draft.valid_until)} before it could be sent: "
                 f"`livetweet post-now {claim.draft.id}` posts it anyway",
             )
-            return None
-        return self.publisher.post(claim.draft.text, claim.parent_tweet_id)
+            return False
+        return True
+
+    def _upload(self, draft: Draft) -> list[str] | RetryLater | Refused:
+        """The draft's images on X, in order, with their alt text: media ids kept from an earlier try
+        while X still keeps them, the others uploaded now (bytes from the store)."""
+        kept = self._uploads.setdefault(draft.id, {})
+        media_ids: list[str] = []
+        for number, item in enumerate(draft.media, 1):
+            now = self.clock.now()
+            known = kept.get((item.sha256, item.alt))
+            margin = self.clock.from_real(UPLOAD_MARGIN_SECONDS)
+            if known is not None and (known.expires_at is None or known.expires_at - margin > now):
+                media_ids.append(known.media_id)
+                continue
+            found = self.store.media_data(item.sha256)
+            if found is None:
+                return Refused(
+                    f"its image {number} ({item.name or item.sha256[:12]}) is no longer in the store: "
+                    "give the post its images again (edit)"
+                )
+            data, kind = found
+            outcome = self.publisher.upload(data, kind, item.alt)
+            if isinstance(outcome, RetryLater):
+                return RetryLater(f"its images could not be uploaded: {outcome.reason}", outcome.retry_after)
+            if isinstance(outcome, Refused):
+                return Refused(f"its images could not be uploaded: {outcome.reason}", outcome.halt)
+            assert isinstance(outcome, Uploaded)
+            expires_at = None if outcome.expires_after is None else now + self.clock.from_real(outcome.expires_after)
+            kept[(item.sha256, item.alt)] = _Upload(outcome.media_id, expires_at)
+            media_ids.append(outcome.media_id)
+        return media_ids
 
     def _record(self, claim: Claim, outcome: Outcome) -> None:
         draft = claim.draft
@@ -239,6 +309,8 @@ class Dispatcher:
         if isinstance(outcome, Posted):
             self._posted(draft, outcome.tweet_id, "posted", f"{(now - draft.at).total_seconds():.1f} s after its time")
         elif isinstance(outcome, RetryLater):
+            if outcome.stale_media:
+                self._uploads.pop(draft.id, None)  # X no longer knows them: upload them again next time
             backoff = _backoff(draft.attempts)
             wait = self.clock.from_real(outcome.retry_after) if outcome.retry_after is not None else backoff
             when = now + max(wait, timedelta(0))
@@ -335,6 +407,7 @@ class Dispatcher:
         )
 
     def _posted(self, draft: Draft, tweet_id: str, how: str, detail: str) -> None:
+        self._uploads.pop(draft.id, None)
         try:
             recorded = self.ledger.posted(draft.id, draft.version, tweet_id, how)
         except LeaseLost as exc:
@@ -361,6 +434,8 @@ class Dispatcher:
             return None
         except DraftError:
             return None
+        if written.state in (S.MISSED, S.FAILED):
+            self._uploads.pop(draft.id, None)
         if what:
             self._notice(written, what, detail)
         return written

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .clock import Clock
@@ -34,6 +34,15 @@ def shorten(text: str, limit: int = SHOWN_LENGTH) -> str:
 
 
 @dataclass(frozen=True)
+class IncomingMedia:
+    """An image attached to a direct message, as X describes it: served only to the account's signed requests."""
+
+    key: str  # X's media key
+    kind: str  # X's media type: photo, animated_gif, video
+    url: str = ""  # where X serves its bytes ("" when X gave none, as for a video)
+
+
+@dataclass(frozen=True)
 class IncomingMessage:
     """A direct message as the publisher fetched it."""
 
@@ -44,6 +53,7 @@ class IncomingMessage:
     created_at: datetime
     conversation_id: str
     media_keys: tuple[str, ...] = ()
+    media: tuple[IncomingMedia, ...] = ()  # what X said of each media key it sent
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,7 @@ class PollResult:
     pages: int = 0
     retry_at: datetime | None = None
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # a message kept without its photo, and why
 
 
 class Poller:

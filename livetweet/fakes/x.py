@@ -3,11 +3,23 @@
 A plain threaded HTTP server on 127.0.0.1 with its own state. Tests and rehearsals drive
 it with real tweepy over real HTTP; its clock can be the rehearsal's, so that rate-limit
 resets and post times are in event time.
+
+Images: the v2 media routes (a single upload, or initialize/append/finalize with
+`processing_info` for a GIF; the type read from the bytes, X's size limits, ids that expire
+after `expires_after_secs`), alt text (POST /2/media/metadata), posts that carry media ids
+(unknown, expired or unprocessed ones refused as X refuses them), and the images of direct
+messages, served like X's ton.twitter.com: only to a request signed with OAuth 1.0a (and,
+when the server knows the account's keys, signed with them). Every upload is recorded, so a
+test can say which image reached X, how often, with which alt text, on which post.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+import hashlib
+import hmac
 import html
 import itertools
 import json
@@ -21,7 +33,10 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
+
+from oauthlib.oauth1.rfc5849 import signature as oauth_signature  # type: ignore[import-untyped]
+from oauthlib.oauth1.rfc5849 import utils as oauth_utils  # type: ignore[import-untyped]
 
 from ..clock import Clock, SystemClock
 from ..plan.tweettext import parse_tweet
@@ -31,8 +46,28 @@ FIRST_TWEET_ID = 1_326_000_000_000_000_000
 RATE_WINDOW = timedelta(minutes=15)
 RATE_LIMITS = {"POST /2/tweets": 100, "GET /2/dm_events": 15, "GET /2/users/:id/tweets": 900}
 MAX_BODY = 1024 * 1024  # bytes: X's own limit for a post's JSON is far smaller
+MAX_MEDIA_BODY = 8 * 1024 * 1024  # bytes of JSON on an upload route: 5 MB of image, base64-encoded
+MEDIA_BODY_ROUTES = frozenset({"POST /2/media/upload", "POST /2/media/upload/:id/append", "POST /fake/dm"})
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-FAULT_KINDS = ("500", "503", "503-after-store", "429", "401", "403", "hang", "hang-after-store", "drop-after-store")
+FAULT_KINDS = (
+    "500", "503", "503-after-store", "429", "401", "403", "400", "hang", "hang-after-store", "drop-after-store",
+)  # fmt: skip
+# X's rules for media (https://docs.x.com/x-api/media): what it takes, by the bytes' own type.
+IMAGE_KINDS = ("image/jpeg", "image/png", "image/webp", "image/gif")
+MAX_IMAGE_BYTES = 5 * 1024 * 1024  # an image (X's "5 MB")
+MAX_GIF_BYTES = 15 * 1024 * 1024  # an animated GIF, uploaded in chunks as tweet_gif
+MAX_CHUNK_BYTES = 5 * 1024 * 1024  # one append
+MAX_ALT_TEXT = 1000  # characters
+MAX_IMAGES_PER_POST = 4  # or one GIF
+MEDIA_EXPIRES_AFTER = 86_400  # seconds X keeps an upload no post used
+GIF_PROCESSING_SECONDS = 2.0  # how long (on the server's clock) X takes to process a GIF
+INVALID_MEDIA = "Your media IDs are invalid."  # X's words for an unknown, expired or unprocessed media id
+UPLOAD_ROUTES = (
+    "POST /2/media/upload", "POST /2/media/upload/initialize", "POST /2/media/upload/:id/append",
+    "POST /2/media/upload/:id/finalize", "GET /2/media/upload", "POST /2/media/metadata",
+)  # fmt: skip
+DM_MEDIA_ROUTE = "GET /1.1/ton/data/dm/:path"
+DM_MEDIA_HOST = "https://ton.twitter.com"
 
 
 @dataclass
@@ -42,6 +77,41 @@ class Tweet:
     created_at: datetime
     in_reply_to: str | None
     arrived_monotonic: float = 0.0
+    media_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Media:
+    """One upload, as X keeps it: its bytes, its alt text, the posts that carry it."""
+
+    id: str
+    key: str
+    kind: str  # the MIME type X read from the bytes
+    category: str  # tweet_image, tweet_gif, dm_image...
+    created_at: datetime
+    expires_at: datetime
+    total_bytes: int
+    data: bytes = b""
+    chunks: dict[int, bytes] = field(default_factory=dict)  # a chunked upload, until finalized
+    state: str = "succeeded"  # uploading, pending, in_progress, succeeded, failed
+    ready_at: datetime | None = None  # when the processing of a GIF is done
+    alt: str = ""
+    attached_to: list[str] = field(default_factory=list)  # tweet ids
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass
+class DmMedia:
+    """An image a participant attached to a direct message."""
+
+    key: str
+    id: str
+    kind: str
+    data: bytes
+    url: str  # on ton.twitter.com: signed requests of the account only
 
 
 @dataclass
@@ -51,7 +121,7 @@ class DirectMessage:
     sender_id: str
     sender_username: str
     created_at: datetime
-    attachments: list[str] = field(default_factory=list)
+    attachments: list[str] = field(default_factory=list)  # media keys
 
 
 @dataclass
@@ -80,6 +150,10 @@ class FakeXState:
         self._ids = itertools.count(FIRST_TWEET_ID, 7)
         self._user_ids = itertools.count(2_000_000)
         self.hang_release = threading.Event()
+        self.media: dict[str, Media] = {}  # every upload by media id, in the order they came
+        self.dm_media: dict[str, DmMedia] = {}  # by media key
+        self.media_expires_after = MEDIA_EXPIRES_AFTER  # seconds (of real time) an unused upload is kept
+        self.credentials: dict[str, str] | None = None  # when known, DM media check the OAuth signature itself
 
     def next_id(self) -> str:
         return str(next(self._ids))
@@ -134,7 +208,10 @@ class _Handler(BaseHTTPRequestHandler):
     # --- plumbing ---------------------------------------------------------------
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None, content_type: str = "") -> None:
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        if isinstance(body, bytes):
+            data = body
+        else:
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type or "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
@@ -163,6 +240,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = parts.path.rstrip("/") or "/"
         key = re.sub(r"^/2/users/(?!me$)[^/]+/tweets$", "/2/users/:id/tweets", path)
         key = re.sub(r"^/2/tweets/\d+$", "/2/tweets/:id", key)
+        key = re.sub(r"^/2/media/upload/[^/]+/(append|finalize)$", r"/2/media/upload/:id/\1", key)
+        key = re.sub(r"^/1\.1/ton/data/dm/.+$", "/1.1/ton/data/dm/:path", key)
+        key = re.sub(r"^/fake/media/[^/]+$", "/fake/media/:key", key)
         return f"{self.command} {key}", path, parse_qs(parts.query)
 
     def _refuse(self, status: int, detail: str) -> None:
@@ -181,14 +261,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(400, "bad Content-Length")
             return
         length = int(length_text)
-        if length > MAX_BODY:
-            self._refuse(413, f"request body too large (at most {MAX_BODY} bytes)")
+        route, path, query = self._route()
+        limit = MAX_MEDIA_BODY if route in MEDIA_BODY_ROUTES else MAX_BODY
+        if length > limit:
+            self._refuse(413, f"request body too large (at most {limit} bytes)")
             return
         # Read the whole body first, whatever the answer: leftovers would poison keep-alive.
         self._raw = self.rfile.read(length) if length else b""
-        route, path, query = self._route()
         state = self.server.state
-        if route.split()[1].startswith("/2/"):
+        if route == DM_MEDIA_ROUTE and not self._signed_by_the_account():
+            self._record(route, "401")
+            self._problem(401, "Unauthorized: the images of direct messages need the account's OAuth 1.0a signature")
+            return
+        if route.split()[1].startswith(("/2/", "/1.1/")):
             if not self._authorized():
                 self._problem(401, "Unauthorized")
                 return
@@ -233,6 +318,36 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         handler(self, path, query, {})
 
+    def _signed_by_the_account(self) -> bool:
+        """An OAuth 1.0a (HMAC-SHA1) header; checked against the account's keys when the server knows them.
+
+        The client signed the URL it asked for (ton.twitter.com), not this server's address.
+        """
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("OAuth "):
+            return False
+        uri = DM_MEDIA_HOST + self.path
+        try:
+            params = {k: oauth_utils.unescape(v) for k, v in oauth_utils.parse_authorization_header(header)}
+        except (ValueError, TypeError):
+            return False
+        given = str(params.get("oauth_signature") or "")
+        if params.get("oauth_signature_method") != "HMAC-SHA1" or not given or not params.get("oauth_token"):
+            return False
+        keys = self.server.state.credentials
+        if keys is None:
+            return True
+        if (params.get("oauth_consumer_key"), params.get("oauth_token")) != (keys["X_API_KEY"], keys["X_ACCESS_TOKEN"]):
+            return False
+        collected = oauth_signature.collect_parameters(
+            uri_query=urlsplit(uri).query, headers={"Authorization": header}, exclude_oauth_signature=True
+        )
+        base = oauth_signature.signature_base_string(
+            "GET", oauth_signature.base_string_uri(uri), oauth_signature.normalize_parameters(collected)
+        )
+        expected = oauth_signature.sign_hmac_sha1(base, keys["X_API_KEY_SECRET"], keys["X_ACCESS_TOKEN_SECRET"])
+        return hmac.compare_digest(str(expected), given)
+
     def _record(self, route: str, outcome: str) -> None:
         with self.server.state.lock:
             self.server.state.requests.append((route, outcome))
@@ -257,6 +372,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif kind == "401":
             self._problem(401, "Unauthorized")
+        elif kind == "400":
+            self._problem(400, "One or more parameters to your request was invalid.", rate_headers)
         elif kind == "403":
             self._problem(403, "You are not permitted to perform this action.")
         elif kind in ("hang", "hang-after-store"):
@@ -284,20 +401,35 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
 
-def _store_tweet(state: FakeXState, body: dict[str, Any]) -> Tweet:
-    import time
+def _media_ids(body: dict[str, Any]) -> list[str]:
+    media = body.get("media")
+    ids = media.get("media_ids") if isinstance(media, dict) else None
+    return [str(i) for i in ids] if isinstance(ids, list) else []
 
+
+def _store_tweet(state: FakeXState, body: dict[str, Any]) -> Tweet:
     reply = (body.get("reply") or {}).get("in_reply_to_tweet_id")
+    media_ids = _media_ids(body)
     with state.lock:
-        tweet = Tweet(state.next_id(), body["text"], state.clock.now(), reply, time.monotonic())
+        tweet = Tweet(state.next_id(), body["text"], state.clock.now(), reply, time.monotonic(), media_ids)
         state.tweets.append(tweet)
+        for media_id in media_ids:
+            if media_id in state.media:
+                state.media[media_id].attached_to.append(tweet.id)
     return tweet
 
 
-def _tweet_json(t: Tweet) -> dict[str, Any]:
+def _shown_text(t: Tweet) -> str:
+    """As X shows a post with images: its text, then a t.co link to the images."""
+    if not t.media_ids:
+        return t.text
+    return f"{t.text} https://t.co/{hashlib.sha256(t.id.encode()).hexdigest()[:10]}"
+
+
+def _tweet_json(t: Tweet, state: FakeXState | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": t.id,
-        "text": t.text,
+        "text": _shown_text(t) if state is not None else t.text,
         "created_at": t.created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         "author_id": ACCOUNT_ID,
         "edit_history_tweet_ids": [t.id],
@@ -305,7 +437,22 @@ def _tweet_json(t: Tweet) -> dict[str, Any]:
     if t.in_reply_to:
         data["in_reply_to_user_id"] = ACCOUNT_ID
         data["referenced_tweets"] = [{"type": "replied_to", "id": t.in_reply_to}]
+    if t.media_ids and state is not None:
+        keys = [state.media[i].key for i in t.media_ids if i in state.media]
+        data["attachments"] = {"media_keys": keys}
     return data
+
+
+def _media_problem(state: FakeXState, media_ids: list[str]) -> str | None:
+    """Why X would refuse these media ids on a post (under the state's lock), or None."""
+    now = state.clock.now()
+    found = [state.media.get(i) for i in media_ids]
+    if any(m is None or m.expires_at <= now or m.state != "succeeded" for m in found):
+        return INVALID_MEDIA
+    gifs = [m for m in found if m is not None and m.category.endswith("_gif")]
+    if len(media_ids) > MAX_IMAGES_PER_POST or (gifs and len(media_ids) > 1):
+        return f"A post carries at most {MAX_IMAGES_PER_POST} images or one GIF."
+    return None
 
 
 def _create_tweet(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
@@ -333,6 +480,13 @@ def _create_tweet(h: _Handler, path: str, query: dict[str, list[str]], headers: 
     with state.lock:
         duplicate = any(t.text == text for t in state.tweets if t.id not in state.deleted)
         known_parent = reply is None or any(t.id == reply for t in state.tweets)
+        media_problem = _media_problem(state, _media_ids(body)) if "media" in body else None
+    if media_problem:
+        h._record("POST /2/tweets", "400-media")
+        h._problem(
+            400, "One or more parameters to your request was invalid.", headers, errors=[{"message": media_problem}]
+        )
+        return
     if duplicate:
         h._record("POST /2/tweets", "403-duplicate")
         h._problem(403, "You are not allowed to create a Tweet with duplicate content.", headers)
@@ -348,7 +502,8 @@ def _create_tweet(h: _Handler, path: str, query: dict[str, list[str]], headers: 
         return
     tweet = _store_tweet(state, body)
     h._record("POST /2/tweets", "201")
-    h._send(201, {"data": {"id": tweet.id, "text": tweet.text, "edit_history_tweet_ids": [tweet.id]}}, headers)
+    shown = _shown_text(tweet)
+    h._send(201, {"data": {"id": tweet.id, "text": shown, "edit_history_tweet_ids": [tweet.id]}}, headers)
 
 
 def _delete_tweet(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
@@ -398,7 +553,8 @@ def _user_tweets(h: _Handler, path: str, query: dict[str, list[str]], headers: d
         meta["next_token"] = next_token
     body: dict[str, Any] = {"meta": meta}
     if page:
-        body["data"] = [_tweet_json(t) for t in page]
+        with state.lock:
+            body["data"] = [_tweet_json(t, state) for t in page]
     h._record("GET /2/users/:id/tweets", "200")
     h._send(200, body, headers)
 
@@ -428,19 +584,314 @@ def _dm_events(h: _Handler, path: str, query: dict[str, list[str]], headers: dic
     if data:
         body["data"] = data
         body["includes"] = {"users": [{"id": i, "username": u, "name": u} for i, u in senders.items()]}
+        expansions = ",".join(query.get("expansions") or []).split(",")
+        fields = ",".join(query.get("media.fields") or []).split(",")
+        if "attachments.media_keys" in expansions:
+            media = [_dm_media_json(state, key, "url" in fields) for dm in page for key in dm.attachments]
+            if media:
+                body["includes"]["media"] = media
     h._record("GET /2/dm_events", "200")
     h._send(200, body, headers)
+
+
+# --- media: uploads, alt text, and the images of direct messages -------------------------
+
+
+def sniff(data: bytes) -> str | None:
+    """The image type X reads from the bytes themselves (never from a name)."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _limit(category: str) -> int:
+    return MAX_GIF_BYTES if category.endswith("_gif") else MAX_IMAGE_BYTES
+
+
+def _bad_media(h: _Handler, route: str, message: str, headers: dict[str, str], status: int = 400) -> None:
+    h._record(route, f"{status}")
+    h._problem(status, "One or more parameters to your request was invalid.", headers, errors=[{"message": message}])
+
+
+def _decoded(value: Any) -> bytes | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _new_media(state: FakeXState, kind: str, category: str, total: int) -> Media:
+    """A media id and key, under the state's lock."""
+    media_id = state.next_id()
+    prefix = "16" if category.endswith("_gif") else "3"  # X's key prefixes: 3 photo, 16 animated GIF
+    now = state.clock.now()
+    media = Media(
+        media_id,
+        f"{prefix}_{media_id}",
+        kind,
+        category,
+        now,
+        now + state.clock.from_real(state.media_expires_after),
+        total,
+    )
+    state.media[media_id] = media
+    return media
+
+
+def _expires_after(state: FakeXState, m: Media) -> int:
+    """Seconds until X forgets the upload (counted on the server's clock: on a fast one, sooner)."""
+    return max(int(state.media_expires_after - (state.clock.now() - m.created_at).total_seconds()), 0)
+
+
+def _media_json(state: FakeXState, m: Media) -> dict[str, Any]:
+    now = state.clock.now()
+    data: dict[str, Any] = {
+        "id": m.id,
+        "media_key": m.key,
+        "size": m.total_bytes,
+        "expires_after_secs": _expires_after(state, m),
+    }
+    if m.state in ("pending", "in_progress", "failed"):
+        info: dict[str, Any] = {"state": m.state}
+        if m.state != "failed":
+            info["check_after_secs"] = 1
+            total = GIF_PROCESSING_SECONDS
+            left = (m.ready_at - now).total_seconds() if m.ready_at else total
+            info["progress_percent"] = int(100 * max(0.0, min(1.0, 1 - left / total)))
+        data["processing_info"] = info
+    elif m.ready_at is not None:
+        data["processing_info"] = {"state": "succeeded", "progress_percent": 100}
+    return data
+
+
+def _advance_processing(state: FakeXState, m: Media) -> None:
+    if m.state in ("pending", "in_progress") and m.ready_at is not None:
+        m.state = "succeeded" if state.clock.now() >= m.ready_at else "in_progress"
+
+
+def _upload(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
+    """POST /2/media/upload: an image in one call (JSON, base64)."""
+    route = "POST /2/media/upload"
+    body = h._json_body()
+    data = _decoded(body.get("media")) if isinstance(body, dict) else None
+    if not isinstance(body, dict) or data is None:
+        _bad_media(h, route, "send JSON with the image base64-encoded in media", headers)
+        return
+    category = str(body.get("media_category") or "tweet_image")
+    kind = sniff(data)
+    if category not in ("tweet_image", "dm_image"):
+        _bad_media(
+            h, route, f"media_category {category} needs the chunked upload (initialize, append, finalize)", headers
+        )
+        return
+    if kind is None:
+        _bad_media(h, route, "Unsupported media type: X takes JPEG, PNG, WebP and GIF images", headers)
+        return
+    declared = body.get("media_type")
+    if declared and declared != kind:
+        _bad_media(h, route, f"media_type says {declared} but the bytes are {kind}", headers)
+        return
+    if len(data) > _limit(category):
+        _bad_media(h, route, f"File size exceeds {_limit(category)} bytes.", headers)
+        return
+    state = h.server.state
+    with state.lock:
+        media = _new_media(state, kind, category, len(data))
+        media.data = data
+        answer = _media_json(state, media)
+    h._record(route, "200")
+    h._send(200, {"data": answer}, headers)
+
+
+def _initialize(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
+    route = "POST /2/media/upload/initialize"
+    body = h._json_body()
+    total = body.get("total_bytes") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(total, int) or total <= 0:
+        _bad_media(h, route, "send JSON with media_type, total_bytes and media_category", headers)
+        return
+    kind = str(body.get("media_type") or "")
+    category = str(body.get("media_category") or ("tweet_gif" if kind == "image/gif" else "tweet_image"))
+    if kind not in IMAGE_KINDS or category not in ("tweet_image", "tweet_gif", "dm_image", "dm_gif"):
+        _bad_media(h, route, f"Unsupported media type {kind or '(none)'} for {category}", headers)
+        return
+    if total > _limit(category):
+        _bad_media(h, route, f"File size exceeds {_limit(category)} bytes.", headers)
+        return
+    state = h.server.state
+    with state.lock:
+        media = _new_media(state, kind, category, total)
+        media.state = "uploading"
+        answer = {"id": media.id, "media_key": media.key, "expires_after_secs": _expires_after(state, media)}
+    h._record(route, "200")
+    h._send(200, {"data": answer}, headers)
+
+
+def _uploading(h: _Handler, path: str) -> Media | None:
+    """The chunked upload a path names, if it is still open (under the state's lock)."""
+    media_id = path.split("/")[4]
+    media = h.server.state.media.get(media_id)
+    if media is None or media.state != "uploading" or media.expires_at <= h.server.state.clock.now():
+        return None
+    return media
+
+
+def _append(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
+    route = "POST /2/media/upload/:id/append"
+    body = h._json_body()
+    chunk = _decoded(body.get("media")) if isinstance(body, dict) else None
+    index = body.get("segment_index") if isinstance(body, dict) else None
+    if chunk is None or not isinstance(index, int) or not 0 <= index <= 999:
+        _bad_media(h, route, "send JSON with media (base64) and segment_index (0-999)", headers)
+        return
+    if len(chunk) > MAX_CHUNK_BYTES:
+        _bad_media(h, route, f"a segment holds at most {MAX_CHUNK_BYTES} bytes", headers)
+        return
+    state = h.server.state
+    with state.lock:
+        media = _uploading(h, path)
+        if media is not None:
+            media.chunks[index] = chunk
+            over = sum(len(c) for c in media.chunks.values()) > media.total_bytes
+            expires_at = int(time.time()) + _expires_after(state, media)
+    if media is None:
+        _bad_media(h, route, INVALID_MEDIA, headers)
+        return
+    if over:
+        _bad_media(h, route, "the segments add up to more than total_bytes", headers)
+        return
+    h._record(route, "200")
+    h._send(200, {"data": {"expires_at": expires_at}}, headers)
+
+
+def _finalize(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
+    route = "POST /2/media/upload/:id/finalize"
+    state = h.server.state
+    problem = None
+    with state.lock:
+        media = _uploading(h, path)
+        if media is None:
+            problem = INVALID_MEDIA
+        else:
+            data = b"".join(media.chunks[i] for i in sorted(media.chunks))
+            if sorted(media.chunks) != list(range(len(media.chunks))) or len(data) != media.total_bytes:
+                problem = f"the segments hold {len(data)} bytes, not the {media.total_bytes} announced"
+            elif sniff(data) != media.kind:
+                problem = f"the bytes are {sniff(data) or 'no image X takes'}, not the {media.kind} announced"
+            else:
+                media.data, media.chunks = data, {}
+                if media.category.endswith("_gif"):
+                    media.state = "pending"
+                    media.ready_at = state.clock.now() + timedelta(seconds=GIF_PROCESSING_SECONDS)
+                else:
+                    media.state = "succeeded"
+                answer = _media_json(state, media)
+    if problem:
+        _bad_media(h, route, problem, headers)
+        return
+    h._record(route, "200")
+    h._send(200, {"data": answer}, headers)
+
+
+def _status(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
+    route = "GET /2/media/upload"
+    media_id = (query.get("media_id") or [""])[0]
+    state = h.server.state
+    with state.lock:
+        media = state.media.get(media_id)
+        if media is not None:
+            _advance_processing(state, media)
+            answer = _media_json(state, media)
+    if media is None or (query.get("command") or ["STATUS"])[0] != "STATUS":
+        _bad_media(h, route, INVALID_MEDIA, headers)
+        return
+    h._record(route, "200")
+    h._send(200, {"data": answer}, headers)
+
+
+def _metadata(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
+    """POST /2/media/metadata: the alt text of an upload."""
+    route = "POST /2/media/metadata"
+    body = h._json_body()
+    metadata = body.get("metadata") if isinstance(body, dict) else None
+    alt = ((metadata or {}).get("alt_text") or {}).get("text") if isinstance(metadata, dict) else None
+    if not isinstance(body, dict) or not isinstance(alt, str):
+        _bad_media(h, route, 'send JSON like {"id": "...", "metadata": {"alt_text": {"text": "..."}}}', headers)
+        return
+    if len(alt) > MAX_ALT_TEXT:
+        _bad_media(h, route, f"alt text is {len(alt)} characters: X takes at most {MAX_ALT_TEXT}", headers)
+        return
+    state = h.server.state
+    with state.lock:
+        media = state.media.get(str(body.get("id") or ""))
+        if media is not None and media.expires_at > state.clock.now():
+            media.alt = alt
+        else:
+            media = None
+    if media is None:
+        _bad_media(h, route, INVALID_MEDIA, headers)
+        return
+    h._record(route, "200")
+    h._send(200, {"data": {"id": media.id, "associated_metadata": {"alt_text": {"text": alt}}}}, headers)
+
+
+def _dm_media(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
+    """GET /1.1/ton/data/dm/{dm id}/{media id}/{name}: a direct message's image (signed requests only)."""
+    state = h.server.state
+    with state.lock:
+        found = next((m for m in state.dm_media.values() if urlsplit(m.url).path == path), None)
+    if found is None:
+        h._record(DM_MEDIA_ROUTE, "404")
+        h._problem(404, "Not Found")
+        return
+    h._record(DM_MEDIA_ROUTE, "200")
+    h._send(200, found.data, {"X-Content-Type-Options": "nosniff", **headers}, content_type=found.kind)
+
+
+def _dm_media_json(state: FakeXState, key: str, with_url: bool) -> dict[str, Any]:
+    media = state.dm_media.get(key)
+    item: dict[str, Any] = {"media_key": key, "type": "animated_gif" if key.startswith("16_") else "photo"}
+    if media is not None and with_url:
+        item["url"] = media.url
+    return item
 
 
 # --- routes of the simulated API itself (not X's) ----------------------------------
 
 
-def add_dm(state: FakeXState, sender: str, text: str, attachments: list[str] | None = None) -> DirectMessage:
-    """An incoming direct message, as a participant would send it."""
+def add_dm(
+    state: FakeXState, sender: str, text: str, attachments: list[str] | list[bytes] | list[str | bytes] | None = None
+) -> DirectMessage:
+    """An incoming direct message, as a participant would send it.
+
+    Each attachment is a media key (X's reference, nothing behind it) or an image's bytes,
+    which the account can then fetch, as on X, with a signed GET of the media's `url`.
+    """
     with state.lock:
         sender_name = sender.lstrip("@")
         sender_id = ACCOUNT_ID if sender_name.lower() == state.username.lower() else state.user_id(sender_name)
-        dm = DirectMessage(state.next_id(), text, sender_id, sender_name, state.clock.now(), attachments or [])
+        dm_id = state.next_id()
+        keys: list[str] = []
+        for item in attachments or []:
+            if isinstance(item, str):
+                keys.append(item)
+                continue
+            media_id = state.next_id()
+            kind = sniff(item) or "application/octet-stream"
+            key = f"{'16' if kind == 'image/gif' else '3'}_{media_id}"
+            name = hashlib.sha256(item).hexdigest()[:8] + {"image/png": ".png", "image/gif": ".gif"}.get(kind, ".jpg")
+            url = f"{DM_MEDIA_HOST}/1.1/ton/data/dm/{dm_id}/{media_id}/{quote(name)}"
+            state.dm_media[key] = DmMedia(key, media_id, kind, bytes(item), url)
+            keys.append(key)
+        dm = DirectMessage(dm_id, text, sender_id, sender_name, state.clock.now(), keys)
         state.dms.append(dm)
     return dm
 
@@ -448,10 +899,15 @@ def add_dm(state: FakeXState, sender: str, text: str, attachments: list[str] | N
 def _fake_dm(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
     body = h._json_body()
     if not isinstance(body, dict) or not body.get("from") or not isinstance(body.get("text"), str):
-        h._problem(400, 'send JSON like {"from": "username", "text": "..."}')
+        h._problem(400, 'send JSON like {"from": "username", "text": "...", "images": ["<base64>"]}')
         return
-    dm = add_dm(h.server.state, str(body["from"]), body["text"], list(body.get("media_keys") or []))
-    h._send(201, {"data": {"id": dm.id, "sender_id": dm.sender_id}})
+    images = [_decoded(i) for i in body.get("images") or []]
+    if any(i is None for i in images):
+        h._problem(400, "images are base64-encoded image files")
+        return
+    attachments: list[str | bytes] = [*map(str, body.get("media_keys") or []), *(i for i in images if i is not None)]
+    dm = add_dm(h.server.state, str(body["from"]), body["text"], attachments)
+    h._send(201, {"data": {"id": dm.id, "sender_id": dm.sender_id, "media_keys": dm.attachments}})
 
 
 def _fake_faults(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
@@ -470,34 +926,68 @@ def _fake_state(h: _Handler, path: str, query: dict[str, list[str]], headers: di
     with state.lock:
         body = {
             "account": state.username,
-            "tweets": [_tweet_json(t) for t in state.tweets],
+            "tweets": [_tweet_json(t, state) for t in state.tweets],
             "deleted": list(state.deleted),
             "dms": len(state.dms),
+            "media": [
+                {
+                    "id": m.id, "media_key": m.key, "type": m.kind, "size": len(m.data), "sha256": m.sha256,
+                    "alt_text": m.alt, "state": m.state, "attached_to": list(m.attached_to),
+                }
+                for m in state.media.values()
+            ],
             "requests": [list(r) for r in state.requests],
-        }
+        }  # fmt: skip
     h._send(200, body)
+
+
+def _figure(m: Media) -> str:
+    alt = html.escape(m.alt, quote=True)
+    shown = html.escape(m.alt).replace(chr(10), "<br>") if m.alt else "<em>no alt text</em>"
+    return (
+        f"<figure><img src='/fake/media/{html.escape(m.key, quote=True)}' alt='{alt}' loading=lazy>"
+        f"<figcaption><b>ALT</b> {shown}</figcaption></figure>"
+    )
 
 
 def _timeline_page(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
     state = h.server.state
     with state.lock:
         tweets = [t for t in reversed(state.tweets) if t.id not in state.deleted]
+        media = {t.id: [state.media[i] for i in t.media_ids if i in state.media] for t in tweets}
         username = state.username
     rows = "\n".join(
         f"<li><time>{t.created_at:%Y-%m-%d %H:%M:%S} UTC</time>"
         + (f" <small>reply to {html.escape(t.in_reply_to)}</small>" if t.in_reply_to else "")
-        + f"<p>{html.escape(t.text).replace(chr(10), '<br>')}</p></li>"
+        + f"<p>{html.escape(t.text).replace(chr(10), '<br>')}</p>"
+        + "".join(_figure(m) for m in media[t.id])
+        + "</li>"
         for t in tweets
     )
     page = (
         "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content='width=device-width'>"
         f"<title>Simulated X: @{html.escape(username)}</title>"
         "<style>body{font:16px system-ui;max-width:40rem;margin:auto;padding:1rem}li{list-style:none;"
-        "border-bottom:1px solid #ddd;padding:.5rem 0}time{color:#666}</style>"
+        "border-bottom:1px solid #ddd;padding:.5rem 0}time{color:#666}figure{margin:.5rem 0}"
+        "img{max-width:100%;max-height:20rem;border-radius:.5rem}figcaption{font-size:.875rem;color:#444}</style>"
         f"<h1>Simulated X: @{html.escape(username)}</h1><p>{len(tweets)} posts, newest first.</p>"
         f"<ul>{rows}</ul></html>"
     )
-    h._send(200, page, content_type="text/html; charset=utf-8")
+    # Nothing on the page runs: no script at all, images from this server only.
+    policy = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+    h._send(200, page, {"Content-Security-Policy": policy}, content_type="text/html; charset=utf-8")
+
+
+def _posted_image(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
+    """The bytes of an image on a post, for the timeline page (only images some post carries)."""
+    key = path.rsplit("/", 1)[-1]
+    state = h.server.state
+    with state.lock:
+        found = next((m for m in state.media.values() if m.key == key and m.attached_to), None)
+    if found is None:
+        h._problem(404, "no such image on the timeline")
+        return
+    h._send(200, found.data, {"X-Content-Type-Options": "nosniff"}, content_type=found.kind)
 
 
 _API_ROUTES = {
@@ -506,11 +996,19 @@ _API_ROUTES = {
     "GET /2/users/me": _me,
     "GET /2/users/:id/tweets": _user_tweets,
     "GET /2/dm_events": _dm_events,
+    "POST /2/media/upload": _upload,
+    "POST /2/media/upload/initialize": _initialize,
+    "POST /2/media/upload/:id/append": _append,
+    "POST /2/media/upload/:id/finalize": _finalize,
+    "GET /2/media/upload": _status,
+    "POST /2/media/metadata": _metadata,
+    DM_MEDIA_ROUTE: _dm_media,
 }
 _FAKE_ROUTES = {
     "POST /fake/dm": _fake_dm,
     "POST /fake/faults": _fake_faults,
     "GET /fake/state": _fake_state,
+    "GET /fake/media/:key": _posted_image,
     "GET /": _timeline_page,
 }
 
@@ -529,12 +1027,14 @@ class FakeXServer(ThreadingHTTPServer):
         username: str = "UNMigNetwork",
         rate_limits: dict[str, int] | None = None,
         hang_seconds: float = 30.0,
+        credentials: dict[str, str] | None = None,
     ) -> None:
         super().__init__((host, port), _Handler)
         bound = self.server_address[1]
         names = {*LOOPBACK_NAMES, host if ":" not in host else f"[{host}]"}
         self.hosts = frozenset(f"{name.lower()}:{bound}" for name in names)
         self.state = FakeXState(clock or SystemClock(), username, rate_limits)
+        self.state.credentials = dict(credentials) if credentials else None
         self.hang_seconds = hang_seconds
         self._thread: threading.Thread | None = None
 
@@ -577,3 +1077,13 @@ class FakeXServer(ThreadingHTTPServer):
     def posts(self) -> list[Tweet]:
         with self.state.lock:
             return [t for t in self.state.tweets if t.id not in self.state.deleted]
+
+    def uploads(self) -> list[Media]:
+        """Every upload, in the order it began (finished or not, used or not)."""
+        with self.state.lock:
+            return list(self.state.media.values())
+
+    def media_of(self, tweet: Tweet) -> list[Media]:
+        """The images a post carries, in its order, with their alt text."""
+        with self.state.lock:
+            return [self.state.media[i] for i in tweet.media_ids if i in self.state.media]

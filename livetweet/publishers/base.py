@@ -1,12 +1,15 @@
 """The publisher contract, and the four outcomes a post attempt can have.
 
 Nothing above a publisher ever sees a tweepy or requests exception: each publisher
-maps what happened to one of these outcomes, in one place.
+maps what happened to one of these outcomes, in one place. An image upload has outcomes
+too (uploaded, retry later, refused), never "unknown": an upload is not a post, so doing
+it again is always safe.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,6 +35,7 @@ class RetryLater:
 
     reason: str
     retry_after: float | None = None
+    stale_media: bool = False  # X no longer knows the images uploaded for it: upload them again
 
 
 @dataclass(frozen=True)
@@ -52,14 +56,35 @@ class Refused:
 Outcome = Posted | RetryLater | OutcomeUnknown | Refused
 
 
+@dataclass(frozen=True)
+class Uploaded:
+    """An image is on X, with its alt text, ready to be attached to a post.
+
+    X forgets an upload that no post used within `expires_after` seconds (of real time).
+    """
+
+    media_id: str
+    expires_after: float | None = None
+
+
+UploadOutcome = Uploaded | RetryLater | Refused
+
+
 class Publisher(ABC):
     """Posts to one account."""
 
     name: str = "publisher"
 
     @abstractmethod
-    def post(self, text: str, in_reply_to: str | None = None) -> Outcome:
-        """Try once to post `text` (as a reply to `in_reply_to`); never raises for X's answers."""
+    def post(self, text: str, in_reply_to: str | None = None, media_ids: Sequence[str] = ()) -> Outcome:
+        """Try once to post `text` (as a reply to `in_reply_to`, with uploaded images); never raises for X's answers."""
+
+    def upload(self, data: bytes, kind: str, alt: str) -> UploadOutcome:
+        """Upload one image (`kind`: its MIME type) with its alt text, for a post to attach.
+
+        Never raises for X's answers.
+        """
+        return Refused(f"{self.name} cannot post images")
 
     @abstractmethod
     def find_post(self, text: str, since: datetime) -> str | None:
@@ -74,6 +99,13 @@ class Publisher(ABC):
         Raises RateLimited on a 429, PublisherError when the fetch failed.
         """
         return [], 0
+
+    def fetch_dm_media(self, url: str, max_bytes: int) -> bytes:
+        """The bytes of an image attached to a direct message, at most `max_bytes` of them.
+
+        Raises PublisherError when it cannot be fetched (or is larger than that).
+        """
+        raise PublisherError(f"{self.name} cannot fetch the images of direct messages")
 
     def check(self) -> str:
         """Verify the publisher can be used; return a line describing it (account, address)."""

@@ -3,16 +3,23 @@
 tweepy sends every call to https://api.twitter.com with no timeout; a requests adapter
 mounted on the client's session adds a timeout to every call and, when a base URL is
 given (LIVETWEET_X_API_URL), sends the calls there instead (the simulated X API).
+
+Images: tweepy 4 has only X's retired v1.1 upload, so the v2 media calls (POST
+/2/media/upload, chunked initialize/append/finalize for a GIF, POST /2/media/metadata for
+alt text) go through the client's own `request`, signed with the same OAuth 1.0a
+credentials, on the same session, raising the same tweepy exceptions. A direct message's
+image is a GET to ton.twitter.com signed the same way (X serves DM media to nobody else).
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import math
 import re
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,16 +31,32 @@ from requests.adapters import HTTPAdapter
 
 from ..clock import Clock, SystemClock
 from ..config import X_CREDENTIAL_NAMES
-from ..inbox import IncomingMessage
+from ..inbox import IncomingMedia, IncomingMessage
 from ..plan.tweettext import extract_urls
-from .base import Outcome, OutcomeUnknown, Posted, Publisher, PublisherError, RateLimited, Refused, RetryLater
+from .base import (
+    Outcome,
+    OutcomeUnknown,
+    Posted,
+    Publisher,
+    PublisherError,
+    RateLimited,
+    Refused,
+    RetryLater,
+    Uploaded,
+    UploadOutcome,
+)
 
 X_API = "https://api.twitter.com"
 DEFAULT_TIMEOUT = 10.0
 DUPLICATE = "duplicate content"
 
 
-X_HOSTS = frozenset({"api.twitter.com", "api.x.com", "upload.twitter.com", "upload.x.com"})
+DM_MEDIA_HOSTS = frozenset({"ton.twitter.com", "ton.x.com"})  # where X serves the images of direct messages
+X_HOSTS = frozenset({"api.twitter.com", "api.x.com", "upload.twitter.com", "upload.x.com", *DM_MEDIA_HOSTS})
+CHUNK_BYTES = 4 * 1024 * 1024  # one append of a chunked upload (X takes at most 5 MB)
+PROCESSING_WAIT = 60.0  # seconds of real time X may take to process a GIF before we try again later
+CHUNKED_KINDS = frozenset({"image/gif"})  # X processes GIFs (they may be animated): chunked, as X asks
+MEDIA_STALE = ("media id", "media_id", "media ids")  # X's words when it no longer knows an upload
 
 
 class UnroutedHost(requests.exceptions.ConnectionError):
@@ -90,6 +113,7 @@ class XPublisher(Publisher):
         base_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         clock: Clock | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         missing = missing_credentials(credentials)
         if missing:
@@ -100,6 +124,7 @@ class XPublisher(Publisher):
         self.base_url = base_url
         self.timeout = timeout
         self.clock = clock or SystemClock()
+        self.sleep = sleep  # while X processes a GIF (tests pass one that moves their clock instead)
         self.client = self._client(credentials)
         self._me: tuple[str, str] | None = None
         self.name = f"X at {base_url}" if base_url else "X"
@@ -153,12 +178,118 @@ class XPublisher(Publisher):
             return OutcomeUnknown(f"the connection to X broke ({type(exc).__name__})")
         raise exc
 
-    def post(self, text: str, in_reply_to: str | None = None) -> Outcome:
+    def _upload_outcome(self, exc: Exception) -> UploadOutcome:
+        """An upload's exceptions: never "unknown" (uploading again is safe), so X's errors and a
+        broken connection are a retry; X refusing the image itself is a refusal."""
+        if isinstance(exc, UnroutedHost):
+            return Refused(f"not sent: {exc}", halt=True)
+        if isinstance(exc, tweepy.TooManyRequests):
+            return RetryLater("X's rate limit for uploads was reached (429)", _seconds_to_reset(exc))
+        if isinstance(exc, tweepy.TwitterServerError):
+            return RetryLater(f"X had an error ({exc.response.status_code})")
+        if isinstance(exc, tweepy.Unauthorized):
+            return Refused(f"X refused our credentials (401): {_message(exc)}", halt=True)
+        if isinstance(exc, tweepy.HTTPException):
+            return Refused(f"X refused the image ({exc.response.status_code}): {_message(exc)}")
+        if isinstance(exc, requests.exceptions.Timeout):
+            return RetryLater("X did not answer in time")
+        if isinstance(exc, requests.exceptions.RequestException):
+            return RetryLater(f"the connection to X broke ({type(exc).__name__})")
+        raise exc
+
+    def post(self, text: str, in_reply_to: str | None = None, media_ids: Sequence[str] = ()) -> Outcome:
         try:
-            response = self.client.create_tweet(text=text, in_reply_to_tweet_id=in_reply_to, user_auth=True)
+            response = self.client.create_tweet(
+                text=text, in_reply_to_tweet_id=in_reply_to, media_ids=list(media_ids) or None, user_auth=True
+            )
+        except tweepy.BadRequest as exc:
+            message = _message(exc)
+            if media_ids and any(word in message.lower() for word in MEDIA_STALE):
+                # X no longer knows the images (expired, say): nothing was posted; upload them again.
+                return RetryLater(f"X no longer has its images ({message}): they will be uploaded again", None, True)
+            return self._outcome(exc)
         except (tweepy.TweepyException, requests.exceptions.RequestException) as exc:
             return self._outcome(exc)
         return Posted(str(response.data["id"]))
+
+    def upload(self, data: bytes, kind: str, alt: str) -> UploadOutcome:
+        """One image: a single call (a GIF: initialize, append, finalize, and wait while X processes
+        it), then its alt text."""
+        try:
+            if kind in CHUNKED_KINDS:
+                media = self._upload_chunked(data, kind, "tweet_gif")
+            else:
+                media = self._media_call(
+                    "POST",
+                    "/2/media/upload",
+                    json={
+                        "media": base64.b64encode(data).decode("ascii"),
+                        "media_category": "tweet_image",
+                        "media_type": kind,
+                    },
+                )
+            processed = self._wait_for_processing(media)
+            if isinstance(processed, (RetryLater, Refused)):
+                return processed
+            media_id = str(processed["id"])
+            if alt:
+                self._media_call(
+                    "POST", "/2/media/metadata", json={"id": media_id, "metadata": {"alt_text": {"text": alt}}}
+                )
+        except (tweepy.TweepyException, requests.exceptions.RequestException) as exc:
+            return self._upload_outcome(exc)
+        except (KeyError, TypeError, ValueError) as exc:
+            return RetryLater(f"X's answer to the upload was not understood ({type(exc).__name__}: {exc})")
+        expires = processed.get("expires_after_secs")
+        return Uploaded(media_id, float(expires) if expires is not None else None)
+
+    def _media_call(
+        self, method: str, route: str, params: dict[str, Any] | None = None, json: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A v2 media call, signed as tweepy signs its own; returns X's `data`."""
+        response = self.client.request(method, route, params=params, json=json, user_auth=True)
+        body = response.json() if response.content else {}
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            raise ValueError(f"no data in X's answer to {method} {route}")
+        return data
+
+    def _upload_chunked(self, data: bytes, kind: str, category: str) -> dict[str, Any]:
+        started = self._media_call(
+            "POST",
+            "/2/media/upload/initialize",
+            json={"media_type": kind, "total_bytes": len(data), "media_category": category},
+        )
+        media_id = str(started["id"])
+        for index, start in enumerate(range(0, len(data), CHUNK_BYTES)):
+            chunk = data[start : start + CHUNK_BYTES]
+            self._media_call(
+                "POST",
+                f"/2/media/upload/{media_id}/append",
+                json={"media": base64.b64encode(chunk).decode("ascii"), "segment_index": index},
+            )
+        return self._media_call("POST", f"/2/media/upload/{media_id}/finalize")
+
+    def _wait_for_processing(self, media: dict[str, Any]) -> dict[str, Any] | RetryLater | Refused:
+        """Ask X how the processing goes, as often as it says, for at most PROCESSING_WAIT seconds."""
+        waited = 0.0
+        info: dict[str, Any] = media.get("processing_info") or {}
+        while info.get("state") not in (None, "succeeded"):
+            if info.get("state") == "failed":
+                error = info.get("error") or {}
+                why = error.get("message") or error.get("name") or "processing failed"
+                return Refused(f"X could not process the image: {why}")
+            wait = max(float(info.get("check_after_secs") or 1), 0.0)
+            if waited + wait > PROCESSING_WAIT:
+                return RetryLater(f"X was still processing the image after {waited:.0f} s")
+            self.sleep(wait)
+            waited += wait
+            status = self._media_call(
+                "GET", "/2/media/upload", params={"command": "STATUS", "media_id": str(media["id"])}
+            )
+            media = {**media, **status}
+            info = status.get("processing_info") or {}
+        return media
 
     def me(self) -> tuple[str, str]:
         """(user id, username) of the account, asked once."""
@@ -181,10 +312,15 @@ class XPublisher(Publisher):
         with x_errors("looking up recent posts failed"):
             for _ in range(10):  # at most 1,000 recent posts
                 page = self.client.get_users_tweets(
-                    user_id, start_time=start, max_results=100, pagination_token=token, user_auth=True
+                    user_id,
+                    start_time=start,
+                    max_results=100,
+                    pagination_token=token,
+                    tweet_fields=["attachments", "created_at"],
+                    user_auth=True,
                 )
                 for tweet in page.data or []:
-                    if comparable(tweet.text) == wanted:
+                    if comparable(_without_media_link(tweet)) == wanted:
                         return str(tweet.id)
                 token = (page.meta or {}).get("next_token")
                 if not token:
@@ -212,14 +348,19 @@ class XPublisher(Publisher):
                         "attachments",
                     ],
                     event_types="MessageCreate",
-                    expansions=["sender_id"],
+                    expansions=["sender_id", "attachments.media_keys"],
                     user_fields=["username"],
+                    media_fields=["media_key", "type", "url"],
                     max_results=100,
                     pagination_token=token,
                     user_auth=True,
                 )
                 pages += 1
                 users = {str(u.id): str(u.username) for u in (page.includes or {}).get("users", [])}
+                media = {
+                    str(m.media_key): IncomingMedia(str(m.media_key), str(m.type or ""), str(m.url or ""))
+                    for m in (page.includes or {}).get("media", [])
+                }
                 reached_known = False
                 for event in page.data or []:
                     if newer_than is not None and int(event.id) <= int(newer_than):
@@ -229,6 +370,7 @@ class XPublisher(Publisher):
                     if sender == my_id:
                         continue  # our own messages are not inbox items
                     attachments = getattr(event, "attachments", None) or {}
+                    keys = tuple(str(k) for k in attachments.get("media_keys", []))
                     found.append(
                         IncomingMessage(
                             id=str(event.id),
@@ -237,12 +379,35 @@ class XPublisher(Publisher):
                             sender_username=users.get(sender, sender),
                             created_at=event.created_at or self.clock.now(),
                             conversation_id=str(event.dm_conversation_id or ""),
-                            media_keys=tuple(str(k) for k in attachments.get("media_keys", [])),
+                            media_keys=keys,
+                            media=tuple(media.get(k, IncomingMedia(k, "")) for k in keys),
                         )
                     )
                 token = (page.meta or {}).get("next_token")
                 if reached_known or not token:
                     return found, pages
+
+    def fetch_dm_media(self, url: str, max_bytes: int) -> bytes:
+        """A direct message's image, from X's DM media host only, signed with the account's credentials;
+        refused once it passes `max_bytes`, before the rest is read."""
+        parts = urlsplit(url)
+        if parts.scheme != "https" or (parts.hostname or "").lower() not in DM_MEDIA_HOSTS:
+            raise PublisherError(f"not fetched: {url[:100]} is not where X serves the images of direct messages")
+        c = self.client
+        auth = tweepy.OAuth1UserHandler(c.consumer_key, c.consumer_secret, c.access_token, c.access_token_secret)
+        what = "fetching a direct message's image failed"
+        with x_errors(what), c.session.get(url, auth=auth.apply_auth(), stream=True) as response:
+            if response.status_code != 200:
+                raise PublisherError(f"{what}: X answered {response.status_code} {response.reason or ''}".rstrip())
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise PublisherError(_too_big(int(declared), max_bytes))
+            data = bytearray()
+            for chunk in response.iter_content(64 * 1024):
+                data += chunk
+                if len(data) > max_bytes:
+                    raise PublisherError(_too_big(len(data), max_bytes, at_least=True))
+        return bytes(data)
 
     def close(self) -> None:
         self.client.session.close()
@@ -261,6 +426,23 @@ def x_errors(what: str, rate_limit: str | None = None) -> Iterator[None]:
         raise RateLimited(rate_limit, _seconds_to_reset(exc)) from exc
     except (tweepy.TweepyException, requests.exceptions.RequestException) as exc:
         raise PublisherError(f"{what}: {_describe(exc)}") from exc
+
+
+def _too_big(size: int, limit: int, at_least: bool = False) -> str:
+    return (
+        f"a direct message's image is {'over ' if at_least else ''}{size / 1e6:.1f} MB, more than the "
+        f"{limit / 1e6:.0f} MB livetweet takes: not fetched"
+    )
+
+
+def _without_media_link(tweet: Any) -> str:
+    """X ends the text of a post with images with a link to them (t.co): not part of what we posted."""
+    text = str(tweet.text)
+    if (getattr(tweet, "attachments", None) or {}).get("media_keys"):
+        urls = extract_urls(text)
+        if urls and not text[urls[-1].end :].strip():
+            text = text[: urls[-1].start].rstrip()
+    return text
 
 
 def _seconds_to_reset(exc: tweepy.TooManyRequests) -> float | None:

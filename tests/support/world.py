@@ -34,7 +34,8 @@ class World:
     def __init__(self, tmp_path: Path, schedule: str = MINI_SCHEDULE, mode: str = "auto") -> None:
         self.clock = FixedClock(T_1330)
         self.wall = FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))  # the machine's clock, for leases
-        self.x = FakeXServer(clock=self.clock, hang_seconds=3).start()
+        # The simulated X knows the test's keys, so that it checks the signature of DM media requests.
+        self.x = FakeXServer(clock=self.clock, hang_seconds=3, credentials=X_TEST_CREDENTIALS).start()
         self.store = Store(f"sqlite:///{tmp_path / 'livetweet.db'}", wall=self.wall)
         self.service = Service(self.store, self.clock)
         templates = {
@@ -45,7 +46,14 @@ class World:
         }
         self.service.load(write_event(tmp_path, schedule, templates), mode)
         self.notices: list[Notice] = []
-        self.publisher = XPublisher(X_TEST_CREDENTIALS, self.x.url, timeout=1.0, clock=self.clock)
+        # While X processes a GIF the publisher waits: here the wait moves the test's clock instead.
+        self.publisher = XPublisher(
+            X_TEST_CREDENTIALS,
+            self.x.url,
+            timeout=1.0,
+            clock=self.clock,
+            sleep=lambda s: self.clock.advance(timedelta(seconds=s)),
+        )
         self.dispatcher = Dispatcher(self.service, self.publisher, "demo", on_notice=self.notices.append)
 
     def at(self, when: datetime) -> World:
