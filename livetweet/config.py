@@ -56,9 +56,39 @@ class Prices:
     post: float
     post_with_url: float
     dm_read: float
+    media_metadata: float = 0.0  # an image's alt text (X prices no upload itself)
+    post_read: float = 0.0  # a post read from X, per post returned
+    owned_read: float = 0.0  # one of the account's own posts read back, per post returned
+    source: str = field(default="", repr=False)
+    note: str = field(default="", repr=False)
 
 
-PRICES = Prices(as_of="2026-08", post=0.015, post_with_url=0.20, dm_read=0.010)
+PRICES_FILE = Path(__file__).with_name("data") / "prices.json"  # the one place prices live, with their date and source
+
+
+def read_prices(path: Path = PRICES_FILE) -> Prices:
+    """The price table from its data file: edited there when X changes its prices, never in code."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        usd = {name: float(item["usd"]) for name, item in data["prices"].items()}
+        return Prices(
+            as_of=str(data["as_of"]), post=usd["post"], post_with_url=usd["post_with_url"], dm_read=usd["dm_read"],
+            media_metadata=usd.get("media_metadata", 0.0), post_read=usd.get("post_read", 0.0),
+            owned_read=usd.get("owned_read", 0.0), source=str(data.get("source", "")), note=str(data.get("note", "")),
+        )  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"the price table {path} cannot be read ({exc}): reinstall livetweet") from exc
+
+
+def __getattr__(name: str) -> Prices:
+    """`PRICES`, read from its file on first use: commands that show no cost never read it."""
+    if name == "PRICES":
+        prices = read_prices()
+        globals()["PRICES"] = prices
+        return prices
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
