@@ -353,6 +353,7 @@ class NewMessage:
     conversation_id: str
     media_keys: tuple[str, ...]
     fetched_at: datetime
+    media: tuple[Attachment, ...] = ()  # the images fetched with it (kept with put_media in the same transaction)
 
 
 def _sqlite_path(url: sa.URL) -> Path | None:
@@ -1145,6 +1146,7 @@ class Store:
                     **asdict(m),
                     "original": _original_for_storage(m.original),
                     "media_keys": json.dumps(list(m.media_keys)),
+                    "media": media_json(m.media),
                     "state": "new",
                     "draft_id": None,
                     "version": 1,
@@ -1421,6 +1423,50 @@ class Store:
             conn.execute(settings_table.update().where(settings_table.c.key == key).values(value=value, as_of=as_of))
         else:
             conn.execute(settings_table.insert().values(key=key, value=value, as_of=as_of))
+
+    # --- the report: an event's whole history, each table read once -------------------------
+
+    def shift_log(self, event_id: str) -> list[dict[str, Any]]:
+        """The event's shifts in order, with who made each and when (`shifts` has only what they move)."""
+        t = shifts_table.c
+        q = sa.select(t.from_planned, t.seconds, t.by, t.at).where(t.event_id == event_id).order_by(t.id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def event_audit(self, event_id: str) -> list[AuditEntry]:
+        """The audit rows of one event, and those of no event (pause, resume), in order."""
+        t = audit_table.c
+        q = sa.select(audit_table).where(sa.or_(t.event_id == event_id, t.event_id.is_(None))).order_by(t.id)
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(q).mappings())
+        return [
+            AuditEntry(
+                id=r["id"],
+                draft_id=r["draft_id"],
+                event_id=r["event_id"],
+                at=r["at"],
+                operator=r["operator"],
+                action=r["action"],
+                from_state=r["from_state"],
+                to_state=r["to_state"],
+                revision=r["revision"],
+                reason=r["reason"],
+                detail=json.loads(r["detail"]) if r["detail"] else {},
+            )
+            for r in rows
+        ]
+
+    def event_revisions(self, event_id: str) -> list[dict[str, Any]]:
+        """Every revision of the event's drafts (draft id, number, by whom, when, why), without their text."""
+        r, d = revisions_table.c, drafts_table.c
+        q = (
+            sa.select(r.draft_id, r.revision, r.created_by, r.created_at, r.cause)
+            .join(drafts_table, d.id == r.draft_id)
+            .where(d.event_id == event_id)
+            .order_by(r.draft_id, r.revision)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(q).mappings()]
 
 
 @dataclass(frozen=True)
