@@ -38,6 +38,7 @@ from .plan.media import (
     MAX_SIDE,
     PNG,
     WEBP,
+    EncodedImage,
     megabytes,
     sniff,
 )
@@ -133,7 +134,14 @@ def keep(store: Store, conn: Connection | None, data: bytes, name: str, alt: str
     return attachment(sha, encoded, name, alt)
 
 
-def attachment(sha256: str, encoded: Encoded, name: str, alt: str) -> Attachment:
+def keep_file(store: Store, conn: Connection | None, path: Path, name: str, alt: str) -> Attachment:
+    """`keep` for a file on disk (read only if small enough); MediaError naming it as `name`."""
+    encoded = reencode_file(path, name)
+    sha = store.put_media(conn, encoded.data, encoded.kind, encoded.width, encoded.height)
+    return attachment(sha, encoded, name, alt)
+
+
+def attachment(sha256: str, encoded: EncodedImage, name: str, alt: str) -> Attachment:
     """The Attachment of an image kept under `sha256`, with its alt text in livetweet's normal form."""
     return Attachment(
         sha256=sha256,

@@ -19,6 +19,7 @@ from ..plan.values import parse_clock_time
 from ..plan.values import parse_signed_duration as _signed
 
 if TYPE_CHECKING:  # what commands use is imported when they run: `--help` stays instant
+    from ..draft import Attachment
     from ..service import Service
     from ..store import Lease
 
@@ -270,3 +271,51 @@ def event_time(app: AppContext, text: str, event_id: str | None) -> datetime:
     except BadValue as exc:
         raise click.BadParameter(f'"{text[:40]}" {exc}', param_hint="--at") from exc
     return datetime.combine(event["starts_at"].astimezone(zone).date(), clock, tzinfo=zone)
+
+
+media_options = [
+    click.option(
+        "--media",
+        "media_files",
+        metavar="FILE",
+        multiple=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="An image to post (JPEG, PNG, WebP or GIF; up to 4, or one GIF). Repeat for each; re-encoded, "
+        "its metadata removed.",
+    ),
+    click.option(
+        "--alt",
+        "alts",
+        metavar="TEXT",
+        multiple=True,
+        help="The alt text of the image given with the --media before it (in order): what it shows, for "
+        "people who cannot see it. Required before the post can be approved.",
+    ),
+]
+
+
+def with_media_options(command: Any) -> Any:
+    """Add --media FILE and --alt TEXT (repeatable, paired in order) to a command."""
+    for option in reversed(media_options):
+        command = option(command)
+    return command
+
+
+def pair_media(media_files: tuple[Path, ...], alts: tuple[str, ...]) -> list[tuple[Path, str]]:
+    """Each --media with its --alt, in order; a usage error when their numbers differ."""
+    if len(media_files) != len(alts):
+        raise click.UsageError(
+            f"give one --alt for each --media, in order ({len(media_files)} --media, {len(alts)} --alt); "
+            '--alt "" leaves an image without alt text for now (it cannot be approved until it has one)'
+        )
+    return list(zip(media_files, alts, strict=True))
+
+
+def keep_media(app: AppContext, pairs: list[tuple[Path, str]]) -> tuple[Attachment, ...]:
+    """The images, re-encoded and kept in the store: Attachments for the service (MediaError: exit 1)."""
+    if not pairs:
+        return ()
+    from ..media import keep_file
+
+    store = app.service.store
+    return tuple(keep_file(store, None, path, str(path), alt) for path, alt in pairs)

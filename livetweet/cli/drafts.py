@@ -5,20 +5,35 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from ..clock import show_time
-from ..draft import DraftError, DraftState
+from ..draft import Attachment, Draft, DraftError, DraftState
 from .terminal import safe
 
 if TYPE_CHECKING:  # the console, the scheduler, tweepy and the simulated X load only for `run`
     pass
 
 
-from .base import DRAFT_ID, AppContext, as_option, hm, json_option, parse_draft_ref, pass_app, style, who
-from .render import audit_json, draft_json, first_line, state_label
+from .base import (
+    DRAFT_ID,
+    AppContext,
+    as_option,
+    hm,
+    json_option,
+    keep_media,
+    pair_media,
+    parse_draft_ref,
+    pass_app,
+    style,
+    who,
+    with_media_options,
+)
+from .render import audit_json, draft_json, draft_media, first_line, print_media, state_label
 
 
 @click.command()
@@ -41,9 +56,10 @@ def queue(app: AppContext, state: str | None, event_id: str | None, as_json: boo
     for d in drafts:
         when = hm(d.at, app.service.zone(d.event_id))
         rev = f"{d.revision}" + ("" if d.approved_revision in (None, d.revision) else "*")
+        images = f"[{len(d.media)} image{'s' if len(d.media) != 1 else ''}] " if d.media else ""
         click.echo(
             f"{d.id:>4}  {when:<10} {state_label(d)} {rev:>3} {d.weighted_length:>3}/280  {safe(d.slot):<14} "
-            f"{first_line(d.text)}"
+            f"{images}{first_line(d.text)}"
         )
 
 
@@ -74,6 +90,9 @@ def show(app: AppContext, draft_id: int, as_json: bool) -> None:
     click.echo("")
     for line in safe(draft.text, newlines=True).splitlines():
         click.echo(f"    {line}")
+    if draft.media:
+        click.echo("")
+        print_media(draft_media(draft))
 
 
 @click.command()
@@ -133,33 +152,73 @@ def unapprove(app: AppContext, draft_id: int, as_name: str | None) -> None:
 
 @click.command()
 @click.argument("draft", metavar="ID[@REV]")
-@click.option("--text", metavar="TEXT", help="The new text (without it, $EDITOR opens).")
+@click.option("--text", metavar="TEXT", help="The new text (without it, $EDITOR opens, unless only images change).")
+@with_media_options
+@click.option("--no-media", "no_media", is_flag=True, help="Remove the draft's images.")
 @as_option
 @pass_app
-def edit(app: AppContext, draft: str, text: str | None, as_name: str | None) -> None:
-    """Change a draft's text: a new revision, which needs approval again.
+def edit(
+    app: AppContext,
+    draft: str,
+    text: str | None,
+    media_files: tuple[Path, ...],
+    alts: tuple[str, ...],
+    no_media: bool,
+    as_name: str | None,
+) -> None:
+    """Change a draft's text or images: a new revision, which needs approval again.
 
     The text is checked like a template's output: 280 weighted characters, the
     required hashtags (added when missing and they fit), no duplicate of another post.
+    --media FILE --alt TEXT (repeatable, in pairs) replaces the images; --alt alone gives
+    the draft's images their alt text, in order, one --alt per image.
     """
     draft_id, revision = parse_draft_ref(draft)
     by = who(as_name)
+    if no_media and (media_files or alts):
+        raise click.UsageError("give --no-media, or --media and --alt, not both")
+    changes_media = bool(media_files or alts or no_media)
     chosen_editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")  # a deliberate choice, even in a script
-    if text is None and not chosen_editor and not (sys.stdin.isatty() and sys.stdout.isatty()):
+    no_terminal = not chosen_editor and not (sys.stdin.isatty() and sys.stdout.isatty())
+    if text is None and not changes_media and no_terminal:
         raise click.UsageError("give the new text with --text: there is no terminal here to open an editor in")
+    current = app.service.show(draft_id) if text is None or (alts and not media_files) else None
+    media: tuple[Attachment, ...] | None = None
+    if no_media:
+        media = ()
+    elif media_files:
+        media = keep_media(app, pair_media(media_files, alts))
+    elif alts:
+        assert current is not None
+        media = _with_alts(current, alts)
+    if text is None and changes_media:
+        assert current is not None
+        text = current.text  # only the images change
     if text is None:
-        current = app.service.show(draft_id)
+        assert current is not None
         edited_text = click.edit(current.text + "\n", extension=".txt", require_save=True)
         if edited_text is None or edited_text.strip() == current.text.strip():
             click.echo("Edit cancelled: the text is unchanged.")
             return
         text = edited_text
-    result, appended = app.service.edit(draft_id, text, by, revision)
+    result, appended = app.service.edit(draft_id, text, by, revision, media=media)
     added = f" (added {' '.join(appended)})" if appended else ""
+    images = f", {len(result.media)} image{'s' if len(result.media) != 1 else ''}" if result.media else ""
     click.echo(
         f"Draft {result.id} ({result.slot}) is now revision {result.revision}, "
-        f"{result.weighted_length}/280{added}; it needs approval: `livetweet approve {result.id}`."
+        f"{result.weighted_length}/280{added}{images}; it needs approval: `livetweet approve {result.id}`."
     )
+
+
+def _with_alts(draft: Draft, alts: tuple[str, ...]) -> tuple[Attachment, ...]:
+    """The draft's images with these alt texts, in order: one --alt per image."""
+    if len(alts) != len(draft.media):
+        have = f"{len(draft.media)} image{'s' if len(draft.media) != 1 else ''}" if draft.media else "no images"
+        raise click.UsageError(
+            f"draft {draft.id} has {have}: give one --alt for each, in order (or --media FILE --alt TEXT to "
+            "replace them)"
+        )
+    return tuple(replace(image, alt=" ".join(alt.split())) for image, alt in zip(draft.media, alts, strict=True))
 
 
 @click.command()

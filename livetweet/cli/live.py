@@ -28,11 +28,14 @@ from .base import (
     event_time,
     hm,
     json_option,
+    keep_media,
+    pair_media,
     parse_signed_duration,
     pass_app,
     schedule_argument,
     style,
     who,
+    with_media_options,
 )
 from .render import Screen, indent, print_moves
 
@@ -238,27 +241,47 @@ def cue(app: AppContext, segment: str, event_id: str | None, as_name: str | None
 )
 @click.option("--now", "now", is_flag=True, help="Post it at once (the default).")
 @click.option("--event", "event_id", metavar="ID", help="The event (when several are loaded).")
+@click.option("--pending", is_flag=True, help="Save it as a pending draft, to approve later, instead of approving it.")
+@with_media_options
 @as_option
 @pass_app
 def compose(
-    app: AppContext, text: str, at_text: str | None, now: bool, event_id: str | None, as_name: str | None
+    app: AppContext,
+    text: str,
+    at_text: str | None,
+    now: bool,
+    event_id: str | None,
+    pending: bool,
+    media_files: tuple[Path, ...],
+    alts: tuple[str, ...],
+    as_name: str | None,
 ) -> None:
     """Post a line you just heard: the running segment's hashtags are added, it is checked,
-    audited and approved by you, and goes out now or at --at."""
+    audited and approved by you, and goes out now or at --at.
+
+    --media FILE --alt TEXT (repeatable, in pairs) attaches images, each with the alt text a
+    screen reader reads out."""
     from ..service import compose_draft
 
     if at_text and now:
         raise click.UsageError("give --at or --now, not both")
+    pairs = pair_media(media_files, alts)
     at = event_time(app, at_text, event_id) if at_text else None
-    draft, added = compose_draft(app.service, text, who(as_name), at, event_id)
+    media = keep_media(app, pairs)
+    draft, added = compose_draft(app.service, text, who(as_name), at, event_id, approve=not pending, media=media)
     zone = app.service.zone(draft.event_id)
     tags = f" (added {' '.join(added)})" if added else ""
+    images = f", with {len(media)} image{'s' if len(media) != 1 else ''}" if media else ""
+    if pending:
+        click.echo(f"Draft {draft.id} composed{tags}{images}: {draft.weighted_length}/280, due "
+                   f"{show_time(draft.at, zone)}; it needs approval: `livetweet approve {draft.id}`.")  # fmt: skip
+        return
     poster = (
         "the running `livetweet run` posts it"
         if app.run_is_live
         else "no run posts from this store now: `livetweet run` posts it if started inside its window"
     )
-    click.echo(f"Draft {draft.id} composed and approved{tags}: {draft.weighted_length}/280, due "
+    click.echo(f"Draft {draft.id} composed and approved{tags}{images}: {draft.weighted_length}/280, due "
                f"{show_time(draft.at, zone)}; {poster}.")  # fmt: skip
 
 

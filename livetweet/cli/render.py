@@ -243,7 +243,9 @@ def print_load(report: LoadReport, where: str) -> None:
     ]
     click.echo(f"Loaded {report.event_id} ({report.mode} mode) into {where}: {', '.join(parts)}.")
     for draft in report.revised:
-        click.echo(f"  draft {draft.id} ({draft.slot}): new text, revision {draft.revision}; it needs approval")
+        click.echo(
+            f"  draft {draft.id} ({draft.slot}): new text or images, revision {draft.revision}; it needs approval"
+        )
     for draft in report.withdrawn:
         click.echo(f"  draft {draft.id} ({draft.slot}): withdrawn, its slot left the schedule")
     for draft, why in report.untouched:

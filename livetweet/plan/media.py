@@ -154,8 +154,11 @@ def kind_problem(kind: str) -> str | None:
     return f"is {kind or 'of no known type'}: X takes JPEG, PNG, WebP and GIF images"
 
 
-def media_problems(items: Sequence[MediaItem], text: str) -> list[str]:
-    """Every reason these images cannot go out on a post with this text, one sentence each."""
+def media_problems(items: Sequence[MediaItem], text: str, *, require_alt: bool = True) -> list[str]:
+    """Every reason these images cannot go out on a post with this text, one sentence each.
+
+    `require_alt=False` lets an image without alt text pass (a draft may wait for it, pending;
+    approving it needs it), and still refuses every other fault."""
     problems = []
     counted = count_problem([item.kind for item in items])
     if counted:
@@ -165,7 +168,7 @@ def media_problems(items: Sequence[MediaItem], text: str) -> list[str]:
         wrong_kind = kind_problem(item.kind)
         if wrong_kind:
             problems.append(f"{label} {wrong_kind}")
-        alt = alt_problem(item.alt, text)
+        alt = alt_problem(item.alt, text) if item.alt.strip() or require_alt else None
         if alt:
             problems.append(f"{label} {alt}" if alt.startswith("has ") else f"{label}: {alt}")
     return problems

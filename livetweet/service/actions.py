@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..clock import show_time
-from ..draft import EDITABLE, Actor, Draft, DraftError, DraftState, IllegalMove
+from ..draft import EDITABLE, Actor, Attachment, Draft, DraftError, DraftState, IllegalMove
 from ..inbox import clean_text
-from ..store import Connection, Store
-from .texts import check_text, same_text
+from ..store import Connection, Store, media_json
+from .texts import check_media, check_text, same_text
 
 if TYPE_CHECKING:
     from .facade import Service
@@ -70,6 +70,13 @@ def approve_draft(
         raise DraftError(
             f"draft {draft.id} is already approved (revision {draft.revision}, by {draft.approved_by}): nothing to do"
         )
+    if draft.media:  # every image needs its alt text before anyone (or auto mode) approves the post
+        check_media(
+            store, conn, draft.media, draft.text,
+            f"draft {draft.id} cannot be approved: {{}}; write the alt text with `livetweet edit {draft.id} "
+            "--alt TEXT` (one --alt per image, in order)",
+            known=draft.media,
+        )  # fmt: skip
     return store.transition(
         conn,
         draft,
@@ -261,9 +268,18 @@ def restore_rejected(service: Service, draft_id: int, by: str, seen_version: int
 
 
 def edit(
-    service: Service, draft_id: int, text: str, by: str, revision: int | None, seen_version: int | None
+    service: Service,
+    draft_id: int,
+    text: str,
+    by: str,
+    revision: int | None,
+    seen_version: int | None,
+    media: tuple[Attachment, ...] | None = None,
 ) -> tuple[Draft, list[str]]:
-    """A new revision with the text's rules checked; the approval goes (a person approves words, not slots)."""
+    """A new revision with the text's rules checked; the approval goes (a person approves words, not slots).
+
+    `media` replaces the draft's images (None keeps them; () removes them), checked with the
+    new text: an image may wait for its alt text, but approving the draft needs it."""
     text = clean_text(text).strip()  # typed or pasted, from the CLI or the console: one normal form
     store = service.store
     with store.begin() as conn:
@@ -275,9 +291,22 @@ def edit(
         if draft.state not in EDITABLE:
             raise DraftError(f"draft {draft.id} is {draft.state.value}: it can no longer be edited")
         tagged = check_text(store, conn, draft.event_id, list(draft.wanted_hashtags), text, draft.id)
+        images = draft.media if media is None else media
+        check_media(store, conn, images, tagged.text, "{}; nothing was changed", require_alt=False, known=draft.media)
         now = service.clock.now()
         new_revision = draft.revision + 1
         store.add_revision(conn, draft.id, new_revision, tagged.text, by, now, "edit")
+        changes: dict[str, Any] = {
+            "revision": new_revision,
+            "text": tagged.text,
+            "weighted_length": tagged.parsed.weighted_length,
+            "hashtags": json.dumps(list(tagged.hashtags)),
+            **CLEAR_APPROVAL,
+        }
+        detail: dict[str, Any] = {"appended_hashtags": list(tagged.appended)} if tagged.appended else {}
+        if media is not None and media != draft.media:
+            changes["media"] = media_json(media)
+            detail["media"] = [{"sha256": a.sha256, "name": a.name, "alt": a.alt} for a in media]
         edited = store.transition(
             conn,
             draft,
@@ -286,13 +315,7 @@ def edit(
             by=by,
             at=now,
             expected_revision=revision,
-            changes={
-                "revision": new_revision,
-                "text": tagged.text,
-                "weighted_length": tagged.parsed.weighted_length,
-                "hashtags": json.dumps(list(tagged.hashtags)),
-                **CLEAR_APPROVAL,
-            },
-            detail={"appended_hashtags": list(tagged.appended)} if tagged.appended else None,
+            changes=changes,
+            detail=detail or None,
         )
         return edited, list(tagged.appended)

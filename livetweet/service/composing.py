@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..clock import show_time
-from ..draft import Draft, DraftState, UnknownDraft
+from ..draft import Attachment, Draft, DraftState, UnknownDraft
 from ..errors import EventError
 from ..inbox import clean_text
 from ..store import Connection, NewDraft, shift_for
 from .actions import COMPOSED_NOW, HOLD, approve_draft
-from .texts import check_text
+from .texts import check_media, check_text
 
 if TYPE_CHECKING:
     from ..plan.compose import Tagged
@@ -65,9 +65,13 @@ def compose_draft(
     approve: bool = True,
     reply_to: int | None = None,
     hold: timedelta = timedelta(0),
+    media: tuple[Attachment, ...] = (),
 ) -> tuple[Draft, list[str]]:
     """What live posting mostly is: a line typed during the event, with the running segment's
     hashtags, checked like every draft, audited, and approved by its author at once.
+
+    `media`: the images it carries (kept in the store, `livetweet.media.keep`), checked with its
+    text; approving at once needs each one's alt text, saving it pending does not.
 
     Without `at` it goes now, after `hold` (time for its author to call it back with
     `cancel_post`); `reply_to` (a draft id) makes it a reply to that post, posted or still
@@ -97,6 +101,7 @@ def compose_draft(
     with store.begin() as conn:
         count = store.count_by_source(conn, "compose")
         tagged = check_text(store, conn, event_id, wanted, text.strip())
+        check_media(store, conn, media, tagged.text, "{}; nothing was composed", require_alt=approve)
         detail: dict[str, Any] = {}
         if tagged.appended:
             detail["appended_hashtags"] = list(tagged.appended)
@@ -116,6 +121,7 @@ def compose_draft(
             by=by,
             detail=detail or None,
             reply_to=parent.slot if parent is not None else None,
+            media=media,
         )
         if approve:
             sent = {HOLD: hold.total_seconds(), COMPOSED_NOW: True} if composed_now else None
@@ -157,8 +163,10 @@ def add_draft(
     by: str,
     detail: dict[str, Any] | None = None,
     reply_to: str | None = None,
+    media: tuple[Attachment, ...] = (),
 ) -> Draft:
-    """A pending draft that no schedule slot made (a reshare, a composed line), audited."""
+    """A pending draft that no schedule slot made (a reshare, a composed line), audited; `media` are
+    its images, already kept in the store (the caller checks them)."""
     from ..plan.schedule import DEFAULT_VALID_FOR
 
     action = "reshare" if source == "dm" else source
@@ -176,6 +184,7 @@ def add_draft(
         at=at,
         valid_until=at + DEFAULT_VALID_FOR,
         reply_to=reply_to,
+        media=media,
     )
     created = service.store.create_drafts(
         conn, event_id, [new], by=by, at=service.clock.now(), cause=action, action=action, detail=detail

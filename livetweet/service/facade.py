@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..clock import Clock, SystemClock
-from ..draft import Draft, DraftState
+from ..draft import Attachment, Draft, DraftState
 from ..errors import EventError
 from ..store import AuditEntry, Connection, Store
 from . import actions, corrections, planning, texts
@@ -127,10 +127,17 @@ class Service:
         return actions.restore_rejected(self, draft_id, by, seen_version)
 
     def edit(
-        self, draft_id: int, text: str, by: str, revision: int | None = None, seen_version: int | None = None
+        self,
+        draft_id: int,
+        text: str,
+        by: str,
+        revision: int | None = None,
+        seen_version: int | None = None,
+        media: tuple[Attachment, ...] | None = None,
     ) -> tuple[Draft, list[str]]:
-        """Replace the text with a new revision, back to pending; returns the hashtags added."""
-        return actions.edit(self, draft_id, text, by, revision, seen_version)
+        """Replace the text (and, unless `media` is None, the images) with a new revision, back to pending;
+        returns the hashtags added."""
+        return actions.edit(self, draft_id, text, by, revision, seen_version, media)
 
     # --- texts and drafts no slot made -----------------------------------------------
 

@@ -14,12 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..draft import MODES, Actor, Draft, DraftState
+from ..draft import MODES, Actor, Attachment, Draft, DraftState
 from ..errors import EventError, LivetweetError, ScheduleError, deferred_interrupts, interrupt_point
-from ..store import Connection, EventRow, NewDraft, SegmentRow, Store, shift_for
+from ..store import Connection, EventRow, NewDraft, SegmentRow, Store, media_json, shift_for
 from .actions import CLEAR_APPROVAL, approve_draft
 
 if TYPE_CHECKING:
+    from ..plan.compose import Post
     from .facade import Service
 
 S = DraftState
@@ -52,13 +53,14 @@ def load(
     A draft whose text a person wrote keeps it, unless `replace_edits` says to take the
     schedule's text instead.
     """
+    from ..media import reencode_file
     from ..plan.check import check_schedule
     from ..plan.compose import wanted_hashtags
 
     if mode not in MODES:
         raise LivetweetError(f'unknown mode "{mode}": use one of {", ".join(MODES)}')
     with deferred_interrupts():  # a Ctrl-C during a load rolls it back, never lost nor half-committed
-        report = check_schedule(schedule_path)
+        report = check_schedule(schedule_path, read_media=reencode_file)  # each image re-encoded once, here
         if report.schedule is None or not report.ok:
             raise ScheduleError(report.problems)
         schedule = report.schedule
@@ -115,6 +117,7 @@ def load(
                 slot = post.slot
                 planned_slots.add(slot.id)
                 moved_by = shift_for(shifts, slot.at)
+                media = _keep_media(store, conn, post)
                 draft = existing.get(slot.id)
                 if draft is None:
                     new_drafts.append(
@@ -132,6 +135,7 @@ def load(
                             at=slot.at + moved_by,
                             valid_until=slot.valid_until + moved_by,
                             reply_to=slot.reply_to,
+                            media=media,
                         )
                     )
                 else:
@@ -157,6 +161,7 @@ def load(
                         now,
                         result,
                         replace_edits,
+                        media,
                     )
             result.created = store.create_drafts(
                 conn, event.id, new_drafts, by=actor, at=now, cause="load", action="create"
@@ -187,6 +192,19 @@ def load(
                     )
             interrupt_point()  # the last moment to stop: the transaction is not committed yet
     return result
+
+
+def _keep_media(store: Store, conn: Connection, post: Post) -> tuple[Attachment, ...]:
+    """The post's images, re-encoded by `check`, kept in the store in the load's transaction."""
+    from ..media import attachment
+
+    kept = []
+    for image in post.media:
+        encoded = image.encoded
+        assert encoded is not None, "load checks with a media reader"
+        sha = store.put_media(conn, encoded.data, encoded.kind, encoded.width, encoded.height)
+        kept.append(attachment(sha, encoded, image.file, image.alt))
+    return tuple(kept)
 
 
 def _held_by_a_person(store: Store, conn: Connection, draft_id: int) -> bool:
@@ -222,11 +240,18 @@ def _reload(
     now: datetime,
     result: LoadReport,
     replace_edits: bool = False,
+    media: tuple[Attachment, ...] = (),
 ) -> None:
-    """Bring one draft of the schedule up to the schedule's plan, as far as its state allows."""
+    """Bring one draft of the schedule up to the schedule's plan, as far as its state allows.
+
+    The images are part of the words: a change of the schedule's images (a file, an alt text)
+    makes a new revision as a change of its text does. A revision a person wrote keeps its
+    images with its text (the store keeps no planned images beside it), unless `replace_edits`.
+    """
     author, cause = store.revision_author(conn, draft.id, draft.revision)
     by_person = cause not in ("load", "reload")
-    text_changed = text != draft.planned_text or (replace_edits and by_person and text != draft.text)
+    media_changed = media != draft.media and (not by_person or replace_edits)
+    text_changed = text != draft.planned_text or (replace_edits and by_person and text != draft.text) or media_changed
     time_changed = plan["at"] != draft.at or plan["valid_until"] != draft.valid_until
     other_changed = (
         plan["reply_to"] != draft.reply_to
@@ -240,6 +265,7 @@ def _reload(
             "text": text,
             "weighted_length": length,
             "hashtags": json.dumps(hashtags),
+            "media": media_json(media),
             **CLEAR_APPROVAL,
         }
         store.add_revision(conn, draft.id, draft.revision + 1, text, by, now, "reload")
@@ -260,7 +286,8 @@ def _reload(
         result.unchanged += 1
         return
     if draft.state != S.PENDING:
-        what = "text" if text_changed else "time" if time_changed else "plan"
+        what = "images" if media_changed and text == draft.planned_text else "text"
+        what = what if text_changed else "time" if time_changed else "plan"
         result.untouched.append((draft, f"the schedule changed its {what}, but it is {draft.state.value}"))
         return
     changes: dict[str, Any] = dict(plan)
@@ -286,7 +313,13 @@ def _reload(
         )
         return
     if text_changed:
-        changes.update(revision=draft.revision + 1, text=text, weighted_length=length, hashtags=json.dumps(hashtags))
+        changes.update(
+            revision=draft.revision + 1,
+            text=text,
+            weighted_length=length,
+            hashtags=json.dumps(hashtags),
+            media=media_json(media),
+        )
         store.add_revision(conn, draft.id, draft.revision + 1, text, by, now, "reload")
         action = "reload"
     moved = store.transition(

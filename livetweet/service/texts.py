@@ -6,10 +6,13 @@ not when the service is: approving from a terminal does not wait for them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..draft import Draft, DraftState
+from ..draft import Attachment, Draft, DraftState
+from ..errors import MediaRefused as MediaRefused
 from ..errors import TextRefused as TextRefused
+from ..plan.media import media_problems
 from ..store import Connection, Store
 
 if TYPE_CHECKING:
@@ -57,3 +60,26 @@ def same_text(store: Store, conn: Connection, event_id: str, text: str, draft_id
         if live and " ".join(other.text.split()).casefold() == same:
             return other
     return None
+
+
+def check_media(
+    store: Store,
+    conn: Connection | None,
+    media: Sequence[Attachment],
+    text: str,
+    refusal: str,
+    *,
+    require_alt: bool = True,
+    known: Sequence[Attachment] = (),
+) -> None:
+    """Raise MediaRefused if these images cannot go out with `text` (X's rules, the alt text rules) or
+    one is not in the store (`known`: those already on the draft, kept there). `refusal` is the
+    message, with "{}" where the reasons go."""
+    problems = media_problems(media, text, require_alt=require_alt)
+    kept = {a.sha256 for a in known}
+    for number, image in enumerate(media, 1):
+        if image.sha256 not in kept and store.media_data(image.sha256, conn) is None:
+            name = image.name or image.sha256[:12]
+            problems.append(f"image {number} ({name}) is not in the store: add its file again")
+    if problems:
+        raise MediaRefused(refusal.format("; ".join(problems)))
