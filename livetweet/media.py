@@ -161,8 +161,9 @@ def _still(image: Image.Image, kind: str, called: str) -> Encoded:
     if kind == JPEG:
         image.draft(image.mode, (MAX_SIDE, MAX_SIDE))  # decode at 1/2, 1/4 or 1/8 when that is still large enough
     image.load()
-    upright = ImageOps.exif_transpose(image)  # a copy: the pixels turned as the camera meant
-    clean = _srgb(upright, image.info.get("icc_profile"))
+    icc = image.info.get("icc_profile")
+    ImageOps.exif_transpose(image, in_place=True)  # the pixels turned as the camera meant (no copy when upright)
+    clean = _srgb(image, icc)
     transparency = clean.info.get("transparency") if clean.mode in ("P", "L", "RGB", "1") else None
     clean.info = {}  # EXIF (GPS, serial, time), XMP, comments, the profile: none of it is written
     if transparency is not None:
