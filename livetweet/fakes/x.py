@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -345,7 +346,10 @@ class _Handler(BaseHTTPRequestHandler):
         base = oauth_signature.signature_base_string(
             "GET", oauth_signature.base_string_uri(uri), oauth_signature.normalize_parameters(collected)
         )
-        expected = oauth_signature.sign_hmac_sha1(base, keys["X_API_KEY_SECRET"], keys["X_ACCESS_TOKEN_SECRET"])
+        secrets = SimpleNamespace(
+            client_secret=keys["X_API_KEY_SECRET"], resource_owner_secret=keys["X_ACCESS_TOKEN_SECRET"]
+        )
+        expected = oauth_signature.sign_hmac_sha1_with_client(base, secrets)
         return hmac.compare_digest(str(expected), given)
 
     def _record(self, route: str, outcome: str) -> None:
@@ -858,7 +862,8 @@ def _dm_media(h: _Handler, path: str, query: dict[str, list[str]], headers: dict
 
 def _dm_media_json(state: FakeXState, key: str, with_url: bool) -> dict[str, Any]:
     media = state.dm_media.get(key)
-    item: dict[str, Any] = {"media_key": key, "type": "animated_gif" if key.startswith("16_") else "photo"}
+    kinds = {"3": "photo", "7": "video", "16": "animated_gif"}  # X's media key prefixes
+    item: dict[str, Any] = {"media_key": key, "type": kinds.get(key.split("_")[0], "photo")}
     if media is not None and with_url:
         item["url"] = media.url
     return item

@@ -429,10 +429,11 @@ def x_errors(what: str, rate_limit: str | None = None) -> Iterator[None]:
 
 
 def _too_big(size: int, limit: int, at_least: bool = False) -> str:
-    return (
-        f"a direct message's image is {'over ' if at_least else ''}{size / 1e6:.1f} MB, more than the "
-        f"{limit / 1e6:.0f} MB livetweet takes: not fetched"
-    )
+    def amount(n: int) -> str:
+        return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+    over = "over " if at_least else ""
+    return f"a direct message's image is {over}{amount(size)}, more than livetweet takes ({amount(limit)}): not fetched"
 
 
 def _without_media_link(tweet: Any) -> str:
