@@ -12,6 +12,7 @@ Figures are printed, never asserted: they depend on the machine.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import statistics
@@ -209,6 +210,7 @@ def main() -> int:
     print(
         f"python {sys.version.split()[0]}, one process, one core; best of {ROUNDS} rounds after a warm-up, both sides"
     )
+    print(f"load average before: {_load()} (over {os.cpu_count()} cores; a busy machine slows both sides unevenly)")
     print(f"{'parse_tweet on':<24}{'livetweet':>14}{'twitter-text JS':>18}   targets")
     for name, tweets in corpora:
         ours = bench_parse(tweets)
@@ -226,7 +228,16 @@ def main() -> int:
         f"check: {check_rate:,.0f} slots/s on a generated 5,000-slot schedule "
         f"({errors} errors; {verdict} target {CHECK_TARGET:,})"
     )
+    print(f"load average after: {_load()}")
     return 0
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages, which say how far the figures can be trusted."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":

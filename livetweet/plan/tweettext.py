@@ -605,7 +605,7 @@ def _punycode_length(part: str) -> int:
     matters here, and the deltas give it.
     """
     points = [ord(c) for c in part]
-    basic = sum(1 for cp in points if cp < 0x80)
+    basic = len(part.encode("ascii", "ignore"))
     length = basic + 1 if basic else 0
     n, delta, bias, handled = 0x80, 0, 72, basic
     for m in sorted({cp for cp in points if cp >= 0x80}):
@@ -615,6 +615,11 @@ def _punycode_length(part: str) -> int:
             if cp < n:
                 delta += 1
             elif cp == n:
+                if not delta:  # the same character again, the usual case: one digit, and no bias
+                    length += 1
+                    bias = 0
+                    handled += 1
+                    continue
                 # A variable-length integer: a digit for each threshold it reaches, and a last one.
                 q, k = delta, 36
                 while True:
@@ -649,7 +654,7 @@ def _label_ok(label: str) -> bool:
         if _PRINTABLE_ASCII.fullmatch(part):
             least, most = least + len(part), most + len(part)
             continue
-        basic = sum(1 for c in part if c < "\x80")
+        basic = len(part.encode("ascii", "ignore"))
         others = len(part) - basic
         least += 4 + basic + (1 if basic else 0) + others
         most += 4 + basic + (1 if basic else 0) + 9 * others
