@@ -74,7 +74,9 @@ def test_compose_with_a_photo_and_its_alt_text_shows_a_clean_thumbnail(
     draft = next(d for d in console.drafts() if d["text"].startswith("The panel on skills"))
     page.goto(console.url + f"/queue?show=all#draft-{draft['id']}")
     thumb = page.locator(f"#draft-{draft['id']} .thumbs img")
-    expect(thumb).to_have_attribute("alt", "Four panellists seated on a stage in front of a UN Network on Migration banner")
+    expect(thumb).to_have_attribute(
+        "alt", "Four panellists seated on a stage in front of a UN Network on Migration banner"
+    )
     assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", thumb.element_handle())
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "queue-media-1280-light.png"), full_page=True)
@@ -86,7 +88,9 @@ def test_compose_with_a_photo_and_its_alt_text_shows_a_clean_thumbnail(
     back = Image.open(io.BytesIO(served.content))
     assert not back.getexif() and b"SERIAL-12345" not in served.content
     # Without logging in there is no image.
-    assert requests.get(console.url + str(thumb.get_attribute("src")), timeout=10, allow_redirects=False).status_code in (
+    assert requests.get(
+        console.url + str(thumb.get_attribute("src")), timeout=10, allow_redirects=False
+    ).status_code in (
         303,
         401,
     )
@@ -131,7 +135,8 @@ def test_a_saved_draft_with_an_undescribed_photo_offers_no_approve_until_describ
     # The service refuses it too, whatever a page sends.
     csrf = page.evaluate("document.body.dataset.csrf")
     answer = page.request.post(
-        console.url + f"/drafts/{draft['id']}/approve", form={"csrf": csrf, "version": str(draft["version"])}
+        console.url + f"/drafts/{draft['id']}/approve",
+        form={"csrf": csrf, "version": card.get_attribute("data-version")},
     )
     assert answer.ok  # the page comes back with the refusal as its banner
     assert next(d for d in console.drafts() if d["id"] == draft["id"])["state"] == "pending"
@@ -141,6 +146,11 @@ def test_a_saved_draft_with_an_undescribed_photo_offers_no_approve_until_describ
     card = page.locator(f"#draft-{draft['id']}")
     expect(card.get_by_role("button", name="Approve")).to_be_visible()
     card.get_by_role("button", name="Approve").click()
+    expect(page.locator(".banner.ok, .banner.error").first).to_contain_text("Approved")
+    # Approved, and (composed for now) it goes out at once: approved, in flight or posted.
     wait_for(
-        lambda: next(d for d in console.drafts() if d["id"] == draft["id"])["state"] == "approved", "approved"
+        lambda: (
+            next(d for d in console.drafts() if d["id"] == draft["id"])["state"] in ("approved", "posting", "posted")
+        ),
+        "approved",
     )

@@ -61,8 +61,7 @@ def _edit(
     try:
         before = shell.ctx.service.show(draft_id)
         media = images_from_form(shell.store, form, before.media)
-        changed = {"media": media} if media != before.media else {}
-        d, added = shell.ctx.service.edit(draft_id, text, session.operator, None, seen, **changed)
+        d, added = shell.ctx.service.edit(draft_id, text, session.operator, None, seen, media=media)
     except LivetweetError as exc:
         theirs = shell.ctx.service.show(draft_id) if isinstance(exc, Conflict) else None
         reopen = {
@@ -107,8 +106,9 @@ def inbox_action(shell: Shell, request: Request, form: FormData, session: Sessio
         text = str(form.get("text") or "").strip() or None
         alts = [" ".join(str(form.get(f"alt{n}") or "").split()) for n in range(1, SLOTS + 1)]
         count = len(shell.inbox.get(message_id).media)
-        described = {"alt": alts[:count]} if count else {}
-        draft = shell.inbox.reshare(message_id, session.operator, text=text, event_id=shell.ctx.event_id, **described)
+        draft = shell.inbox.reshare(
+            message_id, session.operator, text=text, event_id=shell.ctx.event_id, alt=alts[:count] if count else None
+        )
         return Goto("/queue", f"Draft {draft.slot} made from the message: approve it.", f"draft-{draft.id}")
     if verb == "restore":
         shell.inbox.restore(message_id, session.operator)
@@ -174,7 +174,7 @@ def compose_action(shell: Shell, request: Request, form: FormData, session: Sess
             approve=approve,
             hold=shell.ctx.hold if at is None and approve else timedelta(0),
             reply_to=reply,
-            **({"media": media} if media else {}),
+            media=media,
         )
     except (BadValue, LivetweetError) as exc:
         values = compose_values(
