@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "inbox": ("messages", "inbox_command", "Direct messages sent to the account during the event."),
     "reshare": ("messages", "reshare", "Make a pending draft from a direct message, credited to its sender."),
     "dismiss": ("messages", "dismiss", "Set a direct message aside: it leaves the list of new messages."),
+    "report": ("report", "report", "After the event: what went out when, approvals, misses, cost (HTML, PDF, CSV)."),
     "fake-x": ("fakex", "fake_x", "Serve the simulated X API (for rehearsals and tests)."),
 }
 
