@@ -154,3 +154,28 @@ def test_a_saved_draft_with_an_undescribed_photo_offers_no_approve_until_describ
         ),
         "approved",
     )
+
+
+def test_a_photo_sent_by_direct_message_shows_in_the_inbox_and_is_reshared_with_alt_text(
+    console: Console, browser: Any, tmp_path: Path
+) -> None:
+    from livetweet.fakes import add_dm
+
+    add_dm(console.x.state, "speaker_one", "Our panel this afternoon", [photo(tmp_path / "dm.jpg").read_bytes()])
+    page = login(browser, console)
+    page.goto(console.url + "/inbox")
+    message = page.locator("[data-dm-id]").first
+    thumb = message.locator(".thumbs img")
+    expect(thumb).to_have_attribute("alt", "Photo from @speaker_one, not described yet")
+    assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", thumb.element_handle())
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "inbox-media-1280-light.png"), full_page=True)
+    # Alt text is required before the photo can be reshared (the browser asks, the service refuses).
+    message.get_by_label("Alt text for photo 1").fill("Three speakers on a panel, one holding a microphone")
+    message.get_by_role("button", name="Reshare").click()
+    wait_for(lambda: any(d["slot"].startswith("dm-") for d in console.drafts()), "the reshared draft")
+    page.goto(console.url + "/queue?show=all")
+    reshared = next(d for d in console.drafts() if d["slot"].startswith("dm-"))
+    expect(page.locator(f"#draft-{reshared['id']} .thumbs img")).to_have_attribute(
+        "alt", "Three speakers on a panel, one holding a microphone"
+    )
