@@ -44,6 +44,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "reshare": ("messages", "reshare", "Make a pending draft from a direct message, credited to its sender."),
     "dismiss": ("messages", "dismiss", "Set a direct message aside: it leaves the list of new messages."),
     "report": ("report", "report", "After the event: what went out when, approvals, misses, cost (HTML, PDF, CSV)."),
+    "export": ("exchange", "export", "The plan as a calendar (ICS) or a spreadsheet (CSV; Hootsuite, Buffer)."),
+    "import": ("exchange", "import_posts", "Make a schedule's slots from a spreadsheet (CSV) of posts."),
     "fake-x": ("fakex", "fake_x", "Serve the simulated X API (for rehearsals and tests)."),
 }
 
