@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -45,9 +46,7 @@ def _checked(schedule: Path, read_media: bool = False) -> Report:
 
 def _write_bytes(output: Path | None, data: bytes) -> None:
     if output is None:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        click.echo(data.decode("utf-8"), nl=False)  # both formats are UTF-8 text
         return
     try:
         output.write_bytes(data)
@@ -212,7 +211,13 @@ def _check_import(
     problems = []
     for p in report.problems:
         line = sheet_line(spans, p.line) if p.file == shown else None
-        problems.append(Problem(name, line, p.message, p.severity) if line is not None else p)
+        if line is None:
+            problems.append(p)
+            continue
+        message = re.sub(r"shorten \S*text\.j2", "shorten the text", p.message)  # a text of the sheet, not a template
+        message = re.sub(r"(line )(\d+)", lambda m: m.group(1) + str(sheet_line(spans, int(m.group(2))) or m.group(2)),
+                         message)  # fmt: skip
+        problems.append(Problem(name, line, message, p.severity))
     return text, _Checked(report, problems)
 
 

@@ -158,6 +158,7 @@ def read_sheet(data: bytes, name: str, schedule: Schedule) -> Sheet:
             sheet.problems.append(
                 Problem(name, row.line, f'reply_to "{_short(row.reply_to)}" is the id of no row of this sheet{hint}')
             )
+    sheet.problems.sort(key=lambda p: (p.line, p.message))
     return sheet
 
 
