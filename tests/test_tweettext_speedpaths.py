@@ -155,3 +155,15 @@ def test_a_result_made_fast_is_a_result() -> None:
     assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
     with pytest.raises(AttributeError):
         fast.valid = False  # type: ignore[misc]
+
+
+def test_the_url_search_from_a_words_start_finds_what_the_full_search_finds() -> None:
+    p = tt._patterns(None)
+    rng = random.Random(9)
+    pieces = ["ü", "üü", "日本", "a", "x-", "_", ".", "-", "com", "jp", "рф", "😀", "/", "\u200e", "@"]
+    pieces += ["http://", "HTTPS://", "https:/"]
+    words = [text[:200] for text in TEXTS if "." in text]
+    words += [" " + "".join(rng.choice(pieces) for _ in range(rng.randint(1, 14))) for _ in range(5_000)]
+    for word in words:
+        a, b = p.url.search(word), p.url_from_start.search(word)
+        assert (a and (a.span(), a.groups())) == (b and (b.span(), b.groups())), ascii(word)

@@ -310,9 +310,9 @@ def _trie_pattern(words: Iterable[str]) -> str:
     return emit(root)
 
 
-def _url_patterns(gtlds: tuple[str, ...], cctlds: tuple[str, ...]) -> tuple[str, str, str, str, str]:
-    """twitter-text's URL, ASCII-domain and t.co patterns, the ASCII domain once more for
-    a search that skips the inside of a run, and a cheap hint of a URL."""
+def _url_patterns(gtlds: tuple[str, ...], cctlds: tuple[str, ...]) -> tuple[str, str, str, str, str, str]:
+    """twitter-text's URL, ASCII-domain and t.co patterns, the URL and the ASCII domain
+    once more for a search that skips the inside of a run, and a cheap hint of a URL."""
     tld_end = r"(?=[^0-9a-zA-Z@+\-]|$)"
     gtld = f"(?:{_trie_pattern(gtlds)}{tld_end})"
     cctld = f"(?:{_trie_pattern(cctlds)}{tld_end})"
@@ -351,6 +351,14 @@ def _url_patterns(gtlds: tuple[str, ...], cctlds: tuple[str, ...]) -> tuple[str,
         f"(?P<query>\\?{query_char}*{query_end})?"
         ")"
     )
+    # A search tries every start. Where the character before is one that may precede a
+    # URL and this one is a domain character, the try before already failed with a URL
+    # starting here, and one starting at the next character fails the same way: its
+    # first label is a tail of that one, and all after it is the same. Unless a
+    # protocol starts there. So those tries are skipped, sparing a search a pass over
+    # the rest of a long label at each of its characters. Only for a search from the
+    # start of a word: the character before `pos` has not been tried as the one before.
+    url_from_start = f"(?!(?<={before_char}){domain_char}(?!{protocol})){url}"
     ascii_char = _cls("\\-a-z0-9" + _LATIN_ACCENTS)
     ascii_domain = f"(?:(?:{ascii_char}+)\\.)+{tld}"
     # The first label of an ASCII domain runs to the first dot, so a match may start
@@ -361,7 +369,7 @@ def _url_patterns(gtlds: tuple[str, ...], cctlds: tuple[str, ...]) -> tuple[str,
     # Every URL holds a "." and a TLD that ends there: where none is, no URL scan is needed.
     # The hint runs on to the end of its word (the next space or newline), where a URL ends.
     hint = f"\\.(?:{_word('xn--')}|{_trie_pattern(list(gtlds) + list(cctlds))}{tld_end})[^ \\n]*"
-    return url, ascii_domain, ascii_run, tco, hint
+    return url, url_from_start, ascii_domain, ascii_run, tco, hint
 
 
 def _hashtag_patterns(data: TextData) -> tuple[str, str]:
@@ -549,8 +557,9 @@ class _Patterns:
             gtlds, cctlds = _psl_tlds()
         else:
             gtlds, cctlds = data.gtlds, data.cctlds
-        url, ascii_domain, ascii_run, tco, hint = _url_patterns(gtlds, cctlds)
+        url, url_from_start, ascii_domain, ascii_run, tco, hint = _url_patterns(gtlds, cctlds)
         self.url = re.compile(url)
+        self.url_from_start = re.compile(url_from_start)
         self.ascii_domain = re.compile(ascii_domain)
         self.ascii_run = re.compile(ascii_run)
         self.tco = re.compile(tco)
@@ -767,10 +776,11 @@ def _urls_in(p: _Patterns, text: str, pos: int, stop: int) -> list[tuple[str, in
     newline after it would. A URL holds a dot: where none is left, none is.
     """
     urls: list[tuple[str, int, int]] = []
-    search = p.url.search
+    search = p.url_from_start.search if pos == 0 else p.url.search
     domains_ok = p.domains_ok
     while text.find(".", pos, stop) >= 0:
         m = search(text, pos, stop)
+        search = p.url.search
         if m is None:
             break
         pos = m.end()
