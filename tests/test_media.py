@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from PIL import ExifTags, Image, ImageCms
+from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 
 from livetweet.clock import FixedClock
 from livetweet.draft import Actor, DraftState
@@ -67,6 +67,17 @@ def test_a_colour_profile_is_not_kept() -> None:
     encoded = reencode(out.getvalue(), "slide.png")
     assert encoded.kind == "image/png"
     assert "icc_profile" not in opened(encoded.data).info
+
+
+def test_a_pngs_text_chunks_and_xmp_are_not_kept() -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "Jane Doe")
+    info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta><exif:GPSLatitude>46,13.45N</exif:GPSLatitude></x:xmpmeta>")
+    out = io.BytesIO()
+    Image.new("RGB", (20, 20), (5, 5, 5)).save(out, "PNG", pnginfo=info)
+    encoded = reencode(out.getvalue(), "chart.png")
+    assert b"Jane Doe" not in encoded.data and b"GPSLatitude" not in encoded.data
+    assert not {"Author", "XML:com.adobe.xmp", "xmp"} & set(opened(encoded.data).info)
 
 
 def test_the_cameras_orientation_is_applied_to_the_pixels() -> None:
