@@ -1039,11 +1039,9 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None
 
     # The whole text weighed character by character, then each entity's weight for its characters'.
     if spans:
-        plain_part, plain = w.plain_part, w.plain
+        plain_part = w.plain_part
         for start, end, weight in spans:
-            part = normalized[start:end]
-            # Remembered for the short ones (emoji); a long one (a link) costs more to look up.
-            total += weight - (plain_part(part) if end - start <= 16 else plain(part))
+            total += weight - plain_part(normalized[start:end])
 
     if total <= w.max and not has_invalid:
         valid_end = text_len16 - 1 if text_len16 else 0
