@@ -485,8 +485,8 @@ class _Emoji:
             return -1
         return pos + 1
 
-    def spans(self, text: str, w: _Weights, astral: bool = True) -> list[tuple[int, int]]:
-        """(start, end) of each emoji, left to right, as twemoji's pattern finds them.
+    def spans(self, text: str, w: _Weights, astral: bool = True) -> list[tuple[int, int, int]]:
+        """(start, end, weight) of each emoji, left to right, as twemoji's pattern finds them.
 
         A lone emoji is left out when it weighs as much as the character it is, as
         under the official configs: the result is the same and far cheaper. `astral`:
@@ -503,13 +503,14 @@ class _Emoji:
         if not singles:
             if not astral and self.marked and _VS16 not in text and "\u200d" not in text and _KEYCAP not in text:
                 return []
-            return self._sequence_spans(text)
+            return self._sequence_spans(text, w.default)
         spans = []
         sequences = self.sequences
+        weight = w.default
         for cluster in self.clusters[singles, _KEYCAP in text].finditer(text):
             pos, stop = cluster.span()
             if stop - pos > 1 and cluster.group() in sequences:
-                spans.append((pos, stop))  # the usual case: the cluster is one emoji
+                spans.append((pos, stop, weight))  # the usual case: the cluster is one emoji
                 continue
             while pos < stop:
                 end = self.end(text, pos)
@@ -517,11 +518,11 @@ class _Emoji:
                     pos += 1
                     continue
                 if singles or end - pos > 1:
-                    spans.append((pos, end))
+                    spans.append((pos, end, weight))
                 pos = end
         return spans
 
-    def _sequence_spans(self, text: str) -> list[tuple[int, int]]:
+    def _sequence_spans(self, text: str, weight: int) -> list[tuple[int, int, int]]:
         """`spans` when lone emoji are left out: the sequences alone, leftmost and longest.
 
         A lone emoji or a character that is none both end where they start, so
@@ -532,14 +533,14 @@ class _Emoji:
         for cluster in self.clusters[False, _KEYCAP in text].finditer(text):
             pos, stop = cluster.span()
             if cluster.group() in sequences:
-                spans.append((pos, stop))  # the usual case: the cluster is one emoji
+                spans.append((pos, stop, weight))  # the usual case: the cluster is one emoji
                 continue
             last = stop - 1  # a sequence has two characters at least
             while pos < last:
                 if text[pos + 1] in seconds:
                     for length in lengths.get(text[pos], ()):
                         if pos + length <= stop and text[pos : pos + length] in sequences:
-                            spans.append((pos, pos + length))
+                            spans.append((pos, pos + length, weight))
                             pos += length
                             break
                     else:
@@ -1088,8 +1089,8 @@ def _entity_spans(p: _Patterns, normalized: str, w: _Weights, astral: bool = Tru
     if not emoji_spans:
         return urls
     if not urls:
-        return [(s, e, w.default) for s, e in emoji_spans]
-    merged = sorted([(s, 0, e, weight) for s, e, weight in urls] + [(s, 1, e, w.default) for s, e in emoji_spans])
+        return emoji_spans
+    merged = sorted([(s, 0, e, weight) for s, e, weight in urls] + [(s, 1, e, weight) for s, e, weight in emoji_spans])
     out: list[tuple[int, int, int]] = []
     pos = 0
     for start, _, end, weight in merged:
