@@ -22,6 +22,7 @@ from livetweet.fakes.x import INVALID_MEDIA, MAX_IMAGE_BYTES
 from livetweet.publishers.base import Posted, Refused, RetryLater, Uploaded
 from livetweet.publishers.dryrun import DryRunPublisher
 
+from .support.events import MINI_SCHEDULE
 from .support.photos import gif, jpeg, photo_draft, png
 from .support.world import HELLO_AT, T_1330, World
 
@@ -240,6 +241,25 @@ def test_a_gif_draft_is_posted_through_the_chunked_upload(world: World) -> None:
     [media] = world.x.media_of(post)
     assert (media.kind, media.category, media.alt) == ("image/gif", "tweet_gif", "A flag waving in the wind")
     assert ("POST /2/media/upload/initialize", "200") in routes(world)
+
+
+def test_a_planned_image_goes_out_with_its_slot_and_its_templated_alt_text(tmp_path: Path) -> None:
+    (tmp_path / "schedules" / "media").mkdir(parents=True)
+    (tmp_path / "schedules" / "media" / "panel.jpg").write_bytes(jpeg(gps=True))
+    schedule = MINI_SCHEDULE.replace(
+        "    at: opening.start + 1m\n",
+        "    at: opening.start + 1m\n    media:\n      - file: media/panel.jpg\n"
+        '        alt: "The panel of {{ event.title }}: five people at a long table"\n',
+    )
+    w = World(tmp_path, schedule, mode="auto")
+    try:
+        w.at(HELLO_AT).at(HELLO_AT + timedelta(minutes=20))
+        hello, q1 = w.x.posts()
+        assert [m.alt for m in w.x.media_of(hello)] == ["The panel of Demo event: five people at a long table"]
+        assert w.x.media_of(q1) == [] and len(w.x.uploads()) == 1
+        assert b"SN-0042-SECRET" not in w.x.uploads()[0].data  # what reached X is the re-encoded photo
+    finally:
+        w.close()
 
 
 def test_a_post_without_images_sends_no_media_call(world: World) -> None:
