@@ -5,6 +5,7 @@ and what reaches the browser carries no camera metadata."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -179,3 +180,20 @@ def test_a_photo_sent_by_direct_message_shows_in_the_inbox_and_is_reshared_with_
     expect(page.locator(f"#draft-{reshared['id']} .thumbs img")).to_have_attribute(
         "alt", "Three speakers on a panel, one holding a microphone"
     )
+
+
+def test_compose_makes_a_quote_card_with_its_alt_text(console: Console, browser: Any) -> None:
+    page = login(browser, console)
+    page.goto(console.url + "/compose")
+    page.get_by_label("What to post").fill("Heard at the roundtable")
+    page.get_by_label("Quote", exact=True).fill("Decent work is the best integration policy")
+    page.get_by_label("Speaker").fill("A panellist")
+    page.get_by_role("button", name="Save as draft").click()
+    wait_for(lambda: any(d["text"].startswith("Heard at the roundtable") for d in console.drafts()), "the draft")
+    draft = next(d for d in console.drafts() if d["text"].startswith("Heard at the roundtable"))
+    page.goto(console.url + f"/queue?show=all#draft-{draft['id']}")
+    thumb = page.locator(f"#draft-{draft['id']} .thumbs img")
+    expect(thumb).to_have_attribute(
+        "alt", re.compile(r"^Quote card: “Decent work is the best integration policy” — A panellist")
+    )
+    assert page.evaluate("(img) => img.naturalWidth", thumb.element_handle()) == 1200

@@ -57,6 +57,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
         IO_LIBRARIES,
     ),
     "livetweet.media": (FOUNDATION | {"livetweet.plan.media", "livetweet.plan.normal"}, IO_LIBRARIES),
+    "livetweet.cards": (FOUNDATION, IO_LIBRARIES),  # draws with Pillow, reads and writes nothing
     "livetweet.publishers": (
         FOUNDATION | {"livetweet.publishers", "livetweet.inbox", "livetweet.plan.tweettext"},
         {"sqlalchemy", "starlette", "uvicorn", "apscheduler"},
@@ -65,7 +66,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "livetweet.console": (
         FOUNDATION
         | {"livetweet.console", "livetweet.service", "livetweet.store", "livetweet.plan", "livetweet.inbox",
-           "livetweet.media"},
+           "livetweet.media", "livetweet.cards"},
         {"tweepy", "requests", "apscheduler", "sqlalchemy"},
     ),
     "livetweet.dispatch": (

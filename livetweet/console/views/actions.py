@@ -16,12 +16,14 @@ from starlette.responses import Response
 from ...draft import Attachment
 from ...errors import BadValue, Conflict, LivetweetError
 from ...plan.values import format_duration, parse_clock_time, parse_signed_duration
-from ...service import compose_draft
+from ...service import compose_draft, readmodels
 from ..auth import Session
 from ..display import words
 from ..shell import BadRequest, Goto, Shell, _id
 from ..uploads import SLOTS, images_from_form
 from .pages import compose_values, queue_values
+
+CARD_NAME = "quote-card.png"
 
 
 def draft_action(shell: Shell, request: Request, form: FormData, session: Session) -> str | Goto | Response:
@@ -146,6 +148,23 @@ def live_action(shell: Shell, request: Request, form: FormData, session: Session
     raise BadRequest(f"unknown action {verb}")
 
 
+def _has_card(media: tuple[Attachment, ...]) -> bool:
+    return any(m.name == CARD_NAME for m in media)
+
+
+def _quote_card(shell: Shell, quote: str, speaker: str) -> Attachment:
+    """A quote card in the event's name and the running segment's first hashtag, kept like a photo."""
+    from ...cards import Card, alt_text, render
+    from ...media import keep
+
+    segment = shell.running_segment(shell.ctx.service.clock.now())
+    tags = readmodels.bands(shell.ctx.service, shell.ctx.event_id)
+    hashtag = next((b.hashtags[0] for b in tags if segment and b.id == segment["id"] and b.hashtags), "")
+    event = shell.event_row["title"] if shell.event_row else ""
+    card = Card(quote=quote, speaker=speaker, event=event, hashtag=hashtag)
+    return keep(shell.store, None, render(card), CARD_NAME, alt_text(card))
+
+
 def compose_action(shell: Shell, request: Request, form: FormData, session: Session) -> Goto | Response:
     text = str(form.get("text") or "")
     at_text = str(form.get("at") or "").strip()
@@ -153,8 +172,12 @@ def compose_action(shell: Shell, request: Request, form: FormData, session: Sess
     approve = form.get("approve") != "0"
     reply = shell.int_field(form, "reply_to")
     media: tuple[Attachment, ...] = ()
+    quote = " ".join(str(form.get("card_quote") or "").split())
+    speaker = " ".join(str(form.get("card_speaker") or "").split())
     try:
         media = images_from_form(shell.store, form)
+        if quote or speaker:
+            media = (*media, _quote_card(shell, quote, speaker))
         at: datetime | None = None
         if when == "at":
             if not at_text:
@@ -178,8 +201,16 @@ def compose_action(shell: Shell, request: Request, form: FormData, session: Sess
         )
     except (BadValue, LivetweetError) as exc:
         values = compose_values(
-            shell, text=text, at=at_text, when=when, reply_to=reply, error=words(str(exc)), kept=media
-        )
+            shell,
+            text=text,
+            at=at_text,
+            when=when,
+            reply_to=reply,
+            error=words(str(exc)),
+            kept=media,
+            card_quote="" if _has_card(media) else quote,
+            card_speaker="" if _has_card(media) else speaker,
+        )  # fmt: skip  (a card already made comes back with the images, not to be made twice)
         return shell.page("compose.html", request, session, status=422, **values)
     tags = f" with {' '.join(added)} added" if added else ""
     if not approve:

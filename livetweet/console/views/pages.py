@@ -92,6 +92,8 @@ def compose_values(shell: Shell, **typed: Any) -> dict[str, Any]:
         "reply_to": None,
         "error": "",
         "kept": (),
+        "card_quote": "",
+        "card_speaker": "",
         **typed,
     }
 
