@@ -11,15 +11,17 @@ imported by the functions that use them: importing this module costs nothing.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from .errors import LivetweetError
+from .plan.exporting import safe_cell
 
 if TYPE_CHECKING:
     from .config import Prices
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
 
 TEMPLATES = Path(__file__).with_name("report_templates")
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula
 STATE_COLOURS = {
     "posted": "#1a7f37",
     "missed": "#b3261e",
@@ -84,12 +85,6 @@ def usd(value: float) -> str:
     return f"${value:,.2f}"
 
 
-def safe_cell(value: object) -> str:
-    """A text cell a spreadsheet shows as text: one starting like a formula gets a leading apostrophe."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
 # --- the chart ---------------------------------------------------------------------------------
 
 
@@ -99,7 +94,6 @@ def chart_svg(report: EventReport) -> str:
     try:
         import matplotlib
         import matplotlib.dates
-        from matplotlib.collections import LineCollection
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise ReportError(
@@ -109,36 +103,50 @@ def chart_svg(report: EventReport) -> str:
     matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: smaller, searchable, printable
     matplotlib.rcParams["svg.hashsalt"] = "livetweet"  # the same report draws the same file
     zone = ZoneInfo(report.timezone)
-    fig = Figure(figsize=(11, 5.2), layout="constrained")
+    fig = Figure(figsize=(11, 5.2))
+    fig.subplots_adjust(left=0.07, right=0.99, top=0.94, bottom=0.06, hspace=0.16)  # fixed: no layout pass to pay
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1])
-    num = mdates.date2num
+    epoch = float(mdates.date2num(datetime(1970, 1, 1, tzinfo=UTC)))
+
+    def num(when: datetime) -> float:
+        """A time as matplotlib's date number (days), without a call per point to its converter."""
+        return epoch + when.timestamp() / 86400.0
 
     plan_y, run_y, h = 2.0, 1.0, 0.7
+    day = 86400.0
+    planned_bands = [
+        (num(b.planned_start), (b.planned_end - b.planned_start).total_seconds() / day) for b in report.bands
+    ]
+    run_bands = [(num(b.start), (b.end - b.start).total_seconds() / day) for b in report.bands]
+    top.broken_barh(planned_bands, (plan_y - h / 2, h), facecolors=PLAN_COLOUR, edgecolors="white",
+                    gid="segments-planned")  # fmt: skip
+    top.broken_barh(run_bands, (run_y - h / 2, h), facecolors=RUN_COLOUR, edgecolors="white", gid="segments-run")
     for band in report.bands:
-        width = (band.planned_end - band.planned_start).total_seconds() / 86400
-        top.broken_barh([(num(band.planned_start), width)], (plan_y - h / 2, h), facecolors=PLAN_COLOUR,
-                        edgecolors="white", gid=f"segment-planned-{band.id}")  # fmt: skip
-        top.broken_barh([(num(band.start), (band.end - band.start).total_seconds() / 86400)], (run_y - h / 2, h),
-                        facecolors=RUN_COLOUR, edgecolors="white", gid=f"segment-run-{band.id}")  # fmt: skip
         top.text(num(band.start + (band.end - band.start) / 2), run_y - h / 2 - 0.08, band.id, ha="center",
                  va="top", fontsize=7, color="#333333", clip_on=True)  # fmt: skip
 
     posts = report.posts
     planned = [p for p in posts if p.source == "schedule"]  # a reshare or a composed line had no planned time
-    links = [((num(p.planned_at), plan_y), (num(p.posted_at), run_y)) for p in planned if p.posted_at is not None]
-    if links:
-        top.add_collection(LineCollection(links, colors="#9a9a9a", linewidths=0.6, gid="post-moves"))
-    _scatter(top, [p.planned_at for p in planned], plan_y, "o", "none", "#4a5a70", "posts-planned", "planned")
+    nan = float("nan")
+    moves_x: list[float] = []
+    moves_y: list[float] = []
+    for p in planned:
+        if p.posted_at is not None:  # one path for every move, however many posts: light to draw and to load
+            moves_x += [num(p.planned_at), num(p.posted_at), nan]
+            moves_y += [plan_y, run_y, nan]
+    if moves_x:
+        top.plot(moves_x, moves_y, color="#9a9a9a", linewidth=0.6, gid="post-moves")
+    _marks(top, num, [p.planned_at for p in planned], plan_y, "o", "none", "#4a5a70", "posts-planned", "planned")
     posted = [p for p in posts if p.posted_at is not None]
-    _scatter(top, [p.posted_at for p in posted if p.posted_at], run_y, "o", STATE_COLOURS["posted"],
-             STATE_COLOURS["posted"], "posts-posted", "posted")  # fmt: skip
-    _scatter(top, [p.due_at for p in report.missed], run_y, "X", STATE_COLOURS["missed"], STATE_COLOURS["missed"],
-             "posts-missed", "missed", size=60)  # fmt: skip
-    _scatter(top, [p.due_at for p in report.failed], run_y, "s", "none", STATE_COLOURS["failed"], "posts-failed",
-             "failed (X refused it)", size=44)  # fmt: skip
+    _marks(top, num, [p.posted_at for p in posted if p.posted_at], run_y, "o", STATE_COLOURS["posted"],
+           STATE_COLOURS["posted"], "posts-posted", "posted")  # fmt: skip
+    _marks(top, num, [p.due_at for p in report.missed], run_y, "X", STATE_COLOURS["missed"], STATE_COLOURS["missed"],
+           "posts-missed", "missed", size=8)  # fmt: skip
+    _marks(top, num, [p.due_at for p in report.failed], run_y, "s", "none", STATE_COLOURS["failed"], "posts-failed",
+           "failed (X refused it)", size=6.5)  # fmt: skip
     waiting = [p for p in posts if p.posted_at is None and p.state.value not in ("missed", "failed")]
-    _scatter(top, [p.due_at for p in waiting], run_y, "|", "#8a8a8a", "#8a8a8a", "posts-not-sent",
-             "not sent (rejected or never approved)", size=80)  # fmt: skip
+    _marks(top, num, [p.due_at for p in waiting], run_y, "|", "#8a8a8a", "#8a8a8a", "posts-not-sent",
+           "not sent (rejected or never approved)", size=9)  # fmt: skip
 
     for mark in report.shifts:
         label = f"{mark.kind} {mark.segment or ''} {signed_minutes(mark.seconds)}".replace("  ", " ")
@@ -156,12 +164,15 @@ def chart_svg(report: EventReport) -> str:
     top.grid(axis="x", color="#e6e6e6", linewidth=0.6)
     top.tick_params(axis="x", labelbottom=False)
 
-    lagged = [p for p in posted if p.lag_seconds is not None and p.posted_at is not None]
-    if lagged:
-        xs = [num(p.posted_at) for p in lagged if p.posted_at]
-        ys = [p.lag_seconds or 0.0 for p in lagged]
-        bottom.vlines(xs, 0, ys, colors=STATE_COLOURS["posted"], linewidth=0.8, gid="lag-bars")
-        bottom.scatter(xs, ys, s=8, color=STATE_COLOURS["posted"], gid="lag-points", zorder=3)
+    stems_x: list[float] = []
+    stems_y: list[float] = []
+    for p in posted:
+        if p.lag_seconds is not None and p.posted_at is not None:
+            x = num(p.posted_at)
+            stems_x += [x, x, nan]
+            stems_y += [0.0, p.lag_seconds, nan]
+    if stems_x:
+        bottom.plot(stems_x, stems_y, color=STATE_COLOURS["posted"], linewidth=1.2, gid="lag-bars")
     bottom.axhline(0, color="#555555", linewidth=0.6)
     bottom.set_ylabel("lag (s)", fontsize=8)
     bottom.grid(axis="both", color="#e6e6e6", linewidth=0.6)
@@ -183,15 +194,28 @@ def chart_svg(report: EventReport) -> str:
     return re.sub(r"<svg ", '<svg role="img" aria-labelledby="chart-title" ', svg, count=1)
 
 
-def _scatter(ax: Any, times: Sequence[datetime], y: float, marker: str, face: str, edge: str, gid: str, label: str,
-             size: float = 26) -> None:  # fmt: skip
-    import matplotlib.dates
+DENSE = 300  # posts on a row past which each is drawn as a tick, all in one path, rather than a marker each
 
-    mdates: Any = matplotlib.dates
+
+def _marks(ax: Any, num: Any, times: Sequence[datetime], y: float, marker: str, face: str, edge: str, gid: str,
+           label: str, size: float = 5) -> None:  # fmt: skip
+    """One kind of post on a row of the chart: a marker each, or for many posts a tick each (one path, so that
+    10,000 posts draw and load as fast as ten)."""
     if not times:
         return
-    ax.scatter([mdates.date2num(t) for t in times], [y] * len(times), marker=marker, s=size, facecolors=face,
-               edgecolors=edge, linewidths=1.2, gid=gid, label=f"{label} ({len(times)})", zorder=3)  # fmt: skip
+    named = f"{label} ({len(times)})"
+    if len(times) > DENSE:
+        xs: list[float] = []
+        ys: list[float] = []
+        for t in times:
+            x = num(t)
+            xs += [x, x, float("nan")]
+            ys += [y - 0.14, y + 0.14, float("nan")]
+        ax.plot(xs, ys, color=edge, linewidth=0.7, gid=gid, label=named, zorder=3)
+        return
+    ax.plot([num(t) for t in times], [y] * len(times), linestyle="none", marker=marker, markersize=size,
+            markerfacecolor=face, markeredgecolor=edge, markeredgewidth=1.2, gid=gid, label=named,
+            zorder=3)  # fmt: skip
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -199,12 +223,30 @@ def _scatter(ax: Any, times: Sequence[datetime], y: float, marker: str, face: st
 
 def render_html(report: EventReport, generated_at: datetime, chart: str | None = None) -> str:
     """The report as one HTML page that needs nothing else: no network, no script, prints on A4."""
-    try:
-        import jinja2
-        from markupsafe import Markup
-    except ImportError as exc:  # pragma: no cover - jinja2 is a dependency
-        raise ReportError("the report needs Jinja2") from exc
+    from markupsafe import Markup  # Jinja2's, a dependency
+
     zone = ZoneInfo(report.timezone)
+    svg = Markup(chart if chart is not None else chart_svg(report))  # matplotlib escapes the text it draws
+    return str(
+        _template().render(
+            r=report,
+            clock=lambda when: clock(when, zone, report.starts_at),
+            chart=svg,
+            generated=clock(generated_at, zone, report.starts_at),
+            event_day=report.starts_at.astimezone(zone).strftime("%A %d %B %Y"),
+            span=f"{report.starts_at.astimezone(zone):%H:%M}-{report.ends_at.astimezone(zone):%H:%M} {zone.key}",
+            prices=report.spent_cost.prices,
+            cost_rows=_cost_rows(report.planned_cost, report.spent_cost),
+            short=_short,
+        )
+    )
+
+
+@functools.cache
+def _template() -> Any:
+    """The page's template, compiled once a process (a report of 3,000 posts renders in a fraction of a second)."""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -212,22 +254,11 @@ def render_html(report: EventReport, generated_at: datetime, chart: str | None =
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["clock"] = lambda when: clock(when, zone, report.starts_at)
     env.filters["seconds"] = seconds
     env.filters["usd"] = usd
     env.filters["signed"] = signed_minutes
     env.filters["percent"] = lambda n, d: f"{(100 * n / d):.0f}%" if d else "–"
-    svg = Markup(chart if chart is not None else chart_svg(report))  # matplotlib escapes the text it draws
-    return env.get_template("report.html").render(
-        r=report,
-        chart=svg,
-        generated=clock(generated_at, zone, report.starts_at),
-        event_day=report.starts_at.astimezone(zone).strftime("%A %d %B %Y"),
-        span=f"{report.starts_at.astimezone(zone):%H:%M}-{report.ends_at.astimezone(zone):%H:%M} {zone.key}",
-        prices=report.spent_cost.prices,
-        cost_rows=_cost_rows(report.planned_cost, report.spent_cost),
-        short=_short,
-    )
+    return env.get_template("report.html")
 
 
 def _cost_rows(planned: Cost, spent: Cost) -> list[tuple[str, float, int, float, int, float]]:

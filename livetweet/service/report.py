@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 S = DraftState
 NETWORK = "X"  # the one network livetweet posts to today
 ON_TIME = timedelta(minutes=1)  # a post this close to its time is on time
+MARK_REACH = timedelta(hours=2)  # a shift or pause made this long before or after the event is still drawn
 APPROVALS = ("approve", "post-now")  # the audited actions by which a person lets a draft go out
 
 
@@ -282,6 +283,9 @@ def compute_report(
     times += [b.planned_start for b in bands] + [b.end for b in bands] + [p.planned_at for p in posts]
     first = min([*times, event["starts_at"]])
     last = max([*times, event["ends_at"]])
+    marks = [m.at for m in shifts] + [m.at for m in pauses]  # drawn when made, if during (or near) the event
+    first = min([first, *(t for t in marks if t >= first - MARK_REACH)])
+    last = max([last, *(t for t in marks if t <= last + MARK_REACH)])
     messages = _messages(data, {d.id: d for d in data.drafts})
     planned_texts = [d.text for d in drafts if d.source == "schedule"]
     planned_images = sum(len(d.media) for d in drafts if d.source == "schedule")
