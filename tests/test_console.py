@@ -127,7 +127,7 @@ def test_edit_a_draft_and_watch_the_counter(console: Console, browser: object) -
     opening = console.draft("opening")["id"]
     card = draft_card(page, opening)
     card.get_by_role("button", name="Edit", exact=True).click()  # type: ignore[attr-defined]
-    area = card.locator("textarea")  # type: ignore[attr-defined]
+    area = card.locator("textarea[name=text]")  # type: ignore[attr-defined]
     counter = card.locator("output.counter")  # type: ignore[attr-defined]
     typed = "The roundtable starts now 🌍 https://migrationnetwork.un.org/"
     area.fill(typed)

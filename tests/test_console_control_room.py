@@ -71,12 +71,12 @@ def test_a_refused_edit_stays_open_with_the_typed_text_and_the_reason(console: C
     page.goto(console.url + f"/queue#draft-{q2}")
     card(page, q2).get_by_role("button", name="Edit", exact=True).click()
     typed = "An edit far too long for one post. " * 10
-    card(page, q2).locator("textarea").fill(typed)
+    card(page, q2).locator("textarea[name=text]").fill(typed)
     card(page, q2).get_by_role("button", name="Save edit").click()
     error = card(page, q2).locator(".field-error")
     expect(error).to_contain_text("Not saved")
     expect(error).to_be_in_viewport()
-    assert card(page, q2).locator("textarea").input_value() == typed
+    assert card(page, q2).locator("textarea[name=text]").input_value() == typed
     assert "livetweet " not in error.inner_text() and "--" not in error.inner_text()
     assert console.draft("q2")["revision"] == 1  # nothing saved
     # A reload does not bring the refusal back as a banner, and the address is the queue's.
@@ -89,14 +89,14 @@ def test_an_edit_that_lost_a_race_shows_both_versions_and_can_take_mine(console:
     for page in (alice, bob):
         page.goto(console.url + "/queue")
         card(page, q3).get_by_role("button", name="Edit", exact=True).click()
-    card(bob, q3).locator("textarea").fill("Bob's words on question three")
+    card(bob, q3).locator("textarea[name=text]").fill("Bob's words on question three")
     card(bob, q3).get_by_role("button", name="Save edit").click()
     expect(card(bob, q3).locator("header .rev")).to_have_text("rev 2")
-    card(alice, q3).locator("textarea").fill("Alice's words on question three")
+    card(alice, q3).locator("textarea[name=text]").fill("Alice's words on question three")
     card(alice, q3).get_by_role("button", name="Save edit").click()
     conflict = card(alice, q3).locator(".conflict")
     expect(conflict).to_contain_text("Bob's words on question three")
-    assert card(alice, q3).locator("textarea").input_value() == "Alice's words on question three"
+    assert card(alice, q3).locator("textarea[name=text]").input_value() == "Alice's words on question three"
     assert console.draft("q3")["text"].startswith("Bob's words")
     card(alice, q3).get_by_role("button", name="Save mine instead").click()
     wait_for(lambda: console.draft("q3")["text"].startswith("Alice's words"), "alice's text saved over bob's")
@@ -107,11 +107,11 @@ def test_typed_text_survives_a_reload(console: Console, browser: Any) -> None:
     q4 = console.draft("q4")["id"]
     page.goto(console.url + "/queue")
     card(page, q4).get_by_role("button", name="Edit", exact=True).click()
-    card(page, q4).locator("textarea").fill("")
-    card(page, q4).locator("textarea").press_sequentially("Half a thought")
+    card(page, q4).locator("textarea[name=text]").fill("")
+    card(page, q4).locator("textarea[name=text]").press_sequentially("Half a thought")
     page.reload()
     expect(card(page, q4).locator("form.edit")).to_be_visible()
-    assert card(page, q4).locator("textarea").input_value() == "Half a thought"
+    assert card(page, q4).locator("textarea[name=text]").input_value() == "Half a thought"
     page.goto(console.url + "/compose")
     page.get_by_label("What to post").press_sequentially("A line I was typing")
     page.reload()
