@@ -32,6 +32,7 @@ from argon2 import PasswordHasher
 import livetweet.console.views.live as console_live
 from livetweet.clock import SystemClock
 from livetweet.console import ConsoleAuth, ConsoleContext, create_app
+from livetweet.console.guard import MEDIA_BODY
 from livetweet.console.server import ConsoleServer, allowed_hosts
 from livetweet.fakes import FakeXServer
 from livetweet.inbox import IncomingMessage
@@ -313,7 +314,9 @@ def test_dns_rebinding_in_chromium_gets_nothing_but_a_refusal(console: Console) 
 def test_an_oversized_content_length_is_refused_without_reading_the_body(console: Console) -> None:
     session, csrf = logged_in(console.url)
     cookie = f"livetweet_session={session.cookies['livetweet_session']}"
-    for path, limit in (("/login", 4096), ("/logout", 4096), ("/compose", 65536), ("/api/count", 65536)):
+    paths = (("/login", 4096), ("/logout", 4096), ("/drafts/1/approve", 65536), ("/api/count", 65536))
+    paths += (("/compose", MEDIA_BODY), ("/drafts/1/edit", MEDIA_BODY))  # photos go there, no more
+    for path, limit in paths:
         for length in (limit + 1, 990_000_000):
             headers = {"Content-Type": "application/x-www-form-urlencoded", "Content-Length": str(length)}
             headers |= {"Cookie": cookie, "X-CSRF-Token": csrf}
@@ -362,6 +365,16 @@ def test_no_file_parts_are_accepted(console: Console) -> None:
         timeout=10,
     )
     assert compose.status_code == 400 and len(console.drafts()) == before
+    # Where images go, a file is taken only as an image, and only after it was re-encoded as one.
+    program = {"image1": ("photo.jpg", b"MZ\x90\x00" + b"\0" * 3000, "image/jpeg")}  # a renamed .exe
+    refused = session.post(
+        console.url + "/compose",
+        data={"csrf": csrf, "text": "A post with a program as its photo", "when": "now", "alt1": "A photo"},
+        files=program,
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert refused.status_code == 422 and "Not saved" in refused.text and len(console.drafts()) == before
 
 
 # --- 5. the routing adapter ------------------------------------------------------------------

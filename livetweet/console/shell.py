@@ -51,6 +51,7 @@ def _id(value: object, what: str) -> int:
 
 VERIFY_SLOTS = 2  # password checks at once (argon2 takes memory and most of a second)
 MAX_FORM_FIELDS = 64
+IMAGE_FIELDS = frozenset({"image1", "image2", "image3", "image4"})
 PAGES = frozenset({"/", "/login", "/queue", "/inbox", "/posted", "/history", "/compose", "/live/confirm"})
 
 
@@ -331,7 +332,10 @@ class Shell:
         """A state-changing POST: needs a session and its CSRF token; errors come back as messages."""
 
         async def handler(request: Request, session: Session) -> Response:
-            form = await self.read_form(request)
+            try:
+                form = await self.read_form(request)
+            except BadRequest as exc:
+                return PlainTextResponse(str(exc), status_code=400)
             if not same(str(form.get("csrf") or ""), session.csrf):
                 return JSONResponse({"error": "missing or wrong CSRF token: reload the page"}, status_code=403)
             try:
@@ -359,9 +363,13 @@ class Shell:
         return self.guarded(handler)
 
     async def read_form(self, request: Request) -> FormData:
-        """The form of a POST: fields only, no file parts (none is expected anywhere)."""
+        """The form of a POST: fields only, except images in image1..image4 where images go."""
         files = 4 if body_limit(request.url.path) > BODY_LIMIT else 0  # images only where they go
-        return _clean_form(await request.form(max_files=files, max_fields=MAX_FORM_FIELDS))
+        form = await request.form(max_files=files, max_fields=MAX_FORM_FIELDS)
+        for key, value in form.multi_items():
+            if not isinstance(value, str) and key not in IMAGE_FIELDS:
+                raise BadRequest(f"a file was sent as {key[:30]!r}: only images, in image1 to image4, are taken")
+        return _clean_form(form)
 
     def int_field(self, form: FormData, name: str) -> int | None:
         value = str(form.get(name) or "")
