@@ -121,3 +121,17 @@ def test_no_colour_when_no_color_is_set_even_on_a_terminal(monkeypatch: pytest.M
     assert use_colour(Tty())
     monkeypatch.setenv("NO_COLOR", "1")
     assert not use_colour(Tty())
+
+
+def test_preview_states_the_plans_cost_on_x_with_its_images() -> None:
+    from livetweet.media import reencode_file
+    from livetweet.plan.check import check_schedule
+    from livetweet.plan.cost import estimate_cost
+
+    result = cli("preview", str(SHIPPED_SCHEDULE.relative_to(REPO)), cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    report = check_schedule(SHIPPED_SCHEDULE, read_media=reencode_file)
+    assert report.schedule is not None
+    expected = estimate_cost(report.schedule, report.posts)
+    assert f"Estimated cost on X: {expected.describe()}" in result.stdout.splitlines()
+    assert expected.images == 2 and "2 image alt texts" in expected.describe()  # the two planned images

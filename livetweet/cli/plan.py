@@ -84,7 +84,11 @@ def preview(schedule: Path, as_json: bool, tz: str | None) -> None:
     if as_json:
         click.echo(json.dumps([post_json(p, zone) for p in posts], indent=2, ensure_ascii=False))
     else:
+        from ..plan.cost import estimate_cost
+
         print_preview(report, posts, zone)
+        # What the plan costs on X's pay-per-use, images' alt texts included (prices dated).
+        click.echo(f"Estimated cost on X: {estimate_cost(report.schedule, posts).describe()}")
     if not report.ok:
         click.echo(
             f"{len(report.errors)} problem(s) listed above: run `livetweet check {schedule}` for details.", err=True
