@@ -167,3 +167,9 @@ def test_the_url_search_from_a_words_start_finds_what_the_full_search_finds() ->
     for word in words:
         a, b = p.url.search(word), p.url_from_start.search(word)
         assert (a and (a.span(), a.groups())) == (b and (b.span(), b.groups())), ascii(word)
+
+
+def test_the_walk_over_links_is_the_walk_over_the_extracted_links() -> None:
+    p = tt._patterns(tt.TextData("a cache of its own"))
+    for text in TEXTS + [t * 2 for t in TEXTS[:500]]:
+        assert tt._url_walk(p, text, 2300) == tt._url_spans(text, tt._extract_urls(p, text), 2300), ascii(text)

@@ -576,6 +576,7 @@ class _Patterns:
         self.domains_ok: dict[str, bool] = {}
         self.labels_ok: dict[str, bool] = {}
         self.url_words: dict[str, list[tuple[str, int, int]]] = {}
+        self.url_walks: dict[str, list[tuple[int, int]]] = {}
         self.latin_accent = re.compile(f"[{_LATIN_ACCENTS}]")
 
 
@@ -701,13 +702,12 @@ def _url_ok(p: _Patterns, url: str, protocol: str | None, domain: str, split: bo
 
 def _domain_ok(p: _Patterns, domain: str) -> bool:
     """Whether each label of `domain` encodes to 1..63 characters, remembered in `p.domains_ok`."""
-    labels = domain.split(".")
     if domain.isascii() and domain.isprintable():  # the usual case: punycode keeps each label
-        ok = max(map(len, labels)) <= _MAX_LABEL_LENGTH
+        ok = len(domain) <= _MAX_LABEL_LENGTH or max(map(len, domain.split("."))) <= _MAX_LABEL_LENGTH
     else:
         labels_ok = p.labels_ok
         ok = True
-        for label in labels:
+        for label in domain.split("."):
             label_ok = labels_ok.get(label)
             if label_ok is None:
                 label_ok = _label_ok(label)
@@ -1026,7 +1026,7 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None
         normalized = text
         text_len16 = len(text)
         offset = 0
-        spans = _url_spans(text, _extract_urls(p, text), w) if "." in text else []
+        spans = _url_walk(p, text, w.url) if "." in text else []
         has_invalid = False
         total = w.plain(text)
         normalized_len16 = text_len16
@@ -1084,7 +1084,7 @@ def _entity_spans(p: _Patterns, normalized: str, w: _Weights, astral: bool = Tru
     The walk takes a URL before an emoji that starts at the same place, and skips any
     entity that starts inside one already taken.
     """
-    urls = _url_spans(normalized, _extract_urls(p, normalized), w) if "." in normalized else []
+    urls = _url_walk(p, normalized, w.url) if "." in normalized else []
     emoji_spans = p.emoji.spans(normalized, w, astral) if w.config.emoji_parsing_enabled else []
     if not emoji_spans:
         return urls
@@ -1100,7 +1100,37 @@ def _entity_spans(p: _Patterns, normalized: str, w: _Weights, astral: bool = Tru
     return out
 
 
-def _url_spans(text: str, urls: list[tuple[str, int, int]], w: _Weights) -> list[tuple[int, int, int]]:
+def _url_walk(p: _Patterns, text: str, weight: int) -> list[tuple[int, int, int]]:
+    """`_url_spans(text, _extract_urls(p, text), ...)`, each link weighing `weight`.
+
+    The same walk over the same words: where a link is found in a word, and where
+    the walk steps over it, depend on the word alone, so both are remembered.
+    """
+    spans: list[tuple[int, int, int]] = []
+    pos = 0
+    lines = "\n" in text
+    walks = p.url_walks
+    for hint in p.url_hint.finditer(text):
+        at, stop = hint.span()  # the hint runs to the end of its word
+        start = text.rfind(" ", pos, at)
+        if lines:
+            start = max(start, text.rfind("\n", pos, at))
+        if start >= 0:  # not the start of the text, where "^" may match
+            word = text[start:stop]
+            walk = walks.get(word)
+            if walk is None:
+                walk = [(s, e) for s, e, _ in _url_spans(word, _urls_in(p, word, 0, len(word)), 0)]
+                if len(walks) > 4096:
+                    walks.clear()
+                walks[word] = walk
+            spans.extend([(start + s, start + e, weight) for s, e in walk])
+        else:
+            spans.extend(_url_spans(text, _urls_in(p, text, pos, stop), weight))
+        pos = stop
+    return spans
+
+
+def _url_spans(text: str, urls: list[tuple[str, int, int]], weight: int) -> list[tuple[int, int, int]]:
     """(start, end, weight) of each URL as twitter-text's walk steps over it.
 
     The walk steps by the length of the URL's value, not of its place in the text. They
@@ -1118,7 +1148,7 @@ def _url_spans(text: str, urls: list[tuple[str, int, int]], w: _Weights) -> list
                 end += 1
             if units > target:
                 end -= 1  # it landed on a low surrogate, which it weighs as a character
-        spans.append((start, end, w.url))
+        spans.append((start, end, weight))
     return spans
 
 
