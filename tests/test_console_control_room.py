@@ -345,3 +345,12 @@ def test_phone_width_has_44_px_targets_and_a_compact_header(console: Console, br
                 .filter(r => r.height < 44 || r.width < 44).length"""
         )
         assert small == 0, f"{path}: {small} controls under 44 px"
+
+
+def test_the_console_links_to_the_events_report(console: Console, browser: Any) -> None:
+    page = login(browser, console)
+    page.get_by_role("link", name="Report").click()
+    expect(page.locator("svg").first).to_be_visible()  # the timeline chart, drawn inline
+    answer = page.request.get(console.url + "/report")
+    assert answer.ok and "script-src" not in answer.headers["content-security-policy"]
+    assert "default-src 'none'" in answer.headers["content-security-policy"]  # it may run nothing

@@ -66,7 +66,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "livetweet.console": (
         FOUNDATION
         | {"livetweet.console", "livetweet.service", "livetweet.store", "livetweet.plan", "livetweet.inbox",
-           "livetweet.media", "livetweet.cards"},
+           "livetweet.media", "livetweet.cards", "livetweet.report"},
         {"tweepy", "requests", "apscheduler", "sqlalchemy"},
     ),
     "livetweet.dispatch": (

@@ -54,13 +54,13 @@ def report(
     service = app.open(announce=False)
     click.echo(style(app.where(), err=True, dim=True), err=True)  # to stderr: standard output is the report
     from ..config import PRICES
-    from ..service.report import compute_report, read_report_data
+    from ..service.report import compute_report, objectives_of, read_report_data
 
     event = service.resolve_event(event_id)
     _note("reading the store...")
     data = read_report_data(service.store, event)
     read = _read_metrics(app, service, data, PRICES, yes) if metrics else None
-    figures = compute_report(data, PRICES, read, _objectives(data.event["schedule_path"]))
+    figures = compute_report(data, PRICES, read, objectives_of(data.event["schedule_path"]))
     from .. import report as render
 
     if chosen == "json":
@@ -99,18 +99,6 @@ def _write(output: Path | None, text: str) -> None:
         from ..errors import LivetweetError
 
         raise LivetweetError(f"{output} cannot be written: {exc.strerror or exc}") from exc
-
-
-def _objectives(schedule_path: str) -> dict[str, str] | None:
-    """What each hashtag stands for, from the event's schedule when it is still there (else None)."""
-    path = Path(schedule_path)
-    if not path.is_file():
-        return None
-    from ..plan.schedule import read_schedule
-    from ..service.report import objective_labels
-
-    schedule, _problems = read_schedule(path)
-    return objective_labels(schedule) if schedule is not None else None
 
 
 def _read_metrics(

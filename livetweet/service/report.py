@@ -477,3 +477,16 @@ def _messages(data: ReportData, drafts: Mapping[int, Draft]) -> list[MessageRow]
             continue  # reshared into another event
         out.append(MessageRow(m.id, m.sender, m.received_at, m.state, m.draft_id, draft.state if draft else None))
     return out
+
+
+def objectives_of(schedule_path: str) -> dict[str, str] | None:
+    """What each hashtag stands for, from the event's schedule when it is still there (else None)."""
+    from pathlib import Path
+
+    path = Path(schedule_path)
+    if not path.is_file():
+        return None
+    from ..plan.schedule import read_schedule
+
+    schedule, _problems = read_schedule(path)
+    return objective_labels(schedule) if schedule is not None else None

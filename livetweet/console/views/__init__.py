@@ -44,6 +44,7 @@ def routes(shell: Shell) -> list[BaseRoute]:
         Route("/compose", act(actions.compose_action), methods=["POST"]),
         Route("/live/confirm", page(pages.confirm_page), methods=["GET"]),
         Route("/media/{sha}", page(pages.media), methods=["GET"]),
+        Route("/report", page(pages.report_page), methods=["GET"]),
         Route("/drafts/approve-selected", act(actions.approve_selected), methods=["POST"]),
         Route("/drafts/{draft_id:int}/{verb}", act(actions.draft_action), methods=["POST"]),
         Route("/inbox/{message_id:int}/{verb}", act(actions.inbox_action), methods=["POST"]),

@@ -169,5 +169,20 @@ async def media(shell: Shell, request: Request, session: Session) -> Response:
     return Response(data, media_type=kind, headers={"cache-control": "private, max-age=86400, immutable"})
 
 
+async def report_page(shell: Shell, request: Request, session: Session) -> Response:
+    """The event's report, as `livetweet report` makes it, from the console's store."""
+
+    def build() -> str:
+        from ...config import PRICES
+        from ...report import render_html
+        from ...service.report import compute_report, objectives_of, read_report_data
+
+        data = read_report_data(shell.store, shell.ctx.event_id)
+        figures = compute_report(data, PRICES, None, objectives_of(data.event["schedule_path"]))
+        return render_html(figures, shell.ctx.service.clock.now())
+
+    return Response(await run_in_threadpool(build), media_type="text/html; charset=utf-8")
+
+
 class _Problem(ValueError):
     """What the confirmation page says instead of a preview."""
