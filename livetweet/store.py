@@ -422,6 +422,22 @@ def _row_to_draft(row: sa.RowMapping) -> Draft:
     )
 
 
+def _row_to_audit(r: sa.RowMapping) -> AuditEntry:
+    return AuditEntry(
+        id=r["id"],
+        draft_id=r["draft_id"],
+        event_id=r["event_id"],
+        at=r["at"],
+        operator=r["operator"],
+        action=r["action"],
+        from_state=r["from_state"],
+        to_state=r["to_state"],
+        revision=r["revision"],
+        reason=r["reason"],
+        detail=json.loads(r["detail"]) if r["detail"] else {},
+    )
+
+
 def media_json(items: tuple[Attachment, ...] | list[Attachment]) -> str | None:
     """A draft's or message's images as the store keeps them (NULL for none)."""
     return json.dumps([a.as_json() for a in items], ensure_ascii=False) if items else None
@@ -697,22 +713,7 @@ class Store:
         q = sa.select(audit_table).order_by(audit_table.c.id)
         if draft_id is not None:
             q = q.where(audit_table.c.draft_id == draft_id)
-        return [
-            AuditEntry(
-                id=r["id"],
-                draft_id=r["draft_id"],
-                event_id=r["event_id"],
-                at=r["at"],
-                operator=r["operator"],
-                action=r["action"],
-                from_state=r["from_state"],
-                to_state=r["to_state"],
-                revision=r["revision"],
-                reason=r["reason"],
-                detail=json.loads(r["detail"]) if r["detail"] else {},
-            )
-            for r in conn.execute(q).mappings()
-        ]
+        return [_row_to_audit(r) for r in conn.execute(q).mappings()]
 
     def revisions(self, draft_id: int) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -1439,22 +1440,7 @@ class Store:
         q = sa.select(audit_table).where(sa.or_(t.event_id == event_id, t.event_id.is_(None))).order_by(t.id)
         with self.engine.connect() as conn:
             rows = list(conn.execute(q).mappings())
-        return [
-            AuditEntry(
-                id=r["id"],
-                draft_id=r["draft_id"],
-                event_id=r["event_id"],
-                at=r["at"],
-                operator=r["operator"],
-                action=r["action"],
-                from_state=r["from_state"],
-                to_state=r["to_state"],
-                revision=r["revision"],
-                reason=r["reason"],
-                detail=json.loads(r["detail"]) if r["detail"] else {},
-            )
-            for r in rows
-        ]
+        return [_row_to_audit(r) for r in rows]
 
     def event_revisions(self, event_id: str) -> list[dict[str, Any]]:
         """Every revision of the event's drafts (draft id, number, by whom, when, why), without their text."""

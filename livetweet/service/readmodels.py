@@ -56,6 +56,11 @@ class Band:
     end: datetime
     hashtags: tuple[str, ...]
 
+    @property
+    def moved(self) -> timedelta:
+        """How far the shifts moved it."""
+        return self.start - self.planned_start
+
 
 @dataclass(frozen=True)
 class Mark:
@@ -109,10 +114,13 @@ class QueuePage:
 
 def bands(service: Service, event_id: str) -> list[Band]:
     """The event's segments with the operators' shifts applied."""
-    store = service.store
-    shifts = store.shifts(event_id)
+    return banded(service.store.segments(event_id), service.store.shifts(event_id))
+
+
+def banded(segments: Sequence[dict[str, Any]], shifts: list[tuple[datetime | None, int]]) -> list[Band]:
+    """Segment rows as bands, each moved by the shifts that apply to it (the console's and the report's)."""
     out = []
-    for s in store.segments(event_id):
+    for s in segments:
         moved = shift_for(shifts, s["planned_start"])
         out.append(
             Band(

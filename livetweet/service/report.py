@@ -8,7 +8,6 @@ the chart, PDF, CSV) lives in `livetweet.report` and adds no figure of its own.
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Prices
 from ..draft import Draft, DraftState
 from ..plan.cost import Cost, cost_of_posts, has_link
-from ..store import shift_for
+from .readmodels import Band, banded
 
 if TYPE_CHECKING:
     from ..inbox import Message
@@ -67,21 +66,7 @@ class PostMetrics:
 METRIC_NAMES = ("impressions", "likes", "reposts", "replies", "quotes", "bookmarks")
 
 
-@dataclass(frozen=True)
-class SegmentBand:
-    """A segment as planned and as it ran (after the shifts)."""
-
-    id: str
-    title: str
-    planned_start: datetime
-    planned_end: datetime
-    start: datetime
-    end: datetime
-    hashtags: tuple[str, ...]
-
-    @property
-    def moved(self) -> timedelta:
-        return self.start - self.planned_start
+SegmentBand = Band  # a segment as planned and as it ran: the console's band, one type for both
 
 
 @dataclass(frozen=True)
@@ -360,22 +345,7 @@ def _post_row(
 
 
 def _bands(data: ReportData) -> list[SegmentBand]:
-    moves = [(s["from_planned"], int(s["seconds"])) for s in data.shifts]
-    out = []
-    for s in data.segments:
-        moved = shift_for(moves, s["planned_start"])
-        out.append(
-            SegmentBand(
-                id=s["id"],
-                title=s["title"],
-                planned_start=s["planned_start"],
-                planned_end=s["planned_end"],
-                start=s["planned_start"] + moved,
-                end=s["planned_end"] + moved,
-                hashtags=tuple(json.loads(s["hashtags"])),
-            )
-        )
-    return out
+    return banded(data.segments, [(s["from_planned"], int(s["seconds"])) for s in data.shifts])
 
 
 def _shifts(data: ReportData, bands: list[SegmentBand]) -> list[ShiftMark]:
