@@ -76,8 +76,15 @@ class Publisher(ABC):
     name: str = "publisher"
 
     @abstractmethod
-    def post(self, text: str, in_reply_to: str | None = None, media_ids: Sequence[str] = ()) -> Outcome:
-        """Try once to post `text` (as a reply to `in_reply_to`, with uploaded images); never raises for X's answers."""
+    def post(
+        self, text: str, in_reply_to: str | None = None, media_ids: Sequence[str] = (), key: str | None = None
+    ) -> Outcome:
+        """Try once to post `text` (as a reply to `in_reply_to`, with uploaded images); never raises for X's answers.
+
+        `key` is the delivery's idempotency key, chosen when it was claimed and the same on every
+        retry: a network that honours one (Bluesky's record key, Mastodon's Idempotency-Key)
+        makes one post however often it is sent. X has none (its duplicate-content check stands in).
+        """
 
     def upload(self, data: bytes, kind: str, alt: str) -> UploadOutcome:
         """Upload one image (`kind`: its MIME type) with its alt text, for a post to attach.
@@ -87,8 +94,8 @@ class Publisher(ABC):
         return Refused(f"{self.name} cannot post images")
 
     @abstractmethod
-    def find_post(self, text: str, since: datetime) -> str | None:
-        """The id of a post of ours with this text made since `since`, or None.
+    def find_post(self, text: str, since: datetime, key: str | None = None) -> str | None:
+        """The id of a post of ours with this text (or made with this idempotency key) since `since`, or None.
 
         Raises PublisherError when the look-up itself failed (then nothing is known).
         """

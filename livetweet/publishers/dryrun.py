@@ -26,7 +26,9 @@ class DryRunPublisher(Publisher):
         self.uploaded[media_id] = (kind, len(data), alt)
         return Uploaded(media_id)
 
-    def post(self, text: str, in_reply_to: str | None = None, media_ids: Sequence[str] = ()) -> Outcome:
+    def post(
+        self, text: str, in_reply_to: str | None = None, media_ids: Sequence[str] = (), key: str | None = None
+    ) -> Outcome:
         self.posted.append((text, in_reply_to))
         lines = [text]
         if in_reply_to is not None:
@@ -37,5 +39,5 @@ class DryRunPublisher(Publisher):
         self.echo("\n".join(lines))
         return Posted(f"dry-run-{next(self._ids)}")
 
-    def find_post(self, text: str, since: datetime) -> str | None:
+    def find_post(self, text: str, since: datetime, key: str | None = None) -> str | None:
         return None

@@ -197,7 +197,9 @@ class XPublisher(Publisher):
             return RetryLater(f"the connection to X broke ({type(exc).__name__})")
         raise exc
 
-    def post(self, text: str, in_reply_to: str | None = None, media_ids: Sequence[str] = ()) -> Outcome:
+    def post(
+        self, text: str, in_reply_to: str | None = None, media_ids: Sequence[str] = (), key: str | None = None
+    ) -> Outcome:
         try:
             response = self.client.create_tweet(
                 text=text, in_reply_to_tweet_id=in_reply_to, media_ids=list(media_ids) or None, user_auth=True
@@ -304,7 +306,7 @@ class XPublisher(Publisher):
         _user_id, username = self.me()
         return f"@{username} on {self.name}"
 
-    def find_post(self, text: str, since: datetime) -> str | None:
+    def find_post(self, text: str, since: datetime, key: str | None = None) -> str | None:
         user_id, _ = self.me()
         wanted = comparable(text)
         start = (since - timedelta(seconds=5)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

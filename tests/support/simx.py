@@ -9,7 +9,7 @@ of each POST, what the store said about the draft being posted.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -57,7 +57,9 @@ class SimulatedX(Publisher):
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     name: str = "simulated X"
 
-    def post(self, text: str, in_reply_to: str | None = None) -> Outcome:
+    def post(
+        self, text: str, in_reply_to: str | None = None, media_ids: Sequence[str] = (), key: str | None = None
+    ) -> Outcome:
         draft_id = self.on_post(text)
         self.log.append(("POST", draft_id))
         kind = self.outcomes.pop(0) if self.outcomes else "posted"
@@ -80,7 +82,7 @@ class SimulatedX(Publisher):
             return Refused("X refused our credentials (401)", halt=True)
         raise AssertionError(kind)
 
-    def find_post(self, text: str, since: datetime) -> str | None:
+    def find_post(self, text: str, since: datetime, key: str | None = None) -> str | None:
         found = next((s for s in self.stored if s.text == text), None)
         self.log.append(("LOOKUP", found.draft_id if found else -1))
         if self.lookups_fail:
