@@ -76,6 +76,12 @@ class RehearsalClock:
     def from_real(self, seconds: float) -> timedelta:
         return timedelta(seconds=seconds * self.speed)
 
+    def follow(self, data: dict[str, object]) -> None:
+        """Show another process's clock from now on (a standby follows the leader's rehearsal)."""
+        other = RehearsalClock.from_json(data)
+        self.start, self.speed, self.launched_at = other.start, other.speed, other.launched_at
+        self._launch = other._launch
+
     def restart(self) -> None:
         """Show `start` again from now: the clock starts when the schedule is loaded, not before."""
         self.launched_at = datetime.now(UTC)

@@ -42,7 +42,7 @@ from .publishers.base import (
 )
 from .service import Service
 from .service.ledger import Claim, Ledger, NotDue, Run
-from .store import RUNNER_STALE_SECONDS, LeaseLost, Store
+from .store import LEADER_PING_SECONDS, RUNNER_STALE_SECONDS, Leadership, LeaseLost, Store
 
 log = logging.getLogger("livetweet.run")
 
@@ -74,15 +74,51 @@ class Notice:
     detail: str
 
 
-class LeaseKeeper:
-    """This run's hold on the store: renewed every few seconds, checked before every network call."""
+SESSION_LOST = (
+    "this machine lost its session with the database, and with it the right to post (a standby may be posting now)"
+)
 
-    def __init__(self, store: Store, run: Run) -> None:
+
+class LeaseKeeper:
+    """This run's hold on the store: renewed every few seconds, checked before every network call.
+
+    On PostgreSQL a leader also holds the store's `Leadership` and speaks on it every
+    second from a thread of its own; the moment the server has ended that session, this run
+    has lost, whatever the lease row says.
+    """
+
+    def __init__(self, store: Store, run: Run, leadership: Leadership | None = None) -> None:
         self.store = store
         self.run = run
         self.lost: str | None = None
         self._renewed_mono = time.monotonic()
         self._renewed_wall = store.wall.now()
+        self.leadership = leadership
+        self._quit = threading.Event()
+        if leadership is not None:
+            threading.Thread(target=self._speak, args=(leadership,), name="livetweet-leader", daemon=True).start()
+
+    @classmethod
+    def lead(cls, store: Store, kind: str, leadership: Leadership, x_api_url: str | None = None) -> LeaseKeeper:
+        """Take the lease as the leader: the caller holds `leadership`, so the last holder's session is gone."""
+        holder = secrets.token_hex(8)
+        lease = store.take_lease(holder, kind=kind, x_api_url=x_api_url, leader=True)
+        return cls(store, Run(holder, lease.epoch), leadership)
+
+    def _speak(self, leadership: Leadership) -> None:
+        while not self._quit.wait(LEADER_PING_SECONDS):
+            if not leadership.ping():
+                self.lost = self.lost or SESSION_LOST
+                return
+
+    def _check_session(self) -> None:
+        if self.leadership is None:
+            return
+        quiet = self.leadership.silent_for() > LEADER_PING_SECONDS * 1.5
+        if not self.leadership.held or (quiet and not self.leadership.ping()):
+            self.lost = self.lost or SESSION_LOST
+        if self.lost:
+            raise LeaseLost(self.lost)
 
     @classmethod
     def take(cls, store: Store, kind: str, x_api_url: str | None = None) -> LeaseKeeper:
@@ -94,6 +130,7 @@ class LeaseKeeper:
     def renew(self, clock: dict[str, object] | None = None) -> None:
         if self.lost:
             raise LeaseLost(self.lost)
+        self._check_session()
         try:
             self.store.renew_lease(self.run.holder, self.run.epoch, clock)
         except LeaseLost as exc:
@@ -109,6 +146,7 @@ class LeaseKeeper:
         """
         if self.lost:
             raise LeaseLost(self.lost)
+        self._check_session()
         # A stall (SIGSTOP, a closed lid) shows on one clock or the other: renew before going on.
         elapsed = max(
             time.monotonic() - self._renewed_mono, (self.store.wall.now() - self._renewed_wall).total_seconds()
@@ -122,7 +160,18 @@ class LeaseKeeper:
             raise
 
     def release(self) -> None:
-        self.store.release_lease(self.run.holder, self.run.epoch)
+        """Hand the lease back (a standby takes over at once) and end the leader's session."""
+        try:
+            if not self.lost:
+                self.store.release_lease(self.run.holder, self.run.epoch)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop speaking for this run (its session ends, and a standby may take over)."""
+        self._quit.set()
+        if self.leadership is not None:
+            self.leadership.close()
 
 
 class Dispatcher:

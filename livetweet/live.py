@@ -12,12 +12,16 @@ undoes exactly what was started.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import signal
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Protocol
@@ -30,18 +34,20 @@ from .errors import LivetweetError
 
 if TYPE_CHECKING:
     from .console.server import ConsoleServer
-    from .dispatch import Notice, Runner
+    from .dispatch import LeaseKeeper, Notice, Runner
     from .fakes import FakeXServer
     from .inbox import PollResult
     from .plan.check import Report
     from .plan.schedule import Event
     from .publishers.base import Publisher
     from .service import Service
+    from .store import Leadership, Lease
 
 REHEARSAL_DB = "livetweet-rehearsal.db"
 DEFAULT_DB = "sqlite:///livetweet.db"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DM_POLL_EVERY = timedelta(minutes=1)
+STANDBY_POLL_SECONDS = 0.25  # how often a standby asks for the lease (a takeover within this, on PostgreSQL)
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class RunOptions:
     console: tuple[str, int] | None = ("127.0.0.1", 8000)
     db_url: str | None = None  # --db or --rehearsal: only ever from the command line
     on_rehearsal_store: bool = False  # --rehearsal was given
+    standby: bool = False  # --standby: wait while another run posts, take over when it stops
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,7 @@ class RunPlan:
     clock_start: datetime | None  # a rehearsal's event clock, --start-in before the first post
     timeout: float
     notes: tuple[str, ...] = ()  # said before anything starts
+    standby: bool = False  # asked to wait as a standby (on PostgreSQL a second run waits anyway)
 
     @property
     def rehearsal(self) -> bool:
@@ -111,7 +119,8 @@ def plan_run(options: RunOptions, settings: Settings, earliest: datetime | None)
     elif options.rehearse:
         # Its own store, whatever LIVETWEET_DATABASE_URL or .env say: only an explicit --db (or --rehearsal).
         db_url = options.db_url or f"sqlite:///{REHEARSAL_DB}"
-        clear = REHEARSAL_DB if options.db_url is None else None
+        # A standby shares the running rehearsal's store: it never starts it afresh.
+        clear = REHEARSAL_DB if options.db_url is None and not options.standby else None
         ignored = " (LIVETWEET_DATABASE_URL is not used by rehearsals)" if settings.database_url != DEFAULT_DB else ""
         notes.append(
             f"Rehearsal on its own store {db_url}{ignored}, with placeholder credentials: "
@@ -134,6 +143,7 @@ def plan_run(options: RunOptions, settings: Settings, earliest: datetime | None)
         clock_start=clock_start,
         timeout=options.timeout,
         notes=tuple(notes),
+        standby=options.standby and kind != "dry-run",
     )
 
 
@@ -156,10 +166,22 @@ class Outcome:
     ended: str
     counts: dict[str, int] = field(default_factory=dict)
     lost: str | None = None
+    led: bool = True  # False: a standby stopped before it ever posted
 
     @property
     def summary(self) -> str:
         return ", ".join(f"{n} {state}" for state, n in self.counts.items() if n)
+
+
+def describe_leader(lease: Lease | None) -> str:
+    """The standby's line: who posts now, from where, since when."""
+    if lease is None:
+        return "standby: no run posts from the store now; this one takes over in a moment"
+    since = lease.since.strftime("%H:%M:%S UTC") if lease.since else "?"
+    return (
+        f"standby: leader is {lease.host}, process {lease.pid}, since {since} (a {lease.kind} run, epoch "
+        f"{lease.epoch}); this machine takes over when it stops"
+    )
 
 
 class LiveRun:
@@ -192,6 +214,10 @@ class LiveRun:
         self.console: ConsoleServer | None = None
         self.base_url: str | None = plan.x_api_url
         self.link_token: str | None = None
+        self.keeper: LeaseKeeper | None = None  # None while this run is a standby
+        self.leadership: Leadership | None = None
+        self.stopped = threading.Event()  # Ctrl-C or SIGTERM
+        self.took_over: list[str] = []  # what each takeover said (for the screen and the tests)
 
     # --- start and stop ----------------------------------------------------------------------
 
@@ -211,8 +237,7 @@ class LiveRun:
         return dict(REHEARSAL_CREDENTIALS) if self.plan.placeholder_credentials else fresh_credentials()
 
     def _start(self) -> None:
-        from .dispatch import Dispatcher, LeaseKeeper, Runner
-        from .service import InboxService, Service
+        from .service import Service
         from .store import Store
 
         plan, stack = self.plan, self._stack
@@ -225,32 +250,137 @@ class LiveRun:
             self.say(f"Dry run: its own store in {folder}, deleted afterwards; nothing is sent.")
         elif plan.clear_rehearsal_store:
             _fresh_rehearsal_store(plan.clear_rehearsal_store)
-        store = Store(db_url)
+        self.store = store = Store(db_url)
         stack.callback(store.close)
         self.service = service = Service(store, self.clock)
-        publisher = self._publisher()
-        keeper = LeaseKeeper.take(store, plan.kind, self.base_url)
-        self.keeper = keeper
-        service.load(self.schedule_path, plan.load_mode)
+        self.publisher = self._publisher()
+        stack.callback(self._give_up)
         self.screen = screen = self._make_screen(service, self.event)
         stack.callback(screen.close)
+        if self._try_to_lead():
+            self._lead(load=True)
+        else:
+            self._follow_leader()
+            self.say(describe_leader(store.lease()))
+        if plan.console is not None:
+            self._serve_console(*plan.console)
+        if self.keeper is not None and self.rehearsal_clock is not None:
+            # The event's clock starts now that everything is loaded, so --start-in holds.
+            self.rehearsal_clock.restart()
+            self.keeper.renew(self.rehearsal_clock.to_json())  # operators' commands follow this clock
+
+    @property
+    def standby(self) -> bool:
+        """Waiting while another run posts from the store."""
+        return self.keeper is None
+
+    def _try_to_lead(self) -> bool:
+        """Become the run that posts, if no other one does; False: this one waits as a standby.
+
+        On PostgreSQL the server's advisory lock decides (`Leadership`) and a second run waits
+        by itself; on SQLite the lease row decides, and a second run waits only with --standby.
+        """
+        from .dispatch import LeaseKeeper
+        from .store import LeaseHeld
+
+        store, plan = self.store, self.plan
+        if not store.is_sqlite and plan.kind != "dry-run":
+            if self.leadership is None:
+                self.leadership = store.leadership(f"livetweet leader {os.getpid()}")
+            assert self.leadership is not None
+            if not self.leadership.acquire():
+                self._check_leader_kind()
+                return False
+            self.keeper = LeaseKeeper.lead(store, plan.kind, self.leadership, self.base_url)
+            return True
+        try:
+            self.keeper = LeaseKeeper.take(store, plan.kind, self.base_url)
+        except LeaseHeld:
+            if not plan.standby:
+                raise
+            self._check_leader_kind()
+            return False
+        return True
+
+    def _check_leader_kind(self) -> None:
+        """A rehearsal never stands by for a live run, nor a live run for a rehearsal."""
+        held = self.store.lease()
+        if held is not None and held.kind != self.plan.kind:
+            raise LivetweetError(
+                f"the run posting from {self.store.display} is a {held.kind} run and this one a {self.plan.kind}: "
+                "a standby must be the same kind of run (add or drop --rehearse)"
+            )
+
+    def _follow_leader(self) -> Lease | None:
+        """A standby shows the leader's event clock (a rehearsal's), so both consoles agree."""
+        held = self.store.lease()
+        if held is not None and held.clock and self.rehearsal_clock is not None:
+            self.rehearsal_clock.follow(held.clock)
+        return held
+
+    def _lead(self, load: bool) -> None:
+        """Post from this machine: load the schedule (the first leader only), then the dispatcher and its jobs."""
+        from .dispatch import Dispatcher, Runner
+        from .service import InboxService
+
+        assert self.keeper is not None
+        service, plan = self.service, self.plan
+        if load or service.store.event(self.event.id) is None:
+            service.load(self.schedule_path, plan.load_mode)
         self.dispatcher = Dispatcher(
-            service, publisher, self.event.id, on_notice=screen.notice, keeper=keeper, credentials=self.credentials
-        )
+            service, self.publisher, self.event.id, on_notice=self.screen.notice, keeper=self.keeper,
+            credentials=self.credentials,
+        )  # fmt: skip
         self.runner = runner = Runner(self.dispatcher)
         clock = self.rehearsal_clock
         runner.keep_alive(lambda: clock.to_json() if clock else None)
         if plan.kind != "dry-run":
-            inbox = InboxService(service)
             from .inbox import Poller
 
-            runner.poll_messages(Poller(lambda: inbox.poll(publisher), self.clock, DM_POLL_EVERY), screen.polled)
-        if plan.console is not None:
-            self._serve_console(*plan.console)
+            inbox = InboxService(service)
+            publisher = self.publisher
+            runner.poll_messages(Poller(lambda: inbox.poll(publisher), self.clock, DM_POLL_EVERY), self.screen.polled)
+
+    def _wait_to_lead(self) -> bool:
+        """As a standby: ask for the lease until this run has it (True) or is stopped (False)."""
+        from .store import LeaseBusy
+
+        leader = self._follow_leader()
+        waiting_since = time.monotonic()
+        while not self.stopped.wait(STANDBY_POLL_SECONDS):
+            try:
+                if self._try_to_lead():
+                    break
+            except LeaseBusy:  # a frozen leader's transaction: the server ends it within seconds
+                continue
+            now_leading = self._follow_leader()
+            if now_leading is not None and (leader is None or now_leading.epoch != leader.epoch):
+                self.say(describe_leader(now_leading))
+            leader = now_leading
+        else:
+            return False
+        assert self.keeper is not None
+        heard = ""
+        if leader is not None and leader.heartbeat is not None:
+            quiet = (self.store.wall.now() - leader.heartbeat).total_seconds()
+            heard = f"; the last leader ({leader.host}, process {leader.pid}) was last heard {quiet:.1f} s ago"
+        line = (
+            f"{datetime.now(UTC).strftime('%H:%M:%S.%f')[:-3]} UTC: this machine took over posting (epoch "
+            f"{self.keeper.run.epoch}, after {time.monotonic() - waiting_since:.1f} s as standby){heard}"
+        )
+        self.took_over.append(line)
+        self.say(line)
         if self.rehearsal_clock is not None:
-            # The event's clock starts now that everything is loaded, so --start-in holds.
-            self.rehearsal_clock.restart()
-            keeper.renew(self.rehearsal_clock.to_json())  # operators' commands follow this clock
+            self.keeper.renew(self.rehearsal_clock.to_json())
+        self._lead(load=False)
+        return True
+
+    def _give_up(self) -> None:
+        """On the way out: end the leader's session if this run still holds one."""
+        if self.keeper is not None:
+            self.keeper.close()
+        elif self.leadership is not None:
+            self.leadership.close()
 
     def _publisher(self) -> Publisher:
         if self.plan.kind == "dry-run":
@@ -338,26 +468,42 @@ class LiveRun:
 
     def wait(self) -> Outcome:
         """Post until the event is over, a signal stops it, or the lease is lost; then stop the
-        scheduler and release the lease (a lost one is not ours to release)."""
-        runner, keeper = self.runner, self.keeper
-        ended = "stopped"
-        with self._signals_stop(runner):
-            try:
-                runner.start()
-                ended = runner.wait(on_idle=lambda: self.screen.idle(runner))
-            finally:
-                runner.stop()
-                if ended != "lost":
-                    keeper.release()
+        scheduler and release the lease (a lost one is not ours to release).
+
+        A standby first waits for the lease; a run started with --standby that loses it
+        (its session ended while it was frozen) waits again instead of stopping."""
+        ended, led = "stopped", not self.standby
+        with self._signals_stop():
+            while not self.stopped.is_set():
+                if self.standby and not self._wait_to_lead():
+                    break
+                led = True
+                keeper, runner = self.keeper, self.runner
+                assert keeper is not None
+                try:
+                    runner.start()
+                    ended = runner.wait(on_idle=functools.partial(self.screen.idle, runner))
+                finally:
+                    runner.stop()
+                    if ended != "lost":
+                        keeper.release()
+                if ended != "lost" or not self.plan.standby or self.stopped.is_set():
+                    break
+                self.say(f"This run stopped posting: {self.dispatcher.lost}. It waits as a standby again.")
+                keeper.close()
+                self.keeper, self.leadership = None, None
         counts = self.service.store.count_by_state(self.event.id)
-        return Outcome(ended, dict(counts), self.dispatcher.lost if ended == "lost" else None)
+        lost = self.dispatcher.lost if ended == "lost" else None
+        return Outcome(ended, dict(counts), lost, led)
 
     @contextlib.contextmanager
-    def _signals_stop(self, runner: Runner) -> Iterator[None]:
+    def _signals_stop(self) -> Iterator[None]:
         """Ctrl-C and SIGTERM stop the run cleanly (the scheduler finishes what it started)."""
 
         def stop(_signum: int, _frame: FrameType | None) -> None:
-            runner.stopped.set()
+            self.stopped.set()
+            if self.keeper is not None and hasattr(self, "runner"):
+                self.runner.stopped.set()
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:

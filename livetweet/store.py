@@ -17,6 +17,7 @@ import secrets
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
@@ -45,6 +46,10 @@ APP_ID = "livetweet"
 IDLE_IN_TRANSACTION_SECONDS = 5.0  # PostgreSQL ends a transaction left idle this long (a frozen process)
 LEASE_LOCK_WAIT_SECONDS = 2.0  # a takeover waits this long for a frozen run's lock on the lease
 DEFAULT_DATABASE_URL = "sqlite:///livetweet.db"
+# PostgreSQL as the dead-man switch of the run that posts (two machines on one store): the
+# server ends the leader's session this long after its last word, and with it its lock.
+LEADER_SILENCE_SECONDS = 4.0
+LEADER_PING_SECONDS = 1.0  # how often the leader speaks on that session, well inside the silence
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -378,6 +383,7 @@ def _on_postgres_connect(dbapi_connection: Any, _record: Any) -> None:
     # its row locks for as long as it is frozen; the server ends such a transaction instead.
     with dbapi_connection.cursor() as cursor:
         cursor.execute(f"SET idle_in_transaction_session_timeout = '{int(IDLE_IN_TRANSACTION_SECONDS * 1000)}ms'")
+        cursor.execute(f"SET application_name = 'livetweet {os.getpid()}'")  # who is who in pg_stat_activity
     dbapi_connection.commit()
 
 
@@ -1207,16 +1213,25 @@ class Store:
         return held if held is not None and held.alive(self.wall.now()) else None
 
     def take_lease(
-        self, holder: str, *, kind: str, x_api_url: str | None = None, pid: int | None = None, host: str | None = None
+        self,
+        holder: str,
+        *,
+        kind: str,
+        x_api_url: str | None = None,
+        pid: int | None = None,
+        host: str | None = None,
+        leader: bool = False,
     ) -> Lease:
         """Become the one run posting from this store (a new epoch), or say who already is.
 
         Two runs on one store would each reconcile the other's posts in flight as "not
         found" and post them again: the lease is refused while its holder is alive, and a
         takeover after it went quiet raises the epoch, which fences the old holder out.
+        With `leader` the caller holds the store's `Leadership`: the server ended the
+        previous holder's session, so it is taken over however recent its heartbeat.
         """
         try:
-            return self._take_lease(holder, kind, x_api_url, pid, host)
+            return self._take_lease(holder, kind, x_api_url, pid, host, leader)
         except StoreError as exc:
             if "lock timeout" not in str(exc):
                 raise
@@ -1227,7 +1242,9 @@ class Store:
                 f"database ends such a transaction after {IDLE_IN_TRANSACTION_SECONDS:g} s; start this run again"
             ) from exc
 
-    def _take_lease(self, holder: str, kind: str, x_api_url: str | None, pid: int | None, host: str | None) -> Lease:
+    def _take_lease(
+        self, holder: str, kind: str, x_api_url: str | None, pid: int | None, host: str | None, leader: bool
+    ) -> Lease:
         with self.begin() as conn:
             if not self.is_sqlite:
                 # A run frozen inside a claim holds the lease row: wait a little, then say so.
@@ -1239,7 +1256,7 @@ class Store:
             )
             now = self.wall.now()
             current = _row_to_lease(row) if row is not None and row["holder"] else None
-            if current is not None and current.holder != holder and current.alive(now):
+            if current is not None and current.holder != holder and not leader and current.alive(now):
                 raise LeaseHeld(
                     f"another `livetweet run` is posting from {self.display} ({current.describe(now)}): stop it "
                     "first, or use another --db",
@@ -1332,6 +1349,10 @@ class Store:
                 .where(lease_table.c.name == LEASE_NAME, lease_table.c.holder == holder, lease_table.c.epoch == epoch)
                 .values(holder="", clock=None)
             )
+
+    def leadership(self, label: str) -> Leadership | None:
+        """The server's dead-man switch for the lease, on PostgreSQL (None on SQLite: one machine)."""
+        return None if self.is_sqlite else Leadership(self, label)
 
     def lost_message(self, conn: Connection, epoch: int) -> str:
         now = self.wall.now()
@@ -1479,6 +1500,89 @@ class Lease:
         age = (now - self.heartbeat).total_seconds() if self.heartbeat else float("nan")
         since = self.since.strftime("%Y-%m-%d %H:%M:%S UTC") if self.since else "?"
         return f"a {self.kind} run, process {self.pid} on {self.host}, since {since}, alive {age:.0f} s ago"
+
+
+class Leadership:
+    """The right to post from a PostgreSQL store: a session advisory lock on a connection of its own.
+
+    Nothing home-made decides whether the leader is alive; the server does. A killed leader's
+    socket closes; a frozen one stops speaking and the server ends its session after
+    LEADER_SILENCE_SECONDS (idle_session_timeout); a vanished machine or network is found
+    by TCP keepalives on both sides. Each ends the session, which releases the lock at once,
+    and a standby polling for it takes over. The lock is per schema, so stores never share one.
+    """
+
+    def __init__(self, store: Store, label: str) -> None:
+        self.store = store
+        self._engine = sa.create_engine(
+            store.engine.url,
+            poolclass=sa.pool.NullPool,
+            connect_args={
+                "application_name": label[:63],
+                "connect_timeout": 5,
+                "keepalives": 1,
+                "keepalives_idle": 2,
+                "keepalives_interval": 1,
+                "keepalives_count": 3,
+                "tcp_user_timeout": int(LEADER_SILENCE_SECONDS * 1000),
+            },
+        )
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+        self.held = False
+        self.spoke = time.monotonic()  # when the server last answered us
+
+    def acquire(self) -> bool:
+        """Try once to become the leader (never blocks); True when this session holds the lock."""
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                got = self._conn.exec_driver_sql(
+                    "SELECT pg_try_advisory_lock(hashtext(current_schema() || '.livetweet-leader'))"
+                ).scalar()
+                if got:
+                    silence = int(LEADER_SILENCE_SECONDS * 1000)
+                    self._conn.exec_driver_sql(f"SET idle_session_timeout = '{silence}ms'")
+                    self._conn.exec_driver_sql(f"SET tcp_user_timeout = {silence}")
+                    for name, value in (("idle", 2), ("interval", 1), ("count", 3)):
+                        self._conn.exec_driver_sql(f"SET tcp_keepalives_{name} = {value}")
+            except sa.exc.SQLAlchemyError:
+                self._drop()
+                return False
+            self.held = bool(got)
+            self.spoke = time.monotonic()
+            return self.held
+
+    def ping(self) -> bool:
+        """Speak to the server (which keeps the session, and so the lock); False once it is gone."""
+        with self._lock:
+            if self._conn is None or not self.held:
+                return False
+            try:
+                self._conn.exec_driver_sql("SELECT 1").scalar()
+            except sa.exc.SQLAlchemyError:
+                self._drop()
+                return False
+            self.spoke = time.monotonic()
+            return True
+
+    def silent_for(self) -> float:
+        """Seconds since the server last answered this session."""
+        return time.monotonic() - self.spoke
+
+    def close(self) -> None:
+        """Give up leadership (the session ends, and the lock with it)."""
+        with self._lock:
+            self._drop()
+        self._engine.dispose()
+
+    def _drop(self) -> None:
+        self.held = False
+        if self._conn is not None:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                self._conn.close()
+            self._conn = None
 
 
 def _row_to_lease(row: sa.RowMapping) -> Lease:

@@ -81,6 +81,12 @@ from .render import Screen, indent, print_moves
     help="Where the operator console listens.",
 )
 @click.option("--no-console", is_flag=True, help="Do not serve the operator console.")
+@click.option(
+    "--standby",
+    is_flag=True,
+    help="Wait while another run posts from the same store, and take over when it stops (on PostgreSQL a "
+    "second run waits anyway). Its console works meanwhile.",
+)
 @pass_app
 def run(
     app: AppContext,
@@ -92,6 +98,7 @@ def run(
     timeout: float,
     console_at: str,
     no_console: bool,
+    standby: bool,
 ) -> None:
     """Post the event: load the schedule, then post approved drafts at their time.
 
@@ -99,6 +106,8 @@ def run(
     when every draft is final and the event is over; Ctrl-C or SIGTERM stops it cleanly.
     Run `livetweet approve`, `edit`, `pause`... from another terminal meanwhile.
     A rehearsal always uses its own store and placeholder credentials, never `.env`'s.
+    A second run on the same store waits as its standby (--standby on SQLite; by itself on
+    PostgreSQL) and takes over within seconds when the first stops, dies or freezes.
     """
     from ..console.server import parse_address
     from ..live import LiveRun, RunOptions, plan_run
@@ -110,7 +119,9 @@ def run(
         raise click.BadParameter(str(exc), param_hint="--console") from exc
     if app.rehearsal and not rehearse:
         raise click.UsageError("--rehearsal names the rehearsal's store: add --rehearse, or this would be a live run")
-    options = RunOptions(schedule, mode, rehearse, speed, start_in, timeout, console, app.db_url, app.rehearsal)
+    options = RunOptions(
+        schedule, mode, rehearse, speed, start_in, timeout, console, app.db_url, app.rehearsal, standby
+    )
     report = check_schedule(schedule)
     if report.schedule is None or not report.ok:
         raise ScheduleError(report.problems)
@@ -134,10 +145,14 @@ def run(
             else:
                 click.echo(f"Console: {live.console.url}/ (log in with LIVETWEET_CONSOLE_PASSWORD)")
         clock_note = f" at {speed:g}x (event clock now {hm(live.clock.now(), event.zone)})" if rehearse else ""
+        role = "standing by" if live.keeper is None else f"epoch {live.keeper.run.epoch}"
         click.echo(f"{event.title}: {len(report.posts)} posts, {mode} mode, {'rehearsal' if rehearse else 'live'}"
-                   f"{clock_note}; store {live.service.store.display}; epoch {live.keeper.run.epoch}.")  # fmt: skip
+                   f"{clock_note}; store {live.service.store.display}; {role}.")  # fmt: skip
+        if live.keeper is None and not standby:
+            click.echo("Another run posts from this store (PostgreSQL): this one waits as its standby and takes "
+                       "over if it stops; Ctrl-C ends it.")  # fmt: skip
         pending = live.pending
-        if mode == "approval" and pending:
+        if mode == "approval" and pending and live.keeper is not None:
             flag = " (with --rehearsal)" if plan.on_default_rehearsal_store else ""
             click.echo(f"{pending} drafts wait for approval: `livetweet approve ID` from another terminal{flag}.")
         outcome = live.wait()
@@ -147,6 +162,8 @@ def run(
         sys.exit(1)
     if outcome.ended == "finished":
         click.echo(f"The event is over: {outcome.summary}.")
+    elif not outcome.led:
+        click.echo(f"Standby stopped; it never posted ({outcome.summary or 'no drafts'}).")
     else:
         click.echo(f"Stopped: {outcome.summary}. Approved drafts still inside their window go out when you run again.")
 

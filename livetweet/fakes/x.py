@@ -127,6 +127,16 @@ class DirectMessage:
     attachments: list[str] = field(default_factory=list)  # media keys
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """One request as it reached one address of the simulated X: which route, its outcome, when."""
+
+    route: str
+    outcome: str
+    wall: float  # time.time()
+    monotonic: float
+
+
 @dataclass
 class Fault:
     kind: str
@@ -357,6 +367,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _record(self, route: str, outcome: str) -> None:
         with self.server.state.lock:
             self.server.state.requests.append((route, outcome))
+            self.server.arrivals.append(Arrival(route, outcome, time.time(), time.monotonic()))
 
     def _fault(self, route: str, kind: str, rate_headers: dict[str, str]) -> bool:
         """Answer with an injected fault; False when the fault lets the request go on."""
@@ -1035,13 +1046,17 @@ class FakeXServer(ThreadingHTTPServer):
         rate_limits: dict[str, int] | None = None,
         hang_seconds: float = 30.0,
         credentials: dict[str, str] | None = None,
+        state: FakeXState | None = None,
     ) -> None:
         super().__init__((host, port), _Handler)
         bound = self.server_address[1]
         names = {*LOOPBACK_NAMES, host if ":" not in host else f"[{host}]"}
         self.hosts = frozenset(f"{name.lower()}:{bound}" for name in names)
-        self.state = FakeXState(clock or SystemClock(), username, rate_limits)
-        self.state.credentials = dict(credentials) if credentials else None
+        if state is None:
+            state = FakeXState(clock or SystemClock(), username, rate_limits)
+            state.credentials = dict(credentials) if credentials else None
+        self.state = state
+        self.arrivals: list[Arrival] = []  # the requests that came through this address
         self.hang_seconds = hang_seconds
         self._thread: threading.Thread | None = None
 
@@ -1064,6 +1079,11 @@ class FakeXServer(ThreadingHTTPServer):
         self._thread = threading.Thread(target=self.serve_forever, name="fake-x", daemon=True)
         self._thread.start()
         return self
+
+    def door(self) -> FakeXServer:
+        """Another address of the same X (one account, one timeline) with its own request log:
+        two machines posting to one account, and every request traceable to the one that sent it."""
+        return FakeXServer(str(self.server_address[0]), 0, state=self.state, hang_seconds=self.hang_seconds)
 
     def stop(self) -> None:
         self.state.hang_release.set()
