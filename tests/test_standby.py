@@ -13,12 +13,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,80 +25,14 @@ from livetweet.fakes import FakeXServer
 from livetweet.store import Store
 
 from .support.databases import reset_postgres_schema
+from .support.standby import EVENT_ID, Machine, dense_schedule, start_machine, stored_posts, writes_through
 from .support.waiting import wait_for
-from .support.world import X_TEST_CREDENTIALS
 
 pytestmark = pytest.mark.usefixtures("postgres_available")
 
-EVENT_ID = "standby-demo"
-N_POSTS = 30
-SPEED = "60"
+N_POSTS = 14  # a post a second at 60x: the event lasts about 16 s
+FROZEN_N_POSTS = 30  # long enough to go on after the 20 s freeze
 FREEZE_SECONDS = 20.0
-
-
-def dense_schedule(folder: Path, n_posts: int = N_POSTS) -> Path:
-    """An event with a post every minute (a second at 60x), each with its own text, windows of 10 minutes."""
-    (folder / "templates").mkdir(exist_ok=True)
-    (folder / "templates" / "update.j2").write_text("Update {{ vars.n }} from {{ event.title }}\n", encoding="utf-8")
-    slots = "".join(
-        f"  - id: u{n:02d}\n    template: update\n    at: main.start + {n}m\n    vars: {{n: {n}}}\n"
-        for n in range(1, n_posts + 1)
-    )
-    (folder / "schedules").mkdir(exist_ok=True)
-    path = folder / "schedules" / "standby.yaml"
-    path.write_text(
-        f"""event:
-  id: {EVENT_ID}
-  title: Standby demo
-  account: "@UNMigNetwork"
-  date: 2020-11-12
-  start: "13:30"
-  end: "14:01"
-  timezone: Europe/Zurich
-  hashtags: ["#GCM"]
-  valid_for: 10m
-segments:
-  - id: main
-    title: Main
-    start: "13:30"
-    end: "14:01"
-slots:
-{slots}""",
-        encoding="utf-8",
-    )
-    return path
-
-
-@dataclass
-class Machine:
-    """One `livetweet run` process, its output read line by line as it comes."""
-
-    name: str
-    proc: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def said(self, text: str) -> bool:
-        return any(text in line for line in list(self.lines))
-
-    def alive(self) -> bool:
-        if self.proc.poll() is None:
-            return True
-        raise AssertionError(f"{self.name} exited early with {self.proc.returncode}:\n{self.output}")
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def finish(self, timeout: float = 120) -> int:
-        return self.proc.wait(timeout=timeout)
 
 
 @pytest.fixture
@@ -126,32 +57,6 @@ def x_doors() -> Iterator[tuple[FakeXServer, FakeXServer]]:
     first.stop()
 
 
-def start(
-    machines: list[Machine], name: str, db_url: str, schedule: Path, x: FakeXServer, cwd: Path, *args: str
-) -> Machine:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "livetweet", "--db", db_url, "run", str(schedule), "--rehearse", "--no-console",
-         "--mode", "auto", "--speed", SPEED, *args],
-        cwd=cwd,
-        env={**os.environ, **X_TEST_CREDENTIALS, "LIVETWEET_X_API_URL": x.url, "NO_COLOR": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
-    machine = Machine(name, proc)
-    machines.append(machine)
-    return machine
-
-
-def posts_through(door: FakeXServer) -> list[float]:
-    """When each POST /2/tweets that X stored came through this address (wall clock)."""
-    return [a.wall for a in list(door.arrivals) if a.route == "POST /2/tweets" and a.outcome.startswith("2")]
-
-
-def any_post_through(door: FakeXServer, after: float) -> list[str]:
-    return [f"{a.route} {a.outcome}" for a in list(door.arrivals) if a.wall >= after and a.route.startswith("POST /2/")]
-
-
 def takeover_wall(store: Store, epoch: int) -> float:
     """When (wall clock) the lease of `epoch` was taken, from the audit row the takeover wrote."""
     row = next(e for e in store.audit() if e.action == "lease" and e.detail.get("epoch") == epoch)
@@ -166,6 +71,7 @@ class Scene:
     door_a: FakeXServer
     door_b: FakeXServer
     x: FakeXServer
+    n_posts: int
 
 
 @pytest.fixture
@@ -173,19 +79,21 @@ def scene(
     tmp_path: Path, machines: list[Machine], x_doors: tuple[FakeXServer, FakeXServer]
 ) -> Iterator[Callable[..., Scene]]:
     db_url = reset_postgres_schema()
-    schedule = dense_schedule(tmp_path)
     store_holder: list[Store] = []
 
-    def begin(a_args: tuple[str, ...] = (), b_args: tuple[str, ...] = ()) -> Scene:
+    def begin(a_args: tuple[str, ...] = (), b_args: tuple[str, ...] = (), n_posts: int = N_POSTS) -> Scene:
+        schedule = dense_schedule(tmp_path, n_posts)
         door_a, door_b = x_doors
-        a = start(machines, "leader A", db_url, schedule, door_a, tmp_path, "--start-in", "2", *a_args)
+        a = start_machine("leader A", db_url, schedule, door_a, tmp_path, "--start-in", "2", *a_args)
+        machines.append(a)
         wait_for(lambda: a.alive() and a.said("epoch 1."), "A to lead (epoch 1)", 60)
-        b = start(machines, "standby B", db_url, schedule, door_b, tmp_path, *b_args)
+        b = start_machine("standby B", db_url, schedule, door_b, tmp_path, *b_args)
+        machines.append(b)
         wait_for(lambda: b.alive() and b.said("standby: leader is"), "B to stand by", 60)
         store = Store(db_url, create=False)
         store_holder.append(store)
-        wait_for(lambda: a.alive() and len(posts_through(door_a)) >= 3, "A's first three posts", 60)
-        return Scene(store, a, b, door_a, door_b, door_a)
+        wait_for(lambda: a.alive() and len(stored_posts(door_a)) >= 3, "A's first three posts", 60)
+        return Scene(store, a, b, door_a, door_b, door_a, n_posts)
 
     yield begin
     for s in store_holder:
@@ -206,16 +114,16 @@ def between_posts(scene: Scene) -> None:
 def assert_everything_once(scene: Scene) -> None:
     """Every planned post at X exactly once, none missed, none left in flight."""
     texts = [t.text for t in scene.x.posts()]
-    assert len(texts) == len(set(texts)) == N_POSTS, sorted(texts)
+    assert len(texts) == len(set(texts)) == scene.n_posts, sorted(texts)
     counts = scene.store.count_by_state(EVENT_ID)
-    assert counts["posted"] == N_POSTS and counts["missed"] == 0 and counts["posting"] == 0, counts
+    assert counts["posted"] == scene.n_posts and counts["missed"] == 0 and counts["posting"] == 0, counts
     refused = [a for a in scene.x.state.requests if a[0] == "POST /2/tweets" and not a[1].startswith("2")]
     assert refused == [], refused  # not even a duplicate X had to refuse
 
 
 def report_takeover(label: str, struck: float, scene: Scene, epoch: int = 2) -> None:
     took = takeover_wall(scene.store, epoch)
-    after = [w for w in posts_through(scene.door_b) if w >= struck]
+    after = [w for w in stored_posts(scene.door_b) if w >= struck]
     first_post = f"{after[0] - struck:.2f} s" if after else "none"
     print(f"\n{label}: lease taken {took - struck:.2f} s after, first post through B {first_post} after")
 
@@ -229,13 +137,13 @@ def test_the_standby_takes_over_when_the_leader_is_killed(scene: Callable[..., S
     wait_for(lambda: s.b.alive() and s.b.said("this machine took over posting (epoch 2"), "B to take over", 60)
     assert s.b.finish() == 0, s.b.output
     report_takeover("SIGKILL", struck, s)
-    assert "The event is over: 30 posted." in s.b.output
+    assert f"The event is over: {s.n_posts} posted." in s.b.output
     assert_everything_once(s)
-    assert any_post_through(s.door_a, struck) == []
+    assert writes_through(s.door_a, struck) == []
 
 
 def test_a_frozen_leader_loses_and_posts_nothing_when_it_wakes(scene: Callable[..., Scene]) -> None:
-    s: Scene = scene()
+    s: Scene = scene(n_posts=FROZEN_N_POSTS)
     between_posts(s)
     struck = time.time()
     os.kill(s.a.proc.pid, signal.SIGSTOP)
@@ -255,7 +163,7 @@ def test_a_frozen_leader_loses_and_posts_nothing_when_it_wakes(scene: Callable[.
     assert s.b.finish() == 0, s.b.output
     report_takeover("SIGSTOP 20 s", struck, s)
     assert_everything_once(s)
-    assert any_post_through(s.door_a, took) == [], "A posted after the takeover"
+    assert writes_through(s.door_a, took) == [], "A posted after the takeover"
 
 
 def test_a_leader_cut_off_from_the_database_stops_and_stands_by(scene: Callable[..., Scene]) -> None:
@@ -278,10 +186,10 @@ def test_a_leader_cut_off_from_the_database_stops_and_stands_by(scene: Callable[
     assert s.b.finish() == 0, s.b.output
     # B released the lease at the end; A, standing by, takes it, finds the event over and ends too.
     assert s.a.finish() == 0, s.a.output
-    assert "The event is over: 30 posted." in s.a.output
+    assert f"The event is over: {s.n_posts} posted." in s.a.output
     report_takeover("pg_terminate_backend", struck, s)
     assert_everything_once(s)
-    assert any_post_through(s.door_a, took) == [], "A posted after the takeover"
+    assert writes_through(s.door_a, took) == [], "A posted after the takeover"
 
 
 def test_killing_the_standby_changes_nothing(scene: Callable[..., Scene]) -> None:
@@ -289,9 +197,9 @@ def test_killing_the_standby_changes_nothing(scene: Callable[..., Scene]) -> Non
     s.b.proc.send_signal(signal.SIGKILL)
     s.b.finish()
     assert s.a.finish() == 0, s.a.output
-    assert "The event is over: 30 posted." in s.a.output
+    assert f"The event is over: {s.n_posts} posted." in s.a.output
     assert_everything_once(s)
-    assert posts_through(s.door_b) == []
+    assert stored_posts(s.door_b) == []
     held = s.store.lease()
     assert held is None  # A released it at the end: nobody took over, nobody had to
     assert [e.detail.get("epoch") for e in s.store.audit() if e.action == "lease"] == [1]
