@@ -38,6 +38,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from livetweet.fakes import FakeXServer
+from livetweet.fakes.x import RATE_LIMITS
 from livetweet.store import Store
 from tests.support.standby import EVENT_ID, Machine, dense_schedule, start_machine, stored_posts
 
@@ -89,7 +90,11 @@ def one_strike(kind: str, leader: Machine, standby: Machine, store: Store, epoch
     struck = time.time()
     strike(kind, leader, store)
     wait_for(lambda: standby.alive() and standby.said(f"took over posting (epoch {epoch}"), "the takeover")
-    wait_for(lambda: bool(stored_posts(standby.door, struck)), "the new leader's first post")
+    try:
+        wait_for(lambda: bool(stored_posts(standby.door, struck)), "the new leader's first post")
+    except SystemExit:
+        print("\n".join(standby.lines[-30:]), file=sys.stderr)
+        raise
     return lease_taken(store, epoch) - struck, stored_posts(standby.door, struck)[0] - struck
 
 
@@ -112,7 +117,8 @@ def main() -> int:
     db_url = fresh_schema(args.postgres)
     folder = Path(tempfile.mkdtemp(prefix="bench-failover-"))
     schedule = dense_schedule(folder, n_posts, EVERY_SECONDS)
-    x = FakeXServer(hang_seconds=5).start()
+    # Its rate limits are per 15 minutes of real time: four posts a second would exhaust X's 100 at once.
+    x = FakeXServer(hang_seconds=5, rate_limits={**RATE_LIMITS, "POST /2/tweets": 1_000_000}).start()
     machines: list[Machine] = []
     results: dict[str, list[tuple[float, float]]] = {k: [] for k in TARGETS}
 

@@ -542,6 +542,18 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    @staticmethod
+    def same_database(url: str, other: str) -> bool:
+        """Do two URLs name one database (a copy onto itself would find it full)?"""
+        try:
+            a, b = sa.make_url(url), sa.make_url(other)
+        except sa.exc.ArgumentError:
+            return False
+        if a.get_backend_name() == b.get_backend_name() == "sqlite":
+            left, right = _sqlite_path(a), _sqlite_path(b)
+            return left is not None and right is not None and left.resolve() == right.resolve()
+        return a.set(drivername="x").render_as_string() == b.set(drivername="x").render_as_string()
+
     # --- schema -------------------------------------------------------------------
 
     def _migrate(self) -> None:
@@ -1368,6 +1380,57 @@ class Store:
         """The clock of a rehearsal running on this store now, for other commands to follow."""
         held = self.live_lease()
         return held.clock if held is not None and held.kind == "rehearsal" else None
+
+    # --- copying a store (SQLite before the event, PostgreSQL on the day) ------------------
+
+    def copy_into(self, target: Store) -> dict[str, int]:
+        """Copy every event, draft, revision, audit row, message and image into an empty store.
+
+        Before the event, to move from the embedded SQLite to the PostgreSQL both laptops
+        share. One transaction on the target: it holds everything or nothing. Console logins
+        are not copied (each store has its own), nor is a lease (nobody posts from the copy
+        yet; its epoch carries on from this store's, so fencing stays monotonic).
+        """
+        held = self.live_lease()
+        if held is not None:
+            raise StoreError(
+                f"a run is posting from {self.display} ({held.describe(self.wall.now())}): stop it before copying "
+                "the store, or the copy would miss what it posts next"
+            )
+        tables = [events_table, segments_table, drafts_table, revisions_table, audit_table, shifts_table,
+                  inbox_table, media_table]  # fmt: skip
+        copied: dict[str, int] = {}
+        with self.engine.connect() as source, target.begin() as conn:
+            found = [t.name for t in tables if conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()]
+            if found:
+                raise StoreError(
+                    f"{target.display} already holds a livetweet store with data ({', '.join(found)}): copy into "
+                    "an empty database (or schema), so that nothing there is overwritten"
+                )
+            for table in tables:
+                rows = [dict(r) for r in source.execute(sa.select(table)).mappings()]
+                for start in range(0, len(rows), 500):
+                    conn.execute(table.insert(), rows[start : start + 500])
+                copied[table.name] = len(rows)
+            paused = (
+                source.execute(sa.select(settings_table).where(settings_table.c.key == PAUSED_KEY)).mappings().first()
+            )
+            if paused is not None:
+                conn.execute(
+                    settings_table.update()
+                    .where(settings_table.c.key == PAUSED_KEY)
+                    .values(value=paused["value"], as_of=paused["as_of"])
+                )
+            epoch = source.execute(sa.select(lease_table.c.epoch).where(lease_table.c.name == LEASE_NAME)).scalar()
+            conn.execute(lease_table.update().where(lease_table.c.name == LEASE_NAME).values(epoch=int(epoch or 0)))
+            if not target.is_sqlite:
+                # The ids came along: PostgreSQL's sequences carry on after the highest.
+                for table in (drafts_table, audit_table, shifts_table, inbox_table):
+                    conn.exec_driver_sql(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                        f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
+                    )
+        return copied
 
     # --- console logins -------------------------------------------------------------------
 

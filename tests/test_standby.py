@@ -100,13 +100,13 @@ def scene(
         s.close()
 
 
-def between_posts(scene: Scene) -> None:
+def between_posts(scene: Scene, at_least: int = 3) -> None:
     """Wait until A has just posted and recorded (nothing in flight): a clean moment to strike."""
     store = scene.store
 
     def settled() -> bool:
         counts = store.count_by_state(EVENT_ID)
-        return scene.a.alive() and counts["posting"] == 0 and counts["posted"] == len(scene.x.posts()) >= 3
+        return scene.a.alive() and counts["posting"] == 0 and counts["posted"] == len(scene.x.posts()) >= at_least
 
     wait_for(settled, "A between two posts", 60)
 
@@ -137,6 +137,9 @@ def test_the_standby_takes_over_when_the_leader_is_killed(scene: Callable[..., S
     wait_for(lambda: s.b.alive() and s.b.said("this machine took over posting (epoch 2"), "B to take over", 60)
     assert s.b.finish() == 0, s.b.output
     report_takeover("SIGKILL", struck, s)
+    # B was a second `run` on PostgreSQL without --standby: it said what it does.
+    assert "Another run posts from this store (PostgreSQL): this one waits as its standby" in s.b.output
+    assert f"standby: leader is {os.uname().nodename}, process {s.a.proc.pid}, since " in s.b.output
     assert f"The event is over: {s.n_posts} posted." in s.b.output
     assert_everything_once(s)
     assert writes_through(s.door_a, struck) == []
@@ -203,3 +206,37 @@ def test_killing_the_standby_changes_nothing(scene: Callable[..., Scene]) -> Non
     held = s.store.lease()
     assert held is None  # A released it at the end: nobody took over, nobody had to
     assert [e.detail.get("epoch") for e in s.store.audit() if e.action == "lease"] == [1]
+
+
+def test_on_sqlite_a_standby_waits_only_when_asked_and_takes_over_a_dead_leader(
+    tmp_path: Path, machines: list[Machine], x_doors: tuple[FakeXServer, FakeXServer]
+) -> None:
+    """One laptop, two terminals: without --standby a second run is refused; with it, it waits."""
+    door_a, door_b = x_doors
+    db_url = f"sqlite:///{tmp_path / 'one-laptop.db'}"
+    schedule = dense_schedule(tmp_path, 8)
+    a = start_machine("leader A", db_url, schedule, door_a, tmp_path, "--start-in", "2")
+    machines.append(a)
+    wait_for(lambda: a.alive() and a.said("epoch 1."), "A to lead (epoch 1)", 60)
+    refused = start_machine("second run", db_url, schedule, door_b, tmp_path)
+    machines.append(refused)
+    assert refused.finish() == 1
+    assert "error: another `livetweet run` is posting from sqlite:///" in refused.output
+    b = start_machine("standby B", db_url, schedule, door_b, tmp_path, "--standby")
+    machines.append(b)
+    wait_for(lambda: b.alive() and b.said("standby: leader is"), "B to stand by", 60)
+    store = Store(db_url, create=False)
+    try:
+        s = Scene(store, a, b, door_a, door_b, door_a, 8)
+        wait_for(lambda: a.alive() and len(stored_posts(door_a)) >= 2, "A's first posts", 60)
+        between_posts(s, at_least=2)
+        struck = time.time()
+        a.proc.send_signal(signal.SIGKILL)
+        a.finish()
+        # A process of this machine that no longer runs holds no lease: no 15 s wait.
+        assert b.finish() == 0, b.output
+        report_takeover("SIGKILL on SQLite", struck, s)
+        assert "this machine took over posting (epoch 2" in b.output
+        assert_everything_once(s)
+    finally:
+        store.close()

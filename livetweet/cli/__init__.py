@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("report", "report", "After the event: what went out when, approvals, misses, cost (HTML, PDF, CSV)."),
     "export": ("exchange", "export", "The plan as a calendar (ICS) or a spreadsheet (CSV; Hootsuite, Buffer)."),
     "import": ("exchange", "import_posts", "Make a schedule's slots from a spreadsheet (CSV) of posts."),
+    "copy-store": ("stores", "copy_store", "Copy the store into an empty database (SQLite to PostgreSQL)."),
     "fake-x": ("fakex", "fake_x", "Serve the simulated X API (for rehearsals and tests)."),
 }
 
