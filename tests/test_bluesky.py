@@ -450,3 +450,21 @@ def test_the_timeline_page_shows_posts_escaped_with_their_alt_text(
     assert "&lt;script&gt;" in page.text and "<script>" not in page.text
     assert "A &lt;b&gt;green&lt;/b&gt; square" in page.text
     assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def test_a_rehearsal_adds_chat_messages_and_faults_through_json_control_routes(
+    bsky: BlueskyPublisher, pds: FakeBlueskyServer
+) -> None:
+    sent = httpx.post(f"{pds.url}/fake/chat", json={"from": "participant.bsky.social", "text": "From the hall"})
+    assert sent.status_code == 201
+    assert [m.text for m in bsky.fetch_direct_messages(None)[0]] == ["From the hall"]
+    form = httpx.post(f"{pds.url}/fake/chat", content=b"from=x&text=y",
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert form.status_code == 415
+    other_site = httpx.post(f"{pds.url}/fake/chat", json={"from": "x.bsky.social", "text": "y"},
+                            headers={"Origin": "https://evil.example"})  # fmt: skip
+    assert other_site.status_code == 403
+    assert httpx.post(f"{pds.url}/fake/faults", json={"route": CREATE, "kind": "503"}).status_code == 201
+    assert isinstance(bsky.post("Faulted once"), OutcomeUnknown)
+    state = httpx.get(f"{pds.url}/fake/state").json()
+    assert state["chat"] == 1 and state["posts"] == [] and [CREATE, "fault:503"] in state["requests"]
