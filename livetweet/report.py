@@ -410,7 +410,13 @@ def report_json(report: EventReport) -> dict[str, Any]:
             for a in report.accounts
         ],
         "cost": {"planned": report.planned_cost.as_json(), "spent": report.spent_cost.as_json(),
-                 "prices": _prices_json(report.spent_cost.prices)},
+                 "prices": _prices_json(report.spent_cost.prices),
+                 "budget_usd_per_day": report.budget.x_usd_per_day if report.budget is not None else None,
+                 "days": [
+                     {"day": d.day.isoformat(), "planned": d.planned.as_json(), "spent": d.spent.as_json(),
+                      "budget_usd": d.budget_usd, "over_budget": d.over_budget}
+                     for d in report.days
+                 ]},
         "metrics": report.metrics_totals if report.metrics_read else None,
     }  # fmt: skip
 

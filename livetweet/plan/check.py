@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 from ..config import PRICES, Prices
 from ..errors import MediaError, Problem, deferred_interrupts, interrupt_point
 from .compose import MAX_WEIGHTED_LENGTH, Composer, Post, display_path, wanted_hashtags
+from .cost import Cost, cost_of_posts
 from .media import MAX_INPUT_BYTES, EncodedImage, PlannedImage, alt_problem, count_problem, megabytes, sniff
-from .schedule import Schedule, read_schedule_partial
+from .schedule import Schedule, budget_day, read_schedule_partial
 from .tweettext import extract_urls
 
 if TYPE_CHECKING:
@@ -137,7 +138,41 @@ def _check(path: Path, name: str, store: Store | None, read_media: MediaReader |
         posts_with_url=sum(1 for p in report.posts if extract_urls(p.text)),
         prices=PRICES,
     )
+    report.problems.extend(_check_budget(schedule, report.posts))
     return report
+
+
+def plan_costs_by_day(schedule: Schedule, posts: list[Post], prices: Prices | None = None) -> dict[date, Cost]:
+    """The plan's X cost per day of the event (its zone, as a budget counts days), each post with its alt texts."""
+    zone = schedule.event.zone
+    days: dict[date, list[Post]] = {}
+    for post in posts:
+        days.setdefault(budget_day(post.slot.at, zone), []).append(post)
+    return {
+        day: cost_of_posts((p.text for p in group), sum(len(p.slot.media) for p in group), prices or PRICES)
+        for day, group in sorted(days.items())
+    }
+
+
+def _check_budget(schedule: Schedule, posts: list[Post]) -> list[Problem]:
+    """A warning for each day whose planned posts cost more on X than the event's budget allows."""
+    budget = schedule.event.budget
+    if budget is None:
+        return []
+    problems = []
+    for day, cost in plan_costs_by_day(schedule, posts).items():
+        if not budget.allows(cost.total):
+            problems.append(
+                Problem(
+                    schedule.display_name,
+                    budget.line,
+                    f"on {day:%A %Y-%m-%d} the plan costs {cost.describe()}, more than budget.x_usd_per_day "
+                    f"(${budget.x_usd_per_day:.2f}): raise budget.x_usd_per_day or post fewer links/images that day "
+                    "(past the budget, `run` posts only what a person sends with post-now)",
+                    "warning",
+                )
+            )
+    return problems
 
 
 def stored_event_problems(schedule: Schedule, store: Store) -> list[Problem]:

@@ -30,6 +30,7 @@ from .tweettext import extract_hashtags
 from .values import (  # re-exported: callers read values here since before they had their module
     format_duration as format_duration,
 )
+from .values import non_ascii_digits
 from .values import (
     parse_clock_time as parse_clock_time,
 )
@@ -139,6 +140,23 @@ class Objective:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """What the organisation allows itself to spend on X's API in one day of the event (its zone)."""
+
+    x_usd_per_day: float
+    line: int  # the line of x_usd_per_day, for a warning about it
+
+    def allows(self, usd: float) -> bool:
+        """Whether a day's cost of `usd` stays within the budget (to a millionth: sums of prices are inexact)."""
+        return round(usd, 6) <= round(self.x_usd_per_day, 6)
+
+
+def budget_day(when: datetime, zone: ZoneInfo) -> date:
+    """The day a budget counts `when` in: the event's calendar day, so that a day means what people read."""
+    return when.astimezone(zone).date()
+
+
+@dataclass(frozen=True)
 class Event:
     """One live event: who posts, when, in which zone, with which hashtags."""
 
@@ -157,6 +175,7 @@ class Event:
     line: int
     provisional: bool = False  # some part could not be read: placeholders stand in
     id_line: int = 0
+    budget: Budget | None = None  # what X may cost a day; None: no limit
 
     @property
     def zone(self) -> ZoneInfo:
@@ -417,7 +436,10 @@ def _short(text: str, limit: int = 60) -> str:
 _TOP_REQUIRED = ("event", "segments", "slots")
 _TOP_OPTIONAL = ("objectives", "templates")
 _EVENT_REQUIRED = ("id", "title", "account", "date", "start", "end", "timezone", "hashtags")
-_EVENT_OPTIONAL = ("posts_from", "posts_until", "valid_for", "links")
+_EVENT_OPTIONAL = ("posts_from", "posts_until", "valid_for", "links", "budget")
+_BUDGET_REQUIRED = ("x_usd_per_day",)
+_BUDGET_OPTIONAL: tuple[str, ...] = ()
+_USD = re.compile(r"^[0-9]{1,9}(?:\.[0-9]{1,6})?$")
 _OBJECTIVE_REQUIRED = ("number", "title")
 _OBJECTIVE_OPTIONAL = ("hashtags",)
 _SEGMENT_REQUIRED = ("id", "title", "start", "end")
@@ -569,6 +591,7 @@ def _read_event(r: _Reader, node: Node | None, top_line: int) -> Event:
         line = m["posts_from"].line if posts_from else m["posts_until"].line
         r.error(line, "event posts_from ({}) is not before posts_until ({})".format(*r.times(opens, closes)))
     provisional = r.errors() > errors_before or node is None or None in (event_id, title, account, day, zone)
+    budget = _read_budget(r, m.get("budget"))  # after: a wrong budget leaves the posts' times and texts checkable
     return Event(
         id=event_id or "event",
         title=title or "",
@@ -585,7 +608,70 @@ def _read_event(r: _Reader, node: Node | None, top_line: int) -> Event:
         line=node.line if node is not None else top_line,
         provisional=provisional,
         id_line=m["id"].line if "id" in m else 0,
+        budget=budget,
     )
+
+
+def parse_usd(text: str) -> float:
+    """`5` or `2.50` -> a positive amount of US dollars; BadValue otherwise (no sign, no $, a dot for cents)."""
+    value = text.strip()
+    if _USD.match(value):
+        amount = float(value)
+        if amount > 0:
+            return amount
+        raise BadValue("is no budget at all", "give a positive amount, or leave budget out for no limit")
+    if non_ascii_digits(value):
+        raise BadValue("is not an amount of US dollars", "write it with the digits 0-9, like 5 or 2.50")
+    if value.startswith("-"):
+        raise BadValue("is negative", "a budget is a positive amount of US dollars, like 5 or 2.50")
+    if value.startswith("$") or value.upper().startswith("USD") or value.upper().endswith("USD"):
+        raise BadValue("is not a number", "write the amount alone (it is in US dollars), like 5 or 2.50")
+    if re.match(r"^[0-9]+,[0-9]+$", value):
+        raise BadValue("is not a number", "write cents after a dot, like 2.50")
+    if re.match(r"^[0-9]{10,}", value):
+        raise BadValue("is too large an amount")
+    raise BadValue("is not an amount of US dollars", "write it as a number, like 5 or 2.50")
+
+
+def _read_budget(r: _Reader, node: Node | None) -> Budget | None:
+    """The event's budget: a mapping with x_usd_per_day, a positive number; None when there is none."""
+    if node is None or node.is_null:
+        return None
+    if node.mapping is None:
+        shown = f' "{_short(node.scalar)}"' if node.scalar else ""
+        r.error(node.line, f"event budget{shown} must be a mapping, like budget: {{x_usd_per_day: 5}}")
+        return None
+    m = r.mapping(node, "event budget", _BUDGET_REQUIRED, _BUDGET_OPTIONAL)
+    if not m or "x_usd_per_day" not in m:
+        return None
+    given = m["x_usd_per_day"]
+    if given.scalar is None and not given.is_null:
+        r.error(given.line, f"event budget x_usd_per_day must be a number, like 5 or 2.50, not {_a(given.kind)}")
+        return None
+    amount: float | None = r.value(given, "event budget x_usd_per_day", parse_usd)
+    return Budget(amount, given.line) if amount is not None else None
+
+
+def read_budget(path: Path) -> Budget | None:
+    """The budget a schedule file sets, for a run or a report that has only the stored event's path.
+
+    Only the YAML and the budget are read (not the whole plan), so that a claim can afford it;
+    None when the file sets none, cannot be read, or sets one that is wrong (`check` says so).
+    """
+    try:
+        if not path.is_file():
+            return None
+    except OSError:
+        return None
+    tree, _problems = read_yaml(path, str(path))
+    if tree is None or tree.mapping is None or "event" not in tree.mapping:
+        return None
+    event = tree.mapping["event"][1]
+    if event.mapping is None or "budget" not in event.mapping:
+        return None
+    r = _Reader(str(path))
+    budget = _read_budget(r, event.mapping["budget"][1])
+    return budget if r.errors() == 0 else None
 
 
 def _read_objectives(r: _Reader, node: Node | None) -> dict[int, Objective]:

@@ -9,11 +9,12 @@ whatever happened to the draft meanwhile (the operator is told).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from ..clock import Clock
 from ..draft import Actor, Draft, DraftState
@@ -21,8 +22,15 @@ from ..errors import NotDue as NotDue
 from ..errors import Paused as Paused
 from ..store import Connection, LeaseLost, Store
 
+if TYPE_CHECKING:
+    from ..config import Prices
+    from ..plan.cost import Cost
+    from ..plan.schedule import Budget
+
 S = DraftState
 DISPATCHER = "dispatcher"
+# Where an event's budget comes from: given its stored row, the budget (None: no limit).
+BudgetSource = Callable[[dict[str, Any]], "Budget | None"]
 
 
 @dataclass(frozen=True)
@@ -53,10 +61,14 @@ class Recorded:
 class Ledger:
     """The posting run's writes to the store."""
 
-    def __init__(self, store: Store, clock: Clock, run: Run) -> None:
+    def __init__(self, store: Store, clock: Clock, run: Run, budget_of: BudgetSource | None = None) -> None:
         self.store = store
         self.clock = clock
         self.run = run
+        # The event's X budget; by default read from its schedule file, once per load (see _budget).
+        self.budget_of = budget_of
+        self._budgets: dict[str, tuple[tuple[str, Any], Budget | None]] = {}
+        self._held: dict[int, str] = {}  # drafts the budget holds back in this run: why, for their missed reason
 
     # --- claiming ---------------------------------------------------------------------
 
@@ -65,7 +77,8 @@ class Ledger:
 
         Checked in the claiming transaction, at the moment of the claim: this run holds the
         lease, posting is not paused, the draft is approved at its current revision, due,
-        inside its window, past its back-off, and its parent (for a reply) is posted.
+        inside its window, past its back-off, its parent (for a reply) is posted, and X's
+        spend today stays within the event's budget (unless a person sent it with post-now).
         """
         with self._refusals(draft_id, "claim"), self.store.begin() as conn:
             self._fence(conn, draft_id, "claim")
@@ -92,6 +105,11 @@ class Ledger:
                     state = parent.state.value if parent else "gone"
                     raise NotDue(f"draft {draft.id} waits for {draft.reply_to} to be posted (it is {state})")
                 parent_tweet = parent.tweet_id
+            held = self._over_budget(conn, draft, now)
+            if held is not None:
+                self._held[draft.id] = held
+                raise NotDue(f"draft {draft.id} waits for {held}")
+            self._held.pop(draft.id, None)
             claimed = self.store.transition(
                 conn,
                 draft,
@@ -169,7 +187,12 @@ class Ledger:
         return self._record(draft_id, seen_version, "expired", reason, {"last_error": reason, "next_attempt_at": None})
 
     def missed(self, draft_id: int, seen_version: int, reason: str) -> Draft:
-        """Pending or approved, and its window closed: missed (a person may still post it now)."""
+        """Pending or approved, and its window closed: missed (a person may still post it now).
+
+        A draft the budget held back says so in its reason, which the report shows."""
+        held = self._held.pop(draft_id, None)
+        if held is not None:
+            reason = f"{reason}; it was held back, waiting for {held}"
         return self._record(draft_id, seen_version, "missed", reason, {"last_error": reason})
 
     def pause_for_credentials(self, reason: str) -> bool:
@@ -184,6 +207,53 @@ class Ledger:
             )
             self.store.write_audit(conn, at=now, operator=DISPATCHER, action="pause", reason=reason)
             return True
+
+    # --- the budget -------------------------------------------------------------------
+
+    def _over_budget(self, conn: Connection, draft: Draft, now: datetime) -> str | None:
+        """Why X's spend today would pass the event's budget with this post (None: it would not, or a
+        person sent it with post-now). Read in the claim's transaction, so claims in flight count."""
+        event = self.store.event(draft.event_id, conn)
+        budget = self._budget(event) if event is not None else None
+        if event is None or budget is None:
+            return None
+        from ..plan.cost import cost_of_posts
+        from ..plan.schedule import budget_day
+
+        zone = ZoneInfo(str(event["timezone"]))
+        today = budget_day(now, zone)
+        this = cost_of_posts([draft.text], len(draft.media))
+        # The posts of this event that went out today, and those in flight (X may bill them).
+        # Wanted from the store: one query of the posted and posting drafts of an event with
+        # posted_at (or claimed_at) in a span, instead of every posted draft read here.
+        gone = [
+            d
+            for d in self.store.drafts(event_id=draft.event_id, states=[S.POSTED, S.POSTING], conn=conn)
+            if d.id != draft.id and budget_day(d.posted_at or d.claimed_at or now, zone) == today
+        ]
+        spent = spent_cost(gone)
+        if budget.allows(spent.total + this.total) or sent_by_a_person(self.store, conn, draft.id):
+            return None
+        return (
+            f"the X budget: ${spent.total:.3f} spent on {today:%A %Y-%m-%d} and this post's ${this.total:.3f} "
+            f"would pass budget.x_usd_per_day (${budget.x_usd_per_day:.2f}); `livetweet post-now {draft.id}` "
+            "sends it anyway, or raise the budget in the schedule and load it again"
+        )
+
+    def _budget(self, event: dict[str, Any]) -> Budget | None:
+        """The event's budget: from `budget_of`, else from its schedule file, read again only after a load."""
+        if self.budget_of is not None:
+            return self.budget_of(event)
+        key = (str(event["schedule_path"]), event["loaded_at"])
+        known = self._budgets.get(str(event["id"]))
+        if known is None or known[0] != key:
+            from pathlib import Path
+
+            from ..plan.schedule import read_budget
+
+            known = (key, read_budget(Path(key[0])))
+            self._budgets[str(event["id"])] = known
+        return known[1]
 
     # --- inside -----------------------------------------------------------------------
 
@@ -242,3 +312,23 @@ class Ledger:
             reason=reason,
             detail=detail,
         )
+
+
+def spent_cost(drafts: Iterable[Draft], prices: Prices | None = None) -> Cost:
+    """What these drafts cost on X as posted: each post (with a link or not) and its images' alt texts."""
+    from ..plan.cost import cost_of_posts
+
+    chosen = list(drafts)
+    return cost_of_posts((d.text for d in chosen), sum(len(d.media) for d in chosen), prices)
+
+
+def sent_by_a_person(store: Store, conn: Connection | None, draft_id: int) -> bool:
+    """Did a person send this draft with post-now (its last approval), so that the budget does not hold it?
+
+    The posting run's own moves since (claim, retry...) do not undo it; an approval after it does."""
+    for entry in reversed(store.audit(draft_id, conn)):
+        if entry.action == "post-now":
+            return True
+        if entry.action == "approve":
+            return False
+    return False

@@ -12,8 +12,9 @@ import statistics
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from ..config import Prices
 from ..draft import Draft, DraftState
@@ -22,7 +23,7 @@ from .readmodels import Band, banded
 
 if TYPE_CHECKING:
     from ..inbox import Message
-    from ..plan.schedule import Schedule
+    from ..plan.schedule import Budget, Schedule
     from ..store import AuditEntry, Store
 
 S = DraftState
@@ -43,6 +44,7 @@ class ReportData:
     revisions: list[dict[str, Any]]
     shifts: list[dict[str, Any]]
     messages: list[Message]
+    budget: Budget | None = None  # the event's X budget, from its schedule (the store does not keep it yet)
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,30 @@ class AccountRow:
 
 
 @dataclass(frozen=True)
+class DayCost:
+    """One day of the event (in its zone, as the budget counts days): the plan's cost on X, what was spent, the budget.
+
+    Both count posts and their images' alt texts, as the budget does; reads are in the totals only."""
+
+    day: date
+    planned: Cost  # the schedule's posts planned for that day (not withdrawn)
+    spent: Cost  # the posts that went out that day
+    budget: Budget | None
+
+    @property
+    def budget_usd(self) -> float | None:
+        return self.budget.x_usd_per_day if self.budget is not None else None
+
+    @property
+    def over_budget(self) -> bool:
+        return self.budget is not None and not self.budget.allows(self.spent.total)
+
+    @property
+    def plan_over_budget(self) -> bool:
+        return self.budget is not None and not self.budget.allows(self.planned.total)
+
+
+@dataclass(frozen=True)
 class EventReport:
     """Every figure of the report, computed from one ReportData (and X's metrics, when read)."""
 
@@ -208,6 +234,8 @@ class EventReport:
     spent_cost: Cost
     metrics_read: bool = False
     metrics_totals: dict[str, int] = field(default_factory=dict)
+    days: list[DayCost] = field(default_factory=list)  # spent vs planned, per day
+    budget: Budget | None = None
 
     @property
     def missed(self) -> list[PostRow]:
@@ -237,6 +265,7 @@ def read_report_data(store: Store, event_id: str) -> ReportData:
         revisions=store.event_revisions(event_id),
         shifts=store.shift_log(event_id),
         messages=store.messages(include_all=True),
+        budget=budget_of(str(event["schedule_path"])),
     )
 
 
@@ -307,7 +336,29 @@ def compute_report(
         spent_cost=spent,
         metrics_read=metrics is not None,
         metrics_totals=totals,
+        days=day_costs(drafts, ZoneInfo(str(event["timezone"])), prices, data.budget),
+        budget=data.budget,
     )
+
+
+def day_costs(drafts: list[Draft], zone: ZoneInfo, prices: Prices, budget: Budget | None) -> list[DayCost]:
+    """Spent vs planned per day of the event: the schedule's posts by their planned day, those that
+    went out by the day they did, each priced with its alt texts (the figures the run's budget counts)."""
+    from ..plan.schedule import budget_day
+    from .ledger import spent_cost
+
+    planned: dict[date, list[Draft]] = {}
+    spent: dict[date, list[Draft]] = {}
+    for d in drafts:
+        if d.source == "schedule":
+            planned.setdefault(budget_day(d.planned_at, zone), []).append(d)
+        if d.state is S.POSTED and d.posted_at is not None:
+            spent.setdefault(budget_day(d.posted_at, zone), []).append(d)
+
+    return [
+        DayCost(day, spent_cost(planned.get(day, []), prices), spent_cost(spent.get(day, []), prices), budget)
+        for day in sorted(set(planned) | set(spent))
+    ]
 
 
 def _post_row(
@@ -447,6 +498,15 @@ def _messages(data: ReportData, drafts: Mapping[int, Draft]) -> list[MessageRow]
             continue  # reshared into another event
         out.append(MessageRow(m.id, m.sender, m.received_at, m.state, m.draft_id, draft.state if draft else None))
     return out
+
+
+def budget_of(schedule_path: str) -> Budget | None:
+    """The event's X budget, from its schedule when it is still there (else None)."""
+    from pathlib import Path
+
+    from ..plan.schedule import read_budget
+
+    return read_budget(Path(schedule_path))
 
 
 def objectives_of(schedule_path: str) -> dict[str, str] | None:
