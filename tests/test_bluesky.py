@@ -133,6 +133,16 @@ def test_images_go_with_their_alt_text(bsky: BlueskyPublisher, pds: FakeBlueskyS
     assert all(b.used_by == [record.uri] for b in blobs.values())
 
 
+def test_images_the_pds_no_longer_has_are_uploaded_again(bsky: BlueskyPublisher, pds: FakeBlueskyServer) -> None:
+    upload = bsky.upload(png(), "image/png", "A green square")
+    assert isinstance(upload, Uploaded)
+    with pds.state.lock:
+        pds.state.blobs.clear()  # as the PDS does with a blob no record took within minutes
+    outcome = bsky.post("Late picture", media_ids=[upload.media_id])
+    assert isinstance(outcome, RetryLater) and outcome.stale_media
+    assert pds.posts() == []
+
+
 # --- limits --------------------------------------------------------------------------------------
 
 

@@ -436,6 +436,10 @@ class BlueskyPublisher(Publisher):
             return RetryLater(
                 f"Bluesky says a fresh session expired ({failure.detail}): is this machine's clock right?"
             )
+        if failure.kind == "refused" and "BlobNotFound" in failure.detail:
+            # The PDS deletes a blob no record took within minutes: nothing was posted; upload again.
+            return RetryLater(f"Bluesky no longer has the images ({failure.detail}): they will be uploaded again",
+                              None, True)  # fmt: skip
         if failure.kind == "refused":
             return Refused(f"Bluesky refused the post ({failure.detail})")
         if failure.kind == "timeout":
