@@ -373,6 +373,8 @@ class LiveRun:
         if self.rehearsal_clock is not None:
             self.keeper.renew(self.rehearsal_clock.to_json())
         self._lead(load=False)
+        if self.console is not None:
+            self.service.console_serving(self.console.url)
         return True
 
     def _give_up(self) -> None:
@@ -451,14 +453,16 @@ class LiveRun:
             ) from exc
         self.console = console
         self._stack.callback(self._stop_console, console)
-        service.console_serving(console.url)
+        if self.keeper is not None:  # a standby's console is its own; `console-link` names the leader's
+            service.console_serving(console.url)
         if auth.uses_token:
             self.link_token = auth.new_link_token()
 
     def _stop_console(self, console: ConsoleServer) -> None:
         console.stop()
-        with contextlib.suppress(LivetweetError):
-            self.service.console_serving(None)
+        if self.keeper is not None:
+            with contextlib.suppress(LivetweetError):
+                self.service.console_serving(None)
 
     # --- running ---------------------------------------------------------------------------------
 

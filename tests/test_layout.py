@@ -59,10 +59,15 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "livetweet.media": (FOUNDATION | {"livetweet.plan.media", "livetweet.plan.normal"}, IO_LIBRARIES),
     "livetweet.cards": (FOUNDATION, IO_LIBRARIES),  # draws with Pillow, reads and writes nothing
     "livetweet.publishers": (
-        FOUNDATION | {"livetweet.publishers", "livetweet.inbox", "livetweet.plan.tweettext"},
+        FOUNDATION | {"livetweet.publishers", "livetweet.inbox", "livetweet.plan.tweettext", "livetweet.plan.bluesky",
+                      "livetweet.plan.mastodon"},
         {"sqlalchemy", "starlette", "uvicorn", "apscheduler"},
     ),
-    "livetweet.fakes": ({"livetweet.fakes", "livetweet.clock", "livetweet.plan.tweettext"}, IO_LIBRARIES - {"socket"}),
+    "livetweet.fakes": (
+        {"livetweet.fakes", "livetweet.clock", "livetweet.plan.tweettext", "livetweet.plan.bluesky",
+         "livetweet.plan.mastodon"},
+        IO_LIBRARIES - {"socket"},
+    ),
     "livetweet.console": (
         FOUNDATION
         | {"livetweet.console", "livetweet.service", "livetweet.store", "livetweet.plan", "livetweet.inbox",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from livetweet.fakes import FakeXServer
 
+from .console import PASSWORD
 from .world import X_TEST_CREDENTIALS
 
 EVENT_ID = "standby-demo"
@@ -88,12 +89,14 @@ class Machine:
 def start_machine(
     name: str, db_url: str, schedule: Path, door: FakeXServer, cwd: Path, *args: str, speed: str = "60"
 ) -> Machine:
-    """A rehearsal in auto mode on `db_url`, posting through `door`, without a console."""
+    """A rehearsal in auto mode on `db_url`, posting through `door`, without a console unless `--console` is given."""
+    console = [] if "--console" in args else ["--no-console"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "livetweet", "--db", db_url, "run", str(schedule), "--rehearse", "--no-console",
+        [sys.executable, "-m", "livetweet", "--db", db_url, "run", str(schedule), "--rehearse", *console,
          "--mode", "auto", "--speed", speed, *args],
         cwd=cwd,
-        env={**os.environ, **X_TEST_CREDENTIALS, "LIVETWEET_X_API_URL": door.url, "NO_COLOR": "1"},
+        env={**os.environ, **X_TEST_CREDENTIALS, "LIVETWEET_X_API_URL": door.url, "NO_COLOR": "1",
+             "LIVETWEET_CONSOLE_PASSWORD": PASSWORD},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
