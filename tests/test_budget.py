@@ -313,3 +313,11 @@ def test_a_report_without_a_budget_shows_the_days_without_one(tmp_path: Path) ->
         assert "Spent vs planned, per day</h3>" in page and "Against the budget" not in page
     finally:
         w.close()
+
+
+def test_the_stored_path_gives_the_budget_the_schedule_reader_gives(tmp_path: Path) -> None:
+    escaped = MINI_SCHEDULE.replace(TAGS, TAGS + '  "bud\\x67et": {x_usd_per_day: 7}\n', 1)  # "budget", escaped
+    path = write_event(tmp_path, escaped)
+    schedule, problems = read_schedule(path, FILE)
+    assert problems == [] and schedule is not None
+    assert read_budget(path) == schedule.event.budget == Budget(7.0, 10)

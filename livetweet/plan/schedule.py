@@ -43,6 +43,7 @@ from .values import (
 from .values import (
     parse_whole_number as parse_whole_number,
 )
+from .yamlfile import MAX_BYTES as MAX_YAML_BYTES
 from .yamlfile import Node, read_yaml
 
 DEFAULT_VALID_FOR = timedelta(minutes=5)
@@ -661,7 +662,11 @@ def read_budget(path: Path) -> Budget | None:
     try:
         if not path.is_file():
             return None
+        with path.open("rb") as f:
+            head = f.read(MAX_YAML_BYTES + 1)
     except OSError:
+        return None
+    if b"budget" not in head and b"\\" not in head:  # no key can spell it (not even with an escape): skip the parse
         return None
     tree, _problems = read_yaml(path, str(path))
     if tree is None or tree.mapping is None or "event" not in tree.mapping:
