@@ -128,6 +128,17 @@ def call_timeout(event_seconds: float, clock: Clock) -> float:
     return max(clock.real_seconds(timedelta(seconds=event_seconds)), MIN_CALL_TIMEOUT)
 
 
+# A post's window lasts at least this long in real time: a rehearsal at 900x shrinks a
+# 5-minute window to a third of a second, shorter than a busy laptop needs to post, and
+# would record misses the real event never has. At real speed no window is this short.
+MIN_WINDOW_REAL_SECONDS = 2.0
+
+
+def window_end(at: datetime, valid_until: datetime, clock: Clock) -> datetime:
+    """When a post's window closes on this clock: its own end, or MIN_WINDOW_REAL_SECONDS after it is due."""
+    return max(valid_until, at + clock.from_real(MIN_WINDOW_REAL_SECONDS))
+
+
 def show_time(when: datetime, zone: ZoneInfo) -> str:
     """A time for people: with its zone, and with its date when that is not today."""
     local = when.astimezone(zone)

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from .clock import Clock
+from .clock import Clock, window_end
 from .draft import Conflict, Draft, DraftError, DraftState
 from .inbox import Poller, PollResult
 from .publishers.base import (
@@ -207,6 +207,9 @@ class Dispatcher:
         """Why this run stopped posting (another run took the lease), or None."""
         return self.keeper.lost
 
+    def _closes(self, draft: Draft) -> datetime:
+        return window_end(draft.at, draft.valid_until, self.clock)
+
     # --- one sweep ----------------------------------------------------------------------
 
     def tick(self) -> None:
@@ -222,14 +225,14 @@ class Dispatcher:
             if draft.state == S.POSTING:
                 if draft.next_attempt_at is None or draft.next_attempt_at <= now:
                     self.reconcile(draft)
-            elif now > draft.valid_until:
+            elif now > self._closes(draft):
                 if draft.state == S.PENDING:
                     self._missed(draft, "nobody approved it before its window closed")
                 else:
                     why = "posting was paused" if paused else "it could not go out in time"
                     if draft.last_error and not paused:
                         why += f"; the last try: {draft.last_error}"
-                    self._missed(draft, f"its window closed at {self._hm(draft.valid_until)} ({why})")
+                    self._missed(draft, f"its window closed at {self._hm(self._closes(draft))} ({why})")
             elif draft.state == S.APPROVED and not paused and (draft.next_attempt_at or now) <= now:
                 self.dispatch(draft.id)
 
@@ -309,14 +312,14 @@ class Dispatcher:
                 return False
         except LeaseLost:
             return False  # left in posting under this run's epoch: the run that took over settles it
-        if self.clock.now() > claim.draft.valid_until:
+        if self.clock.now() > self._closes(claim.draft):
             self._write(
                 claim.draft,
                 lambda: self.ledger.expired(
                     claim.draft.id, claim.draft.version, "its window closed before it could be sent"
                 ),
                 "missed",
-                f"its window closed at {self._hm(claim.draft.valid_until)} before it could be sent: "
+                f"its window closed at {self._hm(self._closes(claim.draft))} before it could be sent: "
                 f"`livetweet post-now {claim.draft.id}` posts it anyway",
             )
             return False
@@ -363,7 +366,7 @@ class Dispatcher:
             backoff = _backoff(draft.attempts)
             wait = self.clock.from_real(outcome.retry_after) if outcome.retry_after is not None else backoff
             when = now + max(wait, timedelta(0))
-            if when > draft.valid_until:
+            if when > self._closes(draft):
                 self._write(
                     draft,
                     lambda: self.ledger.expired(draft.id, draft.version, f"{outcome.reason}; no time left to retry"),
@@ -437,7 +440,7 @@ class Dispatcher:
             self._posted(draft, tweet_id, "reconciled", f"found on the account as tweet {tweet_id} (it had gone out)")
             return
         why = reason or "it was being posted when livetweet stopped"
-        if now > draft.valid_until:
+        if now > self._closes(draft):
             self._write(
                 draft,
                 lambda: self.ledger.expired(draft.id, draft.version, f"{why}; not on the account"),

@@ -253,7 +253,9 @@ def test_a_stalled_run_that_lost_its_lease_posts_nothing_after_the_takeover(
     assert stamped and all(epoch == 2 for _, _, epoch in stamped), stamped
 
     assert b.returncode == 0, out_b
-    assert "; epoch 2." in out_b
+    # On PostgreSQL B may start while A's session still holds the leadership (the server ends a
+    # silent session after a few seconds): it then stands by and takes over, as epoch 2 all the same.
+    assert "; epoch 2." in out_b or "this machine took over posting (epoch 2," in out_b, out_b
     assert "The event is over: 10 posted." in out_b
     assert final["posted"] == N_POSTS
     everywhere = posted_by_a + [t.text for t in x2.posts()]

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from ..clock import Clock
+from ..clock import Clock, window_end
 from ..draft import Actor, Draft, DraftState
 from ..errors import NotDue as NotDue
 from ..errors import Paused as Paused
@@ -96,7 +96,7 @@ class Ledger:
                 )
             if draft.at > now or (draft.next_attempt_at is not None and draft.next_attempt_at > now):
                 raise NotDue(f"draft {draft.id} is not due yet")
-            if now > draft.valid_until:
+            if now > window_end(draft.at, draft.valid_until, self.clock):
                 raise NotDue(f"draft {draft.id}'s window closed")
             parent_tweet: str | None = None
             if draft.reply_to:
