@@ -405,3 +405,15 @@ def test_the_timeline_page_shows_posts_with_their_alt_text(
     page = requests.get(server.url + "/", timeout=5)
     assert "On the timeline" in page.text and "A &lt;chart&gt; &quot;quoted&quot;" in page.text
     assert "script-src" not in page.headers["Content-Security-Policy"]
+
+
+def test_a_deleted_status_is_gone_and_no_longer_found(
+    publisher: MastodonPublisher, server: FakeMastodonServer, clock: FixedClock
+) -> None:
+    posted = publisher.post("posted by mistake", key="k-undo")
+    assert isinstance(posted, Posted)
+    publisher.delete(posted.tweet_id)
+    assert server.statuses() == []
+    assert publisher.find_post("posted by mistake", START) is None
+    with pytest.raises(PublisherError, match="deleting status"):
+        publisher.delete(posted.tweet_id)

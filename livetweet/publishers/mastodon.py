@@ -306,6 +306,8 @@ class MastodonPublisher(Publisher):
         if self._me is None:
             with self._errors(f"cannot reach the account on {self.name}"):
                 account = self.api.account_verify_credentials()
+            if not isinstance(account, dict) or not account.get("id") or not account.get("username"):
+                raise PublisherError(f"cannot reach the account on {self.name}: the server did not say who we are")
             self._me = _Me(str(account["id"]), str(account["username"]))
         return self._me.id, self._me.username
 
@@ -424,7 +426,7 @@ class MastodonPublisher(Publisher):
                 for status in page:
                     if _aware(status.get("created_at"), start) < start:
                         return None  # older pages do not keep since_id (Mastodon.py drops it): stop here
-                    if comparable(_status_text(status)) == wanted:
+                    if status.get("id") and comparable(_status_text(status)) == wanted:
                         return str(status["id"])
                 page = self._next(page)
         return None
@@ -446,6 +448,8 @@ class MastodonPublisher(Publisher):
             while page:
                 reached_known = False
                 for notification in page:
+                    if not str(notification.get("id") or "").isdigit():
+                        continue  # not a notification Mastodon would send
                     if since is not None and int(notification["id"]) <= int(since):
                         reached_known = True  # the server's paging went past what was kept
                         break
