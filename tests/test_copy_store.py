@@ -41,9 +41,10 @@ def test_the_copy_holds_everything_and_postgresql_carries_on_after_it(loaded: Pa
     assert "10 drafts" in result.stdout
     assert queue(loaded, "--db", target) == queue(loaded)
     for draft in ("1", "4"):
-        assert cli("--db", target, "history", draft, cwd=loaded).stdout.splitlines()[1:] == cli(
-            "history", draft, cwd=loaded
-        ).stdout.splitlines()[1:]
+        assert (
+            cli("--db", target, "history", draft, cwd=loaded).stdout.splitlines()[1:]
+            == cli("history", draft, cwd=loaded).stdout.splitlines()[1:]
+        )
     # New rows on PostgreSQL get ids after the copied ones (its sequences were moved on).
     assert cli("--db", target, "compose", "A line from the floor #GCM", "--pending", cwd=loaded).returncode == 0
     ids = [d["id"] for d in queue(loaded, "--db", target)]
@@ -59,8 +60,8 @@ def test_a_copy_into_a_store_with_data_changes_nothing(loaded: Path) -> None:
     assert again.stderr.strip().startswith(
         "error: postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D"
     )
-    assert "already holds a livetweet store with data (events, segments, drafts, revisions, audit, media): copy into an " \
-        "empty database (or schema), so that nothing there is overwritten" in again.stderr  # fmt: skip
+    full = "already holds a livetweet store with data (events, segments, drafts, revisions, audit, media)"
+    assert f"{full}: copy into an empty database (or schema), so that nothing there is overwritten" in again.stderr
     assert queue(loaded, "--db", target) == before
 
 

@@ -82,7 +82,10 @@ def preview(schedule: Path, as_json: bool, tz: str | None) -> None:
         sys.exit(1)
     posts = sorted(report.posts, key=lambda p: (p.slot.at, p.slot.line))
     if as_json:
-        click.echo(json.dumps([post_json(p, zone) for p in posts], indent=2, ensure_ascii=False))
+        schedule_read = report.schedule
+        listed = [a.network for a in schedule_read.accounts] != ["x"]  # deliveries only when there is more than X
+        items = [post_json(p, zone, schedule_read.accounts_of(p.slot) if listed else ()) for p in posts]
+        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
     else:
         from ..plan.cost import estimate_cost
 

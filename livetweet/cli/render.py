@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ..plan.check import Report
     from ..plan.compose import Post
     from ..plan.media import PlannedImage
+    from ..plan.schedule import Account
     from ..service import LoadReport, Service
     from ..store import AuditEntry
 
@@ -51,8 +52,20 @@ def report_json(report: Report) -> dict[str, Any]:
     }
 
 
-def post_json(post: Post, zone: ZoneInfo | None) -> dict[str, Any]:
-    """One post as `preview --json` prints it."""
+def deliveries(post: Post, accounts: tuple[Account, ...]) -> list[dict[str, Any]]:
+    """Where a post goes: each account with the post's length under its network's own rule."""
+    from ..plan.check import delivery_lengths
+
+    out = []
+    for account in accounts:
+        length, limit = delivery_lengths(post.text, account)
+        out.append({"account": account.id, "network": account.network, "handle": account.handle,
+                    "length": length, "limit": limit})  # fmt: skip
+    return out
+
+
+def post_json(post: Post, zone: ZoneInfo | None, accounts: tuple[Account, ...] = ()) -> dict[str, Any]:
+    """One post as `preview --json` prints it (with `accounts`: its deliveries, each with its length)."""
     item: dict[str, Any] = {
         "slot": post.slot.id,
         "segment": post.segment.id,
@@ -67,6 +80,8 @@ def post_json(post: Post, zone: ZoneInfo | None) -> dict[str, Any]:
         "reply_to": post.slot.reply_to,
         "media": [planned_image_json(image) for image in post.media],
     }
+    if accounts:
+        item["deliveries"] = deliveries(post, accounts)
     if zone is not None:
         item["at_local"] = post.slot.at.astimezone(zone).isoformat()
     return item
@@ -136,6 +151,13 @@ def print_preview(report: Report, posts: list[Post], zone: ZoneInfo | None) -> N
         )
         for line in post.text.splitlines() or [""]:
             click.echo(f"    {line}")
+        accounts = report.schedule.accounts_of(post.slot)
+        if [a.network for a in report.schedule.accounts] != ["x"]:  # more than the X account: say where each goes
+            shown = []
+            for d in deliveries(post, accounts):
+                colour = "red" if d["length"] > d["limit"] else None
+                shown.append(style(f"{d['handle']} ({d['network']}) {d['length']}/{d['limit']}", fg=colour))
+            click.echo("    to " + "; ".join(shown))
         if post.media:
             print_media([
                 (i.file, i.alt, i.kind, i.encoded.width if i.encoded else None,

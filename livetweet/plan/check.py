@@ -18,7 +18,7 @@ from ..errors import MediaError, Problem, deferred_interrupts, interrupt_point
 from .compose import MAX_WEIGHTED_LENGTH, Composer, Post, display_path, wanted_hashtags
 from .cost import Cost, cost_of_posts
 from .media import MAX_INPUT_BYTES, EncodedImage, PlannedImage, alt_problem, count_problem, megabytes, sniff
-from .schedule import Schedule, budget_day, read_schedule_partial
+from .schedule import Account, Schedule, budget_day, read_schedule_partial
 from .tweettext import extract_urls
 
 if TYPE_CHECKING:
@@ -226,6 +226,13 @@ def _check_post(schedule: Schedule, composer: Composer, post: Post) -> list[Prob
     if not post.text:
         problems.append(Problem(file, slot.line, f'slot "{slot.id}": the post is empty ({template} wrote nothing)'))
         return problems
+    accounts = schedule.accounts_of(slot)
+    for account in accounts:
+        for problem in network_problems(post.text, account):
+            shorten = f"shorten {template} or the slot's vars"
+            problems.append(Problem(file, slot.line, f'slot "{slot.id}" to {account.display}: {problem}: {shorten}'))
+    if not any(a.network == "x" for a in accounts):
+        return problems
     if length > MAX_WEIGHTED_LENGTH:
         problems.append(
             Problem(
@@ -263,6 +270,35 @@ def _check_post(schedule: Schedule, composer: Composer, post: Post) -> list[Prob
                 )
             )
     return problems
+
+
+def network_problems(text: str, account: Account) -> list[str]:
+    """What Bluesky or Mastodon would refuse in this text (X's rules are checked with its weights above)."""
+    if account.network == "bluesky":
+        from .bluesky import weight_problems
+
+        return weight_problems(text)
+    if account.network == "mastodon":
+        from .mastodon import DEFAULT_MAX_CHARS, problems
+
+        return problems(text, account.max_chars or DEFAULT_MAX_CHARS)
+    return []
+
+
+def delivery_lengths(text: str, account: Account) -> tuple[int, int]:
+    """(length, limit) of a post on one account, each counted by its network's own rule."""
+    if account.network == "bluesky":
+        from .bluesky import MAX_GRAPHEMES, length
+
+        return length(text), MAX_GRAPHEMES
+    if account.network == "mastodon":
+        from .mastodon import DEFAULT_MAX_CHARS
+        from .mastodon import length as mastodon_length
+
+        return mastodon_length(text), account.max_chars or DEFAULT_MAX_CHARS
+    from .tweettext import parse_tweet
+
+    return parse_tweet(text).weighted_length, MAX_WEIGHTED_LENGTH
 
 
 def _check_media(

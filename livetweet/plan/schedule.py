@@ -55,6 +55,16 @@ _ANCHOR = re.compile(r"^(?P<segment>[A-Za-z0-9_-]+)\.(?P<edge>[A-Za-z]+)\s*(?:(?
 _ZONE_NAME = re.compile(r"^[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*$")
 _TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
 _ACCOUNT = re.compile(r"^@[A-Za-z0-9_]{1,15}$")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"  # one label of a domain name
+_BLUESKY_HANDLE = re.compile(rf"^(?=.{{1,253}}$)(?:{_LABEL}\.)+[a-z](?:[a-z0-9-]{{0,61}}[a-z0-9])?$")
+_MASTODON_HANDLE = re.compile(rf"^@[A-Za-z0-9_]{{1,30}}@(?=.{{1,253}}$)(?:{_LABEL}\.)+[a-z]{{2,63}}$")
+NETWORKS = ("x", "bluesky", "mastodon")
+# How each network's handles are written, for the messages that refuse one.
+_HANDLE_RULES = {
+    "x": (_ACCOUNT, 'an X handle like "@UNMigNetwork" (up to 15 letters, digits or _)'),
+    "bluesky": (_BLUESKY_HANDLE, 'a Bluesky handle like "unmignetwork.bsky.social" (a domain name)'),
+    "mastodon": (_MASTODON_HANDLE, 'a Mastodon address like "@unmignetwork@mastodon.social"'),
+}
 _NOT_ZONES = frozenset(("localtime", "Factory"))  # in the database, but not a place's clock
 
 
@@ -184,6 +194,21 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Account:
+    """One account the event posts to: its id in the schedule, its network, its handle there."""
+
+    id: str
+    network: str  # x, bluesky, mastodon
+    handle: str  # @name on X, name.domain on Bluesky, @user@domain on Mastodon
+    line: int
+    max_chars: int | None = None  # a Mastodon server's own limit, when it is not 500
+
+    @property
+    def display(self) -> str:
+        return f"{self.handle} on {'X' if self.network == 'x' else self.network.capitalize()}"
+
+
+@dataclass(frozen=True)
 class Segment:
     """A stretch of the event: the opening, a guiding question, the closing."""
 
@@ -230,6 +255,7 @@ class Slot:
     provisional: bool = False  # read only far enough to check its template
     media: tuple[MediaRef, ...] = ()  # the images it carries, in order
     media_line: int = 0
+    accounts: tuple[str, ...] = ()  # the account ids it posts to; () for every account of the event
 
     @property
     def valid_until(self) -> datetime:
@@ -249,6 +275,13 @@ class Schedule:
     templates_dir: Path
     complete: bool = True  # False: read despite errors, for checking what can be checked
     provisional_segments: tuple[Segment, ...] = ()
+    accounts: tuple[Account, ...] = ()  # every account the event posts to (the X account when none are listed)
+
+    def accounts_of(self, slot: Slot) -> tuple[Account, ...]:
+        """The accounts a slot posts to: those it names, else all of the event's."""
+        if not slot.accounts:
+            return self.accounts
+        return tuple(a for a in self.accounts if a.id in slot.accounts)
 
     def segment(self, segment_id: str) -> Segment:
         for s in self.segments:
@@ -435,7 +468,9 @@ def _short(text: str, limit: int = 60) -> str:
 
 
 _TOP_REQUIRED = ("event", "segments", "slots")
-_TOP_OPTIONAL = ("objectives", "templates")
+_TOP_OPTIONAL = ("objectives", "templates", "accounts")
+_ACCOUNT_REQUIRED = ("id", "network", "handle")
+_ACCOUNT_OPTIONAL = ("max_chars",)
 _EVENT_REQUIRED = ("id", "title", "account", "date", "start", "end", "timezone", "hashtags")
 _EVENT_OPTIONAL = ("posts_from", "posts_until", "valid_for", "links", "budget")
 _BUDGET_REQUIRED = ("x_usd_per_day",)
@@ -446,7 +481,7 @@ _OBJECTIVE_OPTIONAL = ("hashtags",)
 _SEGMENT_REQUIRED = ("id", "title", "start", "end")
 _SEGMENT_OPTIONAL = ("objectives", "question", "topic", "speakers")
 _SLOT_REQUIRED = ("id", "template", "at")
-_SLOT_OPTIONAL = ("valid_for", "reply_to", "omit_hashtags", "vars", "media")
+_SLOT_OPTIONAL = ("valid_for", "reply_to", "omit_hashtags", "vars", "media", "accounts")
 _MEDIA_REQUIRED = ("file",)
 _MEDIA_OPTIONAL = ("alt",)
 
@@ -500,6 +535,7 @@ def _read(r: _Reader, tree: Node, path: Path) -> Schedule | None:
         return None
     event = _read_event(r, top.get("event"), tree.line)
     objectives = _read_objectives(r, top.get("objectives"))
+    accounts = _read_accounts(r, top.get("accounts"), event, tree.line)
     templates_text = r.text(top.get("templates"), "templates")
     templates_dir = (path.parent / (templates_text or "../templates")).resolve()
     if not templates_dir.is_dir():
@@ -510,6 +546,7 @@ def _read(r: _Reader, tree: Node, path: Path) -> Schedule | None:
         r.error(where, f"{given} {what} ({templates_dir}){hint}")
     segments, provisional, written = _read_segments(r, top.get("segments"), event, objectives)
     slots = _read_slots(r, top.get("slots"), event, segments, provisional, written, path.parent)
+    _check_slot_accounts(r, top.get("slots"), slots, accounts)
     return Schedule(
         path=path,
         display_name=r.file,
@@ -519,6 +556,7 @@ def _read(r: _Reader, tree: Node, path: Path) -> Schedule | None:
         slots=tuple(slots),
         templates_dir=templates_dir,
         provisional_segments=tuple(provisional.values()),
+        accounts=tuple(accounts),
     )
 
 
@@ -677,6 +715,72 @@ def read_budget(path: Path) -> Budget | None:
     r = _Reader(str(path))
     budget = _read_budget(r, event.mapping["budget"][1])
     return budget if r.errors() == 0 else None
+
+
+def _read_accounts(r: _Reader, node: Node | None, event: Event, top_line: int) -> list[Account]:
+    """The event's accounts; none listed: its X account alone (event account)."""
+    x_account = Account("x", "x", event.account, top_line)
+    if node is None or node.is_null:
+        return [x_account]
+    if node.sequence is None:
+        r.error(node.line, f"accounts must be a list, not {_a(node.kind)}")
+        return [x_account]
+    if not node.sequence:
+        r.error(node.line, "accounts lists no account: leave it out to post to the event account on X alone")
+        return [x_account]
+    out: dict[str, Account] = {}
+    for item in node.sequence:
+        m = r.mapping(item, "an account", _ACCOUNT_REQUIRED, _ACCOUNT_OPTIONAL)
+        if m is None:
+            continue
+        ident = r.ident(m.get("id"), "account id")
+        network = r.text(m.get("network"), "account network")
+        handle = r.text(m.get("handle"), "account handle")
+        what = f'account "{ident}"' if ident else "account"
+        if network is not None and network not in NETWORKS:
+            r.error(m["network"].line, f'{what} network "{_short(network)}" is not one livetweet posts to: '
+                    f"write {', '.join(NETWORKS[:-1])} or {NETWORKS[-1]}")  # fmt: skip
+            network = None
+        if network is not None and handle is not None:
+            handle = handle.strip()
+            if network == "bluesky":
+                handle = handle.removeprefix("@").lower()
+            elif network == "mastodon":
+                handle = "@" + handle.removeprefix("@")
+                user, _, domain = handle.partition("@")[2].partition("@")
+                handle = f"@{user}@{domain.lower()}"
+            pattern, rule = _HANDLE_RULES[network]
+            if not pattern.match(handle):
+                r.error(m["handle"].line, f'{what} handle "{_short(handle)}" is not {rule}')
+                handle = None
+            elif network == "x" and event.account and handle.lower() != event.account.lower():
+                r.error(m["handle"].line, f"{what} is {handle} on X, but the event account is {event.account}: "
+                        "they are one account, write the same handle")  # fmt: skip
+                handle = None
+        max_chars = r.integer(m.get("max_chars"), f"{what} max_chars") if "max_chars" in m else None
+        if max_chars is not None and network != "mastodon":
+            r.error(m["max_chars"].line, f"{what} max_chars: only a Mastodon server sets its own limit")
+            max_chars = None
+        elif max_chars is not None and not 1 <= max_chars <= 100_000:
+            r.error(m["max_chars"].line, f"{what} max_chars {max_chars} is no server's limit: write one like 500")
+            max_chars = None
+        if ident is None or network is None or handle is None:
+            continue
+        if ident in out:
+            r.error(m["id"].line, f'account "{ident}" is listed twice (first on line {out[ident].line})')
+            continue
+        out[ident] = Account(ident, network, handle, item.line, max_chars)
+    return list(out.values()) or [x_account]
+
+
+def _check_slot_accounts(r: _Reader, node: Node | None, slots: list[Slot], accounts: list[Account]) -> None:
+    """A slot names only accounts the schedule lists."""
+    known = {a.id for a in accounts}
+    for slot in slots:
+        for name in slot.accounts:
+            if name not in known:
+                r.error(slot.line, f'slot "{slot.id}" posts to account "{_short(name)}", which accounts does not '
+                        f"list (it lists {', '.join(sorted(known))})")  # fmt: skip
 
 
 def _read_objectives(r: _Reader, node: Node | None) -> dict[int, Objective]:
@@ -891,6 +995,7 @@ def _read_slots(
                 provisional=is_provisional,
                 media=tuple(media),
                 media_line=item.mapping["media"][0] if item.mapping and "media" in m else 0,  # the key's line
+                accounts=tuple(dict.fromkeys(v for v, _ in r.text_list(m.get("accounts"), f"{what} accounts"))),
             )
         )
     named = set(seen) | {
