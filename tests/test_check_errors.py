@@ -218,7 +218,8 @@ def test_sections_of_the_wrong_kind(run_check: CheckFn) -> None:
     report = run_check(replace={"segments:\n  - id: opening": "segments: opening\nxx:\n  - id: opening"})
     assert errors(report) == [
         f"{S}:14: segments must be a list, not a text",
-        f'{S}:15: unknown key "xx" in the schedule (known keys: event, segments, slots, objectives, templates, accounts)',
+        f'{S}:15: unknown key "xx" in the schedule '
+        "(known keys: event, segments, slots, objectives, templates, accounts)",
     ]
 
 
