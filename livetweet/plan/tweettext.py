@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
@@ -310,14 +311,37 @@ def _trie_pattern(words: Iterable[str]) -> str:
     return emit(root)
 
 
-def _url_patterns(gtlds: tuple[str, ...], cctlds: tuple[str, ...]) -> tuple[str, str, str, str, str, str]:
+def _url_patterns(gtlds: tuple[str, ...], cctlds: tuple[str, ...]) -> dict[str, str]:
     """twitter-text's URL, ASCII-domain and t.co patterns, the URL and the ASCII domain
-    once more for a search that skips the inside of a run, and a cheap hint of a URL."""
+    once more for a search that skips the inside of a run, and a cheap hint of a URL;
+    each but t.co also as a quick pattern (`*_quick`), whose ASCII TLD is checked after.
+
+    A TLD alternation of 1,500 words costs a search a test per branch at each place
+    where a TLD may start. An ASCII TLD must be followed by a character that is no
+    ASCII letter, so it is the whole run of ASCII letters there: the quick patterns
+    take any run (group "tld") and `_tld_ok` looks it up. Where that run is not a TLD
+    the full pattern is searched again, so a quick search finds what the full one
+    finds: at every place both try, the quick one accepts a superset, the same length.
+    """
     tld_end = r"(?=[^0-9a-zA-Z@+\-]|$)"
+    punycode = f"(?:{_word('xn--')}{_cls('-0-9a-z')}+)"
     gtld = f"(?:{_trie_pattern(gtlds)}{tld_end})"
     cctld = f"(?:{_trie_pattern(cctlds)}{tld_end})"
-    punycode = f"(?:{_word('xn--')}{_cls('-0-9a-z')}+)"
     tld = f"(?:{gtld}|{cctld}|{punycode})"
+    hint_tld = f"(?:{_word('xn--')}|{_trie_pattern(list(gtlds) + list(cctlds))}{tld_end})"
+    quick = _quick_tlds(gtlds + cctlds)
+    if quick is not None:
+        # TLDs that begin with a non-ASCII character keep their alternation, behind a
+        # test of their first character.
+        idn_g = [t for t in gtlds if not t[0].isascii()]
+        idn_c = [t for t in cctlds if not t[0].isascii()]
+        runs = quick[1]  # every run the group may take
+        shortest, longest = min(map(len, runs), default=1), max(map(len, runs), default=1)
+        ascii_run_tld = f"(?P<tld>(?>[a-zA-Z]{{{shortest},{longest}}})){tld_end}"
+        tld_quick = f"(?:{ascii_run_tld}|{_idn_tlds(idn_g, tld_end)}{_idn_tlds(idn_c, tld_end)}{punycode})"
+        hint_quick_tld = f"(?:{_word('xn--')}|{ascii_run_tld}|{_idn_tlds(idn_g + idn_c, tld_end)}(?!))"
+    else:  # a TLD the quick patterns cannot tell: they are the full ones, with a "tld" group that never takes part
+        tld_quick, hint_quick_tld = f"(?:{tld}(?P<tld>(?!))?)", f"(?:{hint_tld}(?P<tld>(?!))?)"
     not_domain = _chars(_PUNCT) | _chars(_SPACES) | _chars(_INVALID) | _chars(_DIRECTIONAL)
     domain_char = _cls(not_domain, negate=True)
     # twitter-text's labels, (?:(?:D(?:[_-]|D)*)?D\.) and the same without "_": a run
@@ -341,35 +365,68 @@ def _url_patterns(gtlds: tuple[str, ...], cctlds: tuple[str, ...]) -> tuple[str,
     query_char = _cls("a-z0-9!?*'@();:&=+$/%#[]\\-_.,~|")
     query_end = _cls("a-z0-9\\-_&=#/")
     protocol = f"{_word('http')}{_lit('s')}?://"
-    url = (
-        f"(?P<before>{preceding})"
-        "(?P<url>"
-        f"(?P<protocol>{protocol})?"
-        f"(?P<domain>{subdomain}*{domain_name}{tld})"
-        "(?::(?P<port>[0-9]+))?"
-        f"(?P<path>/{path}*)?"
-        f"(?P<query>\\?{query_char}*{query_end})?"
-        ")"
-    )
-    # A search tries every start. Where the character before is one that may precede a
-    # URL and this one is a domain character, the try before already failed with a URL
-    # starting here, and one starting at the next character fails the same way: its
-    # first label is a tail of that one, and all after it is the same. Unless a
-    # protocol starts there. So those tries are skipped, sparing a search a pass over
-    # the rest of a long label at each of its characters. Only for a search from the
-    # start of a word: the character before `pos` has not been tried as the one before.
-    url_from_start = f"(?!(?<={before_char}){domain_char}(?!{protocol})){url}"
     ascii_char = _cls("\\-a-z0-9" + _LATIN_ACCENTS)
-    ascii_domain = f"(?:(?:{ascii_char}+)\\.)+{tld}"
-    # The first label of an ASCII domain runs to the first dot, so a match may start
-    # anywhere in a run of its characters and end at the same place: whether a run
-    # holds one is told at its first character, and the search skips the others.
-    ascii_run = f"(?<!{ascii_char}){ascii_domain}"
-    tco = f"^{protocol}{_lit('t')}\\.{_word('co')}/({_cls('a-z0-9')}+)(?:\\?{query_char}*{query_end})?"
+    patterns = {}
+    for suffix, any_tld in (("", tld), ("_quick", tld_quick)):
+        url = (
+            f"(?P<before>{preceding})"
+            "(?P<url>"
+            f"(?P<protocol>{protocol})?"
+            f"(?P<domain>{subdomain}*{domain_name}{any_tld})"
+            "(?::(?P<port>[0-9]+))?"
+            f"(?P<path>/{path}*)?"
+            f"(?P<query>\\?{query_char}*{query_end})?"
+            ")"
+        )
+        patterns["url" + suffix] = url
+        # A search tries every start. Where the character before is one that may precede a
+        # URL and this one is a domain character, the try before already failed with a URL
+        # starting here, and one starting at the next character fails the same way: its
+        # first label is a tail of that one, and all after it is the same. Unless a
+        # protocol starts there. So those tries are skipped, sparing a search a pass over
+        # the rest of a long label at each of its characters. Only for a search from the
+        # start of a word: the character before `pos` has not been tried as the one before.
+        patterns["url_from_start" + suffix] = f"(?!(?<={before_char}){domain_char}(?!{protocol})){url}"
+        ascii_domain = f"(?:(?:{ascii_char}+)\\.)+{any_tld}"
+        patterns["ascii_domain" + suffix] = ascii_domain
+        # The first label of an ASCII domain runs to the first dot, so a match may start
+        # anywhere in a run of its characters and end at the same place: whether a run
+        # holds one is told at its first character, and the search skips the others.
+        patterns["ascii_run" + suffix] = f"(?<!{ascii_char}){ascii_domain}"
+    patterns["tco"] = f"^{protocol}{_lit('t')}\\.{_word('co')}/({_cls('a-z0-9')}+)(?:\\?{query_char}*{query_end})?"
     # Every URL holds a "." and a TLD that ends there: where none is, no URL scan is needed.
     # The hint runs on to the end of its word (the next space or newline), where a URL ends.
-    hint = f"\\.(?:{_word('xn--')}|{_trie_pattern(list(gtlds) + list(cctlds))}{tld_end})[^ \\n]*"
-    return url, url_from_start, ascii_domain, ascii_run, tco, hint
+    patterns["hint"] = f"\\.{hint_tld}[^ \\n]*"
+    patterns["hint_quick"] = f"\\.{hint_quick_tld}[^ \\n]*"
+    return patterns
+
+
+def _quick_tlds(tlds: Iterable[str]) -> tuple[frozenset[str], frozenset[str]] | None:
+    """The ASCII runs the quick patterns' "tld" group may take: (those that are a TLD, for
+    the URL and ASCII-domain patterns; those that may begin one, for the hint).
+
+    A TLD that begins with ASCII letters and goes on with other characters is tried by
+    the full pattern after the run, so its run is no TLD for the first set. None when
+    a TLD holds an ASCII character that is no letter, which the run cannot take.
+    """
+    whole: set[str] = set()
+    begun: set[str] = set()
+    for t in tlds:
+        run = len(t) - len(t.lstrip(string.ascii_letters))
+        if run < len(t) and t[run].isascii():
+            return None
+        if run == len(t):
+            whole.add(t.lower())
+        elif run:
+            begun.add(t[:run].lower())
+    return frozenset(whole - begun), frozenset(whole | begun)
+
+
+def _idn_tlds(tlds: list[str], tld_end: str) -> str:
+    """An alternative (with its "|") for TLDs that begin with a non-ASCII character, behind a test of it."""
+    if not tlds:
+        return ""
+    return f"(?:(?={_cls({ord(t[0]) for t in tlds})}){_trie_pattern(tlds)}{tld_end})|"
 
 
 def _hashtag_patterns(data: TextData) -> tuple[str, str]:
@@ -471,6 +528,7 @@ class _Emoji:
             (True, True): re.compile(f"{keycap_start}{more}*"),
         }
         self._singles_matter: dict[_Weights, bool] = {}  # by identity
+        self.walked: dict[str, list[tuple[int, int]]] = {}  # the sequences in clusters that are none
         self._drawn_singles = "".join(c for c, kind in singles.items() if kind != "text")
 
     def end(self, text: str, pos: int) -> int:
@@ -529,25 +587,47 @@ class _Emoji:
         neither needs to be told apart from the other here.
         """
         spans = []
-        sequences, lengths, seconds = self.sequences, self.lengths, self.seconds
+        sequences, walked = self.sequences, self.walked
         for cluster in self.clusters[False, _KEYCAP in text].finditer(text):
-            pos, stop = cluster.span()
-            if cluster.group() in sequences:
+            found = cluster.group()
+            if found in sequences:
+                pos, stop = cluster.span()
                 spans.append((pos, stop, weight))  # the usual case: the cluster is one emoji
                 continue
-            last = stop - 1  # a sequence has two characters at least
-            while pos < last:
-                if text[pos + 1] in seconds:
-                    for length in lengths.get(text[pos], ()):
-                        if pos + length <= stop and text[pos : pos + length] in sequences:
-                            spans.append((pos, pos + length, weight))
-                            pos += length
-                            break
-                    else:
-                        pos += 1
+            inside = walked.get(found)
+            if inside is None:
+                inside = self._walk(found)
+                if len(walked) > 4096:
+                    walked.clear()
+                walked[found] = inside
+            if inside:
+                pos = cluster.start()
+                spans.extend([(pos + start, pos + end, weight) for start, end in inside])
+        return spans
+
+    def _walk(self, cluster: str) -> list[tuple[int, int]]:
+        """(start, end) of the sequences in a cluster that is none, leftmost and longest.
+
+        What a cluster holds depends on it alone, and the same ones come back: the
+        callers remember it.
+        """
+        sequences, lengths, seconds = self.sequences, self.lengths, self.seconds
+        inside = []
+        pos = 0
+        stop = len(cluster)
+        last = stop - 1  # a sequence has two characters at least
+        while pos < last:
+            if cluster[pos + 1] in seconds:
+                for length in lengths.get(cluster[pos], ()):
+                    if pos + length <= stop and cluster[pos : pos + length] in sequences:
+                        inside.append((pos, pos + length))
+                        pos += length
+                        break
                 else:
                     pos += 1
-        return spans
+            else:
+                pos += 1
+        return inside
 
 
 class _Patterns:
@@ -558,13 +638,21 @@ class _Patterns:
             gtlds, cctlds = _psl_tlds()
         else:
             gtlds, cctlds = data.gtlds, data.cctlds
-        url, url_from_start, ascii_domain, ascii_run, tco, hint = _url_patterns(gtlds, cctlds)
-        self.url = re.compile(url)
-        self.url_from_start = re.compile(url_from_start)
-        self.ascii_domain = re.compile(ascii_domain)
-        self.ascii_run = re.compile(ascii_run)
-        self.tco = re.compile(tco)
-        self.url_hint = re.compile(hint)
+        patterns = _url_patterns(gtlds, cctlds)
+        self.url = re.compile(patterns["url"])
+        self.url_from_start = re.compile(patterns["url_from_start"])
+        self.ascii_domain = re.compile(patterns["ascii_domain"])
+        self.ascii_run = re.compile(patterns["ascii_run"])
+        self.tco = re.compile(patterns["tco"])
+        self.url_hint = re.compile(patterns["hint"])
+        # The same, but an ASCII TLD is any run of ASCII letters, looked up in `tlds` after.
+        self.url_quick = re.compile(patterns["url_quick"])
+        self.url_from_start_quick = re.compile(patterns["url_from_start_quick"])
+        self.ascii_domain_quick = re.compile(patterns["ascii_domain_quick"])
+        self.ascii_run_quick = re.compile(patterns["ascii_run_quick"])
+        self.url_hint_quick = re.compile(patterns["hint_quick"])
+        self.tlds, self.hint_tlds = _quick_tlds(gtlds + cctlds) or (frozenset(), frozenset())
+        self.url_tld = self.url_quick.groupindex["tld"]
         body, not_before = _hashtag_patterns(data)
         self.hashtag_body = regex.compile(body, regex.V0)
         self.hashtag_not_before = regex.compile(not_before, regex.V0)
@@ -589,6 +677,80 @@ def _patterns(data: TextData | None) -> _Patterns:
     if p is None:
         p = _compiled[data] = _Patterns(data)
     return p
+
+
+# The characters above U+FFFF that NFC may change lie in these blocks: the search for
+# them is a few ranges there (each costs a test per character), emoji and the CJK
+# ideographs of plane 2 left out.
+_NFC_BLOCKS = ((0x10000, 0x1EFFF), (0x2F800, 0x2FA1F))
+# Planes 3 to 13, 15 and 16 hold no such character (tests/test_tweettext_quick.py checks).
+_NFC_PLANES = (range(0x30000), range(0xE0000, 0xE1000))
+
+
+@lru_cache(maxsize=1)
+def _nfc_runs() -> re.Pattern[str]:
+    """Runs of the characters NFC may change, or join to the character before them.
+
+    NFC leaves a text as it is up to a character that is a starter (combining class 0),
+    its own NFC, and whose decomposition begins with a starter that joins no character
+    before it (the second of no composition pair, Hangul's vowels and trailing
+    consonants included). So it changes only the runs of other characters, each with
+    the character before it. The runs are widened to whole blocks above U+FFFF.
+    """
+    seconds = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
+    unstable: set[int] = set()
+    decomposable = []
+    for plane in _NFC_PLANES:
+        for cp in plane:
+            ch = chr(cp)
+            if unicodedata.combining(ch):
+                unstable.add(cp)
+            mapping = unicodedata.decomposition(ch)
+            if mapping and mapping[0] != "<":  # canonical
+                decomposable.append(ch)
+                pair = mapping.split()
+                if len(pair) == 2:
+                    seconds.add(int(pair[1], 16))
+    unstable |= seconds
+    for ch in decomposable:
+        first = unicodedata.normalize("NFD", ch)[0]
+        if unicodedata.normalize("NFC", ch) != ch or unicodedata.combining(first) or ord(first) in seconds:
+            unstable.add(ord(ch))
+    wide = {cp for cp in unstable if cp <= 0xFFFF or not any(a <= cp <= b for a, b in _NFC_BLOCKS)}
+    for first_cp, last_cp in _NFC_BLOCKS:
+        if any(first_cp <= cp <= last_cp for cp in unstable):
+            wide.update(range(first_cp, last_cp + 1))
+    one = f"[{_class_body(_runs(wide))}]"
+    return re.compile(one + one + "*")  # a class first, which the search scans for in C
+
+
+def _nfc(text: str) -> str:
+    """`unicodedata.normalize("NFC", text)`, applied only where the text may change.
+
+    Its composition looks each character up in a table one by one: on a text that
+    needs it, that is most of the cost of weighing it.
+    """
+    runs = _nfc_runs()
+    m = runs.search(text)
+    if m is None:
+        return text
+    out = []
+    done = 0
+    while m is not None:
+        start, end = m.span()
+        if start:
+            start -= 1  # the starter the run may join
+        part = text[start:end]
+        normal = unicodedata.normalize("NFC", part)
+        if normal is not part and normal != part:
+            out.append(text[done:start])
+            out.append(normal)
+            done = end
+        m = runs.search(text, end)
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
 
 
 def _utf16_len(text: str) -> int:
@@ -704,6 +866,11 @@ def _domain_ok(p: _Patterns, domain: str) -> bool:
     """Whether each label of `domain` encodes to 1..63 characters, remembered in `p.domains_ok`."""
     if domain.isascii() and domain.isprintable():  # the usual case: punycode keeps each label
         ok = len(domain) <= _MAX_LABEL_LENGTH or max(map(len, domain.split("."))) <= _MAX_LABEL_LENGTH
+    elif 5 + len(domain) + 8 * (len(domain) - len(domain.encode("ascii", "ignore"))) <= _MAX_LABEL_LENGTH:
+        # A label becomes "xn--", its ASCII characters, "-" and nine digits at most for each
+        # other one (see `_label_ok`; a full-width dot that splits it counts nine): if the
+        # whole domain so encoded fits, each label does.
+        ok = True
     else:
         labels_ok = p.labels_ok
         ok = True
@@ -730,7 +897,20 @@ def _ascii_domain(p: _Patterns, domain: str, pos: int) -> re.Match[str] | None:
 
     One may start at `pos` in the middle of a run; after it, only where a run starts.
     """
-    return p.ascii_domain.match(domain, pos) or p.ascii_run.search(domain, pos + 1)
+    m = p.ascii_domain_quick.match(domain, pos)
+    if m is not None:
+        tld = m.group(1)
+        if tld is None or tld.lower() in p.tlds:
+            return m
+        m = p.ascii_domain.match(domain, pos)
+        if m is not None:
+            return m
+    m = p.ascii_run_quick.search(domain, pos + 1)
+    if m is not None:
+        tld = m.group(1)
+        if tld is not None and tld.lower() not in p.tlds:
+            return p.ascii_run.search(domain, pos + 1)
+    return m
 
 
 def _extract_urls(p: _Patterns, text: str) -> list[tuple[str, int, int]]:
@@ -746,8 +926,10 @@ def _extract_urls(p: _Patterns, text: str) -> list[tuple[str, int, int]]:
     pos = 0
     lines = "\n" in text
     words = p.url_words
-    for hint in p.url_hint.finditer(text):
+    hint = _next_hint(p, text, 0)
+    while hint is not None:
         at, stop = hint.span()  # the hint runs to the end of its word
+        hint = _next_hint(p, text, stop)
         start = text.rfind(" ", pos, at)
         if lines:
             start = max(start, text.rfind("\n", pos, at))
@@ -770,6 +952,36 @@ def _extract_urls(p: _Patterns, text: str) -> list[tuple[str, int, int]]:
     return urls
 
 
+def _next_hint(p: _Patterns, text: str, pos: int) -> re.Match[str] | None:
+    """`p.url_hint.search(text, pos)`, by the quick pattern and a look-up of its ASCII TLD."""
+    search, runs = p.url_hint_quick.search, p.hint_tlds
+    hint = search(text, pos)
+    while hint is not None:
+        tld = hint.group(1)
+        if tld is None:
+            return hint
+        tld = tld.lower()
+        if tld in p.tlds:
+            return hint
+        if tld in runs:  # it may begin a TLD that goes on with other characters
+            full = p.url_hint.match(text, hint.start())
+            if full is not None:
+                return full
+        hint = search(text, hint.start() + 1)
+    return None
+
+
+def _url_search(p: _Patterns, text: str, pos: int, stop: int, first: bool) -> re.Match[str] | None:
+    """`(p.url_from_start if first else p.url).search(text, pos, stop)`, by the quick pattern
+    and a look-up of its ASCII TLD (groups 1 to 4 and those by name are the same)."""
+    m = (p.url_from_start_quick if first else p.url_quick).search(text, pos, stop)
+    if m is not None:
+        tld = m.group(p.url_tld)
+        if tld is not None and tld.lower() not in p.tlds:  # the run is no TLD: the full search
+            return (p.url_from_start if first else p.url).search(text, pos, stop)
+    return m
+
+
 def _urls_in(p: _Patterns, text: str, pos: int, stop: int) -> list[tuple[str, int, int]]:
     """The URLs in text[pos:stop], a word that may begin with the character before one.
 
@@ -777,13 +989,13 @@ def _urls_in(p: _Patterns, text: str, pos: int, stop: int) -> list[tuple[str, in
     newline after it would. A URL holds a dot: where none is left, none is.
     """
     urls: list[tuple[str, int, int]] = []
-    search = p.url_from_start.search if pos == 0 else p.url.search
+    first = pos == 0
     domains_ok = p.domains_ok
     while text.find(".", pos, stop) >= 0:
-        m = search(text, pos, stop)
-        search = p.url.search
+        m = _url_search(p, text, pos, stop, first)
         if m is None:
             break
+        first = False
         pos = m.end()
         before, url, protocol, domain = m.group(1, 2, 3, 4)
         start = m.start(2)
@@ -1031,7 +1243,7 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None
         total = w.plain(text)
         normalized_len16 = text_len16
     else:
-        normalized = unicodedata.normalize("NFC", text)
+        normalized = _nfc(text)
         total, normalized_len16 = w.plain16(normalized)
         text_len16 = normalized_len16 if normalized is text else _utf16_len(text)
         offset = text_len16 - normalized_len16
@@ -1110,8 +1322,10 @@ def _url_walk(p: _Patterns, text: str, weight: int) -> list[tuple[int, int, int]
     pos = 0
     lines = "\n" in text
     walks = p.url_walks
-    for hint in p.url_hint.finditer(text):
+    hint = _next_hint(p, text, 0)
+    while hint is not None:
         at, stop = hint.span()  # the hint runs to the end of its word
+        hint = _next_hint(p, text, stop)
         start = text.rfind(" ", pos, at)
         if lines:
             start = max(start, text.rfind("\n", pos, at))
@@ -1119,7 +1333,11 @@ def _url_walk(p: _Patterns, text: str, weight: int) -> list[tuple[int, int, int]
             word = text[start:stop]
             walk = walks.get(word)
             if walk is None:
-                walk = [(s, e) for s, e, _ in _url_spans(word, _urls_in(p, word, 0, len(word)), 0)]
+                found = _urls_in(p, word, 0, len(word))
+                if all(len(value) == e - s for value, s, e in found):
+                    walk = [(s, e) for _, s, e in found]
+                else:
+                    walk = [(s, e) for s, e, _ in _url_spans(word, found, 0)]
                 if len(walks) > 4096:
                     walks.clear()
                 walks[word] = walk
