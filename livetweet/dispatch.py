@@ -114,8 +114,7 @@ class LeaseKeeper:
     def _check_session(self) -> None:
         if self.leadership is None:
             return
-        quiet = self.leadership.silent_for() > LEADER_PING_SECONDS * 1.5
-        if not self.leadership.held or (quiet and not self.leadership.ping()):
+        if not self.leadership.held or not self.leadership.ping():  # one round trip before each call to X
             self.lost = self.lost or SESSION_LOST
         if self.lost:
             raise LeaseLost(self.lost)
@@ -201,6 +200,8 @@ class Dispatcher:
         self._halted = False
         self._ends_at: datetime | None = None
         self._uploads: dict[int, dict[tuple[str, str], _Upload]] = {}  # draft id -> (sha256, alt) -> upload
+        # After a takeover: how long (real seconds) an earlier run's call to X may still be under way.
+        self.settle_seconds = 0.0
 
     @property
     def lost(self) -> str | None:
@@ -243,10 +244,21 @@ class Dispatcher:
                 self._post(draft_id)
 
     def reconcile(self, draft: Draft, reason: str | None = None) -> None:
-        """A draft in posting whose outcome is unknown: find it on the account, or try again."""
+        """A draft in posting whose outcome is unknown: find it on the account, or try again.
+
+        One claimed by an earlier run less than `settle_seconds` (real time) ago may still be on
+        its way to X from that run (a takeover comes within seconds): the sweep looks again later.
+        """
+        if self._old_call_may_be_in_flight(draft):
+            return
         with self._guard(draft.id) as mine:
             if mine:
                 self._reconcile(draft, reason)
+
+    def _old_call_may_be_in_flight(self, draft: Draft) -> bool:
+        if not self.settle_seconds or draft.claim_epoch in (None, self.keeper.run.epoch) or draft.claimed_at is None:
+            return False
+        return self.clock.now() < draft.claimed_at + self.clock.from_real(self.settle_seconds)
 
     # --- the steps of a post ---------------------------------------------------------
 

@@ -343,17 +343,26 @@ class LiveRun:
 
     def _wait_to_lead(self) -> bool:
         """As a standby: ask for the lease until this run has it (True) or is stopped (False)."""
-        from .store import LeaseBusy
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from .store import LeaseBusy, StoreError
 
         leader = self._follow_leader()
         waiting_since = time.monotonic()
+        complained = 0.0
         while not self.stopped.wait(STANDBY_POLL_SECONDS):
             try:
                 if self._try_to_lead():
                     break
+                now_leading = self._follow_leader()
             except LeaseBusy:  # a frozen leader's transaction: the server ends it within seconds
                 continue
-            now_leading = self._follow_leader()
+            except (StoreError, SQLAlchemyError) as exc:  # the database is away: a standby waits it out
+                if time.monotonic() - complained > 30:
+                    why = str(exc).splitlines()[0][:200]
+                    self.warn(f"standby: the store cannot be reached now ({why}); still waiting")
+                    complained = time.monotonic()
+                continue
             if now_leading is not None and (leader is None or now_leading.epoch != leader.epoch):
                 self.say(describe_leader(now_leading))
             leader = now_leading
@@ -373,6 +382,9 @@ class LiveRun:
         if self.rehearsal_clock is not None:
             self.keeper.renew(self.rehearsal_clock.to_json())
         self._lead(load=False)
+        # What the last leader sent in its last seconds may still be on its way: a post left in
+        # posting is looked up only once such a call would have ended (an upload and a post).
+        self.dispatcher.settle_seconds = 2 * self._timeout_real + 1.0
         if self.console is not None:
             self.service.console_serving(self.console.url)
         return True
@@ -460,7 +472,7 @@ class LiveRun:
 
     def _stop_console(self, console: ConsoleServer) -> None:
         console.stop()
-        if self.keeper is not None:
+        if self.keeper is not None and not self.keeper.lost and self.service.console_url() == console.url:
             with contextlib.suppress(LivetweetError):
                 self.service.console_serving(None)
 
@@ -479,7 +491,12 @@ class LiveRun:
         ended, led = "stopped", not self.standby
         with self._signals_stop():
             while not self.stopped.is_set():
+                ended = "stopped"
                 if self.standby and not self._wait_to_lead():
+                    break
+                if self.stopped.is_set():  # Ctrl-C while it took over: hand the lease back at once
+                    assert self.keeper is not None
+                    self.keeper.release()
                     break
                 led = True
                 keeper, runner = self.keeper, self.runner

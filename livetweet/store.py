@@ -1601,6 +1601,12 @@ class Leadership:
             try:
                 if self._conn is None:
                     self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                    version = int(self._conn.exec_driver_sql("SHOW server_version_num").scalar() or 0)
+                    if version < 140000:  # idle_session_timeout, the dead-man switch, came in 14
+                        raise StoreError(
+                            f"{self.store.display} runs PostgreSQL {version // 10000}: a standby needs PostgreSQL 14 "
+                            "or later (its idle_session_timeout ends a frozen leader's session)"
+                        )
                 got = self._conn.exec_driver_sql(
                     "SELECT pg_try_advisory_lock(hashtext(current_schema() || '.livetweet-leader'))"
                 ).scalar()
