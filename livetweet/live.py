@@ -291,6 +291,7 @@ class LiveRun:
             if not self.leadership.acquire():
                 self._check_leader_kind()
                 return False
+            self._check_leader_kind(just_died=True)  # a live run that just died is not taken over by a rehearsal
             self.keeper = LeaseKeeper.lead(store, plan.kind, self.leadership, self.base_url)
             return True
         try:
@@ -302,13 +303,24 @@ class LiveRun:
             return False
         return True
 
-    def _check_leader_kind(self) -> None:
-        """A rehearsal never stands by for a live run, nor a live run for a rehearsal."""
+    def _check_leader_kind(self, just_died: bool = False) -> None:
+        """A rehearsal never stands by for a live run, nor a live run for a rehearsal.
+
+        With `just_died` (this run holds the leadership): only a lease renewed lately counts,
+        so that a run that crashed long ago does not stop the next one."""
         held = self.store.lease()
+        if just_died and held is not None and not held.alive(self.store.wall.now(), check_process=False):
+            return
         if held is not None and held.kind != self.plan.kind:
             raise LivetweetError(
                 f"the run posting from {self.store.display} is a {held.kind} run and this one a {self.plan.kind}: "
                 "a standby must be the same kind of run (add or drop --rehearse)"
+            )
+        speed = float(str(held.clock.get("speed", 1))) if held is not None and held.clock else None
+        if speed is not None and self.rehearsal_clock is not None and speed != self.plan.speed:
+            raise LivetweetError(
+                f"the rehearsal posting from {self.store.display} plays at {speed:g}x and this one at "
+                f"{self.plan.speed:g}x: start the standby with --speed {speed:g}"
             )
 
     def _follow_leader(self) -> Lease | None:
@@ -325,6 +337,12 @@ class LiveRun:
 
         assert self.keeper is not None
         service, plan = self.service, self.plan
+        if not load and service.store.event(self.event.id) is None and service.store.events():
+            others = ", ".join(str(e["id"]) for e in service.store.events())
+            raise LivetweetError(
+                f"this machine's schedule is event {self.event.id}, but the store holds {others}: a standby takes "
+                "over with the leader's schedule (copy it here and start again)"
+            )
         if load or service.store.event(self.event.id) is None:
             service.load(self.schedule_path, plan.load_mode)
         self.dispatcher = Dispatcher(

@@ -168,6 +168,9 @@ def run(
         click.echo(f"The event is over: {outcome.summary}.")
     elif not outcome.led:
         click.echo(f"Standby stopped; it never posted ({outcome.summary or 'no drafts'}).")
+    elif not live.service.store.is_sqlite:
+        click.echo(f"Stopped: {outcome.summary}. A standby waiting on this store takes over now; "
+                   "`livetweet pause` stops posting from every machine.")  # fmt: skip
     else:
         click.echo(f"Stopped: {outcome.summary}. Approved drafts still inside their window go out when you run again.")
 
