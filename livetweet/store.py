@@ -38,7 +38,7 @@ from .errors import LeaseLost as LeaseLost
 from .errors import StoreError as StoreError
 from .inbox import Message
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 PAUSED_KEY = "paused"
 LEASE_NAME = "runner"
 RUNNER_STALE_SECONDS = lease_seconds()  # a lease not renewed for this long may be taken over
@@ -95,6 +95,9 @@ events_table = sa.Table(
     sa.Column("posts_from", UTCDateTime),  # the posting span: no post before or after it
     sa.Column("posts_until", UTCDateTime),
     sa.Column("loaded_at", UTCDateTime, nullable=False),
+    # The schedule's budget (US dollars a day on X), kept at load: a standby on another machine,
+    # whose copy of the schedule may sit elsewhere or differ, holds the run to the same budget.
+    sa.Column("x_usd_per_day", sa.Float),
 )
 
 drafts_table = sa.Table(
@@ -311,6 +314,7 @@ class EventRow:
     posts_from: datetime | None
     posts_until: datetime | None
     loaded_at: datetime
+    x_usd_per_day: float | None = None
 
 
 @dataclass(frozen=True)
@@ -605,6 +609,8 @@ class Store:
                     conn.execute(sa.text("ALTER TABLE drafts ADD COLUMN media TEXT"))
                     conn.execute(sa.text("ALTER TABLE inbox ADD COLUMN media TEXT"))
                     media_table.create(conn)
+                if version < 5:
+                    conn.execute(sa.text("ALTER TABLE events ADD COLUMN x_usd_per_day FLOAT"))
                 if version < SCHEMA_VERSION:
                     conn.execute(
                         meta_table.update()

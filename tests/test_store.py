@@ -343,11 +343,11 @@ def test_a_database_from_a_newer_livetweet(db_url: str) -> None:
     with engine.begin() as conn:
         conn.execute(meta_table.update().where(meta_table.c.key == "schema_version").values(value="99"))
     engine.dispose()
-    with pytest.raises(StoreError, match=r"newer livetweet \(schema 99; this one knows 4\)"):
+    with pytest.raises(StoreError, match=r"newer livetweet \(schema 99; this one knows 5\)"):
         Store(db_url)
 
 
-def test_a_schema_2_store_gains_the_console_and_media_tables(db_url: str) -> None:
+def test_a_schema_2_store_gains_the_console_and_media_tables_and_the_budget(db_url: str) -> None:
     store = Store(db_url)
     url = store.engine.url
     store.close()
@@ -358,6 +358,7 @@ def test_a_schema_2_store_gains_the_console_and_media_tables(db_url: str) -> Non
         conn.execute(sa.text("DROP TABLE media"))  # schema 4's media, as a schema 2 store has none
         conn.execute(sa.text("ALTER TABLE drafts DROP COLUMN media"))
         conn.execute(sa.text("ALTER TABLE inbox DROP COLUMN media"))
+        conn.execute(sa.text("ALTER TABLE events DROP COLUMN x_usd_per_day"))  # schema 5's kept budget
         conn.execute(meta_table.update().where(meta_table.c.key == "schema_version").values(value="2"))
     engine.dispose()
     store = Store(db_url)
@@ -370,7 +371,9 @@ def test_a_schema_2_store_gains_the_console_and_media_tables(db_url: str) -> Non
         assert store.put_media(None, b"\x89PNG not really", "image/png", 1, 1) == sha  # once
         with store.engine.connect() as conn:
             version = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")).scalar()
-        assert version == "4"
+        assert version == "5"
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT x_usd_per_day FROM events")).all() == []  # the column is there
     finally:
         store.close()
 

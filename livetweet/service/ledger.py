@@ -241,9 +241,15 @@ class Ledger:
         )
 
     def _budget(self, event: dict[str, Any]) -> Budget | None:
-        """The event's budget: from `budget_of`, else from its schedule file, read again only after a load."""
+        """The event's budget: from `budget_of`, else as the store kept it at load (schema 5), else from
+        its schedule file (a store loaded before the budget was kept), read again only after a load."""
         if self.budget_of is not None:
             return self.budget_of(event)
+        kept = event.get("x_usd_per_day")
+        if kept is not None:
+            from ..plan.schedule import Budget
+
+            return Budget(float(kept), 0)
         key = (str(event["schedule_path"]), event["loaded_at"])
         known = self._budgets.get(str(event["id"]))
         if known is None or known[0] != key:

@@ -82,6 +82,7 @@ def load(
                 posts_from=event.posts_from,
                 posts_until=event.posts_until,
                 loaded_at=now,
+                x_usd_per_day=event.budget.x_usd_per_day if event.budget is not None else None,
             )
             if store.event(event.id, conn) is None:
                 _refuse_a_renamed_event(store, conn, event.id, row.schedule_path)

@@ -265,7 +265,7 @@ def read_report_data(store: Store, event_id: str) -> ReportData:
         revisions=store.event_revisions(event_id),
         shifts=store.shift_log(event_id),
         messages=store.messages(include_all=True),
-        budget=budget_of(str(event["schedule_path"])),
+        budget=budget_of(str(event["schedule_path"]), event.get("x_usd_per_day")),
     )
 
 
@@ -500,13 +500,16 @@ def _messages(data: ReportData, drafts: Mapping[int, Draft]) -> list[MessageRow]
     return out
 
 
-def budget_of(schedule_path: str) -> Budget | None:
-    """The event's X budget, from its schedule when it is still there (else None)."""
+def budget_of(schedule_path: str, kept: float | None = None) -> Budget | None:
+    """The event's X budget: as the store kept it at load, else from its schedule when it is still there."""
     from pathlib import Path
 
-    from ..plan.schedule import read_budget
+    from ..plan.schedule import Budget, read_budget
 
-    return read_budget(Path(schedule_path))
+    in_file = read_budget(Path(schedule_path))
+    if kept is not None and (in_file is None or in_file.x_usd_per_day != float(kept)):
+        return Budget(float(kept), 0)  # the file moved or changed since the load: the run went by the store's
+    return in_file
 
 
 def objectives_of(schedule_path: str) -> dict[str, str] | None:
