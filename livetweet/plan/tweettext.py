@@ -516,10 +516,12 @@ class _Emoji:
         # costs only a look-up.
         starts = {ord(c) for c in set(singles) | set(by_first) if c not in "#*0123456789"}
         inside = {ord(c) for seq in sequences for c in seq[1:]}
-        # A pattern that begins with one class is scanned fast; keycaps, which need an
-        # alternative, get patterns of their own, used when a text holds a keycap mark.
-        start = f"[{_class_body(_runs(_bmp_or_blocks(starts)))}]"
-        keycap_start = f"(?:{start}|[#*0-9](?=\ufe0f?\u20e3))"
+        # A pattern that begins with one class is scanned fast; keycaps get patterns of
+        # their own, used when a text holds a keycap mark: a class that holds the keycap
+        # bases too, and a base only before the mark.
+        start_body = _class_body(_runs(_bmp_or_blocks(starts)))
+        start = f"[{start_body}]"
+        keycap_start = f"[{start_body}#*0-9](?:(?<![#*0-9])|(?=\ufe0f?\u20e3))"
         more = f"[{_class_body(_runs(_bmp_or_blocks(inside)))}]"
         self.clusters = {
             (False, False): re.compile(f"{start}{more}+"),
@@ -550,6 +552,10 @@ class _Emoji:
         under the official configs: the result is the same and far cheaper. `astral`:
         whether the text holds a character above U+FFFF, which most sequences do.
         """
+        return self.weighed(text, w, astral)[0]
+
+    def weighed(self, text: str, w: _Weights, astral: bool = True) -> tuple[list[tuple[int, int, int]], int]:
+        """`spans`, and what they add to the text's weight (each weighs `w.default`, not its characters)."""
         singles = self._singles_matter.get(w)
         if singles is None:
             drawn = self._drawn_singles
@@ -560,8 +566,8 @@ class _Emoji:
             self._singles_matter[w] = singles
         if not singles:
             if not astral and self.marked and _VS16 not in text and "\u200d" not in text and _KEYCAP not in text:
-                return []
-            return self._sequence_spans(text, w.default)
+                return [], 0
+            return self._sequence_spans(text, w)
         spans = []
         sequences = self.sequences
         weight = w.default
@@ -578,21 +584,28 @@ class _Emoji:
                 if singles or end - pos > 1:
                     spans.append((pos, end, weight))
                 pos = end
-        return spans
+        return spans, sum(weight - w.plain_part(text[start:end]) for start, end, weight in spans)
 
-    def _sequence_spans(self, text: str, weight: int) -> list[tuple[int, int, int]]:
-        """`spans` when lone emoji are left out: the sequences alone, leftmost and longest.
+    def _sequence_spans(self, text: str, w: _Weights) -> tuple[list[tuple[int, int, int]], int]:
+        """`weighed` when lone emoji are left out: the sequences alone, leftmost and longest.
 
         A lone emoji or a character that is none both end where they start, so
-        neither needs to be told apart from the other here.
+        neither needs to be told apart from the other here. What each sequence adds is
+        looked up by the sequence, which the cluster's look-up has hashed already.
         """
         spans = []
-        sequences, walked = self.sequences, self.walked
+        added = 0
+        weight = w.default
+        sequences, walked, weights = self.sequences, self.walked, w.sequences
         for cluster in self.clusters[False, _KEYCAP in text].finditer(text):
             found = cluster.group()
             if found in sequences:
                 pos, stop = cluster.span()
                 spans.append((pos, stop, weight))  # the usual case: the cluster is one emoji
+                plain = weights.get(found)
+                if plain is None:
+                    plain = weights[found] = w.plain(found)
+                added += weight - plain
                 continue
             inside = walked.get(found)
             if inside is None:
@@ -602,8 +615,12 @@ class _Emoji:
                 walked[found] = inside
             if inside:
                 pos = cluster.start()
-                spans.extend([(pos + start, pos + end, weight) for start, end in inside])
-        return spans
+                for start, end in inside:
+                    spans.append((pos + start, pos + end, weight))
+                    added += weight - w.plain_part(found[start:end])
+        if len(weights) > 4096:
+            weights.clear()
+        return spans, added
 
     def _walk(self, cluster: str) -> list[tuple[int, int]]:
         """(start, end) of the sequences in a cluster that is none, leftmost and longest.
@@ -677,80 +694,6 @@ def _patterns(data: TextData | None) -> _Patterns:
     if p is None:
         p = _compiled[data] = _Patterns(data)
     return p
-
-
-# The characters above U+FFFF that NFC may change lie in these blocks: the search for
-# them is a few ranges there (each costs a test per character), emoji and the CJK
-# ideographs of plane 2 left out.
-_NFC_BLOCKS = ((0x10000, 0x1EFFF), (0x2F800, 0x2FA1F))
-# Planes 3 to 13, 15 and 16 hold no such character (tests/test_tweettext_quick.py checks).
-_NFC_PLANES = (range(0x30000), range(0xE0000, 0xE1000))
-
-
-@lru_cache(maxsize=1)
-def _nfc_runs() -> re.Pattern[str]:
-    """Runs of the characters NFC may change, or join to the character before them.
-
-    NFC leaves a text as it is up to a character that is a starter (combining class 0),
-    its own NFC, and whose decomposition begins with a starter that joins no character
-    before it (the second of no composition pair, Hangul's vowels and trailing
-    consonants included). So it changes only the runs of other characters, each with
-    the character before it. The runs are widened to whole blocks above U+FFFF.
-    """
-    seconds = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
-    unstable: set[int] = set()
-    decomposable = []
-    for plane in _NFC_PLANES:
-        for cp in plane:
-            ch = chr(cp)
-            if unicodedata.combining(ch):
-                unstable.add(cp)
-            mapping = unicodedata.decomposition(ch)
-            if mapping and mapping[0] != "<":  # canonical
-                decomposable.append(ch)
-                pair = mapping.split()
-                if len(pair) == 2:
-                    seconds.add(int(pair[1], 16))
-    unstable |= seconds
-    for ch in decomposable:
-        first = unicodedata.normalize("NFD", ch)[0]
-        if unicodedata.normalize("NFC", ch) != ch or unicodedata.combining(first) or ord(first) in seconds:
-            unstable.add(ord(ch))
-    wide = {cp for cp in unstable if cp <= 0xFFFF or not any(a <= cp <= b for a, b in _NFC_BLOCKS)}
-    for first_cp, last_cp in _NFC_BLOCKS:
-        if any(first_cp <= cp <= last_cp for cp in unstable):
-            wide.update(range(first_cp, last_cp + 1))
-    one = f"[{_class_body(_runs(wide))}]"
-    return re.compile(one + one + "*")  # a class first, which the search scans for in C
-
-
-def _nfc(text: str) -> str:
-    """`unicodedata.normalize("NFC", text)`, applied only where the text may change.
-
-    Its composition looks each character up in a table one by one: on a text that
-    needs it, that is most of the cost of weighing it.
-    """
-    runs = _nfc_runs()
-    m = runs.search(text)
-    if m is None:
-        return text
-    out = []
-    done = 0
-    while m is not None:
-        start, end = m.span()
-        if start:
-            start -= 1  # the starter the run may join
-        part = text[start:end]
-        normal = unicodedata.normalize("NFC", part)
-        if normal is not part and normal != part:
-            out.append(text[done:start])
-            out.append(normal)
-            done = end
-        m = runs.search(text, end)
-    if not out:
-        return text
-    out.append(text[done:])
-    return "".join(out)
 
 
 def _utf16_len(text: str) -> int:
@@ -954,21 +897,33 @@ def _extract_urls(p: _Patterns, text: str) -> list[tuple[str, int, int]]:
 
 def _next_hint(p: _Patterns, text: str, pos: int) -> re.Match[str] | None:
     """`p.url_hint.search(text, pos)`, by the quick pattern and a look-up of its ASCII TLD."""
-    search, runs = p.url_hint_quick.search, p.hint_tlds
-    hint = search(text, pos)
-    while hint is not None:
-        tld = hint.group(1)
-        if tld is None:
+    hint = p.url_hint_quick.search(text, pos)
+    if hint is None:
+        return None
+    tld = hint.group(1)
+    if tld is None or tld in p.tlds:
+        return hint
+    return _checked_hint(p, text, hint, tld)
+
+
+def _checked_hint(p: _Patterns, text: str, hint: re.Match[str], tld: str) -> re.Match[str] | None:
+    """The hint `_next_hint` finds from the start of `hint`, whose run of letters `tld` may be no TLD."""
+    search = p.url_hint_quick.search
+    while True:
+        folded = tld.lower()
+        if folded in p.tlds:
             return hint
-        tld = tld.lower()
-        if tld in p.tlds:
-            return hint
-        if tld in runs:  # it may begin a TLD that goes on with other characters
+        if folded in p.hint_tlds:  # it may begin a TLD that goes on with other characters
             full = p.url_hint.match(text, hint.start())
             if full is not None:
                 return full
-        hint = search(text, hint.start() + 1)
-    return None
+        found = search(text, hint.start() + 1)
+        if found is None:
+            return None
+        hint = found
+        tld = hint.group(1)
+        if tld is None or tld in p.tlds:
+            return hint
 
 
 def _url_search(p: _Patterns, text: str, pos: int, stop: int, first: bool) -> re.Match[str] | None:
@@ -977,7 +932,7 @@ def _url_search(p: _Patterns, text: str, pos: int, stop: int, first: bool) -> re
     m = (p.url_from_start_quick if first else p.url_quick).search(text, pos, stop)
     if m is not None:
         tld = m.group(p.url_tld)
-        if tld is not None and tld.lower() not in p.tlds:  # the run is no TLD: the full search
+        if tld is not None and tld not in p.tlds and tld.lower() not in p.tlds:  # no TLD: the full search
             return (p.url_from_start if first else p.url).search(text, pos, stop)
     return m
 
@@ -990,12 +945,19 @@ def _urls_in(p: _Patterns, text: str, pos: int, stop: int) -> list[tuple[str, in
     """
     urls: list[tuple[str, int, int]] = []
     first = pos == 0
-    domains_ok = p.domains_ok
+    search = p.url_from_start_quick.search if first else p.url_quick.search
+    domains_ok, tlds, tld_group = p.domains_ok, p.tlds, p.url_tld
     while text.find(".", pos, stop) >= 0:
-        m = _url_search(p, text, pos, stop, first)
+        m = search(text, pos, stop)  # `_url_search`, inline
         if m is None:
             break
+        tld = m.group(tld_group)
+        if tld is not None and tld not in tlds and tld.lower() not in tlds:  # no TLD: the full search
+            m = (p.url_from_start if first else p.url).search(text, pos, stop)
+            if m is None:
+                break
         first = False
+        search = p.url_quick.search
         pos = m.end()
         before, url, protocol, domain = m.group(1, 2, 3, 4)
         start = m.start(2)
@@ -1132,6 +1094,7 @@ class _Weights:
         self._blocks(config)
         self.ascii = self.uniform and any(s <= 0 and e >= 127 for s, e, _ in config.ranges)
         self.parts: dict[str, int] = {}
+        self.sequences: dict[str, int] = {}  # `plain` of emoji sequences, apart: links come and go in `parts`
         every = [w for _, _, w in config.ranges] + [self.default]
         self.heaviest, self.lightest = max(every), min(every)
 
@@ -1241,20 +1204,20 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None
         spans = _url_walk(p, text, w.url) if "." in text else []
         has_invalid = False
         total = w.plain(text)
+        if spans:
+            plain_part = w.plain_part
+            for start, end, weight in spans:
+                total += weight - plain_part(normalized[start:end])
         normalized_len16 = text_len16
     else:
-        normalized = _nfc(text)
+        normalized = unicodedata.normalize("NFC", text)
         total, normalized_len16 = w.plain16(normalized)
         text_len16 = normalized_len16 if normalized is text else _utf16_len(text)
         offset = text_len16 - normalized_len16
-        spans = _entity_spans(p, normalized, w, normalized_len16 != len(normalized))
+        # The whole text weighed character by character, then each entity's weight for its characters'.
+        spans, added = _weighed_spans(p, normalized, w, normalized_len16 != len(normalized))
+        total += added
         has_invalid = "\ufffe" in normalized or "\ufeff" in normalized or "\uffff" in normalized
-
-    # The whole text weighed character by character, then each entity's weight for its characters'.
-    if spans:
-        plain_part = w.plain_part
-        for start, end, weight in spans:
-            total += weight - plain_part(normalized[start:end])
 
     if total <= w.max and not has_invalid:
         valid_end = text_len16 - 1 if text_len16 else 0
@@ -1296,20 +1259,28 @@ def _entity_spans(p: _Patterns, normalized: str, w: _Weights, astral: bool = Tru
     The walk takes a URL before an emoji that starts at the same place, and skips any
     entity that starts inside one already taken.
     """
+    return _weighed_spans(p, normalized, w, astral)[0]
+
+
+def _weighed_spans(p: _Patterns, normalized: str, w: _Weights, astral: bool) -> tuple[list[tuple[int, int, int]], int]:
+    """`_entity_spans`, and what they add to the text's weight (their own weight, not their characters')."""
     urls = _url_walk(p, normalized, w.url) if "." in normalized else []
-    emoji_spans = p.emoji.spans(normalized, w, astral) if w.config.emoji_parsing_enabled else []
-    if not emoji_spans:
-        return urls
-    if not urls:
-        return emoji_spans
-    merged = sorted([(s, 0, e, weight) for s, e, weight in urls] + [(s, 1, e, weight) for s, e, weight in emoji_spans])
-    out: list[tuple[int, int, int]] = []
-    pos = 0
-    for start, _, end, weight in merged:
-        if start >= pos:
-            out.append((start, end, weight))
-            pos = end
-    return out
+    if w.config.emoji_parsing_enabled:
+        emoji_spans, added = p.emoji.weighed(normalized, w, astral)
+        if not urls:
+            return emoji_spans, added
+        if emoji_spans:
+            merged = sorted(
+                [(s, 0, e, weight) for s, e, weight in urls] + [(s, 1, e, weight) for s, e, weight in emoji_spans]
+            )
+            urls = []
+            pos = 0
+            for start, _, end, weight in merged:
+                if start >= pos:
+                    urls.append((start, end, weight))
+                    pos = end
+    plain_part = w.plain_part
+    return urls, sum(weight - plain_part(normalized[start:end]) for start, end, weight in urls)
 
 
 def _url_walk(p: _Patterns, text: str, weight: int) -> list[tuple[int, int, int]]:
@@ -1322,10 +1293,17 @@ def _url_walk(p: _Patterns, text: str, weight: int) -> list[tuple[int, int, int]
     pos = 0
     lines = "\n" in text
     walks = p.url_walks
-    hint = _next_hint(p, text, 0)
+    search, tlds = p.url_hint_quick.search, p.tlds
+    hint = search(text)
     while hint is not None:
         at, stop = hint.span()  # the hint runs to the end of its word
-        hint = _next_hint(p, text, stop)
+        tld = hint.group(1)
+        if tld is not None and tld not in tlds:  # `_next_hint`, inline: this runs for every word with a dot
+            checked = _checked_hint(p, text, hint, tld)
+            if checked is None:
+                break
+            at, stop = checked.span()
+        hint = search(text, stop)
         start = text.rfind(" ", pos, at)
         if lines:
             start = max(start, text.rfind("\n", pos, at))
@@ -1334,9 +1312,8 @@ def _url_walk(p: _Patterns, text: str, weight: int) -> list[tuple[int, int, int]
             walk = walks.get(word)
             if walk is None:
                 found = _urls_in(p, word, 0, len(word))
-                if all(len(value) == e - s for value, s, e in found):
-                    walk = [(s, e) for _, s, e in found]
-                else:
+                walk = [(s, e) for value, s, e in found if len(value) == e - s]
+                if len(walk) != len(found):  # one keeps a part of its domain: step as the walk does
                     walk = [(s, e) for s, e, _ in _url_spans(word, found, 0)]
                 if len(walks) > 4096:
                     walks.clear()
