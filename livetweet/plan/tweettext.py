@@ -852,7 +852,7 @@ def _ascii_domain(p: _Patterns, domain: str, pos: int) -> re.Match[str] | None:
     if m is not None:
         tld = m.group(1)
         if tld is not None and tld.lower() not in p.tlds:
-            return p.ascii_run.search(domain, pos + 1)
+            return p.ascii_run.search(domain, m.start())  # none starts before it: the quick one would have
     return m
 
 
@@ -928,12 +928,16 @@ def _checked_hint(p: _Patterns, text: str, hint: re.Match[str], tld: str) -> re.
 
 def _url_search(p: _Patterns, text: str, pos: int, stop: int, first: bool) -> re.Match[str] | None:
     """`(p.url_from_start if first else p.url).search(text, pos, stop)`, by the quick pattern
-    and a look-up of its ASCII TLD (groups 1 to 4 and those by name are the same)."""
+    and a look-up of its ASCII TLD (groups 1 to 4 and those by name are the same).
+
+    Where the run is no TLD the full pattern searches again, from where the quick one
+    matched: no match starts before, or the quick one, which accepts more, would have.
+    """
     m = (p.url_from_start_quick if first else p.url_quick).search(text, pos, stop)
     if m is not None:
         tld = m.group(p.url_tld)
         if tld is not None and tld not in p.tlds and tld.lower() not in p.tlds:  # no TLD: the full search
-            return (p.url_from_start if first else p.url).search(text, pos, stop)
+            return (p.url_from_start if first else p.url).search(text, m.start(), stop)  # none starts before m
     return m
 
 
@@ -953,7 +957,7 @@ def _urls_in(p: _Patterns, text: str, pos: int, stop: int) -> list[tuple[str, in
             break
         tld = m.group(tld_group)
         if tld is not None and tld not in tlds and tld.lower() not in tlds:  # no TLD: the full search
-            m = (p.url_from_start if first else p.url).search(text, pos, stop)
+            m = (p.url_from_start if first else p.url).search(text, m.start(), stop)  # none starts before m
             if m is None:
                 break
         first = False
