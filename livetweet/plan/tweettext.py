@@ -955,15 +955,15 @@ def _urls_in(p: _Patterns, text: str, pos: int, stop: int) -> list[tuple[str, in
         m = search(text, pos, stop)  # `_url_search`, inline
         if m is None:
             break
-        tld = m.group(tld_group)
+        before, url, protocol, domain, tld = m.group(1, 2, 3, 4, tld_group)
         if tld is not None and tld not in tlds and tld.lower() not in tlds:  # no TLD: the full search
             m = (p.url_from_start if first else p.url).search(text, m.start(), stop)  # none starts before m
             if m is None:
                 break
+            before, url, protocol, domain = m.group(1, 2, 3, 4)
         first = False
         search = p.url_quick.search
         pos = m.end()
-        before, url, protocol, domain = m.group(1, 2, 3, 4)
         start = m.start(2)
         end = pos
         if before or protocol or url[0] <= "\uffff":  # the usual case, in short
