@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import re
-import unicodedata
 
 import pytest
 
@@ -216,45 +215,3 @@ def test_the_bound_on_a_labels_length_holds_for_the_widest_characters() -> None:
             continue
         others = sum(1 for c in label if not c.isascii())
         assert 4 + len(label.encode("punycode")) <= 5 + len(label) + 8 * others, ascii(label)
-
-
-def _nfc_unstable_everywhere() -> set[int]:
-    """The characters `_nfc_runs` looks for, worked out over every plane."""
-    seconds = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
-    out: set[int] = set()
-    decomposable = []
-    for cp in range(0x110000):
-        ch = chr(cp)
-        if unicodedata.combining(ch):
-            out.add(cp)
-        mapping = unicodedata.decomposition(ch)
-        if mapping and mapping[0] != "<":
-            decomposable.append(ch)
-            if len(mapping.split()) == 2:
-                seconds.add(int(mapping.split()[1], 16))
-    out |= seconds
-    for ch in decomposable:
-        first = unicodedata.normalize("NFD", ch)[0]
-        if unicodedata.normalize("NFC", ch) != ch or unicodedata.combining(first) or ord(first) in seconds:
-            out.add(ord(ch))
-    return out
-
-
-def test_nfc_changes_nothing_outside_the_runs_it_is_applied_to() -> None:
-    runs = tt._nfc_runs()
-    unstable = _nfc_unstable_everywhere()
-    assert all(any(plane.start <= cp < plane.stop for plane in tt._NFC_PLANES) for cp in unstable)
-    # Every such character is found, and the widened blocks leave emoji and CJK out.
-    assert all(runs.fullmatch(chr(cp)) for cp in unstable)
-    for stable in ["a", "é", " ", "\n", "가", "😀", "\U0001f3fd", "\u200d", "\ufe0f", "𠀀", "移"]:
-        assert runs.fullmatch(stable) is None, ascii(stable)
-    rng = random.Random(10)
-    marks = [chr(cp) for cp in sorted(unstable) if cp < 0x10000]
-    plain = ["a", "e", "é", "A", " ", "가", "\u1100", "😀", "\U0001d400", "\u0915", "ο", "ω", "\u0b47"]
-    texts = generate_texts(5000, 11) + [
-        "".join(rng.choice(marks if rng.random() < 0.4 else plain) for _ in range(rng.randint(0, 30)))
-        for _ in range(20_000)
-    ]
-    for text in texts:
-        assert tt._nfc(text) == unicodedata.normalize("NFC", text), ascii(text)
-    assert tt._nfc("a\u0301") == "á" and tt._nfc("plain") == "plain"
