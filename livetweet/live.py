@@ -294,6 +294,9 @@ class LiveRun:
             self._check_leader_kind(just_died=True)  # a live run that just died is not taken over by a rehearsal
             self.keeper = LeaseKeeper.lead(store, plan.kind, self.leadership, self.base_url)
             return True
+        if plan.standby and store.live_lease() is not None:  # a read: no write lock taken four times a second
+            self._check_leader_kind()
+            return False
         try:
             self.keeper = LeaseKeeper.take(store, plan.kind, self.base_url)
         except LeaseHeld:
