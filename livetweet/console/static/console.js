@@ -336,4 +336,5 @@
   badge();
   tick();
   setInterval(tick, 250);
+  document.documentElement.dataset.ready = "1";  // every handler is attached (tests wait for it)
 })();
