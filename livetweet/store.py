@@ -1406,7 +1406,11 @@ class Store:
         tables = [events_table, segments_table, drafts_table, revisions_table, audit_table, shifts_table,
                   inbox_table, media_table]  # fmt: skip
         copied: dict[str, int] = {}
-        with self.engine.connect() as source, target.begin() as conn:
+        # One snapshot of the source, whoever writes to it meanwhile (an operator's approval between
+        # two tables' reads would otherwise copy a draft without its audit row): SQLite's read
+        # transaction is one; PostgreSQL needs REPEATABLE READ for it.
+        snapshot = {} if self.is_sqlite else {"isolation_level": "REPEATABLE READ"}
+        with self.engine.connect().execution_options(**snapshot) as source, target.begin() as conn:
             found = [t.name for t in tables if conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()]
             if found:
                 raise StoreError(

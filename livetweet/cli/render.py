@@ -58,7 +58,7 @@ def deliveries(post: Post, accounts: tuple[Account, ...]) -> list[dict[str, Any]
 
     out = []
     for account in accounts:
-        length, limit = delivery_lengths(post.text, account)
+        length, limit = delivery_lengths(post, account)
         out.append({"account": account.id, "network": account.network, "handle": account.handle,
                     "length": length, "limit": limit})  # fmt: skip
     return out

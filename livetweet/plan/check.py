@@ -285,8 +285,9 @@ def network_problems(text: str, account: Account) -> list[str]:
     return []
 
 
-def delivery_lengths(text: str, account: Account) -> tuple[int, int]:
+def delivery_lengths(post: Post, account: Account) -> tuple[int, int]:
     """(length, limit) of a post on one account, each counted by its network's own rule."""
+    text = post.text
     if account.network == "bluesky":
         from .bluesky import MAX_GRAPHEMES, length
 
@@ -296,9 +297,7 @@ def delivery_lengths(text: str, account: Account) -> tuple[int, int]:
         from .mastodon import length as mastodon_length
 
         return mastodon_length(text), account.max_chars or DEFAULT_MAX_CHARS
-    from .tweettext import parse_tweet
-
-    return parse_tweet(text).weighted_length, MAX_WEIGHTED_LENGTH
+    return post.weighted_length, MAX_WEIGHTED_LENGTH  # X's count: the composer parsed it once already
 
 
 def _check_media(
