@@ -192,3 +192,25 @@ def test_a_429_on_messages_delays_the_next_poll_to_the_reset_and_posting_goes_on
     after = poller.maybe_poll()
     assert after is not None and after.stored == 1
     assert poller.next_at == HELLO_AT + timedelta(seconds=30) + timedelta(minutes=1)
+
+
+def test_the_runs_screen_says_what_became_of_a_photo(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    from livetweet.cli.render import Screen
+    from livetweet.fakes.x import DM_MEDIA_ROUTE
+
+    from .support.photos import jpeg
+
+    world.clock.set(HELLO_AT)
+    world.x.inject_fault("500", route=DM_MEDIA_ROUTE)
+    add_dm(world.x.state, "speaker_one", "The panel", [jpeg()])
+    screen = Screen(world.service, "demo", world.service.zone("demo"))
+    screen.polled(inbox(world).poll(world.publisher))
+    world.clock.advance(timedelta(minutes=1))
+    screen.polled(inbox(world).poll(world.publisher))
+    assert capsys.readouterr().out.splitlines() == [
+        "13:31:00 CET  inbox    1 new direct message: `livetweet inbox` shows them",
+        "13:31:00 CET  inbox    the direct message from @speaker_one is kept without the photo for now: fetching a "
+        "direct message's image failed: X answered 500 Internal Server Error; livetweet asks X again on its next "
+        "polls (up to 3 more times)",
+        "13:32:00 CET  inbox    the photo of the direct message from @speaker_one has arrived (try 2)",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -10,9 +11,9 @@ from zoneinfo import ZoneInfo
 import click
 
 from ..clock import show_time
-from ..draft import Draft
+from ..draft import Attachment, Draft
 from ..errors import Problem
-from ..inbox import SHOWN_LENGTH, Message, PollResult, shorten
+from ..inbox import SHOWN_LENGTH, Message, PollResult, UnfetchedMedia, held_places, shorten
 from .terminal import safe
 
 if TYPE_CHECKING:  # the console, the scheduler, tweepy and the simulated X load only for `run`
@@ -300,8 +301,24 @@ def print_moves(app: AppContext, moved: list[tuple[Draft, Draft]]) -> None:
         click.echo("No run posts from this store now: the new times apply when `livetweet run` starts.")
 
 
-def message_json(message: Message, zone: ZoneInfo) -> dict[str, Any]:
-    """An inbox item as `inbox --json` prints it (text cleaned and shortened, original kept)."""
+def message_json(message: Message, zone: ZoneInfo, unfetched: Sequence[UnfetchedMedia] = ()) -> dict[str, Any]:
+    """An inbox item as `inbox --json` prints it (text cleaned and shortened, original kept), with its
+    photos (`media`) and the attachments livetweet does not have, each with why (`unfetched`)."""
+    places = held_places(message, (u.number for u in unfetched))
+    media = [
+        {"number": places[i] if places else None, "sha256": a.sha256, "type": a.kind, "width": a.width,
+         "height": a.height, "bytes": a.size}
+        for i, a in enumerate(message.media)
+    ]  # fmt: skip
+    missing = [
+        {"number": u.number, "kind": u.kind, "state": u.state, "reason": u.reason, "tries": u.tries,
+         "next_try_at": _iso(u.next_try_at, zone)}
+        for u in unfetched
+    ]  # fmt: skip
+    missing += [
+        {"number": None, "kind": None, "state": "unknown", "reason": _NO_REASON, "tries": None, "next_try_at": None}
+        for _ in range(_unaccounted(message, unfetched))
+    ]
     return {
         "id": message.id,
         "dm_id": message.dm_id,
@@ -312,9 +329,64 @@ def message_json(message: Message, zone: ZoneInfo) -> dict[str, Any]:
         "received_at": _iso(message.received_at, zone),
         "conversation_id": message.conversation_id,
         "media_keys": list(message.media_keys),
+        "media": media,
+        "unfetched": missing,
         "state": message.state,
         "draft_id": message.draft_id,
     }
+
+
+_NO_REASON = "not fetched, and no reason was kept (the message arrived before this version, or the store was copied)"
+
+
+def _unaccounted(message: Message, unfetched: Sequence[UnfetchedMedia]) -> int:
+    """Attachments neither held nor in the list of those not fetched."""
+    return max(len(message.media_keys) - len(message.media) - len(unfetched), 0)
+
+
+def message_media_summary(message: Message) -> str:
+    """What a message carries, for its line in `inbox`: "[2 photos]", "[1 photo, 1 not fetched]"."""
+    held, missing = len(message.media), len(message.media_keys) - len(message.media)
+    parts = [f"{held} photo{'s' if held != 1 else ''}"] if held else []
+    if missing > 0:
+        parts.append(f"{missing} not fetched")
+    return f"[{', '.join(parts)}]" if parts else ""
+
+
+def _photo_size(photo: Attachment) -> str:
+    """A photo's type, pixels and bytes: "JPEG 640x480, 27 KB"."""
+    from ..plan.media import KIND_NAMES
+
+    size = f"{photo.size / 1000:,.0f} KB" if photo.size < 1_000_000 else f"{photo.size / 1_000_000:.1f} MB"
+    return f"{KIND_NAMES.get(photo.kind, photo.kind or '?')} {photo.width}x{photo.height}, {size}"
+
+
+def message_media_lines(message: Message, unfetched: Sequence[UnfetchedMedia], zone: ZoneInfo) -> list[str]:
+    """A line per attachment, in the message's order: each photo held (type, pixels, size), and each one
+    livetweet does not have, with why and whether it asks X again."""
+    from ..inbox import PHOTO_TRIES
+
+    places = held_places(message, (u.number for u in unfetched))
+    lines: list[tuple[int, str]] = []
+    for index, a in enumerate(message.media):
+        number = places[index] if places else index + 1
+        lines.append((number, f"photo {number}: {_photo_size(a)}"))
+    for u in unfetched:
+        what = f"{u.noun} {u.number}: not fetched"
+        reason = safe(u.reason)
+        if u.state == "waiting":
+            when = f"on its first poll after {hm(u.next_try_at, zone)}" if u.next_try_at else "on its next poll"
+            lines.append((u.number, f"{what} yet, livetweet asks X again {when} (try {u.tries + 1} of "
+                                    f"{PHOTO_TRIES}): {reason}"))  # fmt: skip
+        elif u.tries >= PHOTO_TRIES:
+            lines.append((u.number, f"{what}, X failed {u.tries} times (the last time: {reason})"))
+        else:
+            lines.append((u.number, f"{what}: {reason}"))
+    shown = [line for _, line in sorted(lines, key=lambda item: item[0])]
+    unknown = _unaccounted(message, unfetched)
+    if unknown:
+        shown.append(f"{unknown} attachment{'s' if unknown != 1 else ''} {_NO_REASON}")
+    return shown
 
 
 class Screen:
@@ -350,7 +422,7 @@ class Screen:
             click.echo(f"{now}  {what} {report.draft.slot} (draft {report.draft.id}): {report.detail}")
 
     def polled(self, result: PollResult) -> None:
-        if not (result.stored or result.error):
+        if not (result.stored or result.error or result.notes):
             return
         with self._lock:
             self._clear()
@@ -360,6 +432,8 @@ class Screen:
                     f"{now}  {style('inbox', fg='cyan'):<8} {result.stored} new direct message"
                     f"{'s' if result.stored != 1 else ''}: `livetweet inbox` shows them"
                 )
+            for note in result.notes:  # a photo not fetched, asked for again, arrived or lost
+                click.echo(f"{now}  {style('inbox', fg='yellow'):<8} {safe(note)}")
             if result.error:
                 later = f"; next try at {hm(result.retry_at, self.zone)}" if result.retry_at else ""
                 click.echo(f"{now}  {style('inbox', fg='yellow'):<8} {result.error}{later}")
