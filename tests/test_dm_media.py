@@ -378,9 +378,6 @@ def test_reshare_without_the_right_alt_texts_is_refused_with_exit_1_and_creates_
     assert inbox(world).get(message.id).state == "new"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="livetweet/cli/base.py moves only --as after the command's name (COMMAND_VALUE_OPTIONS)"
-)
 def test_alt_may_come_before_the_command_as_as_does(world: World, tmp_path: Path) -> None:
     add_dm(world.x.state, "delegate_one", "Our banner at the roundtable!", [jpeg()])
     inbox(world).poll(world.publisher)
