@@ -127,6 +127,46 @@ def fresh_credentials(env_file: Path | None = None) -> dict[str, str]:
     return found
 
 
+# Each network's credentials in .env: a Bluesky app password (and its PDS, when not bsky.social),
+# a Mastodon access token (and its server, when not the handle's own domain).
+NETWORK_CREDENTIAL_NAMES = {
+    "bluesky": ("BLUESKY_APP_PASSWORD", "BLUESKY_PDS_URL"),
+    "mastodon": ("MASTODON_ACCESS_TOKEN", "MASTODON_API_BASE_URL"),
+}
+
+
+def account_credentials(account_id: str, network: str, env_file: Path | None = None) -> dict[str, str]:
+    """One Bluesky or Mastodon account's credentials as they are now (real environment first, then `.env`).
+
+    The network's names serve its one account; with two accounts on one network, each
+    reads `LIVETWEET_<ACCOUNT ID>_<NAME>` first (account "bsky2": LIVETWEET_BSKY2_BLUESKY_APP_PASSWORD).
+    """
+    names = NETWORK_CREDENTIAL_NAMES.get(network, ())
+    if not names:
+        return {}
+    text = _env_text(env_file or Path.cwd() / ".env")
+    from_file: dict[str, str | None] = {}
+    if text is not None:
+        from dotenv import dotenv_values
+
+        from_file = dotenv_values(stream=io.StringIO(text))
+    prefix = "LIVETWEET_" + "".join(c if c.isalnum() else "_" for c in account_id.upper()) + "_"
+    found: dict[str, str] = {}
+    for name in names:
+        for key in (prefix + name, name):
+            value = _STARTING_ENVIRONMENT.get(key) or from_file.get(key)
+            if value:
+                found[name] = value
+                break
+    return found
+
+
+REHEARSAL_NETWORK_CREDENTIALS = {
+    "bluesky": {"BLUESKY_APP_PASSWORD": "rehearsal-bluesky-password"},
+    "mastodon": {"MASTODON_ACCESS_TOKEN": "rehearsal-mastodon-token"},
+}
+
+
 def lease_seconds() -> float:
     """How long a run's lease lasts without renewal before another run may take over (default 15 s)."""
     raw = os.environ.get("LIVETWEET_LEASE_SECONDS", "")

@@ -19,7 +19,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,7 +42,7 @@ from .publishers.base import (
 )
 from .service import Service
 from .service.ledger import Claim, Ledger, NotDue, Run
-from .store import LEADER_PING_SECONDS, RUNNER_STALE_SECONDS, Leadership, LeaseLost, Store
+from .store import DEFAULT_ACCOUNT, LEADER_PING_SECONDS, RUNNER_STALE_SECONDS, Leadership, LeaseLost, Store
 
 log = logging.getLogger("livetweet.run")
 
@@ -174,12 +174,12 @@ class LeaseKeeper:
 
 
 class Dispatcher:
-    """Posts due drafts of one event through one publisher, exactly once, as one fenced run."""
+    """Posts due drafts of one event, each through its account's publisher, exactly once, as one fenced run."""
 
     def __init__(
         self,
         service: Service,
-        publisher: Publisher,
+        publisher: Publisher | Mapping[str, Publisher],
         event_id: str,
         on_notice: Callable[[Notice], None] = lambda r: None,
         keeper: LeaseKeeper | None = None,
@@ -188,7 +188,11 @@ class Dispatcher:
         self.service = service
         self.store = service.store
         self.clock: Clock = service.clock
-        self.publisher = publisher
+        # One publisher per account; a single one posts every delivery (an event on X alone).
+        self.publishers: Mapping[str, Publisher] = publisher if isinstance(publisher, Mapping) else {}
+        if isinstance(publisher, Mapping):
+            publisher = publisher.get(DEFAULT_ACCOUNT) or next(iter(publisher.values()))
+        self.publisher: Publisher = publisher  # X's (the credentials hook and the DM poll speak to it)
         self.event_id = event_id
         self.on_notice = on_notice
         self.keeper = keeper or LeaseKeeper.take(service.store, "live")
@@ -202,6 +206,10 @@ class Dispatcher:
         self._uploads: dict[int, dict[tuple[str, str], _Upload]] = {}  # draft id -> (sha256, alt) -> upload
         # After a takeover: how long (real seconds) an earlier run's call to X may still be under way.
         self.settle_seconds = 0.0
+
+    def publisher_for(self, draft: Draft) -> Publisher:
+        """The publisher of the account a delivery posts to."""
+        return self.publishers.get(draft.account, self.publisher) if self.publishers else self.publisher
 
     @property
     def lost(self) -> str | None:
@@ -306,15 +314,17 @@ class Dispatcher:
     def _call(self, claim: Claim) -> Outcome | None:
         if not self._still_ours(claim):
             return None
-        if not claim.draft.media:
-            return self.publisher.post(claim.draft.text, claim.parent_tweet_id)
-        uploaded = self._upload(claim.draft)
+        draft = claim.draft
+        publisher = self.publisher_for(draft)
+        if not draft.media:
+            return publisher.post(draft.text, claim.parent_tweet_id, key=draft.post_key)
+        uploaded = self._upload(draft)
         if not isinstance(uploaded, list):
             return uploaded  # not sent: recorded as a retry (or failed, or halted) like a post's outcome
         # The uploads took time: the lease, the claim and the window once more, right before the post.
         if not self._still_ours(claim):
             return None
-        return self.publisher.post(claim.draft.text, claim.parent_tweet_id, media_ids=uploaded)
+        return publisher.post(draft.text, claim.parent_tweet_id, media_ids=uploaded, key=draft.post_key)
 
     def _still_ours(self, claim: Claim) -> bool:
         """The last word before a call to X: this run holds the lease, the claim stands, the window is open."""
@@ -356,7 +366,7 @@ class Dispatcher:
                     "give the post its images again (edit)"
                 )
             data, kind = found
-            outcome = self.publisher.upload(data, kind, item.alt)
+            outcome = self.publisher_for(draft).upload(data, kind, item.alt)
             if isinstance(outcome, RetryLater):
                 return RetryLater(f"its images could not be uploaded: {outcome.reason}", outcome.retry_after)
             if isinstance(outcome, Refused):
@@ -406,7 +416,8 @@ class Dispatcher:
             self._write(draft, lambda: self.ledger.halted(draft.id, draft.version, outcome.reason), None, "")
             self._halted = True
             try:
-                self.ledger.pause_for_credentials(f"X refused our credentials: {outcome.reason}")
+                network = self.publisher_for(draft).name
+                self.ledger.pause_for_credentials(f"{network} refused our credentials: {outcome.reason}")
             except LeaseLost:
                 return
             self._notice(
@@ -436,7 +447,7 @@ class Dispatcher:
         now = self.clock.now()
         try:
             self.keeper.before_call()
-            tweet_id = self.publisher.find_post(draft.text, since)
+            tweet_id = self.publisher_for(draft).find_post(draft.text, since, key=draft.post_key)
         except LeaseLost:
             return
         except PublisherError as exc:
@@ -449,7 +460,8 @@ class Dispatcher:
             )
             return
         if tweet_id is not None:
-            self._posted(draft, tweet_id, "reconciled", f"found on the account as tweet {tweet_id} (it had gone out)")
+            noun = self.publisher_for(draft).noun
+            self._posted(draft, tweet_id, "reconciled", f"found on the account as {noun} {tweet_id} (it had gone out)")
             return
         why = reason or "it was being posted when livetweet stopped"
         if now > self._closes(draft):
@@ -480,7 +492,7 @@ class Dispatcher:
         if recorded.note:
             self._notice(recorded.draft, "posted", recorded.note)
         elif how == "posted":
-            self._notice(recorded.draft, "posted", f"tweet {tweet_id}, {detail}")
+            self._notice(recorded.draft, "posted", f"{self.publisher_for(draft).noun} {tweet_id}, {detail}")
         else:
             self._notice(recorded.draft, "posted", detail)
         if recorded.draft.state == S.POSTED:

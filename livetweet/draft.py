@@ -163,6 +163,15 @@ class Attachment:
         )  # fmt: skip
 
 
+DEFAULT_ACCOUNT = "x"  # the account id of an event that lists none: its X account
+LIMITS = {"x": 280, "bluesky": 300, "mastodon": 500}  # each network's post length (Mastodon: its default)
+
+
+def length_limit(network: str, max_chars: int | None = None) -> int:
+    """How long a post may be on a network (by its own count: X's weights, Bluesky's graphemes...)."""
+    return max_chars or LIMITS.get(network, 280)
+
+
 @dataclass(frozen=True)
 class Draft:
     """A row of the drafts table, as the service layer sees it."""
@@ -197,3 +206,5 @@ class Draft:
     last_error: str | None = None
     claim_epoch: int | None = None
     media: tuple[Attachment, ...] = ()
+    account: str = DEFAULT_ACCOUNT  # the account this delivery of its slot posts to (the schedule's account id)
+    post_key: str | None = None  # its idempotency key on Bluesky and Mastodon, kept from its first claim

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from .clock import Clock, RehearsalClock, SystemClock, call_timeout
@@ -211,6 +211,7 @@ class LiveRun:
         self.rehearsal_clock = RehearsalClock(plan.clock_start, plan.speed) if plan.clock_start else None
         self.clock: Clock = self.rehearsal_clock or SystemClock()
         self.fake: FakeXServer | None = None
+        self.fakes: dict[str, Any] = {}  # network -> its simulated server in a rehearsal (Bluesky's, Mastodon's)
         self.console: ConsoleServer | None = None
         self.base_url: str | None = plan.x_api_url
         self.link_token: str | None = None
@@ -254,6 +255,7 @@ class LiveRun:
         stack.callback(store.close)
         self.service = service = Service(store, self.clock)
         self.publisher = self._publisher()
+        self.publishers = self._other_publishers()
         stack.callback(self._give_up)
         self.screen = screen = self._make_screen(service, self.event)
         stack.callback(screen.close)
@@ -349,7 +351,7 @@ class LiveRun:
         if load or service.store.event(self.event.id) is None:
             service.load(self.schedule_path, plan.load_mode)
         self.dispatcher = Dispatcher(
-            service, self.publisher, self.event.id, on_notice=self.screen.notice, keeper=self.keeper,
+            service, self.publishers, self.event.id, on_notice=self.screen.notice, keeper=self.keeper,
             credentials=self.credentials,
         )  # fmt: skip
         self.runner = runner = Runner(self.dispatcher)
@@ -436,6 +438,73 @@ class LiveRun:
         self._stack.callback(publisher.close)
         self.say(f"Posting as {publisher.check()}.")  # a PublisherError says why X refused
         return publisher
+
+    def _other_publishers(self) -> dict[str, Publisher]:
+        """A publisher for every account of the event: X's above, Bluesky's and Mastodon's here (a
+        rehearsal starts a simulated server for each, with placeholder credentials)."""
+        from .config import REHEARSAL_NETWORK_CREDENTIALS, account_credentials
+
+        assert self.report.schedule is not None
+        publishers: dict[str, Publisher] = {}
+        for account in self.report.schedule.accounts:
+            if account.network == "x":
+                publishers[account.id] = self.publisher
+                continue
+            if self.plan.kind == "dry-run":
+                from .publishers.dryrun import DryRunPublisher
+
+                publishers[account.id] = DryRunPublisher(echo=functools.partial(self._echo_to, account.display))
+                continue
+            if self.plan.placeholder_credentials:
+                credentials = dict(REHEARSAL_NETWORK_CREDENTIALS[account.network])
+            else:
+                credentials = account_credentials(account.id, account.network)
+            publisher = self._network_publisher(account.network, account.handle, account.max_chars, credentials)
+            self._stack.callback(publisher.close)
+            self.say(f"Posting to {account.display} as {publisher.check()}.")
+            publishers[account.id] = publisher
+        return publishers
+
+    def _echo_to(self, account: str, line: str) -> None:
+        self._dry_run_echo(f"[{account}] {line}")
+
+    def _network_publisher(
+        self, network: str, handle: str, max_chars: int | None, credentials: dict[str, str]
+    ) -> Publisher:
+        """Bluesky's or Mastodon's publisher for one account (against its simulated server in a rehearsal)."""
+        host = self.plan.console[0] if self.plan.console else "127.0.0.1"
+        rehearsal = self.plan.placeholder_credentials
+        if network == "bluesky":
+            from .publishers.bluesky import BLUESKY, BlueskyPublisher
+
+            password = credentials.get("BLUESKY_APP_PASSWORD", "")
+            base = credentials.get("BLUESKY_PDS_URL") or BLUESKY
+            if rehearsal:
+                from .fakes.bluesky import FakeBlueskyServer
+
+                bsky = FakeBlueskyServer(clock=self.clock, handle=handle, password=password).start()
+                self._stack.callback(bsky.stop)
+                self.fakes[network] = bsky
+                base = bsky.url
+                self.say(f"Simulated Bluesky at {bsky.url} (its timeline: http://{host}:{bsky.server_address[1]}/)")
+            return BlueskyPublisher(handle, password, base, self._timeout_real, self.clock)
+        from .publishers.mastodon import MastodonPublisher
+
+        user, _, domain = handle.removeprefix("@").partition("@")
+        token = credentials.get("MASTODON_ACCESS_TOKEN", "")
+        base = credentials.get("MASTODON_API_BASE_URL") or f"https://{domain}"
+        if rehearsal:
+            from .fakes.mastodon import FakeMastodonServer
+            from .plan.mastodon import DEFAULT_MAX_CHARS
+
+            masto = FakeMastodonServer(
+                clock=self.clock, username=user, domain=domain, max_chars=max_chars or DEFAULT_MAX_CHARS, token=token
+            ).start()
+            self._stack.callback(masto.stop)
+            self.fakes[network] = masto
+            base = masto.url
+            self.say(f"Simulated Mastodon at {masto.url} (its timeline: http://{host}:{masto.server_address[1]}/)")
+        return MastodonPublisher(base, token, self._timeout_real, self.clock)
 
     @property
     def _timeout_real(self) -> float:

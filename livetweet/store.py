@@ -31,14 +31,26 @@ from sqlalchemy.engine import Engine
 
 from .clock import Clock, SystemClock
 from .config import lease_seconds
-from .draft import Actor, Attachment, Conflict, Draft, DraftState, StaleRevision, UnknownDraft, check_action
+from .draft import (
+    DEFAULT_ACCOUNT as DEFAULT_ACCOUNT,
+)
+from .draft import (
+    Actor,
+    Attachment,
+    Conflict,
+    Draft,
+    DraftState,
+    StaleRevision,
+    UnknownDraft,
+    check_action,
+)
 from .errors import LeaseBusy as LeaseBusy
 from .errors import LeaseHeld as LeaseHeld
 from .errors import LeaseLost as LeaseLost
 from .errors import StoreError as StoreError
 from .inbox import Message
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 PAUSED_KEY = "paused"
 LEASE_NAME = "runner"
 RUNNER_STALE_SECONDS = lease_seconds()  # a lease not renewed for this long may be taken over
@@ -98,6 +110,7 @@ events_table = sa.Table(
     # The schedule's budget (US dollars a day on X), kept at load: a standby on another machine,
     # whose copy of the schedule may sit elsewhere or differ, holds the run to the same budget.
     sa.Column("x_usd_per_day", sa.Float),
+    sa.Column("accounts", sa.Text),  # JSON list of {id, network, handle, max_chars}; NULL: its X account alone
 )
 
 drafts_table = sa.Table(
@@ -106,6 +119,8 @@ drafts_table = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("event_id", sa.String(200), sa.ForeignKey("events.id"), nullable=False),
     sa.Column("slot", sa.String(200), nullable=False),
+    # The account (the schedule's account id) this delivery of the slot posts to: one draft per slot and account.
+    sa.Column("account", sa.String(64), nullable=False, server_default=DEFAULT_ACCOUNT),
     sa.Column("segment", sa.String(200), nullable=False),
     sa.Column("source", sa.String(16), nullable=False),  # schedule, dm, compose
     sa.Column("template", sa.String(200), nullable=False),
@@ -131,9 +146,12 @@ drafts_table = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("claim_epoch", sa.Integer),  # the lease epoch of the run that claimed it last
     sa.Column("media", sa.Text),  # JSON list of Attachment (the images it carries); NULL: none
+    # The delivery's idempotency key, chosen at its first claim and kept for every retry (Bluesky's record
+    # key, Mastodon's Idempotency-Key); NULL on X, which has none.
+    sa.Column("post_key", sa.String(64)),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
-    sa.UniqueConstraint("event_id", "slot", name="uq_drafts_event_slot"),
+    sa.UniqueConstraint("event_id", "slot", "account", name="uq_drafts_event_slot_account"),
 )
 sa.Index("ix_drafts_state_at", drafts_table.c.state, drafts_table.c.at)
 sa.Index("ix_drafts_event_state_until", drafts_table.c.event_id, drafts_table.c.state, drafts_table.c.valid_until)
@@ -300,6 +318,28 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class EventAccount:
+    """One account an event posts to, as the store keeps it (the schedule's `accounts:`)."""
+
+    id: str
+    network: str  # x, bluesky, mastodon
+    handle: str
+    max_chars: int | None = None
+
+
+def event_accounts(event: dict[str, Any]) -> list[EventAccount]:
+    """An event row's accounts; one loaded before schedules listed them has its X account alone."""
+    raw = event.get("accounts")
+    if not raw:
+        return [EventAccount(DEFAULT_ACCOUNT, "x", str(event.get("account") or ""))]
+    return [EventAccount(**item) for item in json.loads(str(raw))]
+
+
+def accounts_json(accounts: list[EventAccount]) -> str:
+    return json.dumps([asdict(a) for a in accounts], ensure_ascii=False)
+
+
+@dataclass(frozen=True)
 class EventRow:
     """An event as `load` keeps it: what its schedule says, where the file is, how it posts."""
 
@@ -315,6 +355,7 @@ class EventRow:
     posts_until: datetime | None
     loaded_at: datetime
     x_usd_per_day: float | None = None
+    accounts: str | None = None  # JSON list of {id, network, handle, max_chars} (see event_accounts)
 
 
 @dataclass(frozen=True)
@@ -347,6 +388,7 @@ class NewDraft:
     valid_until: datetime
     reply_to: str | None
     media: tuple[Attachment, ...] = ()
+    account: str = DEFAULT_ACCOUNT
 
 
 @dataclass(frozen=True)
@@ -429,6 +471,8 @@ def _row_to_draft(row: sa.RowMapping) -> Draft:
         last_error=row["last_error"],
         claim_epoch=row["claim_epoch"],
         media=media_from_json(row["media"]),
+        account=row["account"],
+        post_key=row["post_key"],
     )
 
 
@@ -563,6 +607,8 @@ class Store:
     def _migrate(self) -> None:
         """Create the schema on an empty database; refuse foreign or newer ones."""
         try:
+            if self.is_sqlite:
+                _rebuild_sqlite_drafts(self.engine)
             with self.begin() as conn:
                 inspector = sa.inspect(conn)
                 tables = set(inspector.get_table_names())
@@ -611,6 +657,8 @@ class Store:
                     media_table.create(conn)
                 if version < 5:
                     conn.execute(sa.text("ALTER TABLE events ADD COLUMN x_usd_per_day FLOAT"))
+                if version < 6:
+                    _migrate_to_6(conn)
                 if version < SCHEMA_VERSION:
                     conn.execute(
                         meta_table.update()
@@ -957,24 +1005,41 @@ class Store:
             q = sa.select(drafts_table).where(drafts_table.c.id.in_(sorted(ids)))
             return [_row_to_draft(r) for r in conn.execute(q).mappings()]
 
-    def replies_to(self, event_id: str, slot: str) -> list[Draft]:
+    def replies_to(self, event_id: str, slot: str, account: str = DEFAULT_ACCOUNT) -> list[Draft]:
+        """The drafts on one account that answer the delivery of `slot` there."""
         with self.engine.connect() as conn:
-            q = sa.select(drafts_table).where(drafts_table.c.event_id == event_id, drafts_table.c.reply_to == slot)
+            q = sa.select(drafts_table).where(
+                drafts_table.c.event_id == event_id,
+                drafts_table.c.reply_to == slot,
+                drafts_table.c.account == account,
+            )
             return [_row_to_draft(r) for r in conn.execute(q).mappings()]
 
-    def draft_by_slot(self, conn: Connection | None, event_id: str, slot: str) -> Draft | None:
-        """The event's draft of one slot (a reply's parent), or None; `conn` None reads on its own."""
+    def draft_by_slot(
+        self, conn: Connection | None, event_id: str, slot: str, account: str = DEFAULT_ACCOUNT
+    ) -> Draft | None:
+        """The event's delivery of one slot on one account (a reply's parent there), or None; `conn` None
+        reads on its own."""
         if conn is None:
             with self.engine.connect() as c:
-                return self.draft_by_slot(c, event_id, slot)
-        row = (
-            conn.execute(
-                sa.select(drafts_table).where(drafts_table.c.event_id == event_id, drafts_table.c.slot == slot)
-            )
-            .mappings()
-            .first()
+                return self.draft_by_slot(c, event_id, slot, account)
+        q = sa.select(drafts_table).where(
+            drafts_table.c.event_id == event_id, drafts_table.c.slot == slot, drafts_table.c.account == account
         )
+        row = conn.execute(q).mappings().first()
         return _row_to_draft(row) if row else None
+
+    def deliveries_of(self, conn: Connection | None, event_id: str, slot: str) -> list[Draft]:
+        """Every account's delivery of one slot (an approval of the slot on all its accounts)."""
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.deliveries_of(c, event_id, slot)
+        q = (
+            sa.select(drafts_table)
+            .where(drafts_table.c.event_id == event_id, drafts_table.c.slot == slot)
+            .order_by(drafts_table.c.id)
+        )
+        return [_row_to_draft(r) for r in conn.execute(q).mappings()]
 
     def change_marker(self) -> str:
         """Changes whenever anything an operator sees changes (audit, inbox, pause)."""
@@ -1088,16 +1153,16 @@ class Store:
             for d in drafts
         ]
         ids = {
-            slot: draft_id
-            for draft_id, slot in conn.execute(
-                drafts_table.insert().returning(drafts_table.c.id, drafts_table.c.slot), rows
+            (slot, account): draft_id
+            for draft_id, slot, account in conn.execute(
+                drafts_table.insert().returning(drafts_table.c.id, drafts_table.c.slot, drafts_table.c.account), rows
             )
         }
         conn.execute(
             revisions_table.insert(),
             [
                 {
-                    "draft_id": ids[d.slot],
+                    "draft_id": ids[d.slot, d.account],
                     "revision": 1,
                     "text": d.text,
                     "created_by": by,
@@ -1112,7 +1177,7 @@ class Store:
             audit_table.insert(),
             [
                 {
-                    "draft_id": ids[d.slot],
+                    "draft_id": ids[d.slot, d.account],
                     "event_id": event_id,
                     "at": at,
                     "operator": by,
@@ -1690,6 +1755,71 @@ def _migrate_to_2(conn: Connection) -> None:
         if index.name in ("ix_drafts_event_state_until", "ix_drafts_event_reply_to"):
             index.create(conn)
     conn.execute(settings_table.delete().where(settings_table.c.key.in_(["runner", "rehearsal_clock"])))
+
+
+def _migrate_to_6(conn: Connection) -> None:
+    """Schema 5 -> 6: deliveries (one draft per slot and account), their idempotency keys, the event's accounts.
+
+    The unique key grows from (event, slot) to (event, slot, account): PostgreSQL swaps the
+    constraint; SQLite cannot drop one, so its drafts table is rebuilt first, outside this
+    transaction (`_rebuild_sqlite_drafts`)."""
+    conn.execute(sa.text("ALTER TABLE events ADD COLUMN accounts TEXT"))
+    if conn.dialect.name != "sqlite":
+        conn.execute(sa.text(f"ALTER TABLE drafts ADD COLUMN account VARCHAR(64) NOT NULL DEFAULT '{DEFAULT_ACCOUNT}'"))
+        conn.execute(sa.text("ALTER TABLE drafts ADD COLUMN post_key VARCHAR(64)"))
+        conn.execute(sa.text("ALTER TABLE drafts DROP CONSTRAINT uq_drafts_event_slot"))
+        conn.execute(
+            sa.text("ALTER TABLE drafts ADD CONSTRAINT uq_drafts_event_slot_account UNIQUE (event_id, slot, account)")
+        )
+        return
+    # SQLite: the drafts table was rebuilt before this transaction (_rebuild_sqlite_drafts).
+
+
+def _rebuild_sqlite_drafts(engine: sa.Engine) -> None:
+    """SQLite's half of schema 6: the drafts table rebuilt with its account and key columns and the
+    wider unique key, as SQLite's documented way to change a constraint (foreign keys off, a new
+    table, the rows copied, the old one dropped, the new one renamed, the references checked)."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA foreign_keys = OFF")  # only outside a transaction
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            columns = [str(r[1]) for r in cursor.execute("PRAGMA table_info(drafts)")]
+            if not columns or "account" in columns:
+                cursor.execute("ROLLBACK")
+                return  # a new store, or another process did it first
+            # SQLite's twelve steps: the new table under another name, the rows copied, the old table
+            # dropped, the new one renamed into its place (the other tables' references follow the name).
+            # Its columns as they are (a store migrating from schema 2 gains media afterwards), and schema 6's.
+            kept = [c._copy() for c in drafts_table.columns if c.name in columns or c.name in ("account", "post_key")]
+            shapes = sa.MetaData()
+            sa.Table("events", shapes, sa.Column("id", sa.String(200), primary_key=True))  # what event_id names
+            new_table = sa.Table(
+                "drafts_schema6",
+                shapes,
+                *kept,
+                sa.UniqueConstraint("event_id", "slot", "account", name="uq_drafts_event_slot_account"),
+            )
+            cursor.execute(str(sa.schema.CreateTable(new_table).compile(dialect=engine.dialect)))
+            names = ", ".join(columns)
+            cursor.execute(f"INSERT INTO drafts_schema6 ({names}) SELECT {names} FROM drafts")
+            cursor.execute("DROP TABLE drafts")
+            cursor.execute("ALTER TABLE drafts_schema6 RENAME TO drafts")
+            for index in drafts_table.indexes:
+                cursor.execute(str(sa.schema.CreateIndex(index).compile(dialect=engine.dialect)))
+            broken = cursor.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise StoreError(f"the drafts could not be moved to schema 6 ({len(broken)} broken references)")
+            cursor.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                cursor.execute("ROLLBACK")
+            raise
+        finally:
+            cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        raw.close()
 
 
 def _filter_drafts(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from livetweet.draft import (
 )
 from livetweet.service import Service, TextRefused
 from livetweet.service.ledger import NotDue
-from livetweet.store import Store, StoreError, drafts_table, meta_table
+from livetweet.store import SCHEMA_VERSION, NewDraft, Store, StoreError, drafts_table, meta_table
 
 from .support.events import MINI_SCHEDULE, write_event
 from .support.world import posting_run
@@ -343,8 +344,32 @@ def test_a_database_from_a_newer_livetweet(db_url: str) -> None:
     with engine.begin() as conn:
         conn.execute(meta_table.update().where(meta_table.c.key == "schema_version").values(value="99"))
     engine.dispose()
-    with pytest.raises(StoreError, match=r"newer livetweet \(schema 99; this one knows 5\)"):
+    with pytest.raises(StoreError, match=rf"newer livetweet \(schema 99; this one knows {SCHEMA_VERSION}\)"):
         Store(db_url)
+
+
+SCHEMA_5_DUMP = Path(__file__).parent / "data" / "store-schema5.sql"
+
+
+def _back_to_schema_5(conn: sa.Connection) -> None:
+    """A store as schema 5 had it: drafts one per slot, without accounts or keys (SQLite cannot drop a
+    column of a unique key: its tables come from a dump of a store livetweet 5 wrote)."""
+    if conn.dialect.name == "sqlite":
+        names = [r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
+        for name in names:
+            conn.exec_driver_sql(f"DROP TABLE {name}")
+        lines = [line for line in SCHEMA_5_DUMP.read_text().splitlines() if not line.startswith("--")]
+        script = "\n".join(lines).replace("BEGIN TRANSACTION;", "").replace("COMMIT;", "")
+        for statement in script.split(";\n"):
+            if statement.strip():
+                conn.exec_driver_sql(statement)
+        return
+    conn.execute(sa.text("ALTER TABLE drafts DROP CONSTRAINT uq_drafts_event_slot_account"))
+    conn.execute(sa.text("ALTER TABLE drafts DROP COLUMN account"))
+    conn.execute(sa.text("ALTER TABLE drafts DROP COLUMN post_key"))
+    conn.execute(sa.text("ALTER TABLE drafts ADD CONSTRAINT uq_drafts_event_slot UNIQUE (event_id, slot)"))
+    conn.execute(sa.text("ALTER TABLE events DROP COLUMN accounts"))
 
 
 def test_a_schema_2_store_gains_the_console_and_media_tables_and_the_budget(db_url: str) -> None:
@@ -353,6 +378,7 @@ def test_a_schema_2_store_gains_the_console_and_media_tables_and_the_budget(db_u
     store.close()
     engine = sa.create_engine(url)
     with engine.begin() as conn:
+        _back_to_schema_5(conn)
         conn.execute(sa.text("DROP TABLE console_sessions"))
         conn.execute(sa.text("DROP TABLE console_tokens"))
         conn.execute(sa.text("DROP TABLE media"))  # schema 4's media, as a schema 2 store has none
@@ -371,9 +397,48 @@ def test_a_schema_2_store_gains_the_console_and_media_tables_and_the_budget(db_u
         assert store.put_media(None, b"\x89PNG not really", "image/png", 1, 1) == sha  # once
         with store.engine.connect() as conn:
             version = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")).scalar()
-        assert version == "5"
+        assert version == str(SCHEMA_VERSION)
         with store.engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT x_usd_per_day FROM events")).all() == []  # the column is there
+            budgets = {r[0] for r in conn.execute(sa.text("SELECT x_usd_per_day FROM events"))}
+            assert budgets <= {None}  # the column is there (empty: no event kept one then)
+    finally:
+        store.close()
+
+
+def test_a_schema_5_store_keeps_its_drafts_as_x_deliveries(tmp_path: Path) -> None:
+    """A store livetweet wrote before deliveries (tests/data: its own dump) opens with every draft on
+    the X account, its audit and revisions still joined to it, and a slot free to gain deliveries."""
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path)
+    raw.executescript(SCHEMA_5_DUMP.read_text())
+    raw.close()
+    store = Store(f"sqlite:///{path}")
+    try:
+        drafts = store.drafts(event_id="demo")
+        assert [(d.id, d.slot, d.account, d.state.value, d.tweet_id) for d in drafts] == [
+            (1, "hello", "x", "posted", "1001"),
+            (2, "thread", "x", "approved", None),
+        ]
+        assert store.draft_by_slot(None, "demo", "hello", "x") == drafts[0]
+        assert [a.action for a in store.audit(2)] == ["create"]
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+            schemas = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all())
+        assert "drafts_schema5" not in schemas
+        assert all("drafts_schema5" not in sql for sql in schemas.values())  # the others still name drafts
+        assert "uq_drafts_event_slot_account" in schemas["drafts"]
+        with store.begin() as conn:
+            now = datetime.now(UTC)
+            new = NewDraft(
+                slot="hello", segment="opening", source="schedule", template="hello", text="post 1 #demo",
+                planned_text="post 1 #demo", weighted_length=12, hashtags=("#demo",), wanted_hashtags=("#demo",),
+                planned_at=now, at=now, valid_until=now, reply_to=None, account="bsky",
+            )  # fmt: skip
+            (made,) = store.create_drafts(conn, "demo", [new], by="test", at=now, cause="load", action="create")
+        assert (made.slot, made.account) == ("hello", "bsky")
+        assert [d.account for d in store.deliveries_of(None, "demo", "hello")] == ["x", "bsky"]
+        with pytest.raises(sa.exc.IntegrityError), store.begin() as conn:
+            store.create_drafts(conn, "demo", [new], by="test", at=now, cause="load", action="create")
     finally:
         store.close()
 

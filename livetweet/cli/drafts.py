@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..clock import show_time
-from ..draft import Attachment, Draft, DraftError, DraftState
+from ..draft import DEFAULT_ACCOUNT, Attachment, Draft, DraftError, DraftState, length_limit
 from .terminal import safe
 
 if TYPE_CHECKING:  # the console, the scheduler, tweepy and the simulated X load only for `run`
@@ -33,7 +33,7 @@ from .base import (
     who,
     with_media_options,
 )
-from .render import audit_json, draft_json, draft_media, first_line, print_media, state_label
+from .render import audit_json, delivery_name, draft_json, draft_media, first_line, print_media, slot_label, state_label
 
 
 @click.command()
@@ -53,12 +53,18 @@ def queue(app: AppContext, state: str | None, event_id: str | None, as_json: boo
         click.echo("No drafts" + (f" in state {state}" if state else "") + ". Load a schedule with `livetweet load`.")
         return
     click.echo(f"{'ID':>4}  {'TIME':<10} {'STATE':<9} {'REV':>3} {'LEN':>7}  {'SLOT':<14} TEXT")
+    limits: dict[str, dict[str, int]] = {}
     for d in drafts:
+        if d.event_id not in limits:
+            accounts = app.service.accounts(d.event_id)
+            limits[d.event_id] = {i: length_limit(a.network, a.max_chars) for i, a in accounts.items()}
+        limit = limits[d.event_id].get(d.account, 280)
         when = hm(d.at, app.service.zone(d.event_id))
         rev = f"{d.revision}" + ("" if d.approved_revision in (None, d.revision) else "*")
         images = f"[{len(d.media)} image{'s' if len(d.media) != 1 else ''}] " if d.media else ""
         click.echo(
-            f"{d.id:>4}  {when:<10} {state_label(d)} {rev:>3} {d.weighted_length:>3}/280  {safe(d.slot):<14} "
+            f"{d.id:>4}  {when:<10} {state_label(d)} {rev:>3} {d.weighted_length:>3}/{limit:<3}  "
+            f"{safe(slot_label(d)):<14} "
             f"{images}{first_line(d.text)}"
         )
 
@@ -75,6 +81,9 @@ def show(app: AppContext, draft_id: int, as_json: bool) -> None:
         click.echo(json.dumps(draft_json(draft, zone), indent=2, ensure_ascii=False))
         return
     click.echo(f"Draft {draft.id}: {safe(draft.event_id)} / {safe(draft.slot)} (segment {safe(draft.segment)})")
+    if draft.account != DEFAULT_ACCOUNT or len(app.service.accounts(draft.event_id)) > 1:
+        account = app.service.accounts(draft.event_id).get(draft.account)
+        click.echo(f"  account   {safe(account.handle if account else draft.account)} ({safe(draft.account)})")
     click.echo(f"  state     {draft.state.value}, revision {draft.revision}")
     click.echo(f"  due       {hm(draft.at, zone)}, may go out until {hm(draft.valid_until, zone)}")
     if draft.approved_by:
@@ -85,8 +94,9 @@ def show(app: AppContext, draft_id: int, as_json: bool) -> None:
     if draft.reply_to:
         click.echo(f"  reply to  {safe(draft.reply_to)}")
     if draft.tweet_id:
-        click.echo(f"  posted    tweet {safe(draft.tweet_id)}")
-    click.echo(f"  length    {draft.weighted_length}/280; hashtags {safe(' '.join(draft.hashtags)) or '-'}")
+        click.echo(f"  posted    {'tweet' if draft.tweet_id.isdigit() else 'post'} {safe(draft.tweet_id)}")
+    tags = safe(" ".join(draft.hashtags)) or "-"
+    click.echo(f"  length    {draft.weighted_length}/{app.service.limit_of(draft)}; hashtags {tags}")
     click.echo("")
     for line in safe(draft.text, newlines=True).splitlines():
         click.echo(f"    {line}")
@@ -97,15 +107,20 @@ def show(app: AppContext, draft_id: int, as_json: bool) -> None:
 
 @click.command()
 @click.argument("drafts", metavar="ID[@REV]...", nargs=-1, required=True)
+@click.option(
+    "--all-accounts",
+    is_flag=True,
+    help="Also approve the same post on the event's other accounts (Bluesky, Mastodon) where it waits.",
+)
 @as_option
 @pass_app
-def approve(app: AppContext, drafts: tuple[str, ...], as_name: str | None) -> None:
+def approve(app: AppContext, drafts: tuple[str, ...], all_accounts: bool, as_name: str | None) -> None:
     """Approve drafts: all of them, or none if one cannot be (say which, then try again without it).
     ID@REV approves only if REV is still the current revision."""
     by = who(as_name)
     targets = list(dict.fromkeys(parse_draft_ref(v) for v in drafts))  # `approve 2 2` approves draft 2 once
     try:
-        approved = app.service.approve_all(targets, by)
+        approved = app.service.approve_all(targets, by, all_accounts)
     except DraftError as exc:
         others = (
             f" Nothing was approved: approve the others without draft {_draft_of(exc, targets)}."
@@ -117,7 +132,8 @@ def approve(app: AppContext, drafts: tuple[str, ...], as_name: str | None) -> No
     for draft in approved:
         zone = app.service.zone(draft.event_id)
         click.echo(
-            f"Approved draft {draft.id} ({draft.slot}, revision {draft.revision}) as {by}: due {hm(draft.at, zone)}."
+            f"Approved draft {draft.id} ({delivery_name(draft)}, revision {draft.revision}) as {by}: "
+            f"due {hm(draft.at, zone)}."
         )
 
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from ..clock import show_time
-from ..draft import Attachment, Draft
+from ..draft import DEFAULT_ACCOUNT, Attachment, Draft
 from ..errors import Problem
 from ..inbox import SHOWN_LENGTH, Message, PollResult, UnfetchedMedia, held_places, shorten
 from .terminal import safe
@@ -182,6 +182,7 @@ def draft_json(draft: Draft, zone: ZoneInfo) -> dict[str, Any]:
         "id": draft.id,
         "event": draft.event_id,
         "slot": draft.slot,
+        "account": draft.account,
         "segment": draft.segment,
         "source": draft.source,
         "state": draft.state.value,
@@ -419,7 +420,7 @@ class Screen:
             self._clear()
             now = self.service.clock.now().astimezone(self.zone).strftime("%H:%M:%S %Z")
             what = style(f"{report.what:<8}", fg=colours.get(report.what))
-            click.echo(f"{now}  {what} {report.draft.slot} (draft {report.draft.id}): {report.detail}")
+            click.echo(f"{now}  {what} {delivery_name(report.draft)} (draft {report.draft.id}): {report.detail}")
 
     def polled(self, result: PollResult) -> None:
         if not (result.stored or result.error or result.notes):
@@ -460,3 +461,13 @@ class Screen:
     def close(self) -> None:
         with self._lock:
             self._clear()
+
+
+def delivery_name(draft: Draft) -> str:
+    """A delivery as the operator names it: its slot, and its account when that is not the X account."""
+    return draft.slot if draft.account == DEFAULT_ACCOUNT else f"{draft.slot} on {draft.account}"
+
+
+def slot_label(draft: Draft) -> str:
+    """A delivery in a table's slot column: the slot, then /account when it is not the X account."""
+    return draft.slot if draft.account == DEFAULT_ACCOUNT else f"{draft.slot}/{draft.account}"

@@ -168,9 +168,23 @@ class Shell:
         env.filters["iso"] = lambda when: when.isoformat() if when else ""
         env.filters["rich"] = display.rich
         env.filters["words"] = display.words
+        # A delivery's length limit and account, by its network (Bluesky 300, Mastodon 500, X 280).
+        env.filters["limit"] = self.ctx.service.limit_of
+        env.filters["account"] = self.account_label
         # A draft's buttons are the operator's actions the table allows from its state.
         env.tests["allowed"] = lambda d, name: name in actions_for(d.state, Actor.OPERATOR)
         env.tests["held"] = self.held
+
+    def account_label(self, draft: Draft) -> str:
+        """The account a delivery posts to ("" when the event posts to its X account alone)."""
+        accounts = self.ctx.service.accounts(draft.event_id)
+        if len(accounts) < 2 and draft.account in accounts:
+            return ""
+        account = accounts.get(draft.account)
+        if account is None:
+            return draft.account
+        network = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}.get(account.network, account.network)
+        return f"{network} {account.handle}"
 
     def running_segment(self, now: datetime) -> dict[str, Any] | None:
         """The segment running now, by the service's rule (None before the first starts)."""

@@ -74,6 +74,7 @@ class Publisher(ABC):
     """Posts to one account."""
 
     name: str = "publisher"
+    noun: str = "post"  # what the network calls a post, for the operator's screen
 
     @abstractmethod
     def post(

@@ -13,6 +13,7 @@ class DryRunPublisher(Publisher):
     """Prints each post instead of sending it; every post "succeeds" with a made-up id."""
 
     name = "dry run (nothing leaves this machine)"
+    noun = "tweet"
 
     def __init__(self, echo: Callable[[str], None] = print) -> None:
         self.echo = echo

@@ -107,6 +107,8 @@ def comparable(text: str) -> str:
 class XPublisher(Publisher):
     """Posts through the X API v2."""
 
+    noun = "tweet"
+
     def __init__(
         self,
         credentials: dict[str, str],

@@ -38,14 +38,66 @@ def approve(service: Service, draft_id: int, by: str, revision: int | None, seen
         return approve_draft(service.store, conn, draft, by, revision, service.clock.now(), seen_version)
 
 
-def approve_all(service: Service, targets: list[tuple[int, int | None]], by: str) -> list[Draft]:
-    """Approve several drafts in one transaction: all of them, or (on the first refusal) none."""
-    with service.store.begin() as conn:
+def approve_all(
+    service: Service, targets: list[tuple[int, int | None]], by: str, all_accounts: bool = False
+) -> list[Draft]:
+    """Approve several drafts in one transaction: all of them, or (on the first refusal) none.
+
+    With `all_accounts`, each named draft brings its slot's deliveries on the other accounts that
+    wait for approval (pending, or approved at an older revision); the audit of each says which
+    accounts were approved together, and through which draft."""
+    store = service.store
+    with store.begin() as conn:
         now = service.clock.now()
-        return [
-            approve_draft(service.store, conn, service.store.get(draft_id, conn), by, revision, now)
-            for draft_id, revision in targets
-        ]
+        approved: list[Draft] = []
+        done: set[int] = set()
+        for draft_id, revision in targets:
+            draft = store.get(draft_id, conn)
+            if all_accounts:
+                approved.extend(_approve_everywhere(store, conn, draft, by, revision, now, done))
+            else:
+                approved.append(approve_draft(store, conn, draft, by, revision, now))
+        return approved
+
+
+def approve_everywhere(
+    service: Service, draft_id: int, by: str, revision: int | None, seen_version: int | None
+) -> list[Draft]:
+    """Approve one draft (as read at `seen_version`) and its slot's deliveries on the other accounts."""
+    with service.store.begin() as conn:
+        draft = service.store.get(draft_id, conn)
+        return _approve_everywhere(service.store, conn, draft, by, revision, service.clock.now(), set(), seen_version)
+
+
+def _approve_everywhere(
+    store: Store,
+    conn: Connection,
+    draft: Draft,
+    by: str,
+    revision: int | None,
+    now: datetime,
+    done: set[int],
+    seen_version: int | None = None,
+) -> list[Draft]:
+    others = [
+        d
+        for d in store.deliveries_of(conn, draft.event_id, draft.slot)
+        if d.id != draft.id and d.id not in done and _awaits_approval(d)
+    ]
+    together = {"all_accounts": [draft.account, *(d.account for d in others)], "through": draft.id}
+    approved = []
+    if draft.id not in done:
+        approved.append(approve_draft(store, conn, draft, by, revision, now, seen_version, detail=together))
+        done.add(draft.id)
+    for other in others:
+        approved.append(approve_draft(store, conn, other, by, None, now, detail=together))
+        done.add(other.id)
+    return approved
+
+
+def _awaits_approval(draft: Draft) -> bool:
+    """A delivery that an approval of its whole slot takes along."""
+    return draft.state == S.PENDING or (draft.state == S.APPROVED and draft.approved_revision != draft.revision)
 
 
 def approve_draft(

@@ -6,6 +6,7 @@ every action over to the module that holds its rule (planning, actions, correcti
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,15 +14,17 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..clock import Clock, SystemClock
-from ..draft import Attachment, Draft, DraftState
+from ..draft import Attachment, Draft, DraftState, length_limit
 from ..errors import EventError
-from ..store import AuditEntry, Connection, Store
+from ..store import AuditEntry, Connection, EventAccount, Store, event_accounts
 from . import actions, corrections, planning, texts
 
 if TYPE_CHECKING:
     from ..plan.compose import Tagged
 
 CONSOLE_URL_KEY = "console_url"
+
+ACCOUNTS_FRESH_SECONDS = 5.0  # an event's accounts change only when its schedule is loaded again
 
 
 class Service:
@@ -32,6 +35,7 @@ class Service:
         self.clock = clock or SystemClock()
         # False when no run holds the store: then "now" is not the event's clock (cue refuses).
         self.clock_is_live = clock_is_live
+        self._accounts: dict[str, tuple[float, dict[str, EventAccount]]] = {}
         self._zones: dict[str, ZoneInfo] = {}
 
     # --- planning ------------------------------------------------------------------
@@ -64,6 +68,21 @@ class Service:
             event = self.store.event(event_id)
             self._zones[event_id] = ZoneInfo(event["timezone"] if event else "UTC")
         return self._zones[event_id]
+
+    def accounts(self, event_id: str) -> dict[str, EventAccount]:
+        """The event's accounts by id (its X account alone for an event loaded before accounts)."""
+        known = self._accounts.get(event_id)
+        if known is not None and time.monotonic() - known[0] < ACCOUNTS_FRESH_SECONDS:
+            return known[1]
+        event = self.store.event(event_id)
+        accounts = {a.id: a for a in event_accounts(event)} if event is not None else {}
+        self._accounts[event_id] = (time.monotonic(), accounts)  # a page shows many drafts: one read
+        return accounts
+
+    def limit_of(self, draft: Draft) -> int:
+        """How long the draft may be on its account's network."""
+        account = self.accounts(draft.event_id).get(draft.account)
+        return length_limit(account.network, account.max_chars) if account else length_limit("x")
 
     def resolve_event(self, event_id: str | None = None) -> str:
         """The event meant: the one named (if the store holds it), else the only one loaded."""
@@ -98,9 +117,20 @@ class Service:
         """Approve the draft's current revision (or exactly `revision`, refused if stale)."""
         return actions.approve(self, draft_id, by, revision, seen_version)
 
-    def approve_all(self, targets: list[tuple[int, int | None]], by: str) -> list[Draft]:
-        """Approve several drafts (each at its current revision, or at REV): all, or none if one is refused."""
-        return actions.approve_all(self, targets, by)
+    def approve_all(self, targets: list[tuple[int, int | None]], by: str, all_accounts: bool = False) -> list[Draft]:
+        """Approve several drafts (each at its current revision, or at REV): all, or none if one is refused;
+        with `all_accounts`, each on every account its slot posts to."""
+        return actions.approve_all(self, targets, by, all_accounts)
+
+    def approve_everywhere(
+        self, draft_id: int, by: str, revision: int | None = None, seen_version: int | None = None
+    ) -> list[Draft]:
+        """Approve the draft and the same post on the event's other accounts where it waits, at once."""
+        return actions.approve_everywhere(self, draft_id, by, revision, seen_version)
+
+    def forget_accounts(self, event_id: str) -> None:
+        """A load changed the event's accounts: read them again."""
+        self._accounts.pop(event_id, None)
 
     def unapprove(self, draft_id: int, by: str, seen_version: int | None = None) -> Draft:
         """Hold an approved draft: back to pending, so it will not go out."""

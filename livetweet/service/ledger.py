@@ -9,10 +9,12 @@ whatever happened to the draft meanwhile (the operator is told).
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -20,7 +22,7 @@ from ..clock import Clock, window_end
 from ..draft import Actor, Draft, DraftState
 from ..errors import NotDue as NotDue
 from ..errors import Paused as Paused
-from ..store import Connection, LeaseLost, Store
+from ..store import Connection, LeaseLost, Store, event_accounts
 
 if TYPE_CHECKING:
     from ..config import Prices
@@ -100,7 +102,7 @@ class Ledger:
                 raise NotDue(f"draft {draft.id}'s window closed")
             parent_tweet: str | None = None
             if draft.reply_to:
-                parent = self.store.draft_by_slot(conn, draft.event_id, draft.reply_to)
+                parent = self.store.draft_by_slot(conn, draft.event_id, draft.reply_to, draft.account)
                 if parent is None or parent.state != S.POSTED or not parent.tweet_id:
                     state = parent.state.value if parent else "gone"
                     raise NotDue(f"draft {draft.id} waits for {draft.reply_to} to be posted (it is {state})")
@@ -110,6 +112,10 @@ class Ledger:
                 self._held[draft.id] = held
                 raise NotDue(f"draft {draft.id} waits for {held}")
             self._held.pop(draft.id, None)
+            changes: dict[str, Any] = {"claimed_at": now, "attempts": draft.attempts + 1, "claim_epoch": self.run.epoch}
+            key = self._delivery_key(conn, draft)
+            if key != draft.post_key:
+                changes["post_key"] = key
             claimed = self.store.transition(
                 conn,
                 draft,
@@ -118,7 +124,7 @@ class Ledger:
                 by=DISPATCHER,
                 at=now,
                 seen_version=seen_version,
-                changes={"claimed_at": now, "attempts": draft.attempts + 1, "claim_epoch": self.run.epoch},
+                changes=changes,
                 detail={"epoch": self.run.epoch},
             )
             return Claim(claimed, parent_tweet, self.run.epoch)
@@ -208,6 +214,32 @@ class Ledger:
             self.store.write_audit(conn, at=now, operator=DISPATCHER, action="pause", reason=reason)
             return True
 
+    # --- idempotency keys ----------------------------------------------------------------
+
+    def network_of(self, conn: Connection, draft: Draft) -> str:
+        """The network of the account a delivery posts to (X for an account the event no longer lists)."""
+        event = self.store.event(draft.event_id, conn)
+        for account in event_accounts(event) if event is not None else []:
+            if account.id == draft.account:
+                return account.network
+        return "x"
+
+    def _delivery_key(self, conn: Connection, draft: Draft) -> str | None:
+        """The key that makes a retry of this delivery the same post: on Bluesky a record key (a TID)
+        chosen at the first claim and kept; on Mastodon an Idempotency-Key derived from the event,
+        slot, revision, account and draft (a new revision is a new post); X has none."""
+        network = self.network_of(conn, draft)
+        if network == "bluesky":
+            if draft.post_key is not None:
+                return draft.post_key
+            from ..plan.bluesky import MAX_CLOCK_ID, tid_at
+
+            return tid_at(datetime.now(UTC), secrets.randbelow(MAX_CLOCK_ID + 1))
+        if network == "mastodon":
+            seed = "\x1f".join((draft.event_id, draft.slot, str(draft.revision), draft.account, str(draft.id)))
+            return "livetweet-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
+        return None
+
     # --- the budget -------------------------------------------------------------------
 
     def _over_budget(self, conn: Connection, draft: Draft, now: datetime) -> str | None:
@@ -217,6 +249,9 @@ class Ledger:
         budget = self._budget(event) if event is not None else None
         if event is None or budget is None:
             return None
+        on_x = {a.id for a in event_accounts(event) if a.network == "x"}
+        if draft.account not in on_x:
+            return None  # the budget is X's spend: Bluesky and Mastodon charge nothing
         from ..plan.cost import cost_of_posts
         from ..plan.schedule import budget_day
 
@@ -229,7 +264,7 @@ class Ledger:
         gone = [
             d
             for d in self.store.drafts(event_id=draft.event_id, states=[S.POSTED, S.POSTING], conn=conn)
-            if d.id != draft.id and budget_day(d.posted_at or d.claimed_at or now, zone) == today
+            if d.id != draft.id and d.account in on_x and budget_day(d.posted_at or d.claimed_at or now, zone) == today
         ]
         spent = spent_cost(gone)
         if budget.allows(spent.total + this.total) or sent_by_a_person(self.store, conn, draft.id):

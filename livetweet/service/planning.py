@@ -16,7 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..draft import MODES, Actor, Attachment, Draft, DraftState
 from ..errors import EventError, LivetweetError, ScheduleError, deferred_interrupts, interrupt_point
-from ..store import Connection, EventRow, NewDraft, SegmentRow, Store, media_json, shift_for
+from ..store import (
+    Connection,
+    EventAccount,
+    EventRow,
+    NewDraft,
+    SegmentRow,
+    Store,
+    accounts_json,
+    media_json,
+    shift_for,
+)
 from .actions import CLEAR_APPROVAL, approve_draft
 
 if TYPE_CHECKING:
@@ -54,7 +64,7 @@ def load(
     schedule's text instead.
     """
     from ..media import reencode_file
-    from ..plan.check import check_schedule
+    from ..plan.check import check_schedule, delivery_lengths
     from ..plan.compose import wanted_hashtags
 
     if mode not in MODES:
@@ -83,6 +93,9 @@ def load(
                 posts_until=event.posts_until,
                 loaded_at=now,
                 x_usd_per_day=event.budget.x_usd_per_day if event.budget is not None else None,
+                accounts=accounts_json(
+                    [EventAccount(a.id, a.network, a.handle, a.max_chars) for a in schedule.accounts]
+                ),
             )
             if store.event(event.id, conn) is None:
                 _refuse_a_renamed_event(store, conn, event.id, row.schedule_path)
@@ -111,35 +124,40 @@ def load(
             ]
             store.replace_segments(conn, event.id, segments)
             shifts = store.shifts(event.id, conn)
-            existing = {d.slot: d for d in store.drafts(event_id=event.id, conn=conn) if d.source == "schedule"}
-            planned_slots = set()
+            existing = {
+                (d.slot, d.account): d for d in store.drafts(event_id=event.id, conn=conn) if d.source == "schedule"
+            }
+            planned: set[tuple[str, str]] = set()
             new_drafts: list[NewDraft] = []
             for post in report.posts:
                 slot = post.slot
-                planned_slots.add(slot.id)
                 moved_by = shift_for(shifts, slot.at)
                 media = _keep_media(store, conn, post)
-                draft = existing.get(slot.id)
-                if draft is None:
-                    new_drafts.append(
-                        NewDraft(
-                            slot=slot.id,
-                            segment=slot.segment,
-                            source="schedule",
-                            template=slot.template,
-                            text=post.text,
-                            planned_text=post.text,
-                            weighted_length=post.weighted_length,
-                            hashtags=tuple(post.hashtags),
-                            wanted_hashtags=tuple(post.wanted_hashtags),
-                            planned_at=slot.at,
-                            at=slot.at + moved_by,
-                            valid_until=slot.valid_until + moved_by,
-                            reply_to=slot.reply_to,
-                            media=media,
+                for account in schedule.accounts_of(slot):  # one delivery per slot and account
+                    planned.add((slot.id, account.id))
+                    length = delivery_lengths(post, account)[0]
+                    draft = existing.get((slot.id, account.id))
+                    if draft is None:
+                        new_drafts.append(
+                            NewDraft(
+                                slot=slot.id,
+                                segment=slot.segment,
+                                source="schedule",
+                                template=slot.template,
+                                text=post.text,
+                                planned_text=post.text,
+                                weighted_length=length,
+                                hashtags=tuple(post.hashtags),
+                                wanted_hashtags=tuple(post.wanted_hashtags),
+                                planned_at=slot.at,
+                                at=slot.at + moved_by,
+                                valid_until=slot.valid_until + moved_by,
+                                reply_to=slot.reply_to,
+                                media=media,
+                                account=account.id,
+                            )
                         )
-                    )
-                else:
+                        continue
                     plan = {
                         "segment": slot.segment,
                         "template": slot.template,
@@ -155,7 +173,7 @@ def load(
                         conn,
                         draft,
                         post.text,
-                        post.weighted_length,
+                        length,
                         list(post.hashtags),
                         plan,
                         actor,
@@ -167,8 +185,9 @@ def load(
             result.created = store.create_drafts(
                 conn, event.id, new_drafts, by=actor, at=now, cause="load", action="create"
             )
-            for slot_id, draft in existing.items():
-                if slot_id not in planned_slots and draft.state not in (S.POSTED, S.POSTING, S.WITHDRAWN):
+            planned_slots = {slot_id for slot_id, _ in planned}
+            for key, draft in existing.items():
+                if key not in planned and draft.state not in (S.POSTED, S.POSTING, S.WITHDRAWN):
                     result.withdrawn.append(
                         store.transition(
                             conn,
@@ -177,10 +196,12 @@ def load(
                             actor=Actor.SCHEDULE,
                             by=actor,
                             at=now,
-                            reason="its slot is no longer in the schedule",
+                            reason="its slot is no longer in the schedule"
+                            if key[0] not in planned_slots
+                            else f'its slot no longer posts to account "{key[1]}"',
                         )
                     )
-                elif slot_id not in planned_slots and draft.state != S.WITHDRAWN:
+                elif key not in planned and draft.state != S.WITHDRAWN:
                     result.untouched.append((draft, f"its slot left the schedule but it is {draft.state.value}"))
             if mode == "auto":
                 # New texts are approved by "auto"; drafts an operator holds (or edited) stay held.
@@ -192,6 +213,7 @@ def load(
                         approve_draft(store, conn, current, AUTO_OPERATOR, None, now, actor=Actor.SCHEDULE)
                     )
             interrupt_point()  # the last moment to stop: the transaction is not committed yet
+    service.forget_accounts(event.id)
     return result
 
 

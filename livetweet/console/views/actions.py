@@ -32,6 +32,10 @@ def draft_action(shell: Shell, request: Request, form: FormData, session: Sessio
     seen = shell.int_field(form, "version")
     by = session.operator
     service = shell.ctx.service
+    if verb == "approve" and form.get("everywhere") == "1":
+        approved = service.approve_everywhere(draft_id, by, shell.int_field(form, "revision"), seen)
+        where = ", ".join(shell.account_label(a) or a.account for a in approved)
+        return f"Approved {approved[0].slot} on {where}: it goes out at {shell.hm(approved[0].at)}."
     if verb == "approve":
         d = service.approve(draft_id, by, shell.int_field(form, "revision"), seen)
         return f"Approved {d.slot}: it goes out at {shell.hm(d.at)}."

@@ -1,0 +1,213 @@
+"""Deliveries (issue 15): one draft per slot and account, approved per account or for all at once,
+each posted exactly once on its own network through the real tweepy, atproto and Mastodon.py
+clients to the simulated X, Bluesky and Mastodon, threads kept per network, and a retry after a
+lost answer making no second post (Bluesky's record key, Mastodon's Idempotency-Key)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from livetweet.dispatch import Dispatcher
+from livetweet.draft import DraftState
+from livetweet.fakes.bluesky import FakeBlueskyServer
+from livetweet.fakes.mastodon import FakeMastodonServer
+from livetweet.plan.bluesky import is_tid
+from livetweet.publishers.base import Publisher
+from livetweet.publishers.bluesky import BlueskyPublisher
+from livetweet.publishers.mastodon import MastodonPublisher
+
+from .support.cli import cli
+from .support.events import MINI_SCHEDULE
+from .support.world import HELLO_AT, Q1_AT, World
+
+S = DraftState
+ACCOUNTS = """accounts:
+  - id: x
+    network: x
+    handle: "@demo"
+  - id: bsky
+    network: bluesky
+    handle: demo.bsky.social
+  - id: masto
+    network: mastodon
+    handle: "@demo@mastodon.social"
+"""
+# hello on every account; q1 answers it (a thread on each network); thanks on Bluesky alone.
+SCHEDULE = (
+    MINI_SCHEDULE.replace("    template: question\n", "    template: question\n    reply_to: hello\n")
+    + """  - id: thanks
+    template: thanks
+    at: q1.start + 10m
+    accounts: [bsky]
+"""
+    + ACCOUNTS
+)
+PASSWORD = "test-bsky-password"
+TOKEN = "test-mastodon-token"
+
+
+class Networks:
+    """The world of the dispatch tests with Bluesky and Mastodon beside X, as a run wires them."""
+
+    def __init__(self, tmp_path: Path, schedule: str = SCHEDULE, mode: str = "auto") -> None:
+        self.world = World(tmp_path, schedule, mode)
+        clock = self.world.clock
+        self.bsky = FakeBlueskyServer(clock=clock, handle="demo.bsky.social", password=PASSWORD, hang_seconds=3).start()
+        self.masto = FakeMastodonServer(clock=clock, username="demo", token=TOKEN, hang_seconds=3).start()
+        self.publishers: dict[str, Publisher] = {
+            "x": self.world.publisher,
+            "bsky": BlueskyPublisher("demo.bsky.social", PASSWORD, self.bsky.url, timeout=1.0, clock=clock),
+            "masto": MastodonPublisher(self.masto.url, TOKEN, timeout=1.0, clock=clock),
+        }
+        self.dispatcher = self.world.dispatcher  # the world's run, posting to every account
+        self.dispatcher.publishers = self.publishers
+        self.db = f"sqlite:///{tmp_path / 'livetweet.db'}"
+
+    def at(self, when, dispatcher: Dispatcher | None = None) -> Networks:  # type: ignore[no-untyped-def]
+        self.world.clock.set(when)
+        (dispatcher or self.dispatcher).tick()
+        return self
+
+    def delivery(self, slot: str, account: str):  # type: ignore[no-untyped-def]
+        return self.world.store.draft_by_slot(None, "demo", slot, account)
+
+    def close(self) -> None:
+        for name, publisher in self.publishers.items():
+            if name != "x":
+                publisher.close()
+        self.bsky.stop()
+        self.masto.stop()
+        self.world.close()
+
+
+@pytest.fixture
+def nets(tmp_path: Path) -> Iterator[Networks]:
+    networks = Networks(tmp_path)
+    yield networks
+    networks.close()
+
+
+def test_a_slot_makes_one_draft_per_account_it_posts_to(nets: Networks) -> None:
+    drafts = nets.world.store.drafts(event_id="demo")
+    assert sorted((d.slot, d.account) for d in drafts) == [
+        ("hello", "bsky"), ("hello", "masto"), ("hello", "x"),
+        ("q1", "bsky"), ("q1", "masto"), ("q1", "x"),
+        ("thanks", "bsky"),
+    ]  # fmt: skip
+    hello = {d.account: d for d in drafts if d.slot == "hello"}
+    assert hello["bsky"].weighted_length == len(hello["bsky"].text)  # Bluesky counts graphemes
+    assert {d.text for d in hello.values()} == {hello["x"].text}
+
+
+def test_every_delivery_goes_out_once_on_its_own_network_with_its_thread(nets: Networks) -> None:
+    nets.at(HELLO_AT).at(Q1_AT).at(Q1_AT + timedelta(minutes=8))
+    assert {d.state for d in nets.world.store.drafts(event_id="demo")} == {S.POSTED}
+    tweets = nets.world.x.posts()
+    assert [t.text for t in tweets] == [nets.delivery("hello", "x").text, nets.delivery("q1", "x").text]
+    assert tweets[1].in_reply_to == tweets[0].id
+    records = nets.bsky.posts()
+    assert len(records) == 3
+    hello_uri = nets.delivery("hello", "bsky").tweet_id
+    q1_record = next(r for r in records if r.uri == nets.delivery("q1", "bsky").tweet_id)
+    assert q1_record.value["reply"]["parent"]["uri"] == hello_uri
+    assert q1_record.value["reply"]["root"]["uri"] == hello_uri
+    for slot in ("hello", "q1", "thanks"):  # each record's key is the TID chosen at its claim
+        delivery = nets.delivery(slot, "bsky")
+        assert is_tid(delivery.post_key) and delivery.tweet_id.endswith("/" + delivery.post_key)
+    statuses = nets.masto.statuses()
+    assert [s.id for s in statuses] == [nets.delivery("hello", "masto").tweet_id, nets.delivery("q1", "masto").tweet_id]
+    assert statuses[1].in_reply_to_id == statuses[0].id
+    assert [s.idempotency_key for s in statuses] == [nets.delivery(s, "masto").post_key for s in ("hello", "q1")]
+
+
+def test_a_reply_waits_for_its_parent_on_the_same_network_only(nets: Networks) -> None:
+    nets.bsky.fault("com.atproto.repo.createRecord", "503", times=1)
+    nets.at(HELLO_AT)
+    assert nets.delivery("hello", "x").state == S.POSTED
+    assert nets.delivery("hello", "bsky").state == S.APPROVED  # to be tried again
+    nets.world.clock.set(Q1_AT)
+    claim = nets.dispatcher.claim(nets.delivery("q1", "x").id)
+    assert claim is not None and claim.parent_tweet_id == nets.delivery("hello", "x").tweet_id
+    nets.dispatcher.record(claim, nets.dispatcher.call(claim))  # type: ignore[arg-type]
+    assert nets.delivery("q1", "x").state == S.POSTED
+
+
+@pytest.mark.parametrize("network", ["bsky", "masto"])
+def test_a_lost_answer_after_the_post_was_made_is_no_second_post(nets: Networks, network: str) -> None:
+    if network == "bsky":
+        nets.bsky.fault("com.atproto.repo.createRecord", "drop-after-store", times=1)
+    else:
+        nets.masto.fault("POST /api/v1/statuses", "drop-after-store", times=1)
+    nets.at(HELLO_AT)
+    for _ in range(5):
+        nets.at(HELLO_AT + timedelta(seconds=30))
+    hello = nets.delivery("hello", network)
+    assert hello.state == S.POSTED
+    made = nets.bsky.posts() if network == "bsky" else nets.masto.statuses()
+    assert len(made) == 1
+    key = made[0].uri.rsplit("/", 1)[1] if network == "bsky" else made[0].idempotency_key  # type: ignore[union-attr]
+    assert key == hello.post_key  # one key, kept from the claim through the retry
+
+
+@pytest.mark.parametrize("network", ["bsky", "masto"])
+def test_a_retry_with_the_same_key_after_a_kill_makes_no_second_post(nets: Networks, network: str) -> None:
+    """The run dies between the post and its record: the next run's retry carries the stored key."""
+    nets.world.clock.set(HELLO_AT)
+    hello = nets.delivery("hello", network)
+    claim = nets.dispatcher.claim(hello.id)
+    assert claim is not None and claim.draft.post_key
+    outcome = nets.dispatcher.call(claim)  # posted; then the run is killed before it records it
+    assert outcome is not None
+    second = nets.world.crash()
+    second.publishers = nets.publishers
+    for _ in range(4):
+        nets.at(HELLO_AT + timedelta(seconds=20), second)
+    assert nets.delivery("hello", network).state == S.POSTED
+    made = nets.bsky.posts() if network == "bsky" else nets.masto.statuses()
+    assert len(made) == 1
+    assert nets.delivery("hello", network).post_key == claim.draft.post_key
+
+
+def test_approve_on_all_accounts_approves_each_delivery_and_says_which(tmp_path: Path) -> None:
+    nets = Networks(tmp_path, mode="approval")
+    try:
+        hello_x = nets.delivery("hello", "x")
+        done = cli("--db", nets.db, "approve", str(hello_x.id), "--all-accounts", "--as", "ana")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.count("Approved draft") == 3 and "hello on bsky" in done.stdout
+        for account in ("x", "bsky", "masto"):
+            delivery = nets.delivery("hello", account)
+            assert delivery.state == S.APPROVED and delivery.approved_by == "ana"
+            entry = nets.world.store.audit(delivery.id)[-1]
+            assert entry.action == "approve"
+            assert entry.detail == {"all_accounts": ["x", "bsky", "masto"], "through": hello_x.id}
+        assert nets.delivery("q1", "bsky").state == S.PENDING  # another slot: untouched
+        alone = cli("--db", nets.db, "approve", str(nets.delivery("q1", "masto").id), "--as", "ana")
+        assert alone.returncode == 0 and alone.stdout.count("Approved draft") == 1
+        assert nets.delivery("q1", "x").state == S.PENDING
+        listed = json.loads(cli("--db", nets.db, "queue", "--json").stdout)
+        assert {(d["slot"], d["account"]) for d in listed} >= {("hello", "bsky"), ("thanks", "bsky")}
+    finally:
+        nets.close()
+
+
+def test_a_reload_that_drops_an_account_from_a_slot_withdraws_that_delivery_alone(tmp_path: Path) -> None:
+    nets = Networks(tmp_path, mode="approval")
+    try:
+        schedule = Path(str(nets.world.store.event("demo")["schedule_path"]))  # type: ignore[index]
+        text = schedule.read_text().replace(
+            "    at: opening.start + 1m\n", "    at: opening.start + 1m\n    accounts: [x]\n"
+        )
+        schedule.write_text(text)
+        report = nets.world.service.load(schedule)
+        assert [(d.slot, d.account) for d in report.withdrawn] == [("hello", "bsky"), ("hello", "masto")]
+        entry = nets.world.store.audit(nets.delivery("hello", "bsky").id)[-1]
+        assert entry.reason == 'its slot no longer posts to account "bsky"'
+        assert nets.delivery("hello", "x").state == S.PENDING
+    finally:
+        nets.close()
