@@ -82,6 +82,8 @@ ACTIONS: dict[str, Action] = {
         _a("reject", {S.PENDING, S.APPROVED, S.MISSED, S.FAILED}, S.REJECTED, {OP}, "rejected"),
         _a("edit", set(_KEPT), S.PENDING, {OP}, "edited"),
         _a("post-now", {S.APPROVED, S.MISSED, S.FAILED}, S.APPROVED, {OP}, "posted now"),
+        # A reply the network refused (X's reply restriction): sent again now, answering nothing.
+        _a("standalone", {S.FAILED, S.MISSED}, S.APPROVED, {OP}, "sent as a standalone post"),
         # Undo, while it is still possible: a post-now or compose-now inside its hold, a rejection.
         _a("cancel", {S.APPROVED}, S.PENDING, {OP}, "called back"),
         _a("unreject", {S.REJECTED}, S.PENDING, {OP}, "brought back"),

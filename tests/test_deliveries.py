@@ -211,3 +211,21 @@ def test_a_reload_that_drops_an_account_from_a_slot_withdraws_that_delivery_alon
         assert nets.delivery("hello", "x").state == S.PENDING
     finally:
         nets.close()
+
+
+def test_a_reply_x_refuses_under_its_reply_rule_fails_with_why_and_goes_out_standalone(nets: Networks) -> None:
+    nets.world.x.state.reply_restriction = "all"
+    nets.at(HELLO_AT).at(Q1_AT)
+    refused = nets.delivery("q1", "x")
+    assert refused.state == S.FAILED
+    assert "X refuses this reply" in (refused.last_error or "") and "standalone" in (refused.last_error or "")
+    assert nets.delivery("q1", "bsky").state == S.POSTED and nets.delivery("q1", "masto").state == S.POSTED
+    nets.world.service.standalone(refused.id, "ana")  # the CLI's clock is the machine's: the world's here
+    nets.at(Q1_AT + timedelta(seconds=5))
+    sent = nets.delivery("q1", "x")
+    assert sent.state == S.POSTED and sent.reply_to is None
+    tweet = next(t for t in nets.world.x.posts() if t.id == sent.tweet_id)
+    assert tweet.in_reply_to is None
+    assert [e.action for e in nets.world.store.audit(sent.id)][-3:] == ["standalone", "claim", "posted"]
+    again = cli("--db", nets.db, "standalone", str(nets.delivery("hello", "x").id))
+    assert again.returncode == 1 and "not a reply" in again.stderr

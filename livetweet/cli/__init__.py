@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "edit": ("drafts", "edit", "Change a draft's text: a new revision, which needs approval again."),
     "history": ("drafts", "history", "The audit trail of one draft: who did what, when."),
     "post-now": ("drafts", "post_now", "Post a draft at once: an approved one before its time, or a missed one."),
+    "standalone": ("drafts", "standalone", "Send a reply X refused now as a post of its own (no longer a reply)."),
     "run": ("live", "run", "Post the event: load the schedule, then post approved drafts at their time."),
     "pause": ("live", "pause", "Stop posting at once: nothing more is claimed until `livetweet resume`."),
     "resume": ("live", "resume", "Go on posting after a pause."),

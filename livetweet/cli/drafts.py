@@ -257,6 +257,25 @@ def history(app: AppContext, draft_id: int, as_json: bool) -> None:
         )
 
 
+@click.command()
+@click.argument("draft_id", metavar="ID", type=DRAFT_ID)
+@as_option
+@pass_app
+def standalone(app: AppContext, draft_id: int, as_name: str | None) -> None:
+    """Send a reply X refused now as a post of its own (no longer a reply)."""
+    by = who(as_name)
+    draft = app.service.standalone(draft_id, by)
+    zone = app.service.zone(draft.event_id)
+    when = (
+        "the running `livetweet run` posts it within a second"
+        if app.run_is_live
+        else (f"it goes out if `livetweet run` starts before {show_time(draft.valid_until, zone)}")
+    )
+    click.echo(
+        f"Draft {draft.id} ({delivery_name(draft)}) goes out now as a post of its own (decided by {by}): {when}."
+    )
+
+
 @click.command("post-now")
 @click.argument("draft_id", metavar="ID", type=DRAFT_ID)
 @as_option

@@ -52,6 +52,11 @@ MAX_MEDIA_BODY = 8 * 1024 * 1024  # bytes of JSON on an upload route: 5 MB of im
 # floods the simulated X's own routes is refused early.
 MEDIA_BODY_ROUTES = frozenset({"POST /2/media/upload", "POST /2/media/upload/:id/append"})
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+# X's answer to an automated reply the 2026 reply restriction refuses (as developers reported it).
+REPLY_RESTRICTED = (
+    "Reply to this conversation is not allowed because you have not been mentioned or otherwise engaged by "
+    "the author of the post you are replying to."
+)
 FAULT_KINDS = (
     "500", "503", "503-after-store", "429", "401", "403", "400", "hang", "hang-after-store", "drop-after-store",
 )  # fmt: skip
@@ -165,6 +170,9 @@ class FakeXState:
         self.hang_release = threading.Event()
         self.media: dict[str, Media] = {}  # every upload by media id, in the order they came
         self.dm_media: dict[str, DmMedia] = {}  # by media key
+        # X's rule of 2026-02-23: an app's reply goes only to a post whose author summoned the account.
+        # Whether a reply to one's own post is exempt is not documented: a rehearsal can try both.
+        self.reply_restriction: str | None = None  # None: off; "others": replies to other authors; "all"
         self.media_expires_after = MEDIA_EXPIRES_AFTER  # seconds (of real time) an unused upload is kept
         self.credentials: dict[str, str] | None = None  # when known, DM media check the OAuth signature itself
 
@@ -507,6 +515,10 @@ def _create_tweet(h: _Handler, path: str, query: dict[str, list[str]], headers: 
     if duplicate:
         h._record("POST /2/tweets", "403-duplicate")
         h._problem(403, "You are not allowed to create a Tweet with duplicate content.", headers)
+        return
+    if reply is not None and state.reply_restriction == "all":
+        h._record("POST /2/tweets", "403-reply-restricted")
+        h._problem(403, REPLY_RESTRICTED, headers)
         return
     if not known_parent:
         h._record("POST /2/tweets", "400")

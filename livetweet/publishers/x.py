@@ -104,6 +104,9 @@ def comparable(text: str) -> str:
     return " ".join(text.split())
 
 
+REPLY_REFUSED = "reply to this conversation is not allowed"  # X's 2026 reply restriction, as it words it
+
+
 class XPublisher(Publisher):
     """Posts through the X API v2."""
 
@@ -167,6 +170,12 @@ class XPublisher(Publisher):
             message = _message(exc)
             if DUPLICATE in message.lower():
                 return OutcomeUnknown(f"X says the text is a duplicate: it may be posted already ({message})")
+            if REPLY_REFUSED in message.lower():
+                return Refused(
+                    "X refuses this reply: since February 2026 an app may reply only where the post's author "
+                    f"mentioned or engaged the account ({message}). Post it as a standalone post instead "
+                    "(`livetweet standalone ID`, or the console's button)"
+                )
             return Refused(f"X refused the post (403): {message}")
         if isinstance(exc, tweepy.HTTPException):
             return Refused(f"X refused the post ({exc.response.status_code}): {_message(exc)}")

@@ -213,6 +213,40 @@ def post_now(service: Service, draft_id: int, by: str, hold: timedelta = timedel
         )
 
 
+def standalone(service: Service, draft_id: int, by: str) -> Draft:
+    """A reply the network would not take (X's reply restriction) goes out now as a post of its own."""
+    with service.store.begin() as conn:
+        draft = service.store.get(draft_id, conn)
+        if not draft.reply_to:
+            raise IllegalMove(f"draft {draft.id} is not a reply: `livetweet post-now {draft.id}` posts it again")
+        if draft.state not in (S.FAILED, S.MISSED):
+            raise IllegalMove(
+                f"draft {draft.id} is {draft.state.value}: only a failed or missed reply can be sent as a "
+                "standalone post"
+            )
+        now = service.clock.now()
+        window = max(draft.valid_until - draft.at, timedelta(minutes=1))
+        return service.store.transition(
+            conn,
+            draft,
+            "standalone",
+            actor=Actor.OPERATOR,
+            by=by,
+            at=now,
+            reason=f"sent as a post of its own, no longer a reply to {draft.reply_to}",
+            changes={
+                "reply_to": None,
+                "at": now,
+                "valid_until": now + window,
+                "approved_revision": draft.revision,
+                "approved_by": by,
+                "approved_at": now,
+                "next_attempt_at": None,
+            },
+            detail={"was_reply_to": draft.reply_to, PREVIOUS_AT: draft.at.isoformat()},
+        )
+
+
 def held_until(service: Service, draft: Draft, conn: Connection | None = None) -> datetime | None:
     """When a person's post-now or compose-now of `draft` stops being theirs to call back; None if it is not one.
 

@@ -128,6 +128,10 @@ class Service:
         """Approve the draft and the same post on the event's other accounts where it waits, at once."""
         return actions.approve_everywhere(self, draft_id, by, revision, seen_version)
 
+    def standalone(self, draft_id: int, by: str) -> Draft:
+        """Send a reply the network refused (X's reply restriction) now, as a post of its own."""
+        return actions.standalone(self, draft_id, by)
+
     def forget_accounts(self, event_id: str) -> None:
         """A load changed the event's accounts: read them again."""
         self._accounts.pop(event_id, None)

@@ -39,6 +39,9 @@ def draft_action(shell: Shell, request: Request, form: FormData, session: Sessio
     if verb == "approve":
         d = service.approve(draft_id, by, shell.int_field(form, "revision"), seen)
         return f"Approved {d.slot}: it goes out at {shell.hm(d.at)}."
+    if verb == "standalone":
+        d = service.standalone(draft_id, by)
+        return f"{d.slot} goes out now as a post of its own (no longer a reply)."
     if verb == "unapprove":
         d = service.unapprove(draft_id, by, seen)
         return f"{d.slot} is on hold: it needs approval again."
