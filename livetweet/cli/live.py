@@ -127,10 +127,6 @@ def run(
         raise ScheduleError(report.problems)
     plan = plan_run(options, app.settings, min((p.slot.at for p in report.posts), default=None))
     event = report.schedule.event
-    others = [a.display for a in report.schedule.accounts if a.network != "x"]
-    if others:
-        click.echo(style(f"warning: this version of `livetweet run` posts to X only; {', '.join(others)} "
-                         "are checked and previewed, not posted yet", err=True, fg="yellow"), err=True)  # fmt: skip
     with LiveRun(
         plan,
         schedule,
