@@ -17,6 +17,7 @@ from livetweet.draft import DraftState
 from livetweet.fakes.bluesky import FakeBlueskyServer
 from livetweet.fakes.mastodon import FakeMastodonServer
 from livetweet.plan.bluesky import is_tid
+from livetweet.plan.check import check_schedule
 from livetweet.publishers.base import Publisher
 from livetweet.publishers.bluesky import BlueskyPublisher
 from livetweet.publishers.mastodon import MastodonPublisher
@@ -229,3 +230,28 @@ def test_a_reply_x_refuses_under_its_reply_rule_fails_with_why_and_goes_out_stan
     assert [e.action for e in nets.world.store.audit(sent.id)][-3:] == ["standalone", "claim", "posted"]
     again = cli("--db", nets.db, "standalone", str(nets.delivery("hello", "x").id))
     assert again.returncode == 1 and "not a reply" in again.stderr
+
+
+def test_a_network_may_have_its_own_template_or_read_the_network_variable(tmp_path: Path) -> None:
+    nets = Networks(tmp_path, mode="approval")
+    try:
+        schedule = Path(str(nets.world.store.event("demo")["schedule_path"]))  # type: ignore[index]
+        templates = schedule.parent.parent / "templates"
+        (templates / "hello.bluesky.j2").write_text("Hello Bluesky, this is {{ event.title }}!\n")
+        (templates / "question.j2").write_text("{% if network == 'mastodon' %}Toot: {% endif %}{{ segment.title }}.\n")
+        report = check_schedule(schedule)
+        assert report.ok, report.problems
+        nets.world.service.load(schedule)
+        texts = {(d.slot, d.account): d.text for d in nets.world.store.drafts(event_id="demo")}
+        assert texts["hello", "bsky"].startswith("Hello Bluesky, this is Demo event!")
+        assert (
+            texts["hello", "x"].startswith("Welcome to Demo event!") and texts["hello", "masto"] == texts["hello", "x"]
+        )
+        assert texts["q1", "masto"].startswith("Toot: Question 1.") and texts["q1", "x"].startswith("Question 1.")
+        shown = json.loads(cli("preview", str(schedule), "--json").stdout)
+        hello = next(p for p in shown if p["slot"] == "hello")
+        assert [d.get("text", "").split("\n")[0] for d in hello["deliveries"]] == [
+            "", "Hello Bluesky, this is Demo event!", ""
+        ]  # fmt: skip
+    finally:
+        nets.close()

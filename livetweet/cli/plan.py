@@ -84,7 +84,9 @@ def preview(schedule: Path, as_json: bool, tz: str | None) -> None:
     if as_json:
         schedule_read = report.schedule
         listed = [a.network for a in schedule_read.accounts] != ["x"]  # deliveries only when there is more than X
-        items = [post_json(p, zone, schedule_read.accounts_of(p.slot) if listed else ()) for p in posts]
+        items = [
+            post_json(p, zone, schedule_read.accounts_of(p.slot) if listed else (), report.variants) for p in posts
+        ]
         click.echo(json.dumps(items, indent=2, ensure_ascii=False))
     else:
         from ..plan.cost import estimate_cost

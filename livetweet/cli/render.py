@@ -53,19 +53,31 @@ def report_json(report: Report) -> dict[str, Any]:
     }
 
 
-def deliveries(post: Post, accounts: tuple[Account, ...]) -> list[dict[str, Any]]:
-    """Where a post goes: each account with the post's length under its network's own rule."""
+def deliveries(
+    post: Post, accounts: tuple[Account, ...], variants: dict[tuple[str, str], Post] | None = None
+) -> list[dict[str, Any]]:
+    """Where a post goes: each account with the post's length under its network's own rule (and its
+    own text, where the template writes something else on that network)."""
     from ..plan.check import delivery_lengths
 
     out = []
     for account in accounts:
-        length, limit = delivery_lengths(post, account)
-        out.append({"account": account.id, "network": account.network, "handle": account.handle,
-                    "length": length, "limit": limit})  # fmt: skip
+        own = (variants or {}).get((post.slot.id, account.network), post)
+        length, limit = delivery_lengths(own, account)
+        item = {"account": account.id, "network": account.network, "handle": account.handle,
+                "length": length, "limit": limit}  # fmt: skip
+        if own is not post:
+            item["text"] = own.text
+        out.append(item)
     return out
 
 
-def post_json(post: Post, zone: ZoneInfo | None, accounts: tuple[Account, ...] = ()) -> dict[str, Any]:
+def post_json(
+    post: Post,
+    zone: ZoneInfo | None,
+    accounts: tuple[Account, ...] = (),
+    variants: dict[tuple[str, str], Post] | None = None,
+) -> dict[str, Any]:
     """One post as `preview --json` prints it (with `accounts`: its deliveries, each with its length)."""
     item: dict[str, Any] = {
         "slot": post.slot.id,
@@ -82,7 +94,7 @@ def post_json(post: Post, zone: ZoneInfo | None, accounts: tuple[Account, ...] =
         "media": [planned_image_json(image) for image in post.media],
     }
     if accounts:
-        item["deliveries"] = deliveries(post, accounts)
+        item["deliveries"] = deliveries(post, accounts, variants)
     if zone is not None:
         item["at_local"] = post.slot.at.astimezone(zone).isoformat()
     return item
@@ -155,10 +167,17 @@ def print_preview(report: Report, posts: list[Post], zone: ZoneInfo | None) -> N
         accounts = report.schedule.accounts_of(post.slot)
         if [a.network for a in report.schedule.accounts] != ["x"]:  # more than the X account: say where each goes
             shown = []
-            for d in deliveries(post, accounts):
+            own_texts = []
+            for d in deliveries(post, accounts, report.variants):
                 colour = "red" if d["length"] > d["limit"] else None
                 shown.append(style(f"{d['handle']} ({d['network']}) {d['length']}/{d['limit']}", fg=colour))
+                if "text" in d:
+                    own_texts.append((d["handle"], str(d["text"])))
             click.echo("    to " + "; ".join(shown))
+            for handle, text in own_texts:
+                click.echo(f"    on {handle}:")
+                for line in text.splitlines() or [""]:
+                    click.echo(f"      {line}")
         if post.media:
             print_media([
                 (i.file, i.alt, i.kind, i.encoded.width if i.encoded else None,

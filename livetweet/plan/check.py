@@ -63,6 +63,12 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     posts: list[Post] = field(default_factory=list)
     cost: CostEstimate | None = None
+    # A slot's text on another network, where its template writes something else there: (slot id, network).
+    variants: dict[tuple[str, str], Post] = field(default_factory=dict)
+
+    def post_for(self, post: Post, network: str) -> Post:
+        """The slot's post as it goes out on a network (its own variant, else the same text)."""
+        return self.variants.get((post.slot.id, network), post)
 
     @property
     def errors(self) -> list[Problem]:
@@ -114,7 +120,9 @@ def _check(path: Path, name: str, store: Store | None, read_media: MediaReader |
         files: dict[Path, EncodedImage | str | None] = {}  # each file read once, however many slots show it
         for slot in schedule.slots:
             interrupt_point()
-            result = composer.compose(slot)
+            networks = list(dict.fromkeys(a.network for a in schedule.accounts_of(slot))) or ["x"]
+            base = "x" if "x" in networks else networks[0]
+            result = composer.compose(slot, base)
             if isinstance(result, Problem):
                 if result not in seen_problems:
                     seen_problems.add(result)
@@ -122,7 +130,16 @@ def _check(path: Path, name: str, store: Store | None, read_media: MediaReader |
                 continue
             if slot.provisional:  # its template renders; its time or its segment is wrong
                 continue
-            report.problems.extend(_check_post(schedule, composer, result))
+            variants: dict[str, Post] = {}
+            for network in networks:
+                other = composer.compose(slot, network) if network != base else result
+                if isinstance(other, Problem):
+                    if other not in seen_problems:
+                        seen_problems.add(other)
+                        report.problems.append(other)
+                elif other.text != result.text:
+                    variants[network] = report.variants[slot.id, network] = other
+            report.problems.extend(_check_post(schedule, composer, result, variants))
             if slot.media:
                 result, found = _check_media(schedule, composer, result, read_media, files)
                 report.problems.extend(found)
@@ -218,7 +235,9 @@ def stored_event_problems(schedule: Schedule, store: Store) -> list[Problem]:
     return problems
 
 
-def _check_post(schedule: Schedule, composer: Composer, post: Post) -> list[Problem]:
+def _check_post(
+    schedule: Schedule, composer: Composer, post: Post, variants: dict[str, Post] | None = None
+) -> list[Problem]:
     slot, file = post.slot, schedule.display_name
     template = composer.shown_path(slot.template)
     problems = []
@@ -228,7 +247,8 @@ def _check_post(schedule: Schedule, composer: Composer, post: Post) -> list[Prob
         return problems
     accounts = schedule.accounts_of(slot)
     for account in accounts:
-        for problem in network_problems(post.text, account):
+        text = (variants or {}).get(account.network, post).text
+        for problem in network_problems(text, account):
             shorten = f"shorten {template} or the slot's vars"
             problems.append(Problem(file, slot.line, f'slot "{slot.id}" to {account.display}: {problem}: {shorten}'))
     if not any(a.network == "x" for a in accounts):

@@ -59,6 +59,7 @@ class Post:
     appended: tuple[str, ...]
     missing: tuple[str, ...]
     media: tuple[PlannedImage, ...] = ()  # the slot's images, their alt text rendered (check reads the files)
+    network: str = "x"  # the network it was written for (a template may differ per network)
 
     @property
     def weighted_length(self) -> int:
@@ -646,21 +647,29 @@ class Composer:
             "hashtags": wanted,
         }
 
-    def context(self, slot: Slot, segment: Segment, wanted: list[str]) -> dict[str, Any]:
-        return {**self.context_for(segment, wanted), "slot": slot, "vars": slot.vars}
+    def context(self, slot: Slot, segment: Segment, wanted: list[str], network: str = "x") -> dict[str, Any]:
+        return {**self.context_for(segment, wanted), "slot": slot, "vars": slot.vars, "network": network}
 
-    def compose(self, slot: Slot) -> Post | Problem:
-        """Render a slot and apply the hashtag policy."""
+    def template_for(self, name: str, network: str) -> str:
+        """A network's own template when there is one (`question.bluesky.j2` beside `question.j2`)."""
+        base = name.removesuffix(".j2")
+        own = f"{base}.{network}"
+        return own if (self.schedule.templates_dir / f"{own}.j2").is_file() else name
+
+    def compose(self, slot: Slot, network: str = "x") -> Post | Problem:
+        """Render a slot for a network (its own template if it has one; `network` is a variable) and
+        apply the hashtag policy."""
         segment = self.schedule.segment(slot.segment)
         wanted = wanted_hashtags(self.schedule, segment, slot.omit_hashtags)
-        rendered = self.render(slot.template, self.context(slot, segment, wanted), slot)
+        template = self.template_for(slot.template, network)
+        rendered = self.render(template, self.context(slot, segment, wanted, network), slot)
         if isinstance(rendered, Problem):
             return rendered
         if not rendered:
             return Problem(
                 self.schedule.display_name,
                 slot.line,
-                f'slot "{slot.id}": {self.shown_path(slot.template)} wrote nothing, and a post of hashtags '
+                f'slot "{slot.id}": {self.shown_path(template)} wrote nothing, and a post of hashtags '
                 "alone says nothing",
             )
         tagged = tag_text(rendered, wanted)
@@ -673,6 +682,7 @@ class Composer:
             wanted_hashtags=tuple(wanted),
             appended=tagged.appended,
             missing=tagged.missing,
+            network=network,
         )
 
     def plan_media(self, post: Post) -> list[tuple[PlannedImage, Problem | None]]:

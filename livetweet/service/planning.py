@@ -133,8 +133,10 @@ def load(
                 slot = post.slot
                 moved_by = shift_for(shifts, slot.at)
                 media = _keep_media(store, conn, post)
+                base = post
                 for account in schedule.accounts_of(slot):  # one delivery per slot and account
                     planned.add((slot.id, account.id))
+                    post = report.post_for(base, account.network)  # its network's own text, if it has one
                     length = delivery_lengths(post, account)[0]
                     draft = existing.get((slot.id, account.id))
                     if draft is None:
