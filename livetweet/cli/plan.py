@@ -47,7 +47,11 @@ def check(app: AppContext, schedule: Path, as_json: bool) -> None:
         click.echo(f"{report.schedule.display_name if report.schedule else schedule}: {report.cost.describe()}")
     n_err, n_warn = len(report.errors), len(report.warnings)
     if report.ok:
-        summary = f"{len(report.posts)} posts checked: no problems"
+        summary = f"{len(report.posts)} posts checked"
+        if report.schedule is not None and len(report.schedule.accounts) > 1:
+            count = sum(len(report.schedule.accounts_of(p.slot)) for p in report.posts)
+            summary += f" ({count} deliveries on {len(report.schedule.accounts)} accounts)"
+        summary += ": no problems"
         summary += f", {n_warn} warning{'s' if n_warn != 1 else ''} to read." if n_warn else "."
         click.echo(style(summary, fg="green"))
         return

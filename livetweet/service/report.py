@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ..store import AuditEntry, Store
 
 S = DraftState
-NETWORK = "X"  # the one network livetweet posts to today
+NETWORKS = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}  # as the report names them
 ON_TIME = timedelta(minutes=1)  # a post this close to its time is on time
 MARK_REACH = timedelta(hours=2)  # a shift or pause made this long before or after the event is still drawn
 APPROVALS = ("approve", "post-now")  # the audited actions by which a person lets a draft go out
@@ -283,7 +283,8 @@ def compute_report(
     event = data.event
     drafts = [d for d in data.drafts if d.state is not S.WITHDRAWN]
     created = {(r["draft_id"], r["revision"]): r["created_at"] for r in data.revisions}
-    posts = [_post_row(d, created, metrics) for d in sorted(drafts, key=lambda d: (d.at, d.id))]
+    ordered = sorted(drafts, key=lambda d: (d.at, d.id))
+    posts = [_post_row(d, created, metrics) for d in ordered]
     bands = _bands(data)
     shifts = _shifts(data, bands)
     pauses = [PauseMark(e.at, e.operator, e.action, e.reason) for e in data.audit if e.action in ("pause", "resume")]
@@ -301,11 +302,17 @@ def compute_report(
     first = min([first, *(t for t in marks if t >= first - MARK_REACH)])
     last = max([last, *(t for t in marks if t <= last + MARK_REACH)])
     messages = _messages(data, {d.id: d for d in data.drafts})
-    planned_texts = [d.text for d in drafts if d.source == "schedule"]
-    planned_images = sum(len(d.media) for d in drafts if d.source == "schedule")
+    from ..store import event_accounts
+
+    accounts = event_accounts(event)
+    on_x = {a.id for a in accounts if a.network == "x"}  # X's prices apply to X's deliveries alone
+    x_drafts = [d for d in drafts if d.account in on_x]
+    x_posted = [p for p, d in zip(posts, ordered, strict=True) if p.state is S.POSTED and d.account in on_x]
+    planned_texts = [d.text for d in x_drafts if d.source == "schedule"]
+    planned_images = sum(len(d.media) for d in x_drafts if d.source == "schedule")
     spent = cost_of_posts(
-        (p.text for p in posted),
-        sum(p.images for p in posted),
+        (p.text for p in x_posted),
+        sum(p.images for p in x_posted),
         prices,
         dm_reads=len(messages),
         owned_reads=len(metrics) if metrics is not None else 0,
@@ -331,12 +338,20 @@ def compute_report(
         coverage=coverage,
         objective_coverage=_by_objective(coverage),
         messages=messages,
-        accounts=[AccountRow(NETWORK, str(event["account"]), state_counts["planned"], len(posted))],
+        accounts=[
+            AccountRow(
+                NETWORKS.get(a.network, a.network),
+                a.handle,
+                sum(1 for d in drafts if d.source == "schedule" and d.account == a.id),
+                sum(1 for d in drafts if d.state is S.POSTED and d.account == a.id),
+            )
+            for a in accounts
+        ],
         planned_cost=cost_of_posts(planned_texts, planned_images, prices),
         spent_cost=spent,
         metrics_read=metrics is not None,
         metrics_totals=totals,
-        days=day_costs(drafts, ZoneInfo(str(event["timezone"])), prices, data.budget),
+        days=day_costs(x_drafts, ZoneInfo(str(event["timezone"])), prices, data.budget),
         budget=data.budget,
     )
 
