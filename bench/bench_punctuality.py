@@ -14,7 +14,15 @@ kind (the statement's first word).
 Targets: p99 under 20 ms at 300 and at 3,000 posts on an idle machine; queries per
 second independent of the number of drafts (qps@3000 / qps@300 close to 1).
 
+With --networks, each count is of slots, each slot posting to three accounts (300 slots: 900
+deliveries, 300 on each network) on the simulated X, Bluesky and Mastodon, through tweepy,
+atproto and Mastodon.py, one dispatcher for all three as a run wires it. The lag is printed per
+network, from due time to the moment the network stored the post (X's arrival as above; the
+Bluesky record's and the Mastodon status's time on the rehearsal's clock, which they share).
+The target is the same p99 on each network.
+
 Run:  .venv/bin/python bench/bench_punctuality.py [--posts 300 3000] [--speed 60] [--top 0]
+      .venv/bin/python bench/bench_punctuality.py --networks [--posts 300]
 """
 
 from __future__ import annotations
@@ -29,11 +37,13 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import livetweet
 from livetweet.clock import RehearsalClock
@@ -41,15 +51,20 @@ from livetweet.dispatch import Dispatcher, LeaseKeeper, Runner
 from livetweet.draft import DraftState
 from livetweet.fakes import FakeXServer
 from livetweet.plan.check import check_schedule
+from livetweet.publishers.base import Publisher
+from livetweet.publishers.bluesky import BlueskyPublisher
+from livetweet.publishers.mastodon import MastodonPublisher
 from livetweet.publishers.x import XPublisher
 from livetweet.service import Service
 from livetweet.service.ledger import Ledger
 from livetweet.store import Store
+from tests.support.networks import ACCOUNTS_YAML, BSKY_HANDLE, NETWORK_OF, X_HANDLE, Networks
 
 CREDENTIALS = {k: "bench" for k in ("X_API_KEY", "X_API_KEY_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")}
 EVENT_SECONDS = 100 * 60
 LEAD_REAL_SECONDS = 2.0  # real time between the runner's start and the first due post
 P99_TARGET_MS = 20.0
+NETWORK_NAMES = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}
 QPS_RATIO_TARGET = 1.2  # "independent of the number of drafts", with some room for noise
 
 # Who sent a statement: the innermost of these functions on the stack (a cheap frame walk).
@@ -71,7 +86,8 @@ CALLERS = {
 LIVETWEET_DIR = str(Path(livetweet.__file__).parent)
 
 
-def schedule(folder: Path, posts: int) -> Path:
+def schedule(folder: Path, posts: int, accounts: str = "", account: str = "@bench") -> Path:
+    """The bench's event: `posts` slots spread over 100 minutes (on the accounts given, X's alone by default)."""
     (folder / "templates").mkdir()
     (folder / "templates" / "p.j2").write_text("Live post {{ slot.vars.n }} from the roundtable")
     step = EVENT_SECONDS / posts
@@ -80,10 +96,10 @@ def schedule(folder: Path, posts: int) -> Path:
         for i in range(posts)
     )
     text = (
-        'event:\n  id: bench\n  title: Punctuality\n  account: "@bench"\n  date: 2020-11-12\n'
+        f'event:\n  id: bench\n  title: Punctuality\n  account: "{account}"\n  date: 2020-11-12\n'
         '  start: "13:30"\n  end: "15:10"\n  timezone: Europe/Zurich\n  hashtags: ["#GCM"]\n'
         'templates: templates\nsegments:\n  - id: all\n    title: All\n    start: "13:30"\n    end: "15:10"\n'
-        f"slots:\n{slots}"
+        f"slots:\n{slots}{accounts}"
     )
     path = folder / "bench.yaml"
     path.write_text(text)
@@ -211,6 +227,124 @@ def run(posts: int, speed: float) -> Result:
     return result
 
 
+@dataclass
+class NetworksResult:
+    """One run on three networks: a Result per account (its lags, its count), the store's queries for all."""
+
+    slots: int
+    speed: float
+    by_account: dict[str, Result] = field(default_factory=dict)
+    seconds: float = 0.0
+    start_seconds: float = 0.0
+    queries: QueryCounter | None = None
+
+
+def run_networks(slots: int, speed: float) -> NetworksResult:
+    """`slots` slots on X, Bluesky and Mastodon: one store and dispatcher, three publishers and simulated servers."""
+    result = NetworksResult(slots, speed)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        path = schedule(folder, slots, ACCOUNTS_YAML, X_HANDLE)
+        report = check_schedule(path)
+        assert report.ok, report.errors[:3]
+        first = min(p.slot.at for p in report.posts)
+        clock = RehearsalClock(first - timedelta(seconds=LEAD_REAL_SECONDS * speed), speed)
+        nets = Networks.start(clock=clock, unlimited=True)
+        store = Store(f"sqlite:///{folder / 'bench.db'}")
+        service = Service(store, clock)
+        service.load(path, "auto")
+        drafts = service.queue(event_id="bench")
+        assert len(drafts) == 3 * slots and all(d.state == DraftState.APPROVED for d in drafts), "not approved"
+        expected = {(d.account, d.text): d.at for d in drafts}
+        publishers: dict[str, Publisher] = {
+            "x": XPublisher(CREDENTIALS, nets.x.url, 10.0, clock),
+            "bsky": BlueskyPublisher(BSKY_HANDLE, nets.bsky.state.password, nets.bsky.url, 10.0, clock),
+            "masto": MastodonPublisher(nets.masto.url, nets.masto.state.token, 10.0, clock),
+        }
+        for publisher in publishers.values():
+            publisher.check()  # logged in and the instance read before the clock starts, as a run does
+        dispatcher = Dispatcher(service, publishers, "bench")
+        runner = Runner(dispatcher)
+        counter = QueryCounter(store.engine)
+        clock.restart()
+        counter.on = True
+        measured_from = time.monotonic()
+        runner.keep_alive()
+        runner.start()
+        result.start_seconds = time.monotonic() - measured_from
+        deadline = time.monotonic() + EVENT_SECONDS / speed + 30
+        while (
+            min(nets.count(a) for a in publishers) < slots
+            and time.monotonic() < deadline
+            and not runner.stopped.is_set()
+        ):
+            time.sleep(0.2)
+        counter.on = False
+        result.seconds = time.monotonic() - measured_from
+        runner.stop()
+        dispatcher.keeper.release()
+        for publisher in publishers.values():
+            publisher.close()
+        launch = measured_from
+
+        def due_in(account: str, text: str) -> datetime | None:
+            return expected.get((account, text))
+
+        # Each post's text and its lag in ms of real time (None: no such delivery was planned).
+        made: dict[str, list[tuple[str, float | None]]] = {
+            "x": [(t.text, None if (due := due_in("x", t.text)) is None else
+                   (t.arrived_monotonic - launch - (due - clock.start).total_seconds() / speed) * 1000)
+                  for t in nets.x.posts()],
+            "bsky": [(r.text, None if (due := due_in("bsky", r.text)) is None else
+                      (r.indexed_at - due).total_seconds() / speed * 1000) for r in nets.bsky.posts()],
+            "masto": [(m.text, None if (due := due_in("masto", m.text)) is None else
+                       (m.created_at - due).total_seconds() / speed * 1000) for m in nets.masto.statuses()],
+        }  # fmt: skip
+        nets.stop()
+        posted = Counter(d.account for d in store.drafts(event_id="bench") if d.state == DraftState.POSTED)
+        store.close()
+        for account, posts in made.items():
+            texts = Counter(text for text, _ in posts)
+            wanted = {text for (a, text) in expected if a == account}
+            r = Result(slots, speed, arrived=len(posts), posted_in_store=posted[account])
+            r.once = set(texts) == wanted and all(n == 1 for n in texts.values())
+            r.lags = sorted(lag for _, lag in posts if lag is not None)
+            result.by_account[account] = r
+        result.queries = counter
+    return result
+
+
+def show_networks(r: NetworksResult, top: int) -> None:
+    assert r.queries is not None
+    q = r.queries
+    print(f"== {r.slots} slots on X, Bluesky and Mastodon at {r.speed:g}x ({3 * r.slots} deliveries) ==")
+    for account, n in r.by_account.items():
+        network = NETWORK_NAMES[NETWORK_OF[account]]
+        print(
+            f"{network}: posts arrived / expected: {n.arrived} / {n.posts}; each posted once: "
+            f"{'yes' if n.once else 'NO'} (posted in the store: {n.posted_in_store})"
+        )
+        if n.lags:
+            print(
+                f"  lag from due time to the post stored on the simulated {network}: p50 "
+                f"{statistics.median(n.lags):.1f} ms, p99 {n.pct(0.99):.1f} ms, max {n.lags[-1]:.1f} ms, "
+                f"min {n.lags[0]:.1f} ms ({'meets' if n.pct(0.99) < P99_TARGET_MS else 'MISSES'} target p99 < "
+                f"{P99_TARGET_MS:g} ms)"
+            )
+    kinds = ", ".join(f"{k} {times / r.seconds:.1f}" for k, times in q.kinds.most_common())
+    print(
+        f"store queries: {q.total} in {r.seconds:.1f} s = {q.total / r.seconds:.1f} per second ({kinds}); "
+        f"runner.start() took {r.start_seconds * 1000:.0f} ms"
+    )
+    per_post = q.bucket("post")
+    print(
+        f"  per delivery: {per_post / max(3 * r.slots, 1):.1f} statements ({per_post / r.seconds:.1f}/s); "
+        f"background (sweep, watch, lease, start, other): {(q.total - per_post) / r.seconds:.1f}/s"
+    )
+    for statement, times in q.statements.most_common(top):
+        print(f"  {times / r.seconds:8.2f}/s  {times:7d}  {_short(statement)}")
+
+
 def show(r: Result, top: int) -> None:
     assert r.queries is not None
     q = r.queries
@@ -254,12 +388,18 @@ def _short(statement: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--posts", type=int, nargs="+", default=[300, 3000], help="one run for each count")
+    parser.add_argument(
+        "--posts", type=int, nargs="+", help="one run for each count (default 300 3000; 300 with --networks)"
+    )
     parser.add_argument("--speed", type=float, default=60.0)
     parser.add_argument("--top", type=int, default=0, help="also print the N most frequent statements of each run")
+    parser.add_argument("--networks", action="store_true", help="each slot on X, Bluesky and Mastodon: lag per network")
     args = parser.parse_args()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{os.cpu_count()} CPUs, load average {load:.2f} before the runs")
+    if args.networks:
+        return networks_main(args.posts or [300], args.speed, args.top)
+    args.posts = args.posts or [300, 3000]
     results = []
     for posts in args.posts:
         results.append(run(posts, args.speed))
@@ -288,6 +428,24 @@ def main() -> int:
             f"  of which background (not once per post): {bg_high:.1f} / {bg_low:.1f} = "
             f"{bg_high / bg_low if bg_low else float('nan'):.2f}; statements per post: {pp_high:.1f} / {pp_low:.1f}"
         )
+    return 0
+
+
+def networks_main(counts: list[int], speed: float, top: int) -> int:
+    results = []
+    for slots in counts:
+        results.append(run_networks(slots, speed))
+        show_networks(results[-1], top)
+    after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"== targets (the machine's load average after the runs: {after:.2f}; they are for an idle machine) ==")
+    for r in results:
+        for account, n in r.by_account.items():
+            verdict = "meets" if n.lags and n.pct(0.99) < P99_TARGET_MS else "MISSES"
+            network = NETWORK_NAMES[NETWORK_OF[account]]
+            print(
+                f"p99 < {P99_TARGET_MS:g} ms on {network} at {r.slots} slots (idle machine): "
+                f"{n.pct(0.99):.1f} ms, {verdict}"
+            )
     return 0
 
 

@@ -98,6 +98,9 @@ class Settings:
     database_url: str = "sqlite:///livetweet.db"
     operator: str | None = None
     x_api_url: str | None = None
+    # A simulated Bluesky and Mastodon already running on this machine, for a rehearsal to post to.
+    bluesky_url: str | None = None
+    mastodon_url: str | None = None
     x_credentials: dict[str, str] = field(default_factory=dict, repr=False)
     console_password: str | None = field(default=None, repr=False)
     console_password_hash: str | None = field(default=None, repr=False)
@@ -192,6 +195,8 @@ def load_settings(env_file: Path | None = None) -> Settings:
         database_url=os.environ.get("LIVETWEET_DATABASE_URL") or "sqlite:///livetweet.db",
         operator=os.environ.get("LIVETWEET_OPERATOR") or None,
         x_api_url=os.environ.get("LIVETWEET_X_API_URL") or None,
+        bluesky_url=os.environ.get("LIVETWEET_BLUESKY_URL") or None,
+        mastodon_url=os.environ.get("LIVETWEET_MASTODON_URL") or None,
         x_credentials={k: os.environ[k] for k in X_CREDENTIAL_NAMES if os.environ.get(k)},
         console_password=os.environ.get("LIVETWEET_CONSOLE_PASSWORD") or None,
         console_password_hash=os.environ.get("LIVETWEET_CONSOLE_PASSWORD_HASH") or None,

@@ -474,12 +474,24 @@ class LiveRun:
         """Bluesky's or Mastodon's publisher for one account (against its simulated server in a rehearsal)."""
         host = self.plan.console[0] if self.plan.console else "127.0.0.1"
         rehearsal = self.plan.placeholder_credentials
+        # A rehearsal posts to a simulated server already running on this machine when it is named
+        # (one that outlives the run, as LIVETWEET_X_API_URL names a simulated X), else starts its own.
+        variable, given = (
+            ("LIVETWEET_BLUESKY_URL", self.settings.bluesky_url)
+            if network == "bluesky"
+            else ("LIVETWEET_MASTODON_URL", self.settings.mastodon_url)
+        )
+        running = given if rehearsal and given and is_loopback_url(given) else None
+        if rehearsal and given and running is None:
+            self.warn(f"{variable} ({given}) is not on this machine: a rehearsal starts its own simulated server")
+        elif running is not None:
+            self.say(f"Simulated {network.capitalize()} at {running} ({variable}): the rehearsal posts there")
         if network == "bluesky":
             from .publishers.bluesky import BLUESKY, BlueskyPublisher
 
             password = credentials.get("BLUESKY_APP_PASSWORD", "")
-            base = credentials.get("BLUESKY_PDS_URL") or BLUESKY
-            if rehearsal:
+            base = running or credentials.get("BLUESKY_PDS_URL") or BLUESKY
+            if rehearsal and running is None:
                 from .fakes.bluesky import FakeBlueskyServer
 
                 bsky = FakeBlueskyServer(clock=self.clock, handle=handle, password=password).start()
@@ -492,8 +504,8 @@ class LiveRun:
 
         user, _, domain = handle.removeprefix("@").partition("@")
         token = credentials.get("MASTODON_ACCESS_TOKEN", "")
-        base = credentials.get("MASTODON_API_BASE_URL") or f"https://{domain}"
-        if rehearsal:
+        base = running or credentials.get("MASTODON_API_BASE_URL") or f"https://{domain}"
+        if rehearsal and running is None:
             from .fakes.mastodon import FakeMastodonServer
             from .plan.mastodon import DEFAULT_MAX_CHARS
 
