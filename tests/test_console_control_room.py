@@ -75,7 +75,8 @@ def test_a_refused_edit_stays_open_with_the_typed_text_and_the_reason(console: C
     card(page, q2).get_by_role("button", name="Save edit").click()
     error = card(page, q2).locator(".field-error")
     expect(error).to_contain_text("Not saved")
-    expect(error).to_be_in_viewport()
+    # In view as the page comes back, not once a later live update happens to move it there.
+    expect(error).to_be_in_viewport(timeout=10_000)
     assert card(page, q2).locator("textarea[name=text]").input_value() == typed
     assert "livetweet " not in error.inner_text() and "--" not in error.inner_text()
     assert console.draft("q2")["revision"] == 1  # nothing saved

@@ -50,11 +50,11 @@
   var timers = new WeakMap();
   function count(area) {
     var output = document.getElementById(area.getAttribute("data-counter"));
-    if (!output || !csrf) return;
+    if (!output || !csrf) return null;
     var payload = area.hasAttribute("data-draft")
       ? { text: area.value, draft: parseInt(area.getAttribute("data-draft"), 10) }
       : { text: area.value };
-    fetch("/api/count", {
+    return fetch("/api/count", {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
       body: JSON.stringify(payload)
@@ -147,6 +147,11 @@
       if (form && form.classList.contains("edit")) openEditor(form, false);
       if (area) area.focus();
       if (form && form.scrollIntoView) form.scrollIntoView({ block: "center" });
+      // The reason in view, and again once the preview above it has filled in (it pushes it down).
+      var showReason = function () { if (refused.scrollIntoView) refused.scrollIntoView({ block: "nearest" }); };
+      showReason();
+      var counted = area ? count(area) : null;
+      if (counted) counted.then(showReason);
     }
   }
 
