@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
+import sqlite3
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -60,49 +60,57 @@ OPERATOR_ACTIONS = ["approve", "unapprove", "edit", "reject", "post-now", "post-
 OPERATOR_ACTIONS += ["pause", "resume", "shift", "cue"]
 EXAMPLES = int(os.environ.get("LIVETWEET_MODEL_EXAMPLES", "2000"))
 
-_TEMPLATE_DB: Path | None = None
+
+class Template(NamedTuple):
+    """The loaded store every example starts from, kept open, and its drafts' ids."""
+
+    db: sqlite3.Connection
+    ids: list[int]
+    folder: Path
+
+
+_TEMPLATE: Template | None = None
 _STORE: Store | None = None
-# Children before parents (foreign keys are on): emptied in this order, filled in the reverse.
-_TABLES = ("audit", "revisions", "inbox", "shifts", "segments", "drafts", "events", "settings", "lease")
+_READER: sqlite3.Connection | None = None  # the invariants' plain connection to the store's file
 
 
-def _template_db() -> Path:
+def _template() -> Template:
     """One loaded store, copied for each example (loading it each time would cost more than the steps)."""
-    global _TEMPLATE_DB
-    if _TEMPLATE_DB is None:
+    global _TEMPLATE
+    if _TEMPLATE is None:
         folder = Path(tempfile.mkdtemp(prefix="livetweet-model-"))
         store = Store(f"sqlite:///{folder / 'template.db'}", wall=FixedClock(WALL_START))
         Service(store, FixedClock(T_1330)).load(write_event(folder, SCHEDULE, TEMPLATES), "auto")
+        ids = [d.id for d in store.drafts()]
         store.close()
-        _TEMPLATE_DB = folder / "template.db"
-    return _TEMPLATE_DB
+        _TEMPLATE = Template(sqlite3.connect(folder / "template.db"), ids, folder)
+    return _TEMPLATE
 
 
 def _fresh_store(wall: FixedClock) -> Store:
-    """The one store of the test, given back the template's rows (opening a store per example costs more)."""
-    global _STORE
-    template = _template_db()
+    """The one store of the test, given back the template's pages (opening a store per example costs more)."""
+    global _STORE, _READER
+    template = _template()
     if _STORE is None:
-        working = template.parent / "livetweet.db"
-        shutil.copy(template, working)
+        working = template.folder / "livetweet.db"
         _STORE = Store(f"sqlite:///{working}", wall=wall)
-    else:
-        raw = _STORE.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            cursor.execute("ATTACH DATABASE ? AS tpl", (str(template),))
-            cursor.execute("BEGIN IMMEDIATE")
-            for table in _TABLES:
-                cursor.execute(f"DELETE FROM main.{table}")
-            for table in reversed(_TABLES):
-                cursor.execute(f"INSERT INTO main.{table} SELECT * FROM tpl.{table}")
-            cursor.execute("COMMIT")
-            cursor.execute("DETACH DATABASE tpl")
-            cursor.close()
-        finally:
-            raw.close()
+        _READER = sqlite3.connect(working, isolation_level=None)
+    raw = _STORE.engine.raw_connection()
+    try:
+        template.db.backup(raw.driver_connection)  # every table in one step (SQLite's online backup)
+    finally:
+        raw.close()
     _STORE.wall = wall
     return _STORE
+
+
+class Row(NamedTuple):
+    """A draft as the invariants read it."""
+
+    id: int
+    state: str
+    tweet_id: str | None
+    version: int
 
 
 class PostingRun:
@@ -123,7 +131,7 @@ class ExactlyOnce(RuleBasedStateMachine):
         self.service = Service(self.store, self.clock)
         self.x = SimulatedX(on_post=self._at_post)
         self.runs: list[PostingRun] = [PostingRun(self.service, self.x)]
-        self.ids = [d.id for d in self.store.drafts()]
+        self.ids = list(_template().ids)
         self.edits = 0
 
     # --- what is checked at the moment X is called --------------------------------------
@@ -272,14 +280,18 @@ class ExactlyOnce(RuleBasedStateMachine):
     def exactly_once(self) -> None:
         """Invariants 1, 4 and 5 of the README (2 and 3 are checked at each POST, in `_at_post`)."""
         self.no_second_post_without_a_lookup()
-        with self.store.engine.connect() as conn:  # plain SQL: this runs after every step
-            drafts = {r.id: r for r in conn.exec_driver_sql("SELECT id, state, tweet_id, version FROM drafts")}
+        assert _READER is not None
+        _READER.execute("BEGIN")  # one read, on a plain connection: this runs after every step
+        try:
+            drafts = {r[0]: Row(*r) for r in _READER.execute("SELECT id, state, tweet_id, version FROM drafts")}
             moves = dict(
-                conn.exec_driver_sql(
+                _READER.execute(
                     "SELECT draft_id, count(*) FROM audit WHERE to_state IS NOT NULL AND draft_id IS NOT NULL "
                     "GROUP BY draft_id"
-                ).all()
+                ).fetchall()
             )
+        finally:
+            _READER.execute("COMMIT")
         # Every draft that reached X is being settled (posting) or posted with that tweet id.
         for tweet in self.x.stored:
             draft = drafts[tweet.draft_id]
