@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from livetweet.store import Store, meta_table
 
 from .support.cli import run_cli
-from .support.events import REPO, SHIPPED_SCHEDULE, write_event
+from .support.events import REPO, X_ONLY_SCHEDULE, write_event
 
-SCHEDULE = str(SHIPPED_SCHEDULE)
+SCHEDULE = str(X_ONLY_SCHEDULE)
 
 
 @pytest.fixture

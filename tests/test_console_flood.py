@@ -37,7 +37,7 @@ from livetweet.plan.check import check_schedule
 from livetweet.plan.tweettext import parse_tweet
 from livetweet.store import Store
 
-from .support.events import N_POSTS, REPO, SHIPPED_SCHEDULE
+from .support.events import N_POSTS, REPO, X_ONLY_SCHEDULE
 from .support.waiting import wait_for
 from .support.world import X_TEST_CREDENTIALS
 
@@ -189,7 +189,7 @@ class Run:
                 "--db",
                 self.db_url,
                 "run",
-                str(SHIPPED_SCHEDULE),
+                str(X_ONLY_SCHEDULE),
                 "--rehearse",
                 "--mode",
                 "auto",
@@ -286,7 +286,7 @@ def test_a_flood_of_idle_connections_and_event_streams_leaves_every_post_on_time
     assert run.proc.returncode == 0, output
     assert f"The event is over: {N_POSTS} posted." in output, output
     texts = [t.text for t in x.posts()]
-    planned = [p.text for p in check_schedule(SHIPPED_SCHEDULE).posts]
+    planned = [p.text for p in check_schedule(X_ONLY_SCHEDULE).posts]
     assert sorted(texts) == sorted(planned) and len(set(texts)) == N_POSTS, output
     assert [d.state for d in drafts] == [DraftState.POSTED] * N_POSTS
     lags = {d.slot: f"{(d.posted_at - d.at).total_seconds():.1f} s" for d in drafts if d.posted_at}  # event time

@@ -15,7 +15,7 @@ from livetweet.console.server import ConsoleServer, allowed_hosts
 from livetweet.service import Service
 from livetweet.store import Store
 
-from .support.events import SHIPPED_SCHEDULE
+from .support.events import X_ONLY_SCHEDULE
 
 
 def _answer(sock: socket.socket) -> bytes:
@@ -38,7 +38,7 @@ def test_slow_headers_on_a_kept_alive_connection_are_cut_too(tmp_path: Path, mon
     monkeypatch.setattr(console_server.GuardedH11, "header_timeout", 0.5)
     store = Store(f"sqlite:///{tmp_path / 'slow.db'}")
     service = Service(store, SystemClock())
-    event_id = service.load(SHIPPED_SCHEDULE).event_id
+    event_id = service.load(X_ONLY_SCHEDULE).event_id
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -43,7 +43,7 @@ from livetweet.store import Store
 
 from .support.cli import cli
 from .support.console import CHROMIUM, PASSWORD, Console, free_port, playwright_or_skip
-from .support.events import REPO, SHIPPED_SCHEDULE, write_event
+from .support.events import REPO, X_ONLY_SCHEDULE, write_event
 from .support.waiting import wait_for
 from .support.world import X_TEST_CREDENTIALS
 
@@ -118,7 +118,7 @@ class InProcessConsole:
     def __init__(self, tmp_path: Path, auth: ConsoleAuth) -> None:
         self.store = Store(f"sqlite:///{tmp_path / 'inproc.db'}")
         service = Service(self.store, SystemClock())
-        event_id = service.load(SHIPPED_SCHEDULE).event_id
+        event_id = service.load(X_ONLY_SCHEDULE).event_id
         self.port = free_port()
         self.auth = auth
         context = ConsoleContext(
@@ -549,7 +549,7 @@ def test_history_inbox_queue_and_show_print_escapes_inert(tmp_path: Path) -> Non
         result = cli("--db", db, *args, cwd=REPO, env={"NO_COLOR": "1"})
         assert result.returncode == 0, result.stdout + result.stderr
 
-    setup("load", str(SHIPPED_SCHEDULE))
+    setup("load", str(X_ONLY_SCHEDULE))
     setup("approve", "3", "--as", HOSTILE)  # a name typed at the command line is cleaned at the edge ...
     setup("reject", "2", "--as", "bob", "--reason", HOSTILE)
     store = Store(db)
@@ -655,7 +655,7 @@ def test_connections_past_the_cap_are_closed_and_idle_ones_time_out(
     monkeypatch.setattr(console_server.GuardedH11, "header_timeout", 0.5)
     store = Store(f"sqlite:///{tmp_path / 'cap.db'}")
     service = Service(store, SystemClock())
-    event_id = service.load(SHIPPED_SCHEDULE).event_id
+    event_id = service.load(X_ONLY_SCHEDULE).event_id
     port = free_port()
     context = ConsoleContext(
         service, event_id, "approval", ConsoleAuth(password=PASSWORD), allowed_hosts=allowed_hosts("127.0.0.1", port)
@@ -701,7 +701,7 @@ def test_errors_in_the_runs_screen_do_not_end_the_run(tmp_path: Path) -> None:
 
     store = Store(f"sqlite:///{tmp_path / 'screen.db'}")
     service = Service(store, SystemClock())
-    event_id = service.load(SHIPPED_SCHEDULE).event_id
+    event_id = service.load(X_ONLY_SCHEDULE).event_id
     keeper = LeaseKeeper.take(store, "live", None)
     runner = Runner(Dispatcher(service, DryRunPublisher(echo=lambda _t: None), event_id, keeper=keeper))
     calls = []

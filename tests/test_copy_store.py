@@ -12,7 +12,7 @@ from livetweet.store import Store
 
 from .support.cli import cli
 from .support.databases import reset_postgres_schema
-from .support.events import SHIPPED_SCHEDULE
+from .support.events import X_ONLY_SCHEDULE
 
 pytestmark = pytest.mark.usefixtures("postgres_available")
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("postgres_available")
 @pytest.fixture
 def loaded(tmp_path: Path) -> Path:
     """The shipped roundtable loaded into SQLite, with an approval, a rejection and an edit."""
-    assert cli("load", str(SHIPPED_SCHEDULE), cwd=tmp_path).returncode == 0
+    assert cli("load", str(X_ONLY_SCHEDULE), cwd=tmp_path).returncode == 0
     assert cli("approve", "1", "2", "--as", "Amina", cwd=tmp_path).returncode == 0
     assert cli("reject", "3", "--as", "Amina", cwd=tmp_path).returncode == 0
     assert cli("edit", "4", "--text", "Edited before the event #GCM", "--as", "Amina", cwd=tmp_path).returncode == 0

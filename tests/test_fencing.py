@@ -31,11 +31,11 @@ from livetweet.store import Store
 
 from .support.cli import cli
 from .support.databases import reset_postgres_schema
-from .support.events import SHIPPED_SCHEDULE
+from .support.events import X_ONLY_SCHEDULE
 from .support.waiting import wait_for
 from .support.world import X_TEST_CREDENTIALS
 
-SCHEDULE = str(SHIPPED_SCHEDULE)
+SCHEDULE = str(X_ONLY_SCHEDULE)
 EVENT_ID = "gcm-unece-2020-roundtable-2"
 N_POSTS = 10
 LEASE_SECONDS = 2.0  # LIVETWEET_LEASE_SECONDS for the fencing test: a takeover within seconds
@@ -48,7 +48,7 @@ RESUME_MARGIN = timedelta(minutes=2)  # ...and this long before its window close
 
 def planned_texts() -> list[str]:
     """The shipped schedule's posts, in time order (what `preview` shows)."""
-    report = check_schedule(SHIPPED_SCHEDULE)
+    report = check_schedule(X_ONLY_SCHEDULE)
     return [p.text for p in sorted(report.posts, key=lambda p: p.slot.at)]
 
 

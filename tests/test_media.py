@@ -26,7 +26,7 @@ from livetweet.service.actions import approve_draft
 from livetweet.store import Store
 
 from .support.cli import cli
-from .support.events import REPO, SHIPPED_SCHEDULE, write_event
+from .support.events import REPO, X_ONLY_SCHEDULE, write_event
 from .support.images import CAMERA_SERIAL, gif, photo, png, png_header_only, windows_program
 
 
@@ -209,12 +209,12 @@ PANEL_ALT = "Four panellists seated on a stage in front of a blue banner"
 @pytest.fixture
 def roundtable(tmp_path: Path) -> Iterator[tuple[Service, Path]]:
     """The shipped roundtable (schedule, templates, its two images) copied into a folder, loaded into a SQLite file."""
-    shutil.copytree(REPO / "schedules", tmp_path / "schedules")
+    shutil.copytree(X_ONLY_SCHEDULE.parent, tmp_path / "schedules")
     shutil.copytree(REPO / "templates", tmp_path / "templates")
     store = Store(f"sqlite:///{tmp_path / 'livetweet.db'}")
     service = Service(store, FixedClock(datetime(2020, 11, 12, 11, 0, tzinfo=UTC)), clock_is_live=False)
-    service.load(tmp_path / "schedules" / SHIPPED_SCHEDULE.name)
-    yield service, tmp_path / "schedules" / SHIPPED_SCHEDULE.name
+    service.load(tmp_path / "schedules" / X_ONLY_SCHEDULE.name)
+    yield service, tmp_path / "schedules" / X_ONLY_SCHEDULE.name
     store.close()
 
 

@@ -20,11 +20,11 @@ import pytest
 from livetweet.fakes import FakeXServer
 
 from .support.cli import Result, cli, cli_process
-from .support.events import N_POSTS, REPO, SHIPPED_SCHEDULE
+from .support.events import N_POSTS, REPO, SHIPPED_ACCOUNTS, SHIPPED_SCHEDULE, X_ONLY_SCHEDULE
 from .support.waiting import wait_for
 from .support.world import X_TEST_CREDENTIALS
 
-SCHEDULE = str(SHIPPED_SCHEDULE)
+SCHEDULE = str(X_ONLY_SCHEDULE)
 
 
 @pytest.fixture
@@ -102,6 +102,29 @@ def test_in_approval_mode_only_approved_drafts_post_and_a_reply_lands_under_its_
     assert (invite.text.startswith("Taking part today?"), invite.in_reply_to) == (True, opening.id)
     assert q3.text.startswith("Now at the roundtable, guiding question 3")
     assert "The event is over: 3 posted, 7 missed." in out
+
+
+def test_the_shipped_event_rehearses_on_x_bluesky_and_mastodon_each_post_once(tmp_path: Path) -> None:
+    """The README's first command: the shipped schedule lists three accounts, so the rehearsal starts
+    a simulated X, Bluesky and Mastodon and posts every slot once on each."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    for name in ("LIVETWEET_X_API_URL", "LIVETWEET_BLUESKY_URL", "LIVETWEET_MASTODON_URL", *X_TEST_CREDENTIALS):
+        env.pop(name, None)
+    command = [sys.executable, "-m", "livetweet", "run", str(SHIPPED_SCHEDULE), "--rehearse", "--mode", "auto",
+               "--speed", "1200", "--start-in", "0.2", "--no-console"]  # fmt: skip
+    proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for network in ("Simulated X API at http://127.0.0.1:", "Simulated Bluesky at", "Simulated Mastodon at"):
+        assert network in proc.stdout
+    assert f"The event is over: {N_POSTS * len(SHIPPED_ACCOUNTS)} posted." in proc.stdout
+    import json
+
+    listed = json.loads(cli("--rehearsal", "queue", "--json", cwd=tmp_path).stdout)
+    for account in SHIPPED_ACCOUNTS:
+        mine = [d for d in listed if d["account"] == account]
+        assert len(mine) == N_POSTS and {d["state"] for d in mine} == {"posted"}
+        assert len({d["tweet_id"] for d in mine}) == N_POSTS
+    assert {d["slot"] for d in listed} == {d["slot"] for d in listed if d["account"] == "bsky"}
 
 
 def test_the_simulated_api_can_be_started_by_the_rehearsal_itself(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from livetweet.store import Store
 
 from .support.cli import cli
 from .support.console import CHROMIUM, Console, playwright_or_skip
-from .support.events import REPO, SHIPPED_SCHEDULE
+from .support.events import REPO, X_ONLY_SCHEDULE
 
 ARTIFACTS = REPO / "test-artifacts" / "report"
 PRICES = json.loads((REPO / "livetweet" / "data" / "prices.json").read_text(encoding="utf-8"))["prices"]
@@ -385,7 +385,7 @@ def test_the_plans_cost_is_estimated_from_the_schedule() -> None:
     from livetweet.plan.cost import daily_costs, estimate_cost
     from livetweet.plan.schedule import load_schedule
 
-    schedule = load_schedule(SHIPPED_SCHEDULE)
+    schedule = load_schedule(X_ONLY_SCHEDULE)
     cost = estimate_cost(schedule)
     assert (cost.posts, cost.posts_with_url, cost.images) == (8, 2, 2)  # materials and closing carry a link
     assert cost.total == pytest.approx(8 * 0.015 + 2 * 0.200 + 2 * 0.005)

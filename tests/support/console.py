@@ -15,7 +15,7 @@ import pytest
 from livetweet.fakes import FakeXServer
 
 from .cli import cli
-from .events import REPO, SHIPPED_SCHEDULE
+from .events import REPO, X_ONLY_SCHEDULE
 from .world import X_TEST_CREDENTIALS
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's: Playwright drives it and downloads no browser
@@ -62,7 +62,7 @@ class Console:
                 "--db",
                 f"sqlite:///{self.db}",
                 "run",
-                str(SHIPPED_SCHEDULE),
+                str(X_ONLY_SCHEDULE),
                 "--rehearse",
                 "--speed",
                 str(speed),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +14,25 @@ from livetweet.plan.check import Report
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_SCHEDULE = REPO / "schedules" / "gcm-unece-2020-roundtable-2.yaml"
 N_POSTS = 10  # the shipped schedule's posts
+SHIPPED_ACCOUNTS = ("x", "bsky", "masto")  # where each of them goes: a delivery per account
+ACCOUNTS_MARK = "# The accounts the event posts to"  # the shipped schedule's accounts block starts here (its end)
+
+
+def _x_only_copy() -> Path:
+    """The shipped roundtable on X alone (its accounts block cut; every other line where it was), with
+    its templates and images beside it as in the checkout: for the tests of what a run does on X."""
+    folder = Path(tempfile.mkdtemp(prefix="livetweet-x-only-"))
+    shutil.copytree(REPO / "schedules", folder / "schedules")
+    shutil.copytree(REPO / "templates", folder / "templates")
+    text = SHIPPED_SCHEDULE.read_text(encoding="utf-8")
+    copy = folder / "schedules" / SHIPPED_SCHEDULE.name
+    copy.write_text(text[: text.index(ACCOUNTS_MARK)].rstrip("\n") + "\n", encoding="utf-8")
+    atexit.register(shutil.rmtree, folder, True)
+    return copy
+
+
+# The same event posting to its X account alone, as it was shipped before Bluesky and Mastodon.
+X_ONLY_SCHEDULE = _x_only_copy()
 
 
 def shared_testdata() -> Path:
