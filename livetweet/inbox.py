@@ -8,17 +8,21 @@ exactly, for the audit.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .clock import Clock
-from .draft import Attachment
+from .draft import DEFAULT_ACCOUNT, Attachment
 from .errors import InboxError as InboxError
 from .plan.normal import normal_text
 
 SHOWN_LENGTH = 500
+NETWORK_NAMES = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}
+
+log = logging.getLogger(__name__)
 
 
 def clean_text(text: str) -> str:
@@ -33,13 +37,19 @@ def shorten(text: str, limit: int = SHOWN_LENGTH) -> str:
     return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
 
 
+def network_name(network: str) -> str:
+    """A network as people name it: X, Bluesky, Mastodon."""
+    return NETWORK_NAMES.get(network, network.capitalize() or "X")
+
+
 @dataclass(frozen=True)
 class IncomingMedia:
-    """An image attached to a direct message, as X describes it: served only to the account's signed requests."""
+    """An image attached to a direct message, as its network describes it (X serves it only to the
+    account's signed requests; Bluesky and Mastodon from their servers)."""
 
-    key: str  # X's media key
-    kind: str  # X's media type: photo, animated_gif, video
-    url: str = ""  # where X serves its bytes ("" when X gave none, as for a video)
+    key: str  # the network's id of it (X's media key)
+    kind: str  # X's media type: photo, animated_gif, video (the others' are named the same)
+    url: str = ""  # where the network serves its bytes ("" when it gave none, as for a video)
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,8 @@ class Message:
     media_keys: tuple[str, ...]
     state: str  # new, reshared, dismissed
     draft_id: int | None
-    media: tuple[Attachment, ...] = ()  # the images fetched from X, re-encoded (alt text still empty)
+    media: tuple[Attachment, ...] = ()  # the images fetched with it, re-encoded (alt text still empty)
+    account: str = DEFAULT_ACCOUNT  # the account it was sent to (the schedule's account id): thereby its network
 
 
 PHOTO_TRIES = 4  # a photo X could not give is asked for again on later polls, up to this many tries in all
@@ -79,38 +90,34 @@ PHOTO_TRIES = 4  # a photo X could not give is asked for again on later polls, u
 
 @dataclass(frozen=True)
 class UnfetchedMedia:
-    """An attachment of a direct message livetweet does not have: why, and whether it asks X again.
+    """An attachment of a direct message livetweet does not have: why, and whether it asks again.
 
-    `waiting`: X failed in a way that may pass (a 5xx, a timeout), tried again at `next_try_at`;
-    `lost`: refused for good (too big, not an image, a video) or failed `PHOTO_TRIES` times.
+    `waiting`: the network failed in a way that may pass (a 5xx, a timeout), tried again at
+    `next_try_at`; `lost`: refused for good (too big, not an image, a video) or failed
+    `PHOTO_TRIES` times. Kept in the store's inbox_media table, one row per attachment.
     """
 
-    dm_id: str  # X's id of the message
+    dm_id: str  # the network's id of the message
     number: int  # its place among the message's attachments, from 1
     total: int  # how many the message has
-    key: str  # X's media key
+    key: str  # the network's id of the attachment (X's media key)
     kind: str  # X's media type: photo, animated_gif, video
-    url: str  # where X serves it ("" when X gave none)
+    url: str  # where the network serves it ("" when it gave none)
     sender: str
     reason: str  # the last failure, in words
     state: str  # waiting or lost
-    tries: int  # how many times livetweet asked X for it (0: never, a video)
+    tries: int  # how many times livetweet asked for it (0: never, a video)
     next_try_at: datetime | None = None  # when waiting
+    account: str = DEFAULT_ACCOUNT  # the account the message was sent to
 
     @property
     def noun(self) -> str:
         """What it is, for people: photo, GIF, video."""
         return {"photo": "photo", "animated_gif": "GIF", "": "photo"}.get(self.kind, self.kind.replace("_", " "))
 
-    def as_json(self) -> dict[str, object]:
-        return {
-            "dm_id": self.dm_id, "number": self.number, "total": self.total, "key": self.key, "kind": self.kind,
-            "url": self.url, "sender": self.sender, "reason": self.reason, "state": self.state, "tries": self.tries,
-            "next_try_at": self.next_try_at.isoformat() if self.next_try_at else None,
-        }  # fmt: skip
-
     @classmethod
     def from_json(cls, data: dict[str, object]) -> UnfetchedMedia:
+        """One item of the settings row earlier versions kept the list in (moved to inbox_media on migration)."""
         at = data.get("next_try_at")
         return cls(
             dm_id=str(data["dm_id"]), number=int(str(data["number"])), total=int(str(data["total"])),
@@ -143,14 +150,19 @@ class PollResult:
 
 
 class Poller:
-    """Fetches new direct messages at most once a minute, later when X says so (429)."""
+    """Fetches new direct messages of one account at most once a minute, later when its network says so (429)."""
 
     def __init__(
-        self, fetch_and_store: Callable[[], PollResult], clock: Clock, every: timedelta = timedelta(minutes=1)
+        self,
+        fetch_and_store: Callable[[], PollResult],
+        clock: Clock,
+        every: timedelta = timedelta(minutes=1),
+        label: str = "",
     ) -> None:
         self._poll = fetch_and_store
         self.clock = clock
         self.every = every
+        self.label = label  # whose inbox, for people: "@demo on X"
         self.next_at: datetime | None = None
         self._lock = threading.Lock()
 
@@ -158,15 +170,61 @@ class Poller:
         return self.next_at is None or self.clock.now() >= self.next_at
 
     def maybe_poll(self) -> PollResult | None:
-        """Poll if it is time; returns what happened, or None when it was not time."""
+        """Poll if it is time; returns what happened, or None when it was not time.
+
+        A poll that fails unexpectedly (the store, a bug) is said in the result and tried again
+        at the next time, as any failed poll: it never stops the run nor the other inboxes."""
         if not self._lock.acquire(blocking=False):
             return None
         try:
             if not self.due():
                 return None
-            result = self._poll()
+            try:
+                result = self._poll()
+            except Exception as exc:
+                log.exception("polling the direct messages%s failed", f" of {self.label}" if self.label else "")
+                result = PollResult(error=f"reading the direct messages failed ({type(exc).__name__}: {exc})")
             now = self.clock.now()
             self.next_at = max(result.retry_at, now) if result.retry_at else now + self.every
             return result
         finally:
             self._lock.release()
+
+
+class Pollers(Poller):
+    """Every account's inbox (X, Bluesky, Mastodon), each polled by its own Poller: on its own
+    schedule and its own network's rate limit, one failing leaving the others coming."""
+
+    def __init__(self, pollers: Sequence[Poller]) -> None:
+        if not pollers:
+            raise ValueError("no inbox to poll")
+        super().__init__(PollResult, pollers[0].clock, pollers[0].every)
+        self.pollers = list(pollers)
+
+    def due(self) -> bool:
+        return any(p.due() for p in self.pollers)
+
+    def maybe_poll(self) -> PollResult | None:
+        """Poll each inbox whose time has come; what they did, as one result (None: none was due)."""
+        done = [(p.label, r) for p in self.pollers if (r := p.maybe_poll()) is not None]
+        if not done:
+            return None
+        if len(self.pollers) == 1:
+            return done[0][1]
+        return merged(done)
+
+
+def merged(results: Sequence[tuple[str, PollResult]]) -> PollResult:
+    """Several inboxes' polls as one result, each note and error saying whose inbox it is."""
+    out = PollResult()
+    failed = [(label, r) for label, r in results if r.error]
+    for label, r in results:
+        out.fetched += r.fetched
+        out.stored += r.stored
+        out.pages += r.pages
+        out.refetched += r.refetched
+        out.notes.extend(f"{label}: {note}" if label else note for note in r.notes)
+    if failed:
+        out.error = "; ".join(f"{label}: {r.error}" if label else str(r.error) for label, r in failed)
+        out.retry_at = failed[0][1].retry_at if len(failed) == 1 else None  # one time said only when it is clear
+    return out

@@ -358,11 +358,23 @@ class LiveRun:
         clock = self.rehearsal_clock
         runner.keep_alive(lambda: clock.to_json() if clock else None)
         if plan.kind != "dry-run":
-            from .inbox import Poller
+            from .inbox import Poller, Pollers
 
+            # Every account's inbox (X's DMs, Bluesky's chat, Mastodon's direct messages), each by its own
+            # poller: its own rate limit, and one network failing leaves the others' messages coming.
             inbox = InboxService(service)
-            publisher = self.publisher
-            runner.poll_messages(Poller(lambda: inbox.poll(publisher), self.clock, DM_POLL_EVERY), self.screen.polled)
+            assert self.report.schedule is not None
+            shown = {a.id: a.display for a in self.report.schedule.accounts}
+            pollers: list[Poller] = []
+            polled: set[int] = set()  # a publisher two accounts share is read once, for the first
+            for account, publisher in self.publishers.items():
+                if id(publisher) in polled:
+                    continue
+                polled.add(id(publisher))
+                poll = functools.partial(inbox.poll, publisher, account)
+                pollers.append(Poller(poll, self.clock, DM_POLL_EVERY, label=shown.get(account, account)))
+            if pollers:
+                runner.poll_messages(Pollers(pollers), self.screen.polled)
 
     def _wait_to_lead(self) -> bool:
         """As a standby: ask for the lease until this run has it (True) or is stopped (False)."""

@@ -48,10 +48,12 @@ from .errors import LeaseBusy as LeaseBusy
 from .errors import LeaseHeld as LeaseHeld
 from .errors import LeaseLost as LeaseLost
 from .errors import StoreError as StoreError
-from .inbox import Message
+from .inbox import Message, UnfetchedMedia
 
 SCHEMA_VERSION = 6
 PAUSED_KEY = "paused"
+INBOX_CURSOR_KEY = "inbox_cursor:"  # + an account id: where that account's next poll of its inbox starts
+OLD_UNFETCHED_KEY = "inbox_unfetched"  # the settings row that held inbox_media's rows before the table
 LEASE_NAME = "runner"
 RUNNER_STALE_SECONDS = lease_seconds()  # a lease not renewed for this long may be taken over
 APP_ID = "livetweet"
@@ -212,7 +214,11 @@ inbox_table = sa.Table(
     "inbox",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("dm_id", sa.String(64), nullable=False, unique=True),  # X's event id: each kept once
+    # The account (the schedule's account id) the message was sent to, and thereby its network.
+    sa.Column("account", sa.String(64), nullable=False, server_default=DEFAULT_ACCOUNT),
+    # The network's id of it (X's event id, Bluesky's chat message id, Mastodon's notification id):
+    # each kept once per account, as two networks' ids may be the same.
+    sa.Column("dm_id", sa.String(64), nullable=False),
     sa.Column("sender_id", sa.String(64), nullable=False),
     sa.Column("sender_username", sa.String(64), nullable=False),
     sa.Column("text", sa.Text, nullable=False),  # cleaned: what is shown and posted
@@ -225,8 +231,30 @@ inbox_table = sa.Table(
     sa.Column("draft_id", sa.Integer, sa.ForeignKey("drafts.id")),
     sa.Column("fetched_at", UTCDateTime, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.UniqueConstraint("account", "dm_id", name="uq_inbox_account_dm_id"),
 )
 sa.Index("ix_inbox_state", inbox_table.c.state, inbox_table.c.received_at)
+
+# The attachments of kept messages that livetweet does not have, one row each: those the network
+# may still give (waiting, asked again at next_try_at) and those lost. No foreign key: a row
+# outlives its message (the poll then says the message is gone). Only the poll writes them.
+inbox_media_table = sa.Table(
+    "inbox_media",
+    metadata,
+    sa.Column("account", sa.String(64), primary_key=True),
+    sa.Column("dm_id", sa.String(64), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),  # its place among the message's attachments, from 1
+    sa.Column("media_key", sa.String(128), nullable=False),  # the network's id of it ("" when none)
+    sa.Column("kind", sa.String(32), nullable=False),  # photo, animated_gif, video
+    sa.Column("url", sa.Text, nullable=False),  # where the network serves it ("" when it gave none)
+    sa.Column("sender", sa.String(255), nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),  # how many attachments the message has
+    sa.Column("state", sa.String(16), nullable=False),  # waiting, lost
+    sa.Column("tries", sa.Integer, nullable=False),
+    sa.Column("next_try_at", UTCDateTime),  # when waiting
+    sa.Column("reason", sa.Text, nullable=False),  # the last failure, in words
+)
+sa.Index("ix_inbox_media_due", inbox_media_table.c.state, inbox_media_table.c.next_try_at)
 
 # Images, re-encoded (metadata removed), by the SHA-256 of their bytes: kept in the store so a
 # standby machine on the same database has them too, and each kept once however many posts use it.
@@ -405,6 +433,7 @@ class NewMessage:
     media_keys: tuple[str, ...]
     fetched_at: datetime
     media: tuple[Attachment, ...] = ()  # the images fetched with it (kept with put_media in the same transaction)
+    account: str = DEFAULT_ACCOUNT  # the account it was sent to
 
 
 def _sqlite_path(url: sa.URL) -> Path | None:
@@ -525,7 +554,24 @@ def _row_to_message(row: sa.RowMapping) -> Message:
         state=row["state"],
         draft_id=row["draft_id"],
         media=media_from_json(row["media"]),
+        account=row["account"],
     )
+
+
+def _row_to_unfetched(row: sa.RowMapping) -> UnfetchedMedia:
+    return UnfetchedMedia(
+        dm_id=row["dm_id"], number=row["number"], total=row["total"], key=row["media_key"], kind=row["kind"],
+        url=row["url"], sender=row["sender"], reason=row["reason"], state=row["state"], tries=row["tries"],
+        next_try_at=row["next_try_at"], account=row["account"],
+    )  # fmt: skip
+
+
+def _unfetched_row(u: UnfetchedMedia) -> dict[str, Any]:
+    return {
+        "account": u.account, "dm_id": u.dm_id, "number": u.number, "media_key": u.key, "kind": u.kind,
+        "url": u.url, "sender": u.sender, "total": u.total, "state": u.state, "tries": u.tries,
+        "next_try_at": u.next_try_at, "reason": u.reason,
+    }  # fmt: skip
 
 
 class Store:
@@ -609,6 +655,7 @@ class Store:
         try:
             if self.is_sqlite:
                 _rebuild_sqlite_drafts(self.engine)
+                _rebuild_sqlite_inbox(self.engine)
             with self.begin() as conn:
                 inspector = sa.inspect(conn)
                 tables = set(inspector.get_table_names())
@@ -659,6 +706,8 @@ class Store:
                     conn.execute(sa.text("ALTER TABLE events ADD COLUMN x_usd_per_day FLOAT"))
                 if version < 6:
                     _migrate_to_6(conn)
+                if "inbox_media" not in tables:  # schema 6's inbox, also for a store an earlier build of 6 wrote
+                    _migrate_inbox_to_6(conn)
                 if version < SCHEMA_VERSION:
                     conn.execute(
                         meta_table.update()
@@ -1211,17 +1260,30 @@ class Store:
 
     # --- the inbox: direct messages, each kept once --------------------------------------
 
-    def newest_dm_id(self) -> str | None:
-        """X's id of the newest message kept, compared as a number (X's ids are numbers kept as text)."""
+    def newest_dm_id(self, account: str = DEFAULT_ACCOUNT) -> str | None:
+        """The newest id among an account's messages kept: the longest, then the greatest, never cast to a
+        number (X's and Mastodon's ids are numbers kept as text, Bluesky's are TIDs, sorted as written)."""
+        i = inbox_table.c
+        q = sa.select(i.dm_id).where(i.account == account).order_by(sa.func.length(i.dm_id).desc(), i.dm_id.desc())
         with self.engine.connect() as conn:
-            newest = conn.execute(sa.select(sa.func.max(sa.cast(inbox_table.c.dm_id, sa.BigInteger)))).scalar()
+            newest = conn.execute(q.limit(1)).scalar()
         return str(newest) if newest is not None else None
 
-    def known_dm_ids(self, conn: Connection, dm_ids: list[str]) -> set[str]:
-        """Which of these X ids are kept already."""
+    def inbox_cursor(self, account: str = DEFAULT_ACCOUNT) -> str | None:
+        """Where the account's next poll starts, as its network gave it (Bluesky's chat log cursor); None: none kept."""
+        found = self.setting(INBOX_CURSOR_KEY + account)
+        return found[0] if found and found[0] else None
+
+    def put_inbox_cursor(self, conn: Connection, account: str, cursor: str, as_of: datetime) -> None:
+        """Keep where the account's next poll starts, in the transaction that keeps what this one read."""
+        self.put_setting(conn, INBOX_CURSOR_KEY + account, cursor, as_of.isoformat())
+
+    def known_dm_ids(self, conn: Connection, dm_ids: list[str], account: str = DEFAULT_ACCOUNT) -> set[str]:
+        """Which of these ids of the account's messages are kept already."""
         known: set[str] = set()
-        for i in range(0, len(dm_ids), 500):
-            q = sa.select(inbox_table.c.dm_id).where(inbox_table.c.dm_id.in_(dm_ids[i : i + 500]))
+        i = inbox_table.c
+        for start in range(0, len(dm_ids), 500):
+            q = sa.select(i.dm_id).where(i.account == account, i.dm_id.in_(dm_ids[start : start + 500]))
             known.update(r[0] for r in conn.execute(q))
         return known
 
@@ -1271,6 +1333,72 @@ class Store:
             .values(state=to_state, draft_id=draft_id, version=i.version + 1)
         )
         return result.rowcount == 1
+
+    def message_by_dm_id(self, account: str, dm_id: str, conn: Connection | None = None) -> Message | None:
+        """The message the network calls `dm_id`, sent to `account`."""
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.message_by_dm_id(account, dm_id, c)
+        i = inbox_table.c
+        row = conn.execute(sa.select(inbox_table).where(i.account == account, i.dm_id == dm_id)).mappings().first()
+        return _row_to_message(row) if row else None
+
+    # --- the attachments the inbox does not have (inbox_media) ---------------------------
+
+    def unfetched_media(
+        self, dm_ids: set[str] | None = None, account: str | None = None, conn: Connection | None = None
+    ) -> list[UnfetchedMedia]:
+        """The attachments not fetched of these messages (None: of all; `account`: its own only), by
+        account, message (as its network orders ids) and place."""
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.unfetched_media(dm_ids, account, c)
+        m = inbox_media_table.c
+        q = sa.select(inbox_media_table).order_by(m.account, sa.func.length(m.dm_id), m.dm_id, m.number)
+        if account is not None:
+            q = q.where(m.account == account)
+        if dm_ids is None:
+            return [_row_to_unfetched(r) for r in conn.execute(q).mappings()]
+        wanted = sorted(dm_ids)
+        found: list[UnfetchedMedia] = []
+        for start in range(0, len(wanted), 500):
+            rows = conn.execute(q.where(m.dm_id.in_(wanted[start : start + 500]))).mappings()
+            found.extend(_row_to_unfetched(r) for r in rows)
+        return sorted(found, key=lambda u: (u.account, len(u.dm_id), u.dm_id, u.number))
+
+    def due_media(self, now: datetime, account: str | None = None) -> list[UnfetchedMedia]:
+        """The attachments waiting whose next try has come (of `account`'s messages), in the messages' order."""
+        m = inbox_media_table.c
+        q = (
+            sa.select(inbox_media_table)
+            .where(m.state == "waiting", sa.or_(m.next_try_at.is_(None), m.next_try_at <= now))
+            .order_by(m.account, sa.func.length(m.dm_id), m.dm_id, m.number)
+        )
+        if account is not None:
+            q = q.where(m.account == account)
+        with self.engine.connect() as conn:
+            return [_row_to_unfetched(r) for r in conn.execute(q).mappings()]
+
+    def put_unfetched_media(self, conn: Connection, items: list[UnfetchedMedia]) -> None:
+        """Record these attachments (new, tried again, lost), each replacing the row of its account, message, place."""
+        if not items:
+            return
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect: Any = sqlite if conn.dialect.name == "sqlite" else postgresql  # both say ON CONFLICT DO UPDATE
+        key = ("account", "dm_id", "number")
+        rows = {(u.account, u.dm_id, u.number): _unfetched_row(u) for u in items}  # one row per key: the last
+        upsert = dialect.insert(inbox_media_table).values(list(rows.values()))
+        changed = {c.name: upsert.excluded[c.name] for c in inbox_media_table.columns if c.name not in key}
+        conn.execute(upsert.on_conflict_do_update(index_elements=list(key), set_=changed))
+
+    def drop_unfetched_media(self, conn: Connection, items: list[UnfetchedMedia]) -> None:
+        """Forget these attachments (fetched at last)."""
+        m = inbox_media_table.c
+        for u in items:
+            conn.execute(
+                inbox_media_table.delete().where(m.account == u.account, m.dm_id == u.dm_id, m.number == u.number)
+            )
 
     # --- the lease: one run posts from a store, fenced by an epoch ---------------------
 
@@ -1469,7 +1597,7 @@ class Store:
                 "the store, or the copy would miss what it posts next"
             )
         tables = [events_table, segments_table, drafts_table, revisions_table, audit_table, shifts_table,
-                  inbox_table, media_table]  # fmt: skip
+                  inbox_table, inbox_media_table, media_table]  # fmt: skip
         copied: dict[str, int] = {}
         # One snapshot of the source, whoever writes to it meanwhile (an operator's approval between
         # two tables' reads would otherwise copy a draft without its audit row): SQLite's read
@@ -1496,6 +1624,12 @@ class Store:
                     .where(settings_table.c.key == PAUSED_KEY)
                     .values(value=paused["value"], as_of=paused["as_of"])
                 )
+            # Where each account's inbox poll goes on (Bluesky's chat cursor is no message id to start from).
+            cursors = sa.select(settings_table).where(
+                settings_table.c.key.startswith(INBOX_CURSOR_KEY, autoescape=True)
+            )
+            for cursor in source.execute(cursors):
+                target.put_setting(conn, cursor.key, cursor.value, cursor.as_of)
             epoch = source.execute(sa.select(lease_table.c.epoch).where(lease_table.c.name == LEASE_NAME)).scalar()
             conn.execute(lease_table.update().where(lease_table.c.name == LEASE_NAME).values(epoch=int(epoch or 0)))
             if not target.is_sqlite:
@@ -1773,6 +1907,73 @@ def _migrate_to_6(conn: Connection) -> None:
         )
         return
     # SQLite: the drafts table was rebuilt before this transaction (_rebuild_sqlite_drafts).
+
+
+def _migrate_inbox_to_6(conn: Connection) -> None:
+    """Schema 6's inbox: the account each message came to, its ids unique per account, and the
+    attachments not fetched in a table of their own (moved from the settings row that held them).
+
+    PostgreSQL adds the column and swaps the unique key here; SQLite's inbox was rebuilt before
+    this transaction (`_rebuild_sqlite_inbox`)."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(
+            sa.text(
+                f"ALTER TABLE inbox ADD COLUMN IF NOT EXISTS account VARCHAR(64) NOT NULL DEFAULT '{DEFAULT_ACCOUNT}'"
+            )
+        )
+        for unique in sa.inspect(conn).get_unique_constraints("inbox"):
+            if unique["column_names"] == ["dm_id"] and unique["name"]:
+                conn.execute(sa.text(f'ALTER TABLE inbox DROP CONSTRAINT "{unique["name"]}"'))
+        conn.execute(sa.text("ALTER TABLE inbox ADD CONSTRAINT uq_inbox_account_dm_id UNIQUE (account, dm_id)"))
+    inbox_media_table.create(conn, checkfirst=True)
+    s = settings_table.c
+    old = conn.execute(sa.select(s.value).where(s.key == OLD_UNFETCHED_KEY)).scalar()
+    if old:
+        items = [UnfetchedMedia.from_json(x) for x in json.loads(old)]  # X's messages: account "x"
+        if items:
+            conn.execute(inbox_media_table.insert(), [_unfetched_row(u) for u in items])
+    conn.execute(settings_table.delete().where(s.key == OLD_UNFETCHED_KEY))
+
+
+def _rebuild_sqlite_inbox(engine: sa.Engine) -> None:
+    """SQLite's half of schema 6's inbox: the table rebuilt with its account column and the unique key
+    (account, dm_id), by SQLite's twelve steps as the drafts are (`_rebuild_sqlite_drafts`)."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA foreign_keys = OFF")  # only outside a transaction
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            columns = [str(r[1]) for r in cursor.execute("PRAGMA table_info(inbox)")]
+            ours = cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'livetweet_meta'")
+            if not columns or "account" in columns or ours.fetchone() is None:
+                cursor.execute("ROLLBACK")
+                return  # a new store, one done already (or by another process), or not livetweet's
+            kept = [c._copy() for c in inbox_table.columns if c.name in columns or c.name == "account"]
+            shapes = sa.MetaData()
+            sa.Table("drafts", shapes, sa.Column("id", sa.Integer, primary_key=True))  # what draft_id names
+            new_table = sa.Table(
+                "inbox_schema6", shapes, *kept, sa.UniqueConstraint("account", "dm_id", name="uq_inbox_account_dm_id")
+            )
+            cursor.execute(str(sa.schema.CreateTable(new_table).compile(dialect=engine.dialect)))
+            names = ", ".join(columns)
+            cursor.execute(f"INSERT INTO inbox_schema6 ({names}) SELECT {names} FROM inbox")
+            cursor.execute("DROP TABLE inbox")
+            cursor.execute("ALTER TABLE inbox_schema6 RENAME TO inbox")
+            for index in inbox_table.indexes:
+                cursor.execute(str(sa.schema.CreateIndex(index).compile(dialect=engine.dialect)))
+            broken = cursor.execute("PRAGMA foreign_key_check(inbox)").fetchall()
+            if broken:
+                raise StoreError(f"the inbox could not be moved to schema 6 ({len(broken)} broken references)")
+            cursor.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                cursor.execute("ROLLBACK")
+            raise
+        finally:
+            cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        raw.close()
 
 
 def _rebuild_sqlite_drafts(engine: sa.Engine) -> None:

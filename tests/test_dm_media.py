@@ -68,7 +68,7 @@ def test_a_reshared_dm_photo_is_posted_with_the_alt_text_and_the_senders_credit(
     add_dm(world.x.state, "delegate_one", "Our banner at the roundtable!", [jpeg(gps=True)])
     inbox(world).poll(world.publisher)
     [message] = inbox(world).messages()
-    draft = inbox(world).reshare(message.id, "alice", alt=[ALT])
+    [draft] = inbox(world).reshare(message.id, "alice", alt=[ALT])
     assert [(m.sha256, m.alt) for m in draft.media] == [(message.media[0].sha256, ALT)]
     world.service.approve(draft.id, "alice")
     world.dispatcher.tick()
@@ -95,7 +95,7 @@ def test_a_reshare_of_a_message_with_photos_needs_one_alt_text_per_photo(world: 
         inbox(world).reshare(message.id, "alice", alt=["Image of the room", ALT])
     assert inbox(world).get(message.id).state == "new"  # nothing was created
     assert [d for d in world.store.drafts() if d.source == "dm"] == []
-    draft = inbox(world).reshare(message.id, "alice", alt=["The room from the podium", "The room from the back"])
+    [draft] = inbox(world).reshare(message.id, "alice", alt=["The room from the podium", "The room from the back"])
     assert [m.alt for m in draft.media] == ["The room from the podium", "The room from the back"]
 
 
@@ -123,7 +123,7 @@ def test_a_photo_that_cannot_be_fetched_keeps_its_message_and_says_so(world: Wor
     assert entry.reason == result.notes[0]
     with pytest.raises(InboxError, match=r"no photos to describe \(the photo is not fetched yet: livetweet asks"):
         inbox(world).reshare(message.id, "alice", alt=[ALT])
-    assert inbox(world).reshare(message.id, "alice").media == ()  # the words can still go out
+    assert inbox(world).reshare(message.id, "alice")[0].media == ()  # the words can still go out
 
 
 def test_a_file_that_is_not_an_image_is_not_kept(world: World) -> None:
@@ -190,7 +190,7 @@ def test_a_photo_x_failed_to_give_is_fetched_on_a_later_poll_at_its_place(world:
     first = inbox(world).poll(world.publisher)
     [message] = inbox(world).messages()
     assert [m.kind for m in message.media] == ["image/png"]  # photo 2; photo 1 is waiting
-    [waiting] = inbox(world).not_fetched([message])[message.dm_id]
+    [waiting] = inbox(world).not_fetched([message])[message.id]
     assert (waiting.number, waiting.state, waiting.tries) == (1, "waiting", 1)
     assert "X answered 503" in first.notes[0] and "asks X again" in first.notes[0]
     assert poll_at(world, timedelta(seconds=30)).refetched == 0  # not before its time (a minute after)
@@ -207,7 +207,7 @@ def test_a_photo_x_failed_to_give_is_fetched_on_a_later_poll_at_its_place(world:
         "photo-not-fetched",
         "photo-fetched",
     ]
-    draft = inbox(world).reshare(message.id, "alice", alt=["The room from the podium", "The room from the back"])
+    [draft] = inbox(world).reshare(message.id, "alice", alt=["The room from the podium", "The room from the back"])
     assert [m.kind for m in draft.media] == ["image/jpeg", "image/png"]
 
 
@@ -236,7 +236,7 @@ def test_a_photo_x_keeps_failing_is_asked_for_four_times_then_lost(world: World)
     assert dm_media_requests(world) == ["fault:500"] * 4
     assert poll_at(world, timedelta(hours=1)).notes == [] and len(dm_media_requests(world)) == 4
     [message] = inbox(world).messages()
-    [gone] = inbox(world).not_fetched([message])[message.dm_id]
+    [gone] = inbox(world).not_fetched([message])[message.id]
     assert (gone.state, gone.tries, message.media) == ("lost", 4, ())
     [entry] = [e for e in world.store.audit() if e.action == "photo-lost"]
     assert entry.reason == lost and entry.detail["tries"] == 4
@@ -262,7 +262,7 @@ def test_a_photo_refused_for_good_is_never_asked_for_again(
         assert poll_at(world, timedelta(minutes=5)).notes == []
     assert len(dm_media_requests(world)) == asked == 1
     [message] = inbox(world).messages()
-    [lost] = inbox(world).not_fetched([message])[message.dm_id]
+    [lost] = inbox(world).not_fetched([message])[message.id]
     assert (lost.state, lost.tries) == ("lost", 1)
 
 
@@ -273,7 +273,7 @@ def test_while_x_keeps_failing_one_try_a_poll_the_other_photos_keep_their_tries(
     inbox(world).poll(world.publisher)  # both fail once
     [note] = poll_at(world, timedelta(minutes=1)).notes  # the first fails again; the second is not asked
     assert "@delegate_one" in note and len(dm_media_requests(world)) == 3
-    waiting = {u.sender: u.tries for us in inbox(world).unfetched.of().values() for u in us}
+    waiting = {u.sender: u.tries for u in world.store.unfetched_media()}
     assert waiting == {"delegate_one": 2, "delegate_two": 1}
     assert poll_at(world, timedelta(minutes=2)).refetched == 2  # X answers again: both come
     assert [len(m.media) for m in inbox(world).messages()] == [1, 1]
@@ -284,7 +284,7 @@ def test_a_photo_whose_message_was_reshared_meanwhile_is_no_longer_asked_for(wor
     add_dm(world.x.state, "delegate_one", "Photo of the panel", [jpeg()])
     inbox(world).poll(world.publisher)
     [message] = inbox(world).messages()
-    draft = inbox(world).reshare(message.id, "alice")  # the words alone
+    [draft] = inbox(world).reshare(message.id, "alice")  # the words alone
     [note] = poll_at(world, timedelta(minutes=1)).notes
     assert note.endswith(f"message {message.id} was reshared (draft {draft.id}) before X gave it")
     assert dm_media_requests(world) == ["fault:500"]  # not asked again

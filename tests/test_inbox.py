@@ -35,7 +35,7 @@ def send(w: World, sender: str, text: str, media: list[str] | None = None) -> No
 
 def reshare_and_post(w: World, message_id: int, text: str | None = None) -> str:
     """Reshare, approve and post a message; return the text that reached X."""
-    draft = inbox(w).reshare(message_id, "alice", text=text)
+    [draft] = inbox(w).reshare(message_id, "alice", text=text)
     w.service.approve(draft.id, "alice")
     w.dispatcher.tick()
     posted = w.store.get(draft.id)
@@ -99,7 +99,7 @@ def test_a_reshare_that_would_repeat_a_draft_word_for_word_is_refused(world: Wor
         inbox(world).reshare(second.id, "alice")
     assert len(world.store.drafts()) == before  # nothing was created
     assert [m.id for m in inbox(world).messages()] == [second.id]  # still there to dismiss or reword
-    other = inbox(world).reshare(second.id, "alice", text="Regular pathways save lives, again")
+    [other] = inbox(world).reshare(second.id, "alice", text="Regular pathways save lives, again")
     assert other.text.startswith("Regular pathways save lives, again")
 
 
@@ -107,7 +107,7 @@ def test_a_reshare_lands_in_the_segment_running_at_its_time(world: World) -> Non
     send(world, "speaker_one", "On pathways")
     inbox(world).poll(world.publisher)
     world.clock.set(T_1330 + timedelta(minutes=20))  # q1 runs from 13:45
-    draft = inbox(world).reshare(inbox(world).messages()[0].id, "alice")
+    [draft] = inbox(world).reshare(inbox(world).messages()[0].id, "alice")
     assert (draft.segment, draft.text) == ("q1", "On pathways\n\n(via @speaker_one)\n\n#GCM #Pathways")
 
 

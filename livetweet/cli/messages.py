@@ -24,34 +24,46 @@ from .render import message_json, message_media_lines, message_media_summary
 @json_option
 @pass_app
 def inbox_command(app: AppContext, include_all: bool, as_json: bool) -> None:
-    """Direct messages sent to the account during the event (new ones by default), with their photos."""
+    """Direct messages sent to the event's accounts (X, Bluesky, Mastodon), new ones by default, with their photos."""
     from ..service import InboxService
 
     inbox = InboxService(app.service)
     messages = inbox.messages(include_all)
     unfetched = inbox.not_fetched(messages)
+    accounts = inbox.accounts()
     zone = event_zone(app.service)
     if as_json:
-        shown = [message_json(m, zone, unfetched.get(m.dm_id, [])) for m in messages]
+        shown = [
+            {
+                **message_json(m, zone, unfetched.get(m.id, [])),
+                "account": m.account,
+                "network": inbox.network_of(m.account, accounts) or None,
+            }
+            for m in messages
+        ]
         click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
         return
     if not messages:
         click.echo("No new direct messages." if not include_all else "No direct messages.")
         return
+    # Which network each came by, said when the events post to more than their X account (as preview does).
+    several = len(accounts) > 1 or any(m.account not in accounts for m in messages)
     for m in messages:
         media = f"  {message_media_summary(m)}" if m.media_keys else ""
-        click.echo(f"{m.id:>4}  {hm(m.received_at, zone)}  @{safe(m.sender):<16} {safe(m.state):<9}{media}")
+        where = f"{safe(inbox.where(m, accounts)):<8} " if several else ""
+        click.echo(f"{m.id:>4}  {hm(m.received_at, zone)}  {where}@{safe(m.sender):<16} {safe(m.state):<9}{media}")
         for line in safe(shorten(m.text, 280), newlines=True).splitlines() or [""]:
             click.echo(f"      {line}")
-        for line in message_media_lines(m, unfetched.get(m.dm_id, []), zone):
+        for line in message_media_lines(m, unfetched.get(m.id, []), zone):
             click.echo(f"      - {line}")
+    elsewhere = " (to the account it came to; --to ACCOUNT, repeated, for others)" if len(accounts) > 1 else ""
     if any(m.media and m.state == "new" for m in messages):
         click.echo(
-            "Reshare one with `livetweet reshare ID` (a message with photos: one --alt TEXT per photo, in order, "
-            "saying what it shows), or `livetweet dismiss ID`."
+            f"Reshare one with `livetweet reshare ID`{elsewhere} (a message with photos: one --alt TEXT per photo, "
+            "in order, saying what it shows), or `livetweet dismiss ID`."
         )
     else:
-        click.echo("Reshare one with `livetweet reshare ID`, or `livetweet dismiss ID`.")
+        click.echo(f"Reshare one with `livetweet reshare ID`{elsewhere}, or `livetweet dismiss ID`.")
 
 
 @click.command()
@@ -67,6 +79,14 @@ def inbox_command(app: AppContext, include_all: bool, as_json: bool) -> None:
     help="The alt text of the message's photo: what it shows, for people who cannot see it. Required for each "
     "photo: repeat it, one per photo, in the order `livetweet inbox` lists them.",
 )
+@click.option(
+    "--to",
+    "to",
+    metavar="ACCOUNT",
+    multiple=True,
+    help="The account to reshare it to (the schedule's account id, as x, bsky, masto); repeat it for several: "
+    "one draft each. Default: the account the message came to.",
+)
 @click.option("--event", "event_id", metavar="ID", help="The event (when several are loaded).")
 @as_option
 @pass_app
@@ -77,10 +97,13 @@ def reshare(
     now: bool,
     text: str | None,
     alts: tuple[str, ...],
+    to: tuple[str, ...],
     event_id: str | None,
     as_name: str | None,
 ) -> None:
-    """Make a pending draft from a direct message, credited to its sender, with its photos."""
+    """Make a pending draft from a direct message, credited to its sender, with its photos: on the account
+    it came to, or on each account named with --to."""
+    from ..inbox import network_name
     from ..service import InboxService
 
     if at_text and now:
@@ -89,14 +112,23 @@ def reshare(
     at: datetime | None = None
     if at_text:
         at = event_time(app, at_text, event_id)
-    draft = inbox.reshare(message_id, who(as_name), at, text, event_id, alt=list(alts))
-    zone = app.service.zone(draft.event_id)
-    photos = len(draft.media)
-    carrying = f", with {photos} photo{'s' if photos != 1 else ''} and {'its' if photos == 1 else 'their'} alt text"
-    click.echo(
-        f"Draft {draft.id} made from message {message_id} ({draft.weighted_length}/280{carrying if photos else ''}, "
-        f"segment {draft.segment}, due {hm(draft.at, zone)}): approve it with `livetweet approve {draft.id}`."
-    )
+    drafts = inbox.reshare(message_id, who(as_name), at, text, event_id, alt=list(alts), to=list(to) or None)
+    zone = app.service.zone(drafts[0].event_id)
+    accounts = app.service.accounts(drafts[0].event_id)
+    for draft in drafts:
+        photos = len(draft.media)
+        carrying = (
+            f", with {photos} photo{'s' if photos != 1 else ''} and {'its' if photos == 1 else 'their'} alt text"
+            if photos
+            else ""
+        )
+        account = accounts.get(draft.account)
+        on = f" for {safe(account.handle)} on {network_name(account.network)}" if account and len(accounts) > 1 else ""
+        click.echo(
+            f"Draft {draft.id}{on} made from message {message_id} ({draft.weighted_length}/"
+            f"{app.service.limit_of(draft)}{carrying}, segment {draft.segment}, due {hm(draft.at, zone)}): approve it "
+            f"with `livetweet approve {draft.id}`."
+        )
 
 
 @click.command()

@@ -114,11 +114,21 @@ def inbox_action(shell: Shell, request: Request, form: FormData, session: Sessio
     if verb == "reshare":
         text = str(form.get("text") or "").strip() or None
         alts = [" ".join(str(form.get(f"alt{n}") or "").split()) for n in range(1, SLOTS + 1)]
+        to = [str(account) for account in form.getlist("to")]
+        if form.get("choose") == "1" and not to:
+            return "error:tick the accounts to reshare the message to first"
         count = len(shell.inbox.get(message_id).media)
-        draft = shell.inbox.reshare(
-            message_id, session.operator, text=text, event_id=shell.ctx.event_id, alt=alts[:count] if count else None
+        drafts = shell.inbox.reshare(
+            message_id, session.operator, text=text, event_id=shell.ctx.event_id, alt=alts[:count] if count else None,
+            to=to or None,
+        )  # fmt: skip
+        first = drafts[0]
+        if len(drafts) == 1:
+            return Goto("/queue", f"Draft {first.slot} made from the message: approve it.", f"draft-{first.id}")
+        where = ", ".join(shell.account_label(d) or d.account for d in drafts)
+        return Goto(
+            "/queue", f"Drafts {first.slot} made from the message on {where}: approve each.", f"draft-{first.id}"
         )
-        return Goto("/queue", f"Draft {draft.slot} made from the message: approve it.", f"draft-{draft.id}")
     if verb == "restore":
         shell.inbox.restore(message_id, session.operator)
         return "The message is back among the new ones."

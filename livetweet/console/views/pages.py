@@ -10,9 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...errors import BadValue, LivetweetError
-from ...inbox import SHOWN_LENGTH, shorten
+from ...inbox import SHOWN_LENGTH, network_name, shorten
 from ...plan.values import format_duration, parse_signed_duration
 from ...service import readmodels
+from ...store import EventAccount
 from ..auth import Session
 from ..display import words
 from ..shell import MAX_PAGE, PAGE_SIZE, Shell
@@ -50,9 +51,24 @@ async def inbox_page(shell: Shell, request: Request, session: Session) -> Respon
 
     def data() -> dict[str, Any]:
         messages = readmodels.messages(shell.ctx.service, include_all)
-        return {"messages": [(m, shorten(m.text, SHOWN_LENGTH)) for m in messages], "all": include_all}
+        accounts = shell.ctx.service.accounts(shell.ctx.event_id)
+        # Where each came and where a reshare may go: said only when the event has several accounts.
+        several = len(accounts) > 1
+        return {
+            "messages": [
+                (m, shorten(m.text, SHOWN_LENGTH), came_to(accounts, m.account) if several else "") for m in messages
+            ],
+            "accounts": [(a.id, came_to(accounts, a.id)) for a in accounts.values()] if several else [],
+            "all": include_all,
+        }
 
     return await shell.cached_page("inbox.html", request, session, data)
+
+
+def came_to(accounts: Mapping[str, EventAccount], account_id: str) -> str:
+    """An account for people: "Bluesky unmignetwork.bsky.social" (its id alone when the event has none so named)."""
+    account = accounts.get(account_id)
+    return f"{network_name(account.network)} {account.handle}" if account is not None else account_id
 
 
 async def posted_page(shell: Shell, request: Request, session: Session) -> Response:
