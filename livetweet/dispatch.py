@@ -591,6 +591,20 @@ class Dispatcher:
         return when.astimezone(self.service.zone(self.event_id)).strftime("%H:%M:%S %Z")
 
 
+class _SkipsAreExpected(logging.Filter):
+    """A watch job (the poll, the sweep) still running when its next turn comes is skipped on purpose
+    (max_instances 1): APScheduler's warning about it says nothing an operator can act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+def _quiet_skips() -> None:
+    logger = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _SkipsAreExpected) for f in logger.filters):
+        logger.addFilter(_SkipsAreExpected())
+
+
 class Runner:
     """Drives a Dispatcher with APScheduler 3 until the event is over, it is stopped, or fenced."""
 
@@ -604,6 +618,7 @@ class Runner:
         )
         self.sweep_seconds = sweep_seconds
         self.watch_seconds = watch_seconds
+        _quiet_skips()
         self._planned: dict[int, datetime] = {}
         self._seen_audit = -1
         self._sync_lock = threading.Lock()
