@@ -21,6 +21,7 @@ from livetweet.plan.check import check_schedule
 from livetweet.publishers.base import Publisher
 from livetweet.publishers.bluesky import BlueskyPublisher
 from livetweet.publishers.mastodon import MastodonPublisher
+from livetweet.service import TextRefused
 
 from .support.cli import cli
 from .support.events import MINI_SCHEDULE
@@ -253,5 +254,23 @@ def test_a_network_may_have_its_own_template_or_read_the_network_variable(tmp_pa
         assert [d.get("text", "").split("\n")[0] for d in hello["deliveries"]] == [
             "", "Hello Bluesky, this is Demo event!", ""
         ]  # fmt: skip
+    finally:
+        nets.close()
+
+
+def test_the_same_words_on_two_accounts_are_two_deliveries_not_a_duplicate(tmp_path: Path) -> None:
+    """X refuses a duplicate on one account; the same post on X and Bluesky is what deliveries are."""
+    nets = Networks(tmp_path, mode="approval")
+    try:
+        service = nets.world.service
+        hello_x, hello_bsky = nets.delivery("hello", "x"), nets.delivery("hello", "bsky")
+        service.reject(hello_x.id, "ana")
+        assert service.restore(hello_x.id, "ana").state == S.PENDING  # its twins are on other accounts
+        q1_masto = nets.delivery("q1", "masto")
+        edited, _ = service.edit(q1_masto.id, hello_bsky.text, "ana")  # the words of another account's post
+        assert edited.text.startswith(hello_bsky.text)  # (with q1's own hashtags added)
+        q1_x = nets.delivery("q1", "x")
+        with pytest.raises(TextRefused, match=f"draft {q1_x.id} .*already has this text"):
+            service.edit(hello_x.id, q1_x.text, "ana")  # the same account: refused
     finally:
         nets.close()

@@ -138,6 +138,7 @@ EXPECTED: dict[str, tuple[set[Actor], set[DraftState]]] = {
     "reject": ({OP}, {P, A, M, F}),
     "edit": ({OP}, {P, A, R, M, F}),
     "post-now": ({OP}, {A, M, F}),
+    "standalone": ({OP}, {M, F}),  # a reply the network refused, sent again as a post of its own
     "cancel": ({OP}, {A}),
     "unreject": ({OP}, {R}),
     "shift": ({OP}, {P, A}),
@@ -215,6 +216,7 @@ def test_an_operator_approve_does_not_rearm_a_post_in_flight(service: Service, s
     refused = [
         lambda: service.reject(draft_id, "bob"),
         lambda: service.post_now(draft_id, "bob"),
+        lambda: service.standalone(draft_id, "bob"),
         lambda: service.edit(draft_id, "New words #GCM", "bob"),
         lambda: service.unapprove(draft_id, "bob"),
     ]

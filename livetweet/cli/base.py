@@ -130,7 +130,7 @@ GLOBAL_VALUE_OPTIONS = ("--db",)
 GLOBAL_FLAGS = ("--rehearsal",)
 
 
-COMMAND_VALUE_OPTIONS = ("--as", "--alt")
+COMMAND_VALUE_OPTIONS = ("--as", "--alt", "--to")
 
 
 def _whole_number(text: str) -> int | None:

@@ -335,7 +335,7 @@ def restore_rejected(service: Service, draft_id: int, by: str, seen_version: int
                 f"draft {draft.id}'s window closed at {show_time(draft.valid_until, service.zone(draft.event_id))}: "
                 "it stays rejected; compose the post again if it should still go out"
             )
-        twin = same_text(store, conn, draft.event_id, draft.text, draft.id)
+        twin = same_text(store, conn, draft.event_id, draft.text, draft.id, draft.account)
         if twin is not None:
             raise IllegalMove(
                 f"draft {twin.id} ({twin.slot}) now has the same text as draft {draft.id}, and X refuses duplicate "
@@ -376,7 +376,7 @@ def edit(
             )  # raises Conflict, with who changed it
         if draft.state not in EDITABLE:
             raise DraftError(f"draft {draft.id} is {draft.state.value}: it can no longer be edited")
-        tagged = check_text(store, conn, draft.event_id, list(draft.wanted_hashtags), text, draft.id)
+        tagged = check_text(store, conn, draft.event_id, list(draft.wanted_hashtags), text, draft.id, draft.account)
         images = draft.media if media is None else media
         check_media(store, conn, images, tagged.text, "{}; nothing was changed", require_alt=False, known=draft.media)
         now = service.clock.now()

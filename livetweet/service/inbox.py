@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..draft import DEFAULT_ACCOUNT, Attachment, Draft, DraftState
+from ..draft import DEFAULT_ACCOUNT, Attachment, Draft
 from ..errors import MediaError, Problem
 from ..inbox import (
     PHOTO_TRIES,
@@ -45,6 +45,7 @@ from ..inbox import (
 )
 from ..publishers.base import Publisher, PublisherError, RateLimited
 from ..store import Connection, EventAccount, NewDraft, NewMessage, Store, event_accounts, shift_for
+from .texts import same_text
 
 if TYPE_CHECKING:
     from ..media import Encoded
@@ -423,7 +424,7 @@ class InboxService:
             described = [_described(message, alt or [], t.text) for t in texts.values()]  # alt checked beside each text
             media = described[0]
             for delivery in deliveries:
-                twin = _twin(self.store, conn, event_id, delivery.tagged.text, delivery.account)
+                twin = same_text(self.store, conn, event_id, delivery.tagged.text, account=delivery.account)
                 if twin is not None:
                     refuses = ", and X refuses duplicate posts" if accounts[delivery.account].network == "x" else ""
                     raise InboxError(
@@ -564,16 +565,6 @@ def _network_length(text: str, account: EventAccount) -> int:
     from ..plan.mastodon import length as mastodon_length
 
     return mastodon_length(text)
-
-
-def _twin(store: Store, conn: Connection, event_id: str, text: str, account: str) -> Draft | None:
-    """A live draft on the account whose text its network would call a duplicate of `text`."""
-    same = " ".join(text.split()).casefold()
-    for other in store.drafts(event_id=event_id, conn=conn):
-        live = other.account == account and other.state not in (DraftState.REJECTED, DraftState.WITHDRAWN)
-        if live and " ".join(other.text.split()).casefold() == same:
-            return other
-    return None
 
 
 def _check_alt_count(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..draft import Attachment, Draft, DraftState
+from ..draft import DEFAULT_ACCOUNT, Attachment, Draft, DraftState
 from ..errors import MediaRefused as MediaRefused
 from ..errors import TextRefused as TextRefused
 from ..plan.media import media_problems
@@ -20,7 +20,13 @@ if TYPE_CHECKING:
 
 
 def check_text(
-    store: Store, conn: Connection, event_id: str, wanted: list[str], text: str, draft_id: int | None = None
+    store: Store,
+    conn: Connection,
+    event_id: str,
+    wanted: list[str],
+    text: str,
+    draft_id: int | None = None,
+    account: str = DEFAULT_ACCOUNT,
 ) -> Tagged:
     """`text` with the hashtags it must carry; raise TextRefused if a rule is broken."""
     from ..plan.compose import MAX_WEIGHTED_LENGTH, tag_text
@@ -43,7 +49,7 @@ def check_text(
         )
     if not tagged.parsed.valid:
         raise TextRefused("the new text contains characters X refuses: nothing was changed")
-    other = same_text(store, conn, event_id, tagged.text, draft_id)
+    other = same_text(store, conn, event_id, tagged.text, draft_id, account)
     if other is not None:
         raise TextRefused(
             f"draft {other.id} (slot {other.slot}) already has this text, and X refuses duplicate "
@@ -52,11 +58,23 @@ def check_text(
     return tagged
 
 
-def same_text(store: Store, conn: Connection, event_id: str, text: str, draft_id: int | None = None) -> Draft | None:
-    """A live draft (not `draft_id`) whose text X would call a duplicate of `text`."""
+def same_text(
+    store: Store,
+    conn: Connection,
+    event_id: str,
+    text: str,
+    draft_id: int | None = None,
+    account: str = DEFAULT_ACCOUNT,
+) -> Draft | None:
+    """A live draft on the same account (not `draft_id`) whose text its network would call a duplicate of
+    `text` (the same post on two accounts is no duplicate: it is two deliveries)."""
     same = " ".join(text.split()).casefold()
     for other in store.drafts(event_id=event_id, conn=conn):
-        live = other.id != draft_id and other.state not in (DraftState.REJECTED, DraftState.WITHDRAWN)
+        live = (
+            other.id != draft_id
+            and other.account == account
+            and other.state not in (DraftState.REJECTED, DraftState.WITHDRAWN)
+        )
         if live and " ".join(other.text.split()).casefold() == same:
             return other
     return None
