@@ -1039,7 +1039,7 @@ class FakeBlueskyServer(ThreadingHTTPServer):
         return self.state.did
 
     def start(self) -> FakeBlueskyServer:
-        self._thread = threading.Thread(target=self.serve_forever, name="fake-bluesky", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="fake-bluesky", daemon=True)
         self._thread.start()
         return self
 

@@ -1088,7 +1088,7 @@ class FakeXServer(ThreadingHTTPServer):
 
     def start(self) -> FakeXServer:
         parse_tweet("warm")  # its patterns are built on first use: not during the first post
-        self._thread = threading.Thread(target=self.serve_forever, name="fake-x", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="fake-x", daemon=True)
         self._thread.start()
         return self
 
