@@ -21,7 +21,7 @@ from livetweet.plan.check import check_schedule
 from livetweet.publishers.base import Publisher
 from livetweet.publishers.bluesky import BlueskyPublisher
 from livetweet.publishers.mastodon import MastodonPublisher
-from livetweet.service import TextRefused
+from livetweet.service import TextRefused, compose_draft
 
 from .support.cli import cli
 from .support.events import MINI_SCHEDULE
@@ -274,3 +274,17 @@ def test_the_same_words_on_two_accounts_are_two_deliveries_not_a_duplicate(tmp_p
             service.edit(hello_x.id, q1_x.text, "ana")  # the same account: refused
     finally:
         nets.close()
+
+
+def test_a_typed_line_goes_to_the_x_account_and_a_typed_reply_to_its_parents(nets: Networks) -> None:
+    nets.at(HELLO_AT)
+    hello_bsky = nets.delivery("hello", "bsky")
+    assert hello_bsky.state == S.POSTED
+    line, _ = compose_draft(nets.world.service, "The panel is starting now", "ana")
+    reply, _ = compose_draft(nets.world.service, "Follow the thread here", "ana", reply_to=hello_bsky.id)
+    assert (line.account, reply.account) == ("x", "bsky")
+    nets.at(HELLO_AT + timedelta(seconds=5))
+    assert nets.world.store.get(line.id).state == S.POSTED and nets.world.store.get(reply.id).state == S.POSTED
+    record = next(r for r in nets.bsky.posts() if r.uri == nets.world.store.get(reply.id).tweet_id)
+    assert record.value["reply"]["parent"]["uri"] == hello_bsky.tweet_id
+    assert any(t.text.startswith("The panel is starting now") for t in nets.world.x.posts())

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..clock import show_time
-from ..draft import Attachment, Draft, DraftState, UnknownDraft
+from ..draft import DEFAULT_ACCOUNT, Attachment, Draft, DraftState, UnknownDraft
 from ..errors import EventError
 from ..inbox import clean_text
 from ..store import Connection, NewDraft, shift_for
@@ -100,7 +100,8 @@ def compose_draft(
     store = service.store
     with store.begin() as conn:
         count = store.count_by_source(conn, "compose")
-        tagged = check_text(store, conn, event_id, wanted, text.strip())
+        account = parent.account if parent is not None else primary_account(service, event_id)  # a reply: its parent's
+        tagged = check_text(store, conn, event_id, wanted, text.strip(), account=account)
         check_media(store, conn, media, tagged.text, "{}; nothing was composed", require_alt=approve)
         detail: dict[str, Any] = {}
         if tagged.appended:
@@ -122,6 +123,7 @@ def compose_draft(
             detail=detail or None,
             reply_to=parent.slot if parent is not None else None,
             media=media,
+            account=account,
         )
         if approve:
             sent = {HOLD: hold.total_seconds(), COMPOSED_NOW: True} if composed_now else None
@@ -148,6 +150,12 @@ def _parent(service: Service, draft_id: int, event_id: str) -> Draft:
     return parent
 
 
+def primary_account(service: Service, event_id: str) -> str:
+    """Where a typed line goes: the event's X account (its first account when it has none on X)."""
+    accounts = list(service.accounts(event_id).values())
+    return next((a.id for a in accounts if a.network == "x"), accounts[0].id if accounts else DEFAULT_ACCOUNT)
+
+
 def add_draft(
     service: Service,
     conn: Connection,
@@ -164,6 +172,7 @@ def add_draft(
     detail: dict[str, Any] | None = None,
     reply_to: str | None = None,
     media: tuple[Attachment, ...] = (),
+    account: str | None = None,
 ) -> Draft:
     """A pending draft that no schedule slot made (a reshare, a composed line), audited; `media` are
     its images, already kept in the store (the caller checks them)."""
@@ -185,6 +194,7 @@ def add_draft(
         valid_until=at + DEFAULT_VALID_FOR,
         reply_to=reply_to,
         media=media,
+        account=account or primary_account(service, event_id),
     )
     created = service.store.create_drafts(
         conn, event_id, [new], by=by, at=service.clock.now(), cause=action, action=action, detail=detail
