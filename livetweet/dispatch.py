@@ -316,15 +316,19 @@ class Dispatcher:
             return None
         draft = claim.draft
         publisher = self.publisher_for(draft)
+        # Bluesky and Mastodon record a post's language (the account's); X has no field for it, so its
+        # publisher is not told one.
+        account = self.service.accounts(draft.event_id).get(draft.account)
+        lang = {"lang": account.lang} if account is not None and account.network != "x" else {}
         if not draft.media:
-            return publisher.post(draft.text, claim.parent_tweet_id, key=draft.post_key)
+            return publisher.post(draft.text, claim.parent_tweet_id, key=draft.post_key, **lang)
         uploaded = self._upload(draft)
         if not isinstance(uploaded, list):
             return uploaded  # not sent: recorded as a retry (or failed, or halted) like a post's outcome
         # The uploads took time: the lease, the claim and the window once more, right before the post.
         if not self._still_ours(claim):
             return None
-        return publisher.post(draft.text, claim.parent_tweet_id, media_ids=uploaded, key=draft.post_key)
+        return publisher.post(draft.text, claim.parent_tweet_id, media_ids=uploaded, key=draft.post_key, **lang)
 
     def _still_ours(self, claim: Claim) -> bool:
         """The last word before a call to X: this run holds the lease, the claim stands, the window is open."""

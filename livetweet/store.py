@@ -353,6 +353,7 @@ class EventAccount:
     network: str  # x, bluesky, mastodon
     handle: str
     max_chars: int | None = None
+    lang: str = "en"  # the language its posts are in (rows stored before languages have none: English)
 
 
 def event_accounts(event: dict[str, Any]) -> list[EventAccount]:

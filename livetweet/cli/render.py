@@ -54,19 +54,25 @@ def report_json(report: Report) -> dict[str, Any]:
 
 
 def deliveries(
-    post: Post, accounts: tuple[Account, ...], variants: dict[tuple[str, str], Post] | None = None
+    post: Post, accounts: tuple[Account, ...], variants: dict[tuple[str, str, str], Post] | None = None
 ) -> list[dict[str, Any]]:
     """Where a post goes: each account with the post's length under its network's own rule (and its
-    own text, where the template writes something else on that network)."""
+    own text, where the template writes something else on that network or in its language).
+
+    Each says its language (`lang`) when the post goes out in one other than English, so that an
+    event in English alone reads as before."""
     from ..plan.check import delivery_lengths
 
     out = []
+    said = post.lang != "en" or any(a.lang != "en" for a in accounts)
     for account in accounts:
-        own = (variants or {}).get((post.slot.id, account.network), post)
+        own = (variants or {}).get((post.slot.id, account.network, account.lang), post)
         length, limit = delivery_lengths(own, account)
-        item = {"account": account.id, "network": account.network, "handle": account.handle,
-                "length": length, "limit": limit}  # fmt: skip
-        if own is not post:
+        item: dict[str, Any] = {"account": account.id, "network": account.network, "handle": account.handle,
+                                "length": length, "limit": limit}  # fmt: skip
+        if said:
+            item["lang"] = account.lang
+        if own.text != post.text:
             item["text"] = own.text
         out.append(item)
     return out
@@ -76,7 +82,7 @@ def post_json(
     post: Post,
     zone: ZoneInfo | None,
     accounts: tuple[Account, ...] = (),
-    variants: dict[tuple[str, str], Post] | None = None,
+    variants: dict[tuple[str, str, str], Post] | None = None,
 ) -> dict[str, Any]:
     """One post as `preview --json` prints it (with `accounts`: its deliveries, each with its length)."""
     item: dict[str, Any] = {
@@ -170,7 +176,8 @@ def print_preview(report: Report, posts: list[Post], zone: ZoneInfo | None) -> N
             own_texts = []
             for d in deliveries(post, accounts, report.variants):
                 colour = "red" if d["length"] > d["limit"] else None
-                shown.append(style(f"{d['handle']} ({d['network']}) {d['length']}/{d['limit']}", fg=colour))
+                where = f"{d['network']}, {d['lang']}" if "lang" in d else d["network"]
+                shown.append(style(f"{d['handle']} ({where}) {d['length']}/{d['limit']}", fg=colour))
                 if "text" in d:
                     own_texts.append((d["handle"], str(d["text"])))
             click.echo("    to " + "; ".join(shown))

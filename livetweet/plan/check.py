@@ -18,7 +18,7 @@ from ..errors import MediaError, Problem, deferred_interrupts, interrupt_point
 from .compose import MAX_WEIGHTED_LENGTH, Composer, Post, display_path, wanted_hashtags
 from .cost import Cost, cost_of_posts
 from .media import MAX_INPUT_BYTES, EncodedImage, PlannedImage, alt_problem, count_problem, megabytes, sniff
-from .schedule import Account, Schedule, budget_day, read_schedule_partial
+from .schedule import Account, Schedule, Slot, budget_day, read_schedule_partial
 from .tweettext import extract_urls
 
 if TYPE_CHECKING:
@@ -63,12 +63,14 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     posts: list[Post] = field(default_factory=list)
     cost: CostEstimate | None = None
-    # A slot's text on another network, where its template writes something else there: (slot id, network).
-    variants: dict[tuple[str, str], Post] = field(default_factory=dict)
+    # A slot's post on another network or in another language: (slot id, network, lang). A network's
+    # variant is kept where its text differs; a language's always (its hashtags are its own).
+    variants: dict[tuple[str, str, str], Post] = field(default_factory=dict)
 
-    def post_for(self, post: Post, network: str) -> Post:
-        """The slot's post as it goes out on a network (its own variant, else the same text)."""
-        return self.variants.get((post.slot.id, network), post)
+    def post_for(self, post: Post, network: str, lang: str | None = None) -> Post:
+        """The slot's post as it goes out on a network in a language (None: the post's own language):
+        its own variant, else the same post."""
+        return self.variants.get((post.slot.id, network, lang or post.lang), post)
 
     @property
     def errors(self) -> list[Problem]:
@@ -120,9 +122,9 @@ def _check(path: Path, name: str, store: Store | None, read_media: MediaReader |
         files: dict[Path, EncodedImage | str | None] = {}  # each file read once, however many slots show it
         for slot in schedule.slots:
             interrupt_point()
-            networks = list(dict.fromkeys(a.network for a in schedule.accounts_of(slot))) or ["x"]
-            base = "x" if "x" in networks else networks[0]
-            result = composer.compose(slot, base)
+            wanted = _deliveries(schedule, slot)
+            base = wanted[0]
+            result = composer.compose(slot, *base)
             if isinstance(result, Problem):
                 if result not in seen_problems:
                     seen_problems.add(result)
@@ -130,16 +132,17 @@ def _check(path: Path, name: str, store: Store | None, read_media: MediaReader |
                 continue
             if slot.provisional:  # its template renders; its time or its segment is wrong
                 continue
-            variants: dict[str, Post] = {}
-            for network in networks:
-                other = composer.compose(slot, network) if network != base else result
+            variants: dict[tuple[str, str], Post] = {}
+            for network, lang in wanted[1:]:
+                other = composer.compose(slot, network, lang)
                 if isinstance(other, Problem):
                     if other not in seen_problems:
                         seen_problems.add(other)
                         report.problems.append(other)
-                elif other.text != result.text:
-                    variants[network] = report.variants[slot.id, network] = other
+                elif other.text != result.text or other.lang != result.lang:
+                    variants[network, lang] = report.variants[slot.id, network, lang] = other
             report.problems.extend(_check_post(schedule, composer, result, variants))
+            report.problems.extend(_check_translations(schedule, composer, result, variants))
             if slot.media:
                 result, found = _check_media(schedule, composer, result, read_media, files)
                 report.problems.extend(found)
@@ -157,6 +160,18 @@ def _check(path: Path, name: str, store: Store | None, read_media: MediaReader |
     )
     report.problems.extend(_check_budget(schedule, report.posts))
     return report
+
+
+def _deliveries(schedule: Schedule, slot: Slot) -> list[tuple[str, str]]:
+    """The (network, language) pairs a slot's accounts need, the slot's base post first: in the event's
+    language where an account has it, and on X where an account in that language is on X."""
+    pairs = list(dict.fromkeys((a.network, a.lang) for a in schedule.accounts_of(slot)))
+    if not pairs:
+        return [("x", schedule.event.lang)]
+    langs = [lang for _, lang in pairs]
+    lang = schedule.event.lang if schedule.event.lang in langs else langs[0]
+    base = ("x", lang) if ("x", lang) in pairs else next(p for p in pairs if p[1] == lang)
+    return [base, *(p for p in pairs if p != base)]
 
 
 def plan_costs_by_day(schedule: Schedule, posts: list[Post], prices: Prices | None = None) -> dict[date, Cost]:
@@ -236,49 +251,37 @@ def stored_event_problems(schedule: Schedule, store: Store) -> list[Problem]:
 
 
 def _check_post(
-    schedule: Schedule, composer: Composer, post: Post, variants: dict[str, Post] | None = None
+    schedule: Schedule, composer: Composer, post: Post, variants: dict[tuple[str, str], Post] | None = None
 ) -> list[Problem]:
+    """What each network would refuse in a slot's posts (`variants`: its other posts by network and language)."""
     slot, file = post.slot, schedule.display_name
     template = composer.shown_path(slot.template)
     problems = []
-    length = post.parsed.weighted_length
     if not post.text:
         problems.append(Problem(file, slot.line, f'slot "{slot.id}": the post is empty ({template} wrote nothing)'))
         return problems
     accounts = schedule.accounts_of(slot)
+    several = len(schedule.languages) > 1  # then each message says which language's post it is about
     for account in accounts:
-        text = (variants or {}).get(account.network, post).text
-        for problem in network_problems(text, account):
-            shorten = f"shorten {template} or the slot's vars"
-            problems.append(Problem(file, slot.line, f'slot "{slot.id}" to {account.display}: {problem}: {shorten}'))
-    if not any(a.network == "x" for a in accounts):
+        own = (variants or {}).get((account.network, account.lang), post)
+        written = composer.shown_path(composer.template_for(slot.template, account.network, own.lang))
+        for problem in network_problems(own.text, account):
+            shorten = f"shorten {written} or the slot's vars"
+            where = f"{account.display} ({account.lang})" if several else account.display
+            problems.append(Problem(file, slot.line, f'slot "{slot.id}" to {where}: {problem}: {shorten}'))
+    on_x: dict[str, Post] = {}  # each language's post on X once, however many X accounts carry it
+    for account in accounts:
+        if account.network == "x":
+            on_x.setdefault(account.lang, (variants or {}).get(("x", account.lang), post))
+    for own in on_x.values():
+        written = composer.shown_path(composer.template_for(slot.template, "x", own.lang))
+        who = f'slot "{slot.id}" in {own.lang}' if several and own is not post else f'slot "{slot.id}"'
+        problems.extend(_check_x_post(schedule, own, who, written))
+    if not slot.omit_hashtags:
         return problems
-    if length > MAX_WEIGHTED_LENGTH:
-        problems.append(
-            Problem(
-                file,
-                slot.line,
-                f'slot "{slot.id}": the post is {length}/{MAX_WEIGHTED_LENGTH} weighted characters, '
-                f"{length - MAX_WEIGHTED_LENGTH} too many: shorten {template} or the slot's vars",
-            )
-        )
-    elif not post.parsed.valid:
-        bad = sorted({f"U+{ord(c):04X}" for c in post.text if c in "\ufffe\ufeff\uffff"})
-        problems.append(
-            Problem(file, slot.line, f'slot "{slot.id}": the post contains characters X refuses ({", ".join(bad)})')
-        )
-    origin = _hashtag_origins(schedule, post)
-    for tag in post.missing:
-        problems.append(
-            Problem(
-                file,
-                slot.line,
-                f'slot "{slot.id}": the post lacks {tag} ({origin.get(tag.lower(), "required")}) and it does not '
-                f"fit ({length}/{MAX_WEIGHTED_LENGTH} without it): shorten {template} or opt out with "
-                f'omit_hashtags: {{"{tag}": "the reason"}}',
-            )
-        )
-    needed = {t.lower() for t in wanted_hashtags(schedule, post.segment)} if slot.omit_hashtags else set()
+    needed = set()
+    for lang in {a.lang for a in accounts} or {post.lang}:
+        needed |= {t.lower() for t in wanted_hashtags(schedule, post.segment, lang=lang)}
     for tag in slot.omit_hashtags:
         if tag.lower() not in needed:
             problems.append(
@@ -289,6 +292,64 @@ def _check_post(
                     "warning",
                 )
             )
+    return problems
+
+
+def _check_x_post(schedule: Schedule, post: Post, who: str, template: str) -> list[Problem]:
+    """What X would refuse in one post (its weighted length, its characters), and the hashtags it lacks."""
+    slot, file = post.slot, schedule.display_name
+    problems = []
+    length = post.parsed.weighted_length
+    if length > MAX_WEIGHTED_LENGTH:
+        problems.append(
+            Problem(
+                file,
+                slot.line,
+                f"{who}: the post is {length}/{MAX_WEIGHTED_LENGTH} weighted characters, "
+                f"{length - MAX_WEIGHTED_LENGTH} too many: shorten {template} or the slot's vars",
+            )
+        )
+    elif not post.parsed.valid:
+        bad = sorted({f"U+{ord(c):04X}" for c in post.text if c in "\ufffe\ufeff\uffff"})
+        problems.append(Problem(file, slot.line, f"{who}: the post contains characters X refuses ({', '.join(bad)})"))
+    origin = _hashtag_origins(schedule, post)
+    for tag in post.missing:
+        problems.append(
+            Problem(
+                file,
+                slot.line,
+                f"{who}: the post lacks {tag} ({origin.get(tag.lower(), 'required')}) and it does not "
+                f"fit ({length}/{MAX_WEIGHTED_LENGTH} without it): shorten {template} or opt out with "
+                f'omit_hashtags: {{"{tag}": "the reason"}}',
+            )
+        )
+    return problems
+
+
+def _check_translations(
+    schedule: Schedule, composer: Composer, post: Post, variants: dict[tuple[str, str], Post]
+) -> list[Problem]:
+    """A warning where a slot's post in one language has the very words of its post in another: most
+    likely that language's template is missing and the default one wrote both."""
+    problems = []
+    told: set[str] = set()
+    posts = [post, *variants.values()]
+    for i, own in enumerate(posts):
+        same = next((o for o in posts[:i] if o.lang != own.lang and o.text == own.text), None)
+        if same is None or own.lang in told:
+            continue
+        told.add(own.lang)
+        base = post.slot.template.removesuffix(".j2")
+        used = composer.shown_path(composer.template_for(post.slot.template, own.network, own.lang))
+        problems.append(
+            Problem(
+                schedule.display_name,
+                post.slot.line,
+                f'slot "{post.slot.id}": its post in {own.lang} is word for word its post in {same.lang} '
+                f"({used} wrote both): write {base}.{own.lang}.j2 beside it, or use {{{{ lang }}}} in the template",
+                "warning",
+            )
+        )
     return problems
 
 
@@ -386,10 +447,10 @@ def _read_image(image: PlannedImage, read: MediaReader | None) -> EncodedImage |
 
 
 def _hashtag_origins(schedule: Schedule, post: Post) -> dict[str, str]:
-    origins = {t.lower(): "required by the event" for t in schedule.event.hashtags}
+    origins = {t.lower(): "required by the event" for t in schedule.event.hashtags_in(post.lang)}
     for number in post.segment.objectives:
         objective = schedule.objectives.get(number)
-        for tag in objective.hashtags if objective else ():
+        for tag in objective.hashtags_in(post.lang) if objective else ():
             origins.setdefault(tag.lower(), f"for objective {number}")
     return origins
 

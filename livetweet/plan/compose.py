@@ -60,6 +60,7 @@ class Post:
     missing: tuple[str, ...]
     media: tuple[PlannedImage, ...] = ()  # the slot's images, their alt text rendered (check reads the files)
     network: str = "x"  # the network it was written for (a template may differ per network)
+    lang: str = "en"  # the language it was written in (a template and hashtags may differ per language)
 
     @property
     def weighted_length(self) -> int:
@@ -352,15 +353,17 @@ def clean_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
 
 
-def wanted_hashtags(schedule: Schedule, segment: Segment, omit: Mapping[str, str] = {}) -> list[str]:
-    """The hashtags a post in this segment must carry: the event's, then its objectives'."""
-    wanted: list[str] = []
-    for tag in schedule.event.hashtags:
-        wanted.append(tag)
+def wanted_hashtags(
+    schedule: Schedule, segment: Segment, omit: Mapping[str, str] = {}, lang: str | None = None
+) -> list[str]:
+    """The hashtags a post in this segment must carry: the event's, then its objectives', each in the
+    post's language (`lang`; None: the event's) where a list is given for it."""
+    lang = lang or schedule.event.lang
+    wanted: list[str] = list(schedule.event.hashtags_in(lang))
     for number in segment.objectives:
         objective = schedule.objectives.get(number)
         if objective:
-            wanted.extend(objective.hashtags)
+            wanted.extend(objective.hashtags_in(lang))
     omitted = {t.lower() for t in omit}
     seen: set[str] = set()
     out = []
@@ -636,8 +639,8 @@ class Composer:
         finally:
             _budget.deadline = None
 
-    def context_for(self, segment: Segment, wanted: list[str]) -> dict[str, Any]:
-        """What every template sees: the event, the segment, its objectives, the hashtags."""
+    def context_for(self, segment: Segment, wanted: list[str], lang: str | None = None) -> dict[str, Any]:
+        """What every template sees: the event, the segment, its objectives, the hashtags, the language."""
         schedule = self.schedule
         return {
             "event": schedule.event,
@@ -645,24 +648,37 @@ class Composer:
             "objectives": [schedule.objectives[n] for n in segment.objectives if n in schedule.objectives],
             "event_objectives": list(schedule.objectives.values()),
             "hashtags": wanted,
+            "lang": lang or schedule.event.lang,
         }
 
-    def context(self, slot: Slot, segment: Segment, wanted: list[str], network: str = "x") -> dict[str, Any]:
-        return {**self.context_for(segment, wanted), "slot": slot, "vars": slot.vars, "network": network}
+    def context(
+        self, slot: Slot, segment: Segment, wanted: list[str], network: str = "x", lang: str | None = None
+    ) -> dict[str, Any]:
+        return {**self.context_for(segment, wanted, lang), "slot": slot, "vars": slot.vars, "network": network}
 
-    def template_for(self, name: str, network: str) -> str:
-        """A network's own template when there is one (`question.bluesky.j2` beside `question.j2`)."""
+    def template_for(self, name: str, network: str, lang: str | None = None) -> str:
+        """The most particular template there is: the language's and network's (`question.fr.bluesky.j2`),
+        the language's (`question.fr.j2`), the network's (`question.bluesky.j2`), else `question.j2`.
+
+        A language comes before a network: a text in the wrong language is worse than one not tuned to
+        its network."""
         base = name.removesuffix(".j2")
-        own = f"{base}.{network}"
-        return own if (self.schedule.templates_dir / f"{own}.j2").is_file() else name
+        candidates = [f"{base}.{lang}.{network}", f"{base}.{lang}"] if lang else []
+        for own in (*candidates, f"{base}.{network}"):
+            if (self.schedule.templates_dir / f"{own}.j2").is_file():
+                return own
+        return name
 
-    def compose(self, slot: Slot, network: str = "x") -> Post | Problem:
-        """Render a slot for a network (its own template if it has one; `network` is a variable) and
-        apply the hashtag policy."""
+    def compose(self, slot: Slot, network: str = "x", lang: str | None = None) -> Post | Problem:
+        """Render a slot for a network in a language (the most particular template there is; `network`
+        and `lang` are variables) and apply the hashtag policy with that language's hashtags.
+
+        `lang` None: the event's language."""
+        lang = lang or self.schedule.event.lang
         segment = self.schedule.segment(slot.segment)
-        wanted = wanted_hashtags(self.schedule, segment, slot.omit_hashtags)
-        template = self.template_for(slot.template, network)
-        rendered = self.render(template, self.context(slot, segment, wanted, network), slot)
+        wanted = wanted_hashtags(self.schedule, segment, slot.omit_hashtags, lang)
+        template = self.template_for(slot.template, network, lang)
+        rendered = self.render(template, self.context(slot, segment, wanted, network, lang), slot)
         if isinstance(rendered, Problem):
             return rendered
         if not rendered:
@@ -683,6 +699,7 @@ class Composer:
             appended=tagged.appended,
             missing=tagged.missing,
             network=network,
+            lang=lang,
         )
 
     def plan_media(self, post: Post) -> list[tuple[PlannedImage, Problem | None]]:
@@ -692,7 +709,7 @@ class Composer:
         slot = post.slot
         if not slot.media:
             return []
-        context = self.context(slot, post.segment, list(post.wanted_hashtags))
+        context = self.context(slot, post.segment, list(post.wanted_hashtags), post.network, post.lang)
         planned: list[tuple[PlannedImage, Problem | None]] = []
         for number, ref in enumerate(slot.media, 1):
             alt, problem = "", None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from itertools import pairwise
@@ -66,6 +66,18 @@ _HANDLE_RULES = {
     "mastodon": (_MASTODON_HANDLE, 'a Mastodon address like "@unmignetwork@mastodon.social"'),
 }
 _NOT_ZONES = frozenset(("localtime", "Factory"))  # in the database, but not a place's clock
+DEFAULT_LANG = "en"
+_LANG = re.compile(r"^[a-z]{2,3}$")  # a language as BCP 47's first subtag writes it (ISO 639): en, fr, ru, ast
+# The UN's six languages as people write them, for the message that refuses a name where a code belongs.
+_LANGUAGE_NAMES = {
+    "english": "en", "anglais": "en", "french": "fr", "francais": "fr", "français": "fr", "spanish": "es",
+    "espanol": "es", "español": "es", "russian": "ru", "русский": "ru", "arabic": "ar", "العربية": "ar",
+    "chinese": "zh", "中文": "zh",
+}  # fmt: skip
+
+
+def _no_tags() -> MappingProxyType[str, tuple[str, ...]]:
+    return MappingProxyType({})
 
 
 def hashtag_problem(tag: str) -> str | None:
@@ -148,6 +160,11 @@ class Objective:
     title: str
     hashtags: tuple[str, ...]
     line: int
+    hashtags_by_lang: MappingProxyType[str, tuple[str, ...]] = field(default_factory=_no_tags)  # per language
+
+    def hashtags_in(self, lang: str) -> tuple[str, ...]:
+        """The objective's hashtags in a language: that language's own list where it has one, else the default."""
+        return self.hashtags_by_lang.get(lang, self.hashtags)
 
 
 @dataclass(frozen=True)
@@ -187,10 +204,16 @@ class Event:
     provisional: bool = False  # some part could not be read: placeholders stand in
     id_line: int = 0
     budget: Budget | None = None  # what X may cost a day; None: no limit
+    lang: str = DEFAULT_LANG  # the language its accounts post in unless they say another
+    hashtags_by_lang: MappingProxyType[str, tuple[str, ...]] = field(default_factory=_no_tags)  # per language
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def hashtags_in(self, lang: str) -> tuple[str, ...]:
+        """The event's hashtags in a language: that language's own list where it has one, else `hashtags`."""
+        return self.hashtags_by_lang.get(lang, self.hashtags)
 
 
 @dataclass(frozen=True)
@@ -202,6 +225,7 @@ class Account:
     handle: str  # @name on X, name.domain on Bluesky, @user@domain on Mastodon
     line: int
     max_chars: int | None = None  # a Mastodon server's own limit, when it is not 500
+    lang: str = DEFAULT_LANG  # the language it posts in (a code: en, fr, ru...)
 
     @property
     def display(self) -> str:
@@ -256,6 +280,8 @@ class Slot:
     media: tuple[MediaRef, ...] = ()  # the images it carries, in order
     media_line: int = 0
     accounts: tuple[str, ...] = ()  # the account ids it posts to; () for every account of the event
+    langs: tuple[str, ...] = ()  # the languages it is posted in; () for every language of its accounts
+    lang_line: int = 0
 
     @property
     def valid_until(self) -> datetime:
@@ -278,10 +304,17 @@ class Schedule:
     accounts: tuple[Account, ...] = ()  # every account the event posts to (the X account when none are listed)
 
     def accounts_of(self, slot: Slot) -> tuple[Account, ...]:
-        """The accounts a slot posts to: those it names, else all of the event's."""
-        if not slot.accounts:
-            return self.accounts
-        return tuple(a for a in self.accounts if a.id in slot.accounts)
+        """The accounts a slot posts to: those it names, else all of the event's; of those, the ones
+        in a language the slot is written in (all, when it names none)."""
+        chosen = self.accounts if not slot.accounts else tuple(a for a in self.accounts if a.id in slot.accounts)
+        if slot.langs:
+            chosen = tuple(a for a in chosen if a.lang in slot.langs)
+        return chosen
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Every language the event posts in (its accounts'), in the order they are listed."""
+        return tuple(dict.fromkeys(a.lang for a in self.accounts))
 
     def segment(self, segment_id: str) -> Segment:
         for s in self.segments:
@@ -297,6 +330,7 @@ class _Reader:
         self.file = file
         self.problems: list[Problem] = []
         self.day: date | None = None
+        self.tag_langs: list[tuple[str, str, int]] = []  # (what, language, line) of each hashtags_by_lang entry
 
     def error(self, line: int, message: str) -> None:
         self.problems.append(Problem(self.file, line, message))
@@ -429,6 +463,62 @@ class _Reader:
             tags.append(value)
         return tags
 
+    def lang(self, node: Node | None, what: str) -> str | None:
+        """A language code (en, fr, ru: two or three letters, read in lower case)."""
+        value = self.text(node, what)
+        if value is None or node is None:
+            return None
+        return self.lang_code(value, node.line, what)
+
+    def lang_code(self, value: str, line: int, what: str) -> str | None:
+        code = value.strip().lower()
+        if _LANG.match(code):
+            return code
+        named = _LANGUAGE_NAMES.get(code)
+        region = re.match(r"^([a-z]{2,3})[-_][a-z0-9]{2,8}$", code)
+        if named:
+            hint = f'write its code, "{named}"'
+        elif region:
+            hint = f'write the language alone, "{region.group(1)}" (Mastodon takes no region)'
+        else:
+            hint = 'write its two or three letters (ISO 639), like "en", "fr" or "ru"'
+        self.error(line, f'{what} "{_short(value)}" is not a language code: {hint}')
+        return None
+
+    def hashtags_by_lang(
+        self, node: Node | None, what: str, own: str, *, required: bool
+    ) -> MappingProxyType[str, tuple[str, ...]]:
+        """Hashtags per language ({fr: ["#PacteMondial"]}): each replaces the default list in its language.
+
+        `own` is the event's language, whose hashtags are the default list itself."""
+        out: dict[str, tuple[str, ...]] = {}
+        if node is None or node.is_null:
+            return MappingProxyType(out)
+        if node.mapping is None:
+            self.error(node.line, f'{what} must map each language to its hashtags, like {{fr: ["#PacteMondial"]}}')
+            return MappingProxyType(out)
+        for key, (key_line, value) in node.mapping.items():
+            lang = self.lang_code(key, key_line, f"{what}: language")
+            if lang is None:
+                continue
+            if lang == own:
+                self.error(
+                    key_line,
+                    f"{what}: {lang} is the event's own language (event lang), whose hashtags are the "
+                    "hashtags above: write them there",
+                )
+                continue
+            if lang in out:
+                self.error(key_line, f"{what}: {lang} is listed twice")
+                continue
+            before = self.errors()
+            tags = self.hashtags(value, f"{what} {lang}")
+            if required and not tags and self.errors() == before:
+                self.error(key_line, f"{what} {lang} must list at least one hashtag")
+            out[lang] = tuple(tags)
+            self.tag_langs.append((f"{what} {lang}", lang, key_line))
+        return MappingProxyType(out)
+
     def integer(self, node: Node | None, what: str) -> int | None:
         number: int | None = self.value(node, what, parse_whole_number)
         return number
@@ -470,18 +560,18 @@ def _short(text: str, limit: int = 60) -> str:
 _TOP_REQUIRED = ("event", "segments", "slots")
 _TOP_OPTIONAL = ("objectives", "templates", "accounts")
 _ACCOUNT_REQUIRED = ("id", "network", "handle")
-_ACCOUNT_OPTIONAL = ("max_chars",)
+_ACCOUNT_OPTIONAL = ("max_chars", "lang")
 _EVENT_REQUIRED = ("id", "title", "account", "date", "start", "end", "timezone", "hashtags")
-_EVENT_OPTIONAL = ("posts_from", "posts_until", "valid_for", "links", "budget")
+_EVENT_OPTIONAL = ("posts_from", "posts_until", "valid_for", "links", "budget", "lang", "hashtags_by_lang")
 _BUDGET_REQUIRED = ("x_usd_per_day",)
 _BUDGET_OPTIONAL: tuple[str, ...] = ()
 _USD = re.compile(r"^[0-9]{1,9}(?:\.[0-9]{1,6})?$")
 _OBJECTIVE_REQUIRED = ("number", "title")
-_OBJECTIVE_OPTIONAL = ("hashtags",)
+_OBJECTIVE_OPTIONAL = ("hashtags", "hashtags_by_lang")
 _SEGMENT_REQUIRED = ("id", "title", "start", "end")
 _SEGMENT_OPTIONAL = ("objectives", "question", "topic", "speakers")
 _SLOT_REQUIRED = ("id", "template", "at")
-_SLOT_OPTIONAL = ("valid_for", "reply_to", "omit_hashtags", "vars", "media", "accounts")
+_SLOT_OPTIONAL = ("valid_for", "reply_to", "omit_hashtags", "vars", "media", "accounts", "lang")
 _MEDIA_REQUIRED = ("file",)
 _MEDIA_OPTIONAL = ("alt",)
 
@@ -534,8 +624,9 @@ def _read(r: _Reader, tree: Node, path: Path) -> Schedule | None:
     if top is None:
         return None
     event = _read_event(r, top.get("event"), tree.line)
-    objectives = _read_objectives(r, top.get("objectives"))
+    objectives = _read_objectives(r, top.get("objectives"), event.lang)
     accounts = _read_accounts(r, top.get("accounts"), event, tree.line)
+    _check_tag_languages(r, accounts)
     templates_text = r.text(top.get("templates"), "templates")
     templates_dir = (path.parent / (templates_text or "../templates")).resolve()
     if not templates_dir.is_dir():
@@ -631,6 +722,8 @@ def _read_event(r: _Reader, node: Node | None, top_line: int) -> Event:
         r.error(line, "event posts_from ({}) is not before posts_until ({})".format(*r.times(opens, closes)))
     provisional = r.errors() > errors_before or node is None or None in (event_id, title, account, day, zone)
     budget = _read_budget(r, m.get("budget"))  # after: a wrong budget leaves the posts' times and texts checkable
+    lang = r.lang(m.get("lang"), "event lang") or DEFAULT_LANG
+    by_lang = r.hashtags_by_lang(m.get("hashtags_by_lang"), "event hashtags_by_lang", lang, required=True)
     return Event(
         id=event_id or "event",
         title=title or "",
@@ -648,6 +741,8 @@ def _read_event(r: _Reader, node: Node | None, top_line: int) -> Event:
         provisional=provisional,
         id_line=m["id"].line if "id" in m else 0,
         budget=budget,
+        lang=lang,
+        hashtags_by_lang=by_lang,
     )
 
 
@@ -719,7 +814,7 @@ def read_budget(path: Path) -> Budget | None:
 
 def _read_accounts(r: _Reader, node: Node | None, event: Event, top_line: int) -> list[Account]:
     """The event's accounts; none listed: its X account alone (event account)."""
-    x_account = Account("x", "x", event.account, top_line)
+    x_account = Account("x", "x", event.account, top_line, lang=event.lang)
     if node is None or node.is_null:
         return [x_account]
     if node.sequence is None:
@@ -754,8 +849,10 @@ def _read_accounts(r: _Reader, node: Node | None, event: Event, top_line: int) -
                 r.error(m["handle"].line, f'{what} handle "{_short(handle)}" is not {rule}')
                 handle = None
             elif network == "x" and event.account and handle.lower() != event.account.lower():
+                # One X account per event: a run posts to X with the event account's keys alone.
+                other = " (an X account in another language needs an event of its own)" if "lang" in m else ""
                 r.error(m["handle"].line, f"{what} is {handle} on X, but the event account is {event.account}: "
-                        "they are one account, write the same handle")  # fmt: skip
+                        f"they are one account, write the same handle{other}")  # fmt: skip
                 handle = None
         max_chars = r.integer(m.get("max_chars"), f"{what} max_chars") if "max_chars" in m else None
         if max_chars is not None and network != "mastodon":
@@ -764,26 +861,43 @@ def _read_accounts(r: _Reader, node: Node | None, event: Event, top_line: int) -
         elif max_chars is not None and not 1 <= max_chars <= 100_000:
             r.error(m["max_chars"].line, f"{what} max_chars {max_chars} is no server's limit: write one like 500")
             max_chars = None
-        if ident is None or network is None or handle is None:
+        lang = r.lang(m.get("lang"), f"{what} lang") if "lang" in m else event.lang
+        if ident is None or network is None or handle is None or lang is None:
             continue
         if ident in out:
             r.error(m["id"].line, f'account "{ident}" is listed twice (first on line {out[ident].line})')
             continue
-        out[ident] = Account(ident, network, handle, item.line, max_chars)
+        out[ident] = Account(ident, network, handle, item.line, max_chars, lang)
     return list(out.values()) or [x_account]
 
 
 def _check_slot_accounts(r: _Reader, node: Node | None, slots: list[Slot], accounts: list[Account]) -> None:
-    """A slot names only accounts the schedule lists."""
+    """A slot names only accounts the schedule lists, and only languages some of its accounts post in."""
     known = {a.id for a in accounts}
     for slot in slots:
         for name in slot.accounts:
             if name not in known:
                 r.error(slot.line, f'slot "{slot.id}" posts to account "{_short(name)}", which accounts does not '
                         f"list (it lists {', '.join(sorted(known))})")  # fmt: skip
+        mine = [a for a in accounts if not slot.accounts or a.id in slot.accounts]
+        spoken = list(dict.fromkeys(a.lang for a in mine))
+        for lang in slot.langs:
+            if lang not in spoken:
+                where = "none of its accounts posts" if slot.accounts else "no account of the event posts"
+                r.error(slot.lang_line or slot.line, f'slot "{slot.id}" lang {lang}: {where} in {lang} '
+                        f"(they post in {', '.join(spoken) or 'none'}): give an account lang: {lang}, "
+                        "or leave it out of the slot's lang")  # fmt: skip
 
 
-def _read_objectives(r: _Reader, node: Node | None) -> dict[int, Objective]:
+def _check_tag_languages(r: _Reader, accounts: list[Account]) -> None:
+    """A warning for hashtags given in a language no account posts in (a typo, or an account forgotten)."""
+    spoken = {a.lang for a in accounts}
+    for what, lang, line in r.tag_langs:
+        if lang not in spoken:
+            r.warn(line, f"{what}: no account posts in {lang} (give one lang: {lang}), so these hashtags are not used")
+
+
+def _read_objectives(r: _Reader, node: Node | None, lang: str) -> dict[int, Objective]:
     out: dict[int, Objective] = {}
     if node is None or node.is_null:
         return out
@@ -797,12 +911,14 @@ def _read_objectives(r: _Reader, node: Node | None) -> dict[int, Objective]:
         number = r.integer(m.get("number"), "objective number")
         title = r.text(m.get("title"), "objective title")
         tags = r.hashtags(m.get("hashtags"), "objective hashtags")
+        what = f"objective {number} hashtags_by_lang" if number is not None else "objective hashtags_by_lang"
+        by_lang = r.hashtags_by_lang(m.get("hashtags_by_lang"), what, lang, required=False)
         if number is None or title is None:
             continue
         if number in out:
             r.error(m["number"].line, f"objective {number} is listed twice (first on line {out[number].line})")
             continue
-        out[number] = Objective(number, title, tuple(tags), item.line)
+        out[number] = Objective(number, title, tuple(tags), item.line, by_lang)
     return out
 
 
@@ -959,6 +1075,11 @@ def _read_slots(
             else:
                 variables = r.plain(vm, f"{what} vars")
         media = _read_media(r, m.get("media"), what, folder)
+        langs: list[str] = []
+        for value, line in r.text_list(m.get("lang"), f"{what} lang"):
+            code = r.lang_code(value, line, f"{what} lang")
+            if code is not None and code not in langs:
+                langs.append(code)
         if slot_id is not None and slot_id in seen:
             r.error(m["id"].line, f'slot id "{slot_id}" is used twice (first on line {seen[slot_id]})')
         if slot_id is not None:
@@ -996,6 +1117,8 @@ def _read_slots(
                 media=tuple(media),
                 media_line=item.mapping["media"][0] if item.mapping and "media" in m else 0,  # the key's line
                 accounts=tuple(dict.fromkeys(v for v, _ in r.text_list(m.get("accounts"), f"{what} accounts"))),
+                langs=tuple(langs),
+                lang_line=m["lang"].line if "lang" in m else 0,
             )
         )
     named = set(seen) | {

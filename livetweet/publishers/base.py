@@ -78,13 +78,20 @@ class Publisher(ABC):
 
     @abstractmethod
     def post(
-        self, text: str, in_reply_to: str | None = None, media_ids: Sequence[str] = (), key: str | None = None
+        self,
+        text: str,
+        in_reply_to: str | None = None,
+        media_ids: Sequence[str] = (),
+        key: str | None = None,
+        lang: str | None = None,
     ) -> Outcome:
         """Try once to post `text` (as a reply to `in_reply_to`, with uploaded images); never raises for X's answers.
 
         `key` is the delivery's idempotency key, chosen when it was claimed and the same on every
         retry: a network that honours one (Bluesky's record key, Mastodon's Idempotency-Key)
         makes one post however often it is sent. X has none (its duplicate-content check stands in).
+        `lang` is the post's language (a code: en, fr), which Bluesky and Mastodon record on it so that
+        their readers' language filters and translations work; X has no such field and ignores it.
         """
 
     def upload(self, data: bytes, kind: str, alt: str) -> UploadOutcome:

@@ -291,7 +291,12 @@ class BlueskyPublisher(Publisher):
     # --- posting ------------------------------------------------------------------------
 
     def post(
-        self, text: str, in_reply_to: str | None = None, media_ids: Sequence[str] = (), key: str | None = None
+        self,
+        text: str,
+        in_reply_to: str | None = None,
+        media_ids: Sequence[str] = (),
+        key: str | None = None,
+        lang: str | None = None,
     ) -> Outcome:
         problems = weight_problems(text)
         if problems:
@@ -303,7 +308,7 @@ class BlueskyPublisher(Publisher):
         if isinstance(embed, Refused):
             return embed
         try:
-            record = self._record(text, in_reply_to, embed)
+            record = self._record(text, in_reply_to, embed, [lang] if lang else self.langs)
         except _NotPosted as failed:
             return failed.outcome
         try:
@@ -328,7 +333,9 @@ class BlueskyPublisher(Publisher):
         data = models.ComAtprotoRepoCreateRecord.Data(repo=self.did, collection=POST, rkey=key, record=record)
         return self._session().com.atproto.repo.create_record(data)
 
-    def _record(self, text: str, in_reply_to: str | None, embed: dict[str, Any] | None) -> dict[str, Any]:
+    def _record(
+        self, text: str, in_reply_to: str | None, embed: dict[str, Any] | None, langs: Sequence[str] = ()
+    ) -> dict[str, Any]:
         """The app.bsky.feed.post record; raises _NotPosted when what it needs could not be read."""
         try:
             self._session()
@@ -341,8 +348,8 @@ class BlueskyPublisher(Publisher):
                 record["reply"] = self._reply_refs(in_reply_to)
             if embed:
                 record["embed"] = embed
-            if self.langs:
-                record["langs"] = self.langs
+            if langs:
+                record["langs"] = list(langs)
         except _CAUGHT as exc:
             raise _NotPosted(self._not_posted(_classify(exc), "preparing the post")) from exc
         return record

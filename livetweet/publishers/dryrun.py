@@ -28,7 +28,12 @@ class DryRunPublisher(Publisher):
         return Uploaded(media_id)
 
     def post(
-        self, text: str, in_reply_to: str | None = None, media_ids: Sequence[str] = (), key: str | None = None
+        self,
+        text: str,
+        in_reply_to: str | None = None,
+        media_ids: Sequence[str] = (),
+        key: str | None = None,
+        lang: str | None = None,
     ) -> Outcome:
         self.posted.append((text, in_reply_to))
         lines = [text]

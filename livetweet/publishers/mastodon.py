@@ -332,9 +332,14 @@ class MastodonPublisher(Publisher):
     # --- posting ---------------------------------------------------------------------------
 
     def post(
-        self, text: str, in_reply_to: str | None = None, media_ids: Sequence[str] = (), key: str | None = None
+        self,
+        text: str,
+        in_reply_to: str | None = None,
+        media_ids: Sequence[str] = (),
+        key: str | None = None,
+        lang: str | None = None,
     ) -> Outcome:
-        """Create the status with the delivery's Idempotency-Key (a fresh one when none is given)."""
+        """Create the status with the delivery's Idempotency-Key (a fresh one when none is given), in its language."""
         try:
             self._ready()
         except MastodonError as exc:
@@ -348,6 +353,7 @@ class MastodonPublisher(Publisher):
                 in_reply_to_id=in_reply_to,
                 media_ids=list(media_ids) or None,
                 idempotency_key=key or uuid.uuid4().hex,
+                language=lang,
             )
         except MastodonError as exc:
             return self._post_outcome(self._fail(exc), bool(media_ids))

@@ -209,7 +209,12 @@ class XPublisher(Publisher):
         raise exc
 
     def post(
-        self, text: str, in_reply_to: str | None = None, media_ids: Sequence[str] = (), key: str | None = None
+        self,
+        text: str,
+        in_reply_to: str | None = None,
+        media_ids: Sequence[str] = (),
+        key: str | None = None,
+        lang: str | None = None,
     ) -> Outcome:
         try:
             response = self.client.create_tweet(

@@ -94,7 +94,7 @@ def load(
                 loaded_at=now,
                 x_usd_per_day=event.budget.x_usd_per_day if event.budget is not None else None,
                 accounts=accounts_json(
-                    [EventAccount(a.id, a.network, a.handle, a.max_chars) for a in schedule.accounts]
+                    [EventAccount(a.id, a.network, a.handle, a.max_chars, a.lang) for a in schedule.accounts]
                 ),
             )
             if store.event(event.id, conn) is None:
@@ -134,9 +134,9 @@ def load(
                 moved_by = shift_for(shifts, slot.at)
                 media = _keep_media(store, conn, post)
                 base = post
-                for account in schedule.accounts_of(slot):  # one delivery per slot and account
+                for account in schedule.accounts_of(slot):  # one delivery per slot and account (in its language)
                     planned.add((slot.id, account.id))
-                    post = report.post_for(base, account.network)  # its network's own text, if it has one
+                    post = report.post_for(base, account.network, account.lang)  # its network's and language's text
                     length = delivery_lengths(post, account)[0]
                     draft = existing.get((slot.id, account.id))
                     if draft is None:
