@@ -21,7 +21,7 @@ from livetweet.plan.normal import normal_text
 from livetweet.plan.tweettext import parse_tweet
 from livetweet.store import Store
 
-from .support.console import CHROMIUM, PASSWORD, Console, playwright_or_skip
+from .support.console import CHROMIUM, PASSWORD, Console, close_pages, playwright_or_skip
 from .support.events import REPO, shared_testdata
 from .support.waiting import DEADLINE, wait_for
 
@@ -63,9 +63,10 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def console(tmp_path: Path) -> Iterator[Console]:
+def console(tmp_path: Path, browser: object) -> Iterator[Console]:
     c = Console(tmp_path, speed=20, start_in=12)
     yield c
+    close_pages(browser)
     c.stop()
 
 

@@ -22,7 +22,7 @@ from livetweet.console.display import shown_url
 from livetweet.fakes import add_dm
 
 from .support.browser import launch
-from .support.console import CHROMIUM, PASSWORD, Console, playwright_or_skip
+from .support.console import CHROMIUM, PASSWORD, Console, close_pages, playwright_or_skip
 from .support.waiting import DEADLINE, wait_for
 
 api = playwright_or_skip(allow_module_level=True)
@@ -39,9 +39,10 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def console(tmp_path: Path) -> Iterator[Console]:
+def console(tmp_path: Path, browser: Any) -> Iterator[Console]:
     c = Console(tmp_path, speed=20, start_in=12)
     yield c
+    close_pages(browser)
     c.stop()
 
 

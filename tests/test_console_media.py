@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from .support.browser import launch
-from .support.console import CHROMIUM, PASSWORD, Console, playwright_or_skip
+from .support.console import CHROMIUM, PASSWORD, Console, close_pages, playwright_or_skip
 from .support.events import REPO
 from .support.waiting import DEADLINE, wait_for
 
@@ -34,9 +34,10 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def console(tmp_path: Path) -> Iterator[Console]:
+def console(tmp_path: Path, browser: Any) -> Iterator[Console]:
     c = Console(tmp_path, speed=5, start_in=600)  # the event an hour of rehearsal away: nothing goes out
     yield c
+    close_pages(browser)
     c.stop()
 
 

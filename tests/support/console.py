@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,13 @@ def playwright_or_skip(allow_module_level: bool = False) -> ModuleType:
     return api
 
 
+def close_pages(browser: Any) -> None:
+    """Close every page a test opened in `browser`: their event streams end, so the run they
+    watch stops at once instead of waiting out its console's grace for open connections."""
+    for context in browser.contexts:
+        context.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -44,7 +52,14 @@ def free_port() -> int:
 class Console:
     """A running `livetweet run` with its console, and the simulated X API it posts to."""
 
-    def __init__(self, tmp_path: Path, speed: float, start_in: float, password: str | None = PASSWORD) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        speed: float,
+        start_in: float,
+        password: str | None = PASSWORD,
+        schedule: Path = X_ONLY_SCHEDULE,
+    ) -> None:
         self.x = FakeXServer(hang_seconds=5).start()
         self.x.state.rate_limits.pop("GET /2/dm_events", None)
         self.port = free_port()
@@ -62,7 +77,7 @@ class Console:
                 "--db",
                 f"sqlite:///{self.db}",
                 "run",
-                str(X_ONLY_SCHEDULE),
+                str(schedule),
                 "--rehearse",
                 "--speed",
                 str(speed),
