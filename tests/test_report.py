@@ -1,4 +1,5 @@
-"""`livetweet report` of a real rehearsal of the roundtable, opened in Chromium, every figure redone from the store.
+"""`livetweet report` of a real rehearsal of the roundtable (shortened), opened in Chromium, every figure
+redone from the store.
 
 The rehearsal (`livetweet run --rehearse`, with its console, posting to the simulated X in this
 process) has a shift, a cue, a missed post (never approved), a failed one (X refuses it), and a
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -52,6 +54,33 @@ class Rehearsal:
     x_requests: list[tuple[str, str]]
 
 
+# The roundtable with its questions and closing shorter: q2 keeps its 15 minutes (the shift and the
+# cue happen there), the others 5, the closing 10. The same posts, images, reply, link and moves,
+# and the event is over at 14:25, not 15:10. Each segment's times are one unique pair of lines.
+SHORTER = {
+    '\n  end: "15:10"': '\n  end: "14:25"',  # the event's
+    'posts_until: "15:10"': 'posts_until: "14:25"',
+    'start: "13:40"\n    end: "13:55"': 'start: "13:40"\n    end: "13:45"',  # q1
+    'start: "13:55"\n    end: "14:10"': 'start: "13:45"\n    end: "14:00"',  # q2
+    'start: "14:10"\n    end: "14:25"': 'start: "14:00"\n    end: "14:05"',  # q3
+    'start: "14:25"\n    end: "14:40"': 'start: "14:05"\n    end: "14:10"',  # q4
+    'start: "14:40"\n    end: "14:55"': 'start: "14:10"\n    end: "14:15"',  # q5
+    'start: "14:55"\n    end: "15:10"': 'start: "14:15"\n    end: "14:25"',  # closing
+}
+
+
+def shorter_roundtable(folder: Path) -> Path:
+    """The roundtable on X with SHORTER's times, its templates and images beside it."""
+    shutil.copytree(X_ONLY_SCHEDULE.parent.parent, folder, dirs_exist_ok=True)
+    path = folder / "schedules" / X_ONLY_SCHEDULE.name
+    text = path.read_text(encoding="utf-8")
+    for old, new in SHORTER.items():
+        assert text.count(old) == 1, f"test setup: {old!r} is not once in the roundtable"
+        text = text.replace(old, new)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def until(condition: Any, what: str, seconds: float = 120) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -66,7 +95,7 @@ def until(condition: Any, what: str, seconds: float = 120) -> Any:
 def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
     playwright_or_skip()
     folder = tmp_path_factory.mktemp("report")
-    c = Console(folder, speed=150, start_in=15)
+    c = Console(folder, speed=150, start_in=15, schedule=shorter_roundtable(folder / "event"))
     db = f"sqlite:///{c.db}"
 
     def run(*args: str) -> str:
