@@ -36,6 +36,10 @@ pytestmark = pytest.mark.usefixtures("postgres_available")
 N_POSTS = 14  # a post a second at 60x: the event lasts about 16 s
 FROZEN_N_POSTS = 30  # long enough to go on after the 20 s freeze
 FREEZE_SECONDS = 20.0
+# Every window closes 3 minutes (3 s) after the last post, so a run is over then, not 10 s later;
+# the windows of the posts around the strike stay 10 minutes long. The frozen leader's scene keeps
+# 10 minutes everywhere: its event must go on well past the freeze.
+CLOSE_AFTER = 180
 
 
 @pytest.fixture
@@ -88,8 +92,13 @@ def scene(
     db_url = reset_postgres_schema()
     store_holder: list[Store] = []
 
-    def begin(a_args: tuple[str, ...] = (), b_args: tuple[str, ...] = (), n_posts: int = N_POSTS) -> Scene:
-        schedule = dense_schedule(tmp_path, n_posts)
+    def begin(
+        a_args: tuple[str, ...] = (),
+        b_args: tuple[str, ...] = (),
+        n_posts: int = N_POSTS,
+        close_after: int | None = CLOSE_AFTER,
+    ) -> Scene:
+        schedule = dense_schedule(tmp_path, n_posts, close_after=close_after)
         door_a, door_b = x_doors
         a = start_machine("leader A", db_url, schedule, door_a, tmp_path, "--start-in", "2", *a_args)
         machines.append(a)
@@ -144,7 +153,7 @@ def test_the_standby_takes_over_when_the_leader_is_killed(scene: Callable[..., S
     login = session.post(console + "/login", data={"name": "bea", "password": PASSWORD}, timeout=10)
     assert login.status_code == 200 and login.url.rstrip("/") == console
     queue = session.get(console + "/queue", timeout=10)
-    assert queue.status_code == 200 and "Update 14 from Standby demo" in queue.text
+    assert queue.status_code == 200 and f"Update {N_POSTS} from Standby demo" in queue.text
     csrf = re.search(r'name="csrf" value="([^"]+)"', queue.text)
     assert csrf is not None
     composed = session.post(
@@ -172,7 +181,7 @@ def test_the_standby_takes_over_when_the_leader_is_killed(scene: Callable[..., S
 
 
 def test_a_frozen_leader_loses_and_posts_nothing_when_it_wakes(scene: Callable[..., Scene]) -> None:
-    s: Scene = scene(n_posts=FROZEN_N_POSTS)
+    s: Scene = scene(n_posts=FROZEN_N_POSTS, close_after=None)
     between_posts(s)
     struck = time.time()
     os.kill(s.a.proc.pid, signal.SIGSTOP)
@@ -240,7 +249,7 @@ def test_on_sqlite_a_standby_waits_only_when_asked_and_takes_over_a_dead_leader(
     """One laptop, two terminals: without --standby a second run is refused; with it, it waits."""
     door_a, door_b = x_doors
     db_url = f"sqlite:///{tmp_path / 'one-laptop.db'}"
-    schedule = dense_schedule(tmp_path, 8)
+    schedule = dense_schedule(tmp_path, 8, close_after=CLOSE_AFTER)
     a = start_machine("leader A", db_url, schedule, door_a, tmp_path, "--start-in", "2")
     machines.append(a)
     wait_for(lambda: a.alive() and a.said("epoch 1."), "A to lead (epoch 1)", 60)

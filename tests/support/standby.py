@@ -17,12 +17,27 @@ from .world import X_TEST_CREDENTIALS
 EVENT_ID = "standby-demo"
 
 
-def dense_schedule(folder: Path, n_posts: int, every_seconds: int = 60) -> Path:
-    """An event with a post every `every_seconds`, each its own text, windows of 10 minutes."""
+WINDOW_SECONDS = 600
+
+
+def dense_schedule(folder: Path, n_posts: int, every_seconds: int = 60, close_after: int | None = None) -> Path:
+    """An event with a post every `every_seconds`, each its own text, windows of 10 minutes.
+
+    With `close_after` (seconds), no window stays open longer than that after the last post (the
+    last posts' windows are shorter, none under `close_after`): a run is over that soon after its
+    last post instead of 10 minutes of the event's time after it.
+    """
     (folder / "templates").mkdir(exist_ok=True)
     (folder / "templates" / "update.j2").write_text("Update {{ vars.n }} from {{ event.title }}\n", encoding="utf-8")
+
+    def window(n: int) -> str:
+        if close_after is None:
+            return ""  # the event's
+        return f"    valid_for: {min(WINDOW_SECONDS, (n_posts - n) * every_seconds + close_after)}s\n"
+
     slots = "".join(
         f"  - id: u{n:04d}\n    template: update\n    at: main.start + {n * every_seconds}s\n    vars: {{n: {n}}}\n"
+        + window(n)
         for n in range(1, n_posts + 1)
     )
     minutes = 13 * 60 + 30 + (n_posts * every_seconds) // 60 + 1
@@ -39,7 +54,7 @@ def dense_schedule(folder: Path, n_posts: int, every_seconds: int = 60) -> Path:
   end: "{end}"
   timezone: Europe/Zurich
   hashtags: ["#GCM"]
-  valid_for: 10m
+  valid_for: {WINDOW_SECONDS}s
 segments:
   - id: main
     title: Main
