@@ -10,9 +10,10 @@ import io
 from dataclasses import dataclass
 
 from .errors import MediaError
+from .plan.media import MAX_QUOTE as MAX_QUOTE
+from .plan.media import CardText, card_alt, card_problems
 
 WIDTH, HEIGHT = 1200, 675  # X shows 16:9 images whole in the timeline
-MAX_QUOTE = 280
 MARGIN = 80
 
 
@@ -31,18 +32,13 @@ class Card:
 
 def alt_text(card: Card) -> str:
     """The card's alt text: the quote and who said it (what the image shows, nothing else)."""
-    where = f", at {card.event}" if card.event else ""
-    return f"Quote card: “{card.quote}” — {card.speaker}{where}"[:1000]
+    return card_alt(card.quote, card.speaker, card.event)
 
 
 def check(card: Card) -> None:
     """A card that cannot be drawn well is refused before anything is made."""
-    if not card.quote.strip():
-        raise MediaError("a quote card needs the quote: what the speaker said")
-    if len(card.quote) > MAX_QUOTE:
-        raise MediaError(f"a quote card's quote is {len(card.quote)} characters: at most {MAX_QUOTE} fit on the card")
-    if not card.speaker.strip():
-        raise MediaError("a quote card needs the speaker's name")
+    for problem in card_problems(card.quote, card.speaker):
+        raise MediaError(problem)
     for name in ("background", "text", "accent"):
         value = getattr(card, name)
         if not (len(value) == 7 and value[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in value[1:])):
@@ -103,3 +99,9 @@ def _wrap(draw: object, text: str, font: object, width: int) -> list[str]:
     if current:
         lines.append(current)
     return lines
+
+
+def draw(text: CardText) -> bytes:
+    """A slot's planned card (plan.media.CardText) as a PNG, in its colours or the defaults."""
+    colours = dict(text.colours)
+    return render(Card(text.quote, text.speaker, text.event, text.hashtag, **colours))

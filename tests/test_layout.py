@@ -53,11 +53,12 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "livetweet.service": (
         FOUNDATION
         | {"livetweet.service", "livetweet.store", "livetweet.plan", "livetweet.inbox", "livetweet.publishers.base",
-           "livetweet.media"},
+           "livetweet.media", "livetweet.cards"},
         IO_LIBRARIES,
     ),
     "livetweet.media": (FOUNDATION | {"livetweet.plan.media", "livetweet.plan.normal"}, IO_LIBRARIES),
-    "livetweet.cards": (FOUNDATION, IO_LIBRARIES),  # draws with Pillow, reads and writes nothing
+    # draws with Pillow, reads and writes nothing; its rules (alt text, quote length) are plan.media's
+    "livetweet.cards": (FOUNDATION | {"livetweet.plan.media"}, IO_LIBRARIES),
     "livetweet.publishers": (
         FOUNDATION | {"livetweet.publishers", "livetweet.inbox", "livetweet.plan.tweettext", "livetweet.plan.bluesky",
                       "livetweet.plan.mastodon"},

@@ -78,7 +78,9 @@ def preview(schedule: Path, as_json: bool, tz: str | None) -> None:
     from ..plan.check import check_schedule
 
     zone = zone_option(tz)
-    report = check_schedule(schedule, read_media=reencode_file)
+    from ..service.planning import draw_card
+
+    report = check_schedule(schedule, read_media=reencode_file, draw_card=draw_card)
     for problem in report.errors:
         echo_problem(problem, err=True)
     if report.schedule is None:

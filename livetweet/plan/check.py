@@ -17,7 +17,19 @@ from ..config import PRICES, Prices
 from ..errors import MediaError, Problem, deferred_interrupts, interrupt_point
 from .compose import MAX_WEIGHTED_LENGTH, Composer, Post, display_path, wanted_hashtags
 from .cost import Cost, cost_of_posts
-from .media import MAX_INPUT_BYTES, EncodedImage, PlannedImage, alt_problem, count_problem, megabytes, sniff
+from .media import (
+    CARD_FILE,
+    MAX_INPUT_BYTES,
+    CardText,
+    EncodedImage,
+    PlannedImage,
+    alt_problem,
+    card_alt,
+    card_problems,
+    count_problem,
+    megabytes,
+    sniff,
+)
 from .schedule import Account, Schedule, Slot, budget_day, read_schedule_partial
 from .tweettext import extract_urls
 
@@ -31,6 +43,8 @@ RATE_LIMIT = 100  # POST /2/tweets per user per 15 minutes
 # Reads an image file the way it will be posted (livetweet.media.reencode_file: Pillow, outside
 # the pure pipeline), given its path and its name as written; raises MediaError naming it.
 MediaReader = Callable[[Path, str], EncodedImage]
+# Draws a quote card the way it will be posted (livetweet.cards with Pillow, then re-encoded); raises MediaError.
+CardDrawer = Callable[[CardText], EncodedImage]
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,7 @@ def check_schedule(
     *,
     store: Store | None = None,
     read_media: MediaReader | None = None,
+    draw_card: CardDrawer | None = None,
 ) -> Report:
     """Read, render and check a schedule; never raises for a problem in the files.
 
@@ -103,13 +118,15 @@ def check_schedule(
     """
     name = display_name or display_path(path)
     with deferred_interrupts():
-        report = _check(path, name, store, read_media)
+        report = _check(path, name, store, read_media, draw_card)
         interrupt_point()
     report.problems.sort(key=lambda p: (p.file != name, p.file, p.line, p.severity, p.message))
     return report
 
 
-def _check(path: Path, name: str, store: Store | None, read_media: MediaReader | None) -> Report:
+def _check(
+    path: Path, name: str, store: Store | None, read_media: MediaReader | None, draw_card: CardDrawer | None = None
+) -> Report:
     schedule, problems = read_schedule_partial(path, name)
     report = Report(schedule if schedule is not None and schedule.complete else None, list(problems))
     if schedule is None:
@@ -143,8 +160,8 @@ def _check(path: Path, name: str, store: Store | None, read_media: MediaReader |
                     variants[network, lang] = report.variants[slot.id, network, lang] = other
             report.problems.extend(_check_post(schedule, composer, result, variants))
             report.problems.extend(_check_translations(schedule, composer, result, variants))
-            if slot.media:
-                result, found = _check_media(schedule, composer, result, read_media, files)
+            if slot.media or slot.card:
+                result, found = _check_media(schedule, composer, result, read_media, files, draw_card)
                 report.problems.extend(found)
             report.posts.append(result)
         report.problems.extend(_check_duplicates(schedule, report.posts))
@@ -387,6 +404,7 @@ def _check_media(
     post: Post,
     read: MediaReader | None,
     files: dict[Path, EncodedImage | str | None],
+    draw_card: CardDrawer | None = None,
 ) -> tuple[Post, list[Problem]]:
     """The post with its images (alt text rendered, files read), and what is wrong with them."""
     slot, file = post.slot, schedule.display_name
@@ -414,10 +432,53 @@ def _check_media(
                 )
                 problems.append(Problem(file, image.alt_line, said))
         images.append(image)
+    card = _plan_card(schedule, composer, post, draw_card, problems)
+    if card is not None:
+        images.append(card)
     together = count_problem([i.kind for i in images])
     if together:
         problems.append(Problem(file, slot.media_line, f'slot "{slot.id}" media: {together}'))
     return replace(post, media=tuple(images)), problems
+
+
+def _plan_card(
+    schedule: Schedule, composer: Composer, post: Post, draw: CardDrawer | None, problems: list[Problem]
+) -> PlannedImage | None:
+    """The slot's quote card as one of its images (drawn when `draw` is given), its alt text the quote and
+    speaker; what is wrong with it goes to `problems`."""
+    ref = post.slot.card
+    planned = composer.plan_card(post)
+    if ref is None or planned is None:
+        return None
+    if isinstance(planned, Problem):
+        problems.append(planned)
+        return None
+    label = f'slot "{post.slot.id}" card'
+    wrong = card_problems(planned.quote, planned.speaker)
+    for problem in wrong:
+        problems.append(Problem(schedule.display_name, ref.quote_line if "quote" in problem else ref.speaker_line,
+                                f"{label}: {problem}"))  # fmt: skip
+    if wrong:
+        return None
+    alt = card_alt(planned.quote, planned.speaker, planned.event)
+    image = PlannedImage(CARD_FILE, schedule.path, alt, ref.line, ref.line, ref.quote_line)
+    if draw is None:
+        return replace(image, encoded=_UndrawnCard())
+    try:
+        return replace(image, encoded=draw(planned))
+    except MediaError as exc:
+        problems.append(Problem(schedule.display_name, ref.line, f"{label} cannot be drawn: {exc}"))
+        return None
+
+
+@dataclass(frozen=True)
+class _UndrawnCard:
+    """A card `check` did not draw (it draws when it plans for posting): a PNG, counted as one image."""
+
+    data: bytes = b""
+    kind: str = "image/png"
+    width: int = 0
+    height: int = 0
 
 
 def _read_image(image: PlannedImage, read: MediaReader | None) -> EncodedImage | str | None:

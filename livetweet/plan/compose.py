@@ -34,7 +34,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import Problem, interrupt_point
-from .media import PlannedImage
+from .media import CardText, PlannedImage
 from .normal import normal_text
 from .schedule import Schedule, Segment, Slot
 from .tweettext import ParseResult, extract_hashtags, parse_tweet
@@ -701,6 +701,26 @@ class Composer:
             network=network,
             lang=lang,
         )
+
+    def plan_card(self, post: Post) -> CardText | Problem | None:
+        """The slot's quote card with its quote and speaker rendered in the slot's context (None: it has
+        none), or the Problem one of their templates had."""
+        card = post.slot.card
+        if card is None:
+            return None
+        context = self.context(post.slot, post.segment, list(post.wanted_hashtags), post.network)
+        texts = []
+        for source, line, part in (
+            (card.quote, card.quote_line, "quote"),
+            (card.speaker, card.speaker_line, "speaker"),
+        ):
+            what = f'slot "{post.slot.id}" card {part}'
+            rendered = self.render_text(source, context, (self.schedule.display_name, line), what)
+            if isinstance(rendered, Problem):
+                return rendered
+            texts.append(" ".join(rendered.split()))
+        hashtag = post.wanted_hashtags[0] if post.wanted_hashtags else ""
+        return CardText(texts[0], texts[1], self.schedule.event.title, hashtag, tuple(card.colours.items()))
 
     def plan_media(self, post: Post) -> list[tuple[PlannedImage, Problem | None]]:
         """A post's images with their alt text rendered in the slot's context, as its text was (the

@@ -172,3 +172,38 @@ def media_problems(items: Sequence[MediaItem], text: str, *, require_alt: bool =
         if alt:
             problems.append(f"{label} {alt}" if alt.startswith("has ") else f"{label}: {alt}")
     return problems
+
+
+# --- quote cards ------------------------------------------------------------------------
+
+MAX_QUOTE = 280  # characters of a quote that fit on a card
+CARD_FILE = "quote card"  # how a slot's card is named among its images
+
+
+@dataclass(frozen=True)
+class CardText:
+    """What a quote card says (its templates rendered): the quote, the speaker, the event and a hashtag."""
+
+    quote: str
+    speaker: str
+    event: str = ""
+    hashtag: str = ""
+    colours: tuple[tuple[str, str], ...] = ()  # (background|text|accent, "#rrggbb")
+
+
+def card_alt(quote: str, speaker: str, event: str = "") -> str:
+    """A card's alt text: the quote and who said it (what the image shows, nothing else)."""
+    where = f", at {event}" if event else ""
+    return f"Quote card: “{quote}” — {speaker}{where}"[:MAX_ALT_LENGTH]
+
+
+def card_problems(quote: str, speaker: str) -> list[str]:
+    """What keeps a card from being drawn well: no quote, a quote too long to fit, no speaker."""
+    problems = []
+    if not quote.strip():
+        problems.append("a quote card needs the quote: what the speaker said")
+    elif len(quote) > MAX_QUOTE:
+        problems.append(f"a quote card's quote is {len(quote)} characters: at most {MAX_QUOTE} fit on the card")
+    if not speaker.strip():
+        problems.append("a quote card needs the speaker's name")
+    return problems

@@ -261,6 +261,19 @@ class MediaRef:
 
 
 @dataclass(frozen=True)
+class CardRef:
+    """A quote card a slot asks for, as the schedule writes it: the quote and the speaker (templates, like
+    an alt text) and the card's colours (hex; None: the default)."""
+
+    quote: str
+    speaker: str
+    line: int
+    quote_line: int
+    speaker_line: int
+    colours: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
 class Slot:
     """A planned post: its template, its time (anchored to a segment) and its window."""
 
@@ -282,6 +295,7 @@ class Slot:
     accounts: tuple[str, ...] = ()  # the account ids it posts to; () for every account of the event
     langs: tuple[str, ...] = ()  # the languages it is posted in; () for every language of its accounts
     lang_line: int = 0
+    card: CardRef | None = None  # a quote card drawn for it (after its images)
 
     @property
     def valid_until(self) -> datetime:
@@ -571,7 +585,9 @@ _OBJECTIVE_OPTIONAL = ("hashtags", "hashtags_by_lang")
 _SEGMENT_REQUIRED = ("id", "title", "start", "end")
 _SEGMENT_OPTIONAL = ("objectives", "question", "topic", "speakers")
 _SLOT_REQUIRED = ("id", "template", "at")
-_SLOT_OPTIONAL = ("valid_for", "reply_to", "omit_hashtags", "vars", "media", "accounts", "lang")
+_SLOT_OPTIONAL = ("valid_for", "reply_to", "omit_hashtags", "vars", "media", "accounts", "lang", "card")
+_CARD_REQUIRED = ("quote", "speaker")
+_CARD_OPTIONAL = ("background", "text", "accent")
 _MEDIA_REQUIRED = ("file",)
 _MEDIA_OPTIONAL = ("alt",)
 
@@ -1075,6 +1091,7 @@ def _read_slots(
             else:
                 variables = r.plain(vm, f"{what} vars")
         media = _read_media(r, m.get("media"), what, folder)
+        card = _read_card(r, m.get("card"), what)
         langs: list[str] = []
         for value, line in r.text_list(m.get("lang"), f"{what} lang"):
             code = r.lang_code(value, line, f"{what} lang")
@@ -1119,6 +1136,7 @@ def _read_slots(
                 accounts=tuple(dict.fromkeys(v for v, _ in r.text_list(m.get("accounts"), f"{what} accounts"))),
                 langs=tuple(langs),
                 lang_line=m["lang"].line if "lang" in m else 0,
+                card=card,
             )
         )
     named = set(seen) | {
@@ -1172,6 +1190,32 @@ def _read_media(r: _Reader, node: Node | None, what: str, folder: Path) -> list[
             )
         )
     return out
+
+
+def _read_card(r: _Reader, node: Node | None, what: str) -> CardRef | None:
+    """A slot's quote card: what the speaker said, who said it, and its colours (like #0B57D0)."""
+    if node is None or node.is_null:
+        return None
+    m = r.mapping(node, f"{what} card", _CARD_REQUIRED, _CARD_OPTIONAL)
+    if m is None:
+        return None
+    quote = r.text(m.get("quote"), f"{what} card quote")
+    speaker = r.text(m.get("speaker"), f"{what} card speaker")
+    colours: dict[str, str] = {}
+    for name in _CARD_OPTIONAL:
+        value = r.text(m.get(name), f"{what} card {name}") if name in m else None
+        if value is None:
+            continue
+        if not _COLOUR.fullmatch(value):
+            r.error(m[name].line, f'{what} card {name} "{_short(value)}" is not a colour: write one like "#0B57D0"')
+            continue
+        colours[name] = value
+    if quote is None or speaker is None:
+        return None
+    return CardRef(quote, speaker, node.line, m["quote"].line, m["speaker"].line, MappingProxyType(colours))
+
+
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
 def _read_template_name(r: _Reader, node: Node | None, what: str) -> str | None:

@@ -30,7 +30,9 @@ from ..store import (
 from .actions import CLEAR_APPROVAL, approve_draft
 
 if TYPE_CHECKING:
+    from ..media import Encoded
     from ..plan.compose import Post
+    from ..plan.media import CardText
     from .facade import Service
 
 S = DraftState
@@ -70,7 +72,8 @@ def load(
     if mode not in MODES:
         raise LivetweetError(f'unknown mode "{mode}": use one of {", ".join(MODES)}')
     with deferred_interrupts():  # a Ctrl-C during a load rolls it back, never lost nor half-committed
-        report = check_schedule(schedule_path, read_media=reencode_file)  # each image re-encoded once, here
+        # each image re-encoded once, here, and each quote card drawn
+        report = check_schedule(schedule_path, read_media=reencode_file, draw_card=draw_card)
         if report.schedule is None or not report.ok:
             raise ScheduleError(report.problems)
         schedule = report.schedule
@@ -217,6 +220,14 @@ def load(
             interrupt_point()  # the last moment to stop: the transaction is not committed yet
     service.forget_accounts(event.id)
     return result
+
+
+def draw_card(text: CardText) -> Encoded:
+    """A slot's quote card drawn and re-encoded as any image is, ready to be kept and posted."""
+    from ..cards import draw
+    from ..media import reencode
+
+    return reencode(draw(text), "quote card")
 
 
 def _keep_media(store: Store, conn: Connection, post: Post) -> tuple[Attachment, ...]:
