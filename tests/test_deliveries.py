@@ -22,6 +22,7 @@ from livetweet.publishers.base import Publisher
 from livetweet.publishers.bluesky import BlueskyPublisher
 from livetweet.publishers.mastodon import MastodonPublisher
 from livetweet.service import TextRefused, compose_draft
+from livetweet.service.readmodels import alarms
 
 from .support.cli import cli
 from .support.events import MINI_SCHEDULE
@@ -288,3 +289,15 @@ def test_a_typed_line_goes_to_the_x_account_and_a_typed_reply_to_its_parents(net
     record = next(r for r in nets.bsky.posts() if r.uri == nets.world.store.get(reply.id).tweet_id)
     assert record.value["reply"]["parent"]["uri"] == hello_bsky.tweet_id
     assert any(t.text.startswith("The panel is starting now") for t in nets.world.x.posts())
+
+
+def test_a_slot_waiting_on_three_accounts_is_one_alarm_naming_them(tmp_path: Path) -> None:
+    nets = Networks(tmp_path, mode="approval")
+    try:
+        found = alarms(nets.world.service, "demo", HELLO_AT - timedelta(minutes=1))
+        assert [a.text for a in found if a.kind == "due"] == ["hello is due and not approved on x, bsky, masto"]
+        nets.world.service.approve(nets.delivery("hello", "x").id, "ana")
+        found = alarms(nets.world.service, "demo", HELLO_AT - timedelta(minutes=1))
+        assert [a.text for a in found if a.kind == "due"] == ["hello is due and not approved on bsky, masto"]
+    finally:
+        nets.close()

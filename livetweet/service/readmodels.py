@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..draft import Actor, Draft, DraftState, actions_for
+from ..draft import DEFAULT_ACCOUNT, Actor, Draft, DraftState, actions_for
 from ..store import shift_for
 
 if TYPE_CHECKING:
@@ -140,19 +140,34 @@ def alarms(service: Service, event_id: str, now: datetime) -> list[Alarm]:
     """What needs a person now: due soon and not approved, failed, missed, new messages."""
     store = service.store
     found: list[Alarm] = []
-    for d in store.drafts(event_id=event_id, states=[S.PENDING], due_before=now + SOON, open_after=now, limit=20):
-        found.append(Alarm("due", f"{d.slot} is due and not approved", f"/queue?show=approval#draft-{d.id}", d.at))
+    due: dict[str, list[Draft]] = {}  # a slot waiting on several accounts is one alarm, naming them
+    for d in store.drafts(event_id=event_id, states=[S.PENDING], due_before=now + SOON, open_after=now, limit=60):
+        due.setdefault(d.slot, []).append(d)
+    for slot, waiting in list(due.items())[:20]:
+        first = waiting[0]
+        where = ""
+        if len(waiting) > 1 or first.account != DEFAULT_ACCOUNT:
+            where = " on " + ", ".join(d.account for d in waiting)
+        link = f"/queue?show=approval#draft-{first.id}"
+        found.append(Alarm("due", f"{slot} is due and not approved{where}", link, first.at))
     for d in store.drafts(event_id=event_id, states=[S.FAILED], limit=20):
-        found.append(Alarm("failed", f"{d.slot} failed: {d.last_error or 'X refused it'}", _problem(d), d.at))
+        found.append(
+            Alarm("failed", f"{_named(d)} failed: {d.last_error or 'the network refused it'}", _problem(d), d.at)
+        )
     recently = now - timedelta(minutes=30)
     for d in store.drafts(event_id=event_id, states=[S.MISSED], open_after=recently, limit=20):
-        found.append(Alarm("missed", f"{d.slot} was missed: its time passed", _problem(d), d.at))
+        found.append(Alarm("missed", f"{_named(d)} was missed: its time passed", _problem(d), d.at))
     new = store.messages()
     if new:
         who = ", ".join(sorted({"@" + m.sender for m in new})[:3])
         word = "message" if len(new) == 1 else "messages"
         found.append(Alarm("dm", f"{len(new)} new direct {word} ({who})", "/inbox", new[-1].received_at))
     return found
+
+
+def _named(d: Draft) -> str:
+    """A delivery as an alarm names it: its slot, and its account when it is not the X account."""
+    return d.slot if d.account == DEFAULT_ACCOUNT else f"{d.slot} on {d.account}"
 
 
 def _problem(d: Draft) -> str:
