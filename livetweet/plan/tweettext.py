@@ -26,7 +26,7 @@ import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -656,12 +656,11 @@ class _Patterns:
         else:
             gtlds, cctlds = data.gtlds, data.cctlds
         patterns = _url_patterns(gtlds, cctlds)
-        self.url = re.compile(patterns["url"])
-        self.url_from_start = re.compile(patterns["url_from_start"])
-        self.ascii_domain = re.compile(patterns["ascii_domain"])
-        self.ascii_run = re.compile(patterns["ascii_run"])
+        # The full patterns (url, url_from_start, ascii_domain, ascii_run, url_hint) are compiled on
+        # first use: they are only the quick ones' fallback, and compiling them costs a process that
+        # checks a schedule 0.6 s.
+        self._full = patterns
         self.tco = re.compile(patterns["tco"])
-        self.url_hint = re.compile(patterns["hint"])
         # The same, but an ASCII TLD is any run of ASCII letters, looked up in `tlds` after.
         self.url_quick = re.compile(patterns["url_quick"])
         self.url_from_start_quick = re.compile(patterns["url_from_start_quick"])
@@ -683,6 +682,26 @@ class _Patterns:
         self.url_words: dict[str, list[tuple[str, int, int]]] = {}
         self.url_walks: dict[str, list[tuple[int, int]]] = {}
         self.latin_accent = re.compile(f"[{_LATIN_ACCENTS}]")
+
+    @cached_property
+    def url(self) -> re.Pattern[str]:
+        return re.compile(self._full["url"])
+
+    @cached_property
+    def url_from_start(self) -> re.Pattern[str]:
+        return re.compile(self._full["url_from_start"])
+
+    @cached_property
+    def ascii_domain(self) -> re.Pattern[str]:
+        return re.compile(self._full["ascii_domain"])
+
+    @cached_property
+    def ascii_run(self) -> re.Pattern[str]:
+        return re.compile(self._full["ascii_run"])
+
+    @cached_property
+    def url_hint(self) -> re.Pattern[str]:
+        return re.compile(self._full["hint"])
 
 
 _compiled: dict[TextData, _Patterns] = {}
