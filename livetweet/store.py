@@ -1938,81 +1938,61 @@ def _migrate_inbox_to_6(conn: Connection) -> None:
 
 def _rebuild_sqlite_inbox(engine: sa.Engine) -> None:
     """SQLite's half of schema 6's inbox: the table rebuilt with its account column and the unique key
-    (account, dm_id), by SQLite's twelve steps as the drafts are (`_rebuild_sqlite_drafts`)."""
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("PRAGMA foreign_keys = OFF")  # only outside a transaction
-        cursor.execute("BEGIN IMMEDIATE")
-        try:
-            columns = [str(r[1]) for r in cursor.execute("PRAGMA table_info(inbox)")]
-            ours = cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'livetweet_meta'")
-            if not columns or "account" in columns or ours.fetchone() is None:
-                cursor.execute("ROLLBACK")
-                return  # a new store, one done already (or by another process), or not livetweet's
-            kept = [c._copy() for c in inbox_table.columns if c.name in columns or c.name == "account"]
-            shapes = sa.MetaData()
-            sa.Table("drafts", shapes, sa.Column("id", sa.Integer, primary_key=True))  # what draft_id names
-            new_table = sa.Table(
-                "inbox_schema6", shapes, *kept, sa.UniqueConstraint("account", "dm_id", name="uq_inbox_account_dm_id")
-            )
-            cursor.execute(str(sa.schema.CreateTable(new_table).compile(dialect=engine.dialect)))
-            names = ", ".join(columns)
-            cursor.execute(f"INSERT INTO inbox_schema6 ({names}) SELECT {names} FROM inbox")
-            cursor.execute("DROP TABLE inbox")
-            cursor.execute("ALTER TABLE inbox_schema6 RENAME TO inbox")
-            for index in inbox_table.indexes:
-                cursor.execute(str(sa.schema.CreateIndex(index).compile(dialect=engine.dialect)))
-            broken = cursor.execute("PRAGMA foreign_key_check(inbox)").fetchall()
-            if broken:
-                raise StoreError(f"the inbox could not be moved to schema 6 ({len(broken)} broken references)")
-            cursor.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                cursor.execute("ROLLBACK")
-            raise
-        finally:
-            cursor.execute("PRAGMA foreign_keys = ON")
-    finally:
-        raw.close()
+    (account, dm_id)."""
+    unique = sa.UniqueConstraint("account", "dm_id", name="uq_inbox_account_dm_id")
+    _rebuild_sqlite_table(engine, inbox_table, ("account",), unique, ("drafts", sa.Integer))
 
 
 def _rebuild_sqlite_drafts(engine: sa.Engine) -> None:
     """SQLite's half of schema 6: the drafts table rebuilt with its account and key columns and the
-    wider unique key, as SQLite's documented way to change a constraint (foreign keys off, a new
-    table, the rows copied, the old one dropped, the new one renamed, the references checked)."""
+    wider unique key (event, slot, account)."""
+    unique = sa.UniqueConstraint("event_id", "slot", "account", name="uq_drafts_event_slot_account")
+    _rebuild_sqlite_table(engine, drafts_table, ("account", "post_key"), unique, ("events", sa.String(200)))
+
+
+def _rebuild_sqlite_table(
+    engine: sa.Engine,
+    table: sa.Table,
+    added: tuple[str, ...],
+    unique: sa.UniqueConstraint,
+    parent: tuple[str, Any],
+) -> None:
+    """A livetweet table rebuilt with the columns `added` and the unique key `unique`, by SQLite's
+    documented way to change a constraint (its "twelve steps"): foreign keys off, the new table under
+    another name, the rows copied, the old table dropped, the new one renamed into its place (the
+    other tables' references follow the name), its indexes made again, its references checked.
+
+    Run before the migration's transaction (foreign keys can only be turned off outside one); it
+    does nothing to a new store, to one done already (or by another process first), or to a
+    database that is not livetweet's (`_migrate` refuses that one). `parent` is the table and id
+    type the table's foreign key names, so that the new table can be described on its own."""
+    name = table.name
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute("PRAGMA foreign_keys = OFF")  # only outside a transaction
+        cursor.execute("PRAGMA foreign_keys = OFF")
         cursor.execute("BEGIN IMMEDIATE")
         try:
-            columns = [str(r[1]) for r in cursor.execute("PRAGMA table_info(drafts)")]
-            if not columns or "account" in columns:
+            columns = [str(r[1]) for r in cursor.execute(f"PRAGMA table_info({name})")]
+            ours = cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'livetweet_meta'")
+            if not columns or added[0] in columns or ours.fetchone() is None:
                 cursor.execute("ROLLBACK")
-                return  # a new store, or another process did it first
-            # SQLite's twelve steps: the new table under another name, the rows copied, the old table
-            # dropped, the new one renamed into its place (the other tables' references follow the name).
-            # Its columns as they are (a store migrating from schema 2 gains media afterwards), and schema 6's.
-            kept = [c._copy() for c in drafts_table.columns if c.name in columns or c.name in ("account", "post_key")]
+                return
+            # Its columns as they are (a store migrating from schema 2 gains media afterwards), and the added ones.
+            kept = [c._copy() for c in table.columns if c.name in columns or c.name in added]
             shapes = sa.MetaData()
-            sa.Table("events", shapes, sa.Column("id", sa.String(200), primary_key=True))  # what event_id names
-            new_table = sa.Table(
-                "drafts_schema6",
-                shapes,
-                *kept,
-                sa.UniqueConstraint("event_id", "slot", "account", name="uq_drafts_event_slot_account"),
-            )
+            sa.Table(parent[0], shapes, sa.Column("id", parent[1], primary_key=True))
+            new_table = sa.Table(f"{name}_schema6", shapes, *kept, unique)
             cursor.execute(str(sa.schema.CreateTable(new_table).compile(dialect=engine.dialect)))
             names = ", ".join(columns)
-            cursor.execute(f"INSERT INTO drafts_schema6 ({names}) SELECT {names} FROM drafts")
-            cursor.execute("DROP TABLE drafts")
-            cursor.execute("ALTER TABLE drafts_schema6 RENAME TO drafts")
-            for index in drafts_table.indexes:
+            cursor.execute(f"INSERT INTO {name}_schema6 ({names}) SELECT {names} FROM {name}")
+            cursor.execute(f"DROP TABLE {name}")
+            cursor.execute(f"ALTER TABLE {name}_schema6 RENAME TO {name}")
+            for index in table.indexes:
                 cursor.execute(str(sa.schema.CreateIndex(index).compile(dialect=engine.dialect)))
-            broken = cursor.execute("PRAGMA foreign_key_check").fetchall()
+            broken = cursor.execute("PRAGMA foreign_key_check").fetchall()  # its references, and those to it
             if broken:
-                raise StoreError(f"the drafts could not be moved to schema 6 ({len(broken)} broken references)")
+                raise StoreError(f"the {name} table could not be moved to schema 6 ({len(broken)} broken references)")
             cursor.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):

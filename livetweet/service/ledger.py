@@ -107,13 +107,14 @@ class Ledger:
                     state = parent.state.value if parent else "gone"
                     raise NotDue(f"draft {draft.id} waits for {draft.reply_to} to be posted (it is {state})")
                 parent_tweet = parent.tweet_id
-            held = self._over_budget(conn, draft, now)
+            event = self.store.event(draft.event_id, conn)  # read once: the budget and the key need it
+            held = self._over_budget(conn, draft, now, event)
             if held is not None:
                 self._held[draft.id] = held
                 raise NotDue(f"draft {draft.id} waits for {held}")
             self._held.pop(draft.id, None)
             changes: dict[str, Any] = {"claimed_at": now, "attempts": draft.attempts + 1, "claim_epoch": self.run.epoch}
-            key = self._delivery_key(conn, draft)
+            key = self._delivery_key(event, draft)
             if key != draft.post_key:
                 changes["post_key"] = key
             claimed = self.store.transition(
@@ -216,19 +217,13 @@ class Ledger:
 
     # --- idempotency keys ----------------------------------------------------------------
 
-    def network_of(self, conn: Connection, draft: Draft) -> str:
-        """The network of the account a delivery posts to (X for an account the event no longer lists)."""
-        event = self.store.event(draft.event_id, conn)
-        for account in event_accounts(event) if event is not None else []:
-            if account.id == draft.account:
-                return account.network
-        return "x"
-
-    def _delivery_key(self, conn: Connection, draft: Draft) -> str | None:
+    def _delivery_key(self, event: dict[str, Any] | None, draft: Draft) -> str | None:
         """The key that makes a retry of this delivery the same post: on Bluesky a record key (a TID)
         chosen at the first claim and kept; on Mastodon an Idempotency-Key derived from the event,
-        slot, revision, account and draft (a new revision is a new post); X has none."""
-        network = self.network_of(conn, draft)
+        slot, revision, account and draft (a new revision is a new post); X has none (nor an account
+        the event no longer lists)."""
+        accounts = event_accounts(event) if event is not None else []
+        network = next((a.network for a in accounts if a.id == draft.account), "x")
         if network == "bluesky":
             if draft.post_key is not None:
                 return draft.post_key
@@ -242,10 +237,9 @@ class Ledger:
 
     # --- the budget -------------------------------------------------------------------
 
-    def _over_budget(self, conn: Connection, draft: Draft, now: datetime) -> str | None:
+    def _over_budget(self, conn: Connection, draft: Draft, now: datetime, event: dict[str, Any] | None) -> str | None:
         """Why X's spend today would pass the event's budget with this post (None: it would not, or a
         person sent it with post-now). Read in the claim's transaction, so claims in flight count."""
-        event = self.store.event(draft.event_id, conn)
         budget = self._budget(event) if event is not None else None
         if event is None or budget is None:
             return None
