@@ -19,7 +19,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,6 +39,7 @@ from .publishers.base import (
     Refused,
     RetryLater,
     Uploaded,
+    UploadOutcome,
 )
 from .service import Service
 from .service.ledger import Claim, Ledger, NotDue, Run
@@ -208,8 +209,11 @@ class Dispatcher:
         self.settle_seconds = 0.0
 
     def publisher_for(self, draft: Draft) -> Publisher:
-        """The publisher of the account a delivery posts to."""
-        return self.publishers.get(draft.account, self.publisher) if self.publishers else self.publisher
+        """The publisher of the account a delivery posts to; one this run has none for (an account a
+        reload added) refuses, never another account's publisher."""
+        if not self.publishers:
+            return self.publisher
+        return self.publishers.get(draft.account) or _NoPublisher(draft.account)
 
     @property
     def lost(self) -> str | None:
@@ -593,6 +597,29 @@ class Dispatcher:
 
     def _hm(self, when: datetime) -> str:
         return when.astimezone(self.service.zone(self.event_id)).strftime("%H:%M:%S %Z")
+
+
+class _NoPublisher(Publisher):
+    """An account the run was started without: its deliveries fail with what to do, and go nowhere else."""
+
+    def __init__(self, account: str) -> None:
+        self.name = f'account "{account}"'
+        self._why = (
+            f'this run has no connection to account "{account}" (it was added to the schedule after the run '
+            "started): stop the run and start it again to post to it"
+        )
+
+    def post(
+        self, text: str, in_reply_to: str | None = None, media_ids: Sequence[str] = (), key: str | None = None,
+        lang: str | None = None,
+    ) -> Outcome:  # fmt: skip
+        return Refused(self._why)
+
+    def upload(self, data: bytes, kind: str, alt: str) -> UploadOutcome:
+        return Refused(self._why)
+
+    def find_post(self, text: str, since: datetime, key: str | None = None) -> str | None:
+        raise PublisherError(self._why)
 
 
 class _SkipsAreExpected(logging.Filter):

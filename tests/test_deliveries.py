@@ -301,3 +301,13 @@ def test_a_slot_waiting_on_three_accounts_is_one_alarm_naming_them(tmp_path: Pat
         assert [a.text for a in found if a.kind == "due"] == ["hello is due and not approved on bsky, masto"]
     finally:
         nets.close()
+
+
+def test_a_delivery_to_an_account_the_run_has_no_connection_to_fails_and_goes_nowhere_else(nets: Networks) -> None:
+    """A reload may add an account while a run posts: its deliveries must not fall back on X's publisher."""
+    nets.dispatcher.publishers = {k: v for k, v in nets.publishers.items() if k != "masto"}
+    nets.at(HELLO_AT)
+    refused = nets.delivery("hello", "masto")
+    assert refused.state == S.FAILED and 'no connection to account "masto"' in (refused.last_error or "")
+    assert [t.text for t in nets.world.x.posts()] == [nets.delivery("hello", "x").text]  # once, on X
+    assert nets.masto.statuses() == [] and nets.delivery("hello", "bsky").state == S.POSTED
