@@ -50,7 +50,7 @@ def serve(db: str, port: int, ready: object, password_hash: str | None = None) -
     from livetweet.store import Store
 
     service = Service(Store(db))
-    event_id = service.store.events()[0]["id"]
+    event_id = service.store.events()[0].id
     auth = ConsoleAuth(password_hash=password_hash) if password_hash else ConsoleAuth(PASSWORD)
     app = create_app(ConsoleContext(service, event_id, "approval", auth))
     ConsoleServer(app, "127.0.0.1", port).start()

@@ -585,7 +585,7 @@ class Dispatcher:
         """Every draft is final and the event is over: one count query."""
         if self._ends_at is None:
             event = self.store.event(self.event_id)
-            self._ends_at = event["ends_at"] if event else datetime.min.replace(tzinfo=UTC)
+            self._ends_at = event.ends_at if event else datetime.min.replace(tzinfo=UTC)
         open_drafts, latest = self.store.progress(self.event_id)
         if open_drafts:
             return False

@@ -343,7 +343,7 @@ class LiveRun:
         assert self.keeper is not None
         service, plan = self.service, self.plan
         if not load and service.store.event(self.event.id) is None and service.store.events():
-            others = ", ".join(str(e["id"]) for e in service.store.events())
+            others = ", ".join(e.id for e in service.store.events())
             raise LivetweetError(
                 f"this machine's schedule is event {self.event.id}, but the store holds {others}: a standby takes "
                 "over with the leader's schedule (copy it here and start again)"

@@ -356,12 +356,11 @@ class EventAccount:
     lang: str = "en"  # the language its posts are in (rows stored before languages have none: English)
 
 
-def event_accounts(event: dict[str, Any]) -> list[EventAccount]:
+def event_accounts(event: EventRow) -> list[EventAccount]:
     """An event row's accounts; one loaded before schedules listed them has its X account alone."""
-    raw = event.get("accounts")
-    if not raw:
-        return [EventAccount(DEFAULT_ACCOUNT, "x", str(event.get("account") or ""))]
-    return [EventAccount(**item) for item in json.loads(str(raw))]
+    if not event.accounts:
+        return [EventAccount(DEFAULT_ACCOUNT, "x", event.account)]
+    return [EventAccount(**item) for item in json.loads(event.accounts)]
 
 
 def accounts_json(accounts: list[EventAccount]) -> str:
@@ -397,6 +396,16 @@ class SegmentRow:
     planned_end: datetime
     hashtags: tuple[str, ...]  # what its posts must carry
     position: int
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Who stopped posting, when and why (kind: operator, or credentials when X refused ours)."""
+
+    by: str
+    at: str  # ISO 8601, as it was written
+    reason: str = ""
+    kind: str = "operator"
 
 
 @dataclass(frozen=True)
@@ -565,6 +574,12 @@ def _row_to_unfetched(row: sa.RowMapping) -> UnfetchedMedia:
         url=row["url"], sender=row["sender"], reason=row["reason"], state=row["state"], tries=row["tries"],
         next_try_at=row["next_try_at"], account=row["account"],
     )  # fmt: skip
+
+
+def _segment(row: Any) -> SegmentRow:
+    """A segments row with its hashtags read back from their JSON list."""
+    hashtags = tuple(json.loads(row["hashtags"]))
+    return SegmentRow(row["id"], row["title"], row["planned_start"], row["planned_end"], hashtags, row["position"])
 
 
 def _unfetched_row(u: UnfetchedMedia) -> dict[str, Any]:
@@ -854,23 +869,26 @@ class Store:
         )
         return [(r[0], r[1]) for r in conn.execute(q)]
 
-    def segments(self, event_id: str, conn: Connection | None = None) -> list[dict[str, Any]]:
+    def segments(self, event_id: str, conn: Connection | None = None) -> list[SegmentRow]:
+        """The event's segments in the schedule's order, each with the hashtags its posts carry."""
         if conn is None:
             with self.engine.connect() as c:
                 return self.segments(event_id, c)
         q = sa.select(segments_table).where(segments_table.c.event_id == event_id).order_by("position")
-        return [dict(r) for r in conn.execute(q).mappings()]
+        return [_segment(r) for r in conn.execute(q).mappings()]
 
-    def event(self, event_id: str, conn: Connection | None = None) -> dict[str, Any] | None:
+    def event(self, event_id: str, conn: Connection | None = None) -> EventRow | None:
+        """The event as loaded; None when no schedule with this id was loaded here."""
         if conn is None:
             with self.engine.connect() as c:
                 return self.event(event_id, c)
         row = conn.execute(sa.select(events_table).where(events_table.c.id == event_id)).mappings().first()
-        return dict(row) if row else None
+        return EventRow(**row) if row else None
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> list[EventRow]:
+        """Every event this store holds, earliest first."""
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(sa.select(events_table).order_by("starts_at")).mappings()]
+            return [EventRow(**r) for r in conn.execute(sa.select(events_table).order_by("starts_at")).mappings()]
 
     # --- writing ---------------------------------------------------------------
 
@@ -1130,7 +1148,7 @@ class Store:
         ).first()
         return (str(row[0]), str(row[1])) if row else ("schedule", "load")
 
-    def paused(self, conn: Connection | None = None, lock: bool = False) -> dict[str, Any] | None:
+    def paused(self, conn: Connection | None = None, lock: bool = False) -> Pause | None:
         """Who paused posting, when and why; None when posting runs. `lock` holds the row."""
         if conn is None:
             with self.engine.connect() as c:
@@ -1139,13 +1157,22 @@ class Store:
         if lock and not self.is_sqlite:
             q = q.with_for_update()
         value = conn.execute(q).scalar()
-        return json.loads(value) if value else None
+        if not value:
+            return None
+        kept = json.loads(value)
+        return Pause(
+            str(kept["by"]),
+            str(kept.get("at") or ""),
+            str(kept.get("reason") or ""),
+            str(kept.get("kind") or "operator"),
+        )
 
-    def set_paused(self, conn: Connection, value: dict[str, Any] | None) -> None:
+    def set_paused(self, conn: Connection, value: Pause | None) -> None:
+        """Pause posting (a Pause) or let it run again (None), inside the caller's transaction."""
         conn.execute(
             settings_table.update()
             .where(settings_table.c.key == PAUSED_KEY)
-            .values(value=json.dumps(value) if value else "", as_of="")
+            .values(value=json.dumps(asdict(value)) if value else "", as_of="")
         )
 
     # --- planning: events, segments, new drafts, shifts -------------------------------

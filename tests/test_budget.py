@@ -185,8 +185,8 @@ def test_a_post_that_would_pass_the_budget_waits_and_is_missed_with_the_reason(w
 def test_the_budget_is_kept_in_the_store_at_load(world: World, tmp_path: Path) -> None:
     """A standby's copy of the schedule may sit elsewhere: the run holds to the budget the store kept."""
     event = world.store.event("demo")
-    assert event is not None and event["x_usd_per_day"] == 0.10
-    Path(str(event["schedule_path"])).rename(tmp_path / "moved-away.yaml")
+    assert event is not None and event.x_usd_per_day == 0.10
+    Path(event.schedule_path).rename(tmp_path / "moved-away.yaml")
     world.at(HELLO_AT).at(Q1_AT)
     assert world.texts() == ["Welcome to Demo event!\n\n#GCM"]
     assert world.draft("q1").state == S.APPROVED  # still held back: the budget came from the store

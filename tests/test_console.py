@@ -153,7 +153,7 @@ def test_the_counter_agrees_with_parse_tweet_on_every_conformance_case(console: 
     area = page.locator("textarea[name=text]")  # type: ignore[attr-defined]
     counter = page.locator("#compose-counter")  # type: ignore[attr-defined]
     store = Store(f"sqlite:///{console.db}", create=False)
-    wanted = json.loads(store.segments(store.events()[0]["id"])[0]["hashtags"])  # before the event: the first's
+    wanted = list(store.segments(store.events()[0].id)[0].hashtags)  # before the event: the first's
     store.close()
     for case in cases:
         area.evaluate(

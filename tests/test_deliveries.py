@@ -202,7 +202,7 @@ def test_approve_on_all_accounts_approves_each_delivery_and_says_which(tmp_path:
 def test_a_reload_that_drops_an_account_from_a_slot_withdraws_that_delivery_alone(tmp_path: Path) -> None:
     nets = Networks(tmp_path, mode="approval")
     try:
-        schedule = Path(str(nets.world.store.event("demo")["schedule_path"]))  # type: ignore[index]
+        schedule = Path(nets.world.store.event("demo").schedule_path)  # type: ignore[union-attr]
         text = schedule.read_text().replace(
             "    at: opening.start + 1m\n", "    at: opening.start + 1m\n    accounts: [x]\n"
         )
@@ -237,7 +237,7 @@ def test_a_reply_x_refuses_under_its_reply_rule_fails_with_why_and_goes_out_stan
 def test_a_network_may_have_its_own_template_or_read_the_network_variable(tmp_path: Path) -> None:
     nets = Networks(tmp_path, mode="approval")
     try:
-        schedule = Path(str(nets.world.store.event("demo")["schedule_path"]))  # type: ignore[index]
+        schedule = Path(nets.world.store.event("demo").schedule_path)  # type: ignore[union-attr]
         templates = schedule.parent.parent / "templates"
         (templates / "hello.bluesky.j2").write_text("Hello Bluesky, this is {{ event.title }}!\n")
         (templates / "question.j2").write_text("{% if network == 'mastodon' %}Toot: {% endif %}{{ segment.title }}.\n")

@@ -149,7 +149,7 @@ def test_401_halts_posting_until_resume(world: World) -> None:
     world.x.inject_fault("401")
     world.at(HELLO_AT).at(Q1_AT)
     assert world.draft("q1").state == S.APPROVED  # not claimed: posting is paused
-    assert world.service.paused()["by"] == "dispatcher"  # type: ignore[index]
+    assert world.service.paused().by == "dispatcher"  # type: ignore[union-attr]
     world.service.resume("alice", verify=world.publisher.check)
     world.at(Q1_AT + timedelta(seconds=1))
     assert world.texts() == ["Now: Question 1.\n\n#GCM #Pathways"]

@@ -273,7 +273,7 @@ def test_a_401_pauses_keeps_the_draft_approved_and_resume_checks_the_credentials
     world.at(HELLO_AT)
     hello = world.draft("hello")
     assert hello.state == S.APPROVED and "401" in (hello.last_error or "")
-    assert world.service.paused()["kind"] == "credentials"  # type: ignore[index]
+    assert world.service.paused().kind == "credentials"  # type: ignore[union-attr]
     with pytest.raises(LiveControlError, match="checks them against X first"):
         world.service.resume("alice")  # no check given: refused
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from livetweet.plan.schedule import load_schedule
 from livetweet.publishers.base import Publisher
 from livetweet.publishers.bluesky import BlueskyPublisher
 from livetweet.publishers.mastodon import MastodonPublisher
-from livetweet.store import event_accounts
+from livetweet.store import EventRow, event_accounts
 
 from .support.cli import cli
 from .support.events import MINI_SCHEDULE, write_event
@@ -73,6 +73,12 @@ TOKEN = "test-mastodon-token"
 def in_event_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Messages name files as the officer would type them: from the event's folder."""
     monkeypatch.chdir(tmp_path)
+
+
+def must(event: EventRow | None) -> EventRow:
+    """The event the test loaded (its absence is the test's failure)."""
+    assert event is not None, "the event is not in the store"
+    return event
 
 
 def event(tmp_path: Path, schedule: str = SCHEDULE, templates: dict[str, str] = TEMPLATES) -> Path:
@@ -224,7 +230,9 @@ def test_preview_shows_each_deliverys_language(tmp_path: Path) -> None:
 
 
 def test_old_stored_accounts_without_a_language_are_english() -> None:
-    row = {"accounts": json.dumps([{"id": "x", "network": "x", "handle": "@demo", "max_chars": None}])}
+    at = datetime(2020, 11, 12, 12, 30, tzinfo=UTC)
+    accounts = json.dumps([{"id": "x", "network": "x", "handle": "@demo", "max_chars": None}])
+    row = EventRow("demo", "Demo", "@demo", "UTC", "demo.yaml", "approval", at, at, None, None, at, None, accounts)
     assert [a.lang for a in event_accounts(row)] == ["en"]
 
 
@@ -290,7 +298,7 @@ def test_load_makes_each_delivery_in_its_accounts_language(langs: Languages) -> 
     )
     french = langs.world.store.draft_by_slot(None, "demo", "q1", "masto-fr")
     assert french is not None and french.wanted_hashtags == ("#PacteMondial", "#VoiesRegulieres")
-    stored = {a.id: a.lang for a in event_accounts(langs.world.store.event("demo") or {})}
+    stored = {a.id: a.lang for a in event_accounts(must(langs.world.store.event("demo")))}
     assert stored == {"x": "en", "bsky": "en", "bsky-fr": "fr", "masto-fr": "fr"}
 
 
@@ -312,7 +320,7 @@ def test_bluesky_and_mastodon_posts_carry_their_language(langs: Languages) -> No
 
 
 def test_a_reload_that_drops_a_language_from_a_slot_withdraws_those_deliveries(langs: Languages) -> None:
-    schedule = Path(str((langs.world.store.event("demo") or {})["schedule_path"]))
+    schedule = Path(must(langs.world.store.event("demo")).schedule_path)
     schedule.write_text(schedule.read_text().replace("    at: opening.start + 1m\n",
                                                      "    at: opening.start + 1m\n    lang: [en]\n"))  # fmt: skip
     report = langs.world.service.load(schedule)

@@ -157,7 +157,7 @@ class FromStore:
         store = Store(f"sqlite:///{db}", create=False)
         try:
             event = store.events()[0]
-            self.event_id = event["id"]
+            self.event_id = event.id
             self.drafts = [d for d in store.drafts(event_id=self.event_id) if d.state.value != "withdrawn"]
             self.audit = store.audit()
             self.revisions = {
@@ -288,9 +288,9 @@ def test_shifts_and_cues_are_listed_with_the_posts_they_moved(page: Any, store: 
 def test_hashtag_coverage_is_counted_per_segment(page: Any, store: FromStore) -> None:
     posted = store.state("posted")
     for segment in store.segments:
-        gone = [d for d in posted if d.segment == segment["id"]]
-        for tag in json.loads(segment["hashtags"]):
-            cell = page.query_selector(f'span[data-segment="{segment["id"]}"][data-hashtag="{tag}"]')
+        gone = [d for d in posted if d.segment == segment.id]
+        for tag in segment.hashtags:
+            cell = page.query_selector(f'span[data-segment="{segment.id}"][data-hashtag="{tag}"]')
             carried = sum(1 for d in gone if tag.lower() in {t.lower() for t in d.hashtags})
             assert (int(cell.get_attribute("data-carried")), int(cell.get_attribute("data-posted"))) == (
                 carried, len(gone),

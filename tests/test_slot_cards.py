@@ -76,7 +76,7 @@ def test_a_slot_card_is_drawn_at_load_and_posted_once_with_its_alt_text(tmp_path
         assert tweet.text == world.draft("hello").text and len(tweet.media_ids) == 1
         uploaded = world.x.state.media[tweet.media_ids[0]]
         assert uploaded.alt == card.alt and uploaded.attached_to == [tweet.id]
-        world.service.load(Path(str(world.store.event("demo")["schedule_path"])))  # type: ignore[index]
+        world.service.load(Path(world.store.event("demo").schedule_path))  # type: ignore[union-attr]
         assert world.draft("hello").media == (card,)  # drawn again the same: nothing changed
     finally:
         world.close()

@@ -123,7 +123,7 @@ def test_auto_mode_approves_new_drafts_as_auto(service: Service, schedule: Path)
     service.load(schedule, mode="auto")
     drafts = service.queue()
     assert {(d.state, d.approved_by, d.approved_revision) for d in drafts} == {(S.APPROVED, "auto", 1)}
-    assert service.store.event(drafts[0].event_id)["mode"] == "auto"  # type: ignore[index]
+    assert service.store.event(drafts[0].event_id).mode == "auto"  # type: ignore[union-attr]
 
 
 # --- the state machine -------------------------------------------------------------

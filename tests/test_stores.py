@@ -85,14 +85,14 @@ def test_run_with_the_rehearsal_store_must_be_a_rehearsal(folder: Path) -> None:
 
 
 def test_resuming_a_rehearsals_store_never_checks_real_credentials(tmp_path: Path) -> None:
-    from livetweet.store import Store
+    from livetweet.store import Pause, Store
 
     write_event(tmp_path)
     url = "sqlite:///livetweet-rehearsal.db"
     assert cli("--db", url, "load", "schedules/demo.yaml", cwd=tmp_path).returncode == 0
     store = Store(f"sqlite:///{tmp_path / 'livetweet-rehearsal.db'}")
     with store.begin() as conn:
-        store.set_paused(conn, {"by": "dispatcher", "at": "", "reason": "401", "kind": "credentials"})
+        store.set_paused(conn, Pause("dispatcher", "", "401", "credentials"))
     store.close()
     env = {"X_API_KEY": "REAL", "X_API_KEY_SECRET": "REAL", "X_ACCESS_TOKEN": "REAL", "X_ACCESS_TOKEN_SECRET": "REAL"}
     # A process of its own: the credentials are in the environment it starts with.

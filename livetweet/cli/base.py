@@ -118,7 +118,7 @@ class AppContext:
 
 def event_zone(service: Service) -> ZoneInfo:
     events = service.store.events()
-    return ZoneInfo(events[0]["timezone"]) if events else ZoneInfo("UTC")
+    return ZoneInfo(events[0].timezone) if events else ZoneInfo("UTC")
 
 
 MAX_ID = 2**62  # ids past this are not ids (SQLite's integers end at 2**63)
@@ -265,12 +265,12 @@ def event_time(app: AppContext, text: str, event_id: str | None) -> datetime:
     event_id = app.service.resolve_event(event_id)
     event = app.service.store.event(event_id)
     assert event is not None
-    zone = ZoneInfo(event["timezone"])
+    zone = ZoneInfo(event.timezone)
     try:
         clock = parse_clock_time(text)
     except BadValue as exc:
         raise click.BadParameter(f'"{text[:40]}" {exc}', param_hint="--at") from exc
-    return datetime.combine(event["starts_at"].astimezone(zone).date(), clock, tzinfo=zone)
+    return datetime.combine(event.starts_at.astimezone(zone).date(), clock, tzinfo=zone)
 
 
 media_options = [

@@ -286,7 +286,7 @@ def _event_schedule(app: AppContext, event: str | None) -> Path:
     event_id = service.resolve_event(event)
     found = service.store.event(event_id)
     assert found is not None
-    path = Path(found["schedule_path"])
+    path = Path(found.schedule_path)
     if not path.is_file():
         raise LivetweetError(f'the schedule of event "{event_id}" ({path}) is no longer there: name it with --event')
     return path

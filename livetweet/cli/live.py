@@ -196,7 +196,7 @@ def resume(app: AppContext, as_name: str | None) -> None:
     """Go on posting after a pause (after X refused the credentials: checks them against X first)."""
     by = who(as_name)
     lifted = app.service.resume(by, verify=lambda: _check_credentials(app))
-    after = " (X accepts the credentials again)" if lifted.get("kind") == "credentials" else ""
+    after = " (X accepts the credentials again)" if lifted.kind == "credentials" else ""
     click.echo(f"Posting resumed (by {by}){after}.")
 
 

@@ -476,7 +476,7 @@ class Screen:
             wait = max((due - self.service.clock.now()).total_seconds(), 0)
             line = f"Next: {draft.slot} (draft {draft.id}) at {hm(due, self.zone)}, in {_countdown(wait)}"
             if paused:
-                line += f" - posting is PAUSED by {paused['by']}"
+                line += f" - posting is PAUSED by {paused.by}"
             if self.tty:
                 click.echo("\r\x1b[2K" + line, nl=False)
                 self._status_shown = True

@@ -60,7 +60,7 @@ def report(
     _note("reading the store...")
     data = read_report_data(service.store, event)
     read = _read_metrics(app, service, data, PRICES, yes) if metrics else None
-    figures = compute_report(data, PRICES, read, objectives_of(data.event["schedule_path"]))
+    figures = compute_report(data, PRICES, read, objectives_of(data.event.schedule_path))
     from .. import report as render
 
     if chosen == "json":

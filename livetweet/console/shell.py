@@ -26,6 +26,7 @@ from ..draft import Actor, Draft, DraftState, actions_for
 from ..errors import LivetweetError
 from ..inbox import clean_text
 from ..service import InboxService, Service, readmodels, segment_started
+from ..store import SegmentRow
 from . import display
 from .auth import SESSION_COOKIE, ConsoleAuth, Session
 from .guard import BODY_LIMIT, body_limit, same
@@ -186,7 +187,7 @@ class Shell:
         network = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}.get(account.network, account.network)
         return f"{network} {account.handle}"
 
-    def running_segment(self, now: datetime) -> dict[str, Any] | None:
+    def running_segment(self, now: datetime) -> SegmentRow | None:
         """The segment running now, by the service's rule (None before the first starts)."""
         return segment_started(self.ctx.service, self.ctx.event_id, now)
 

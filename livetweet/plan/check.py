@@ -238,28 +238,28 @@ def stored_event_problems(schedule: Schedule, store: Store) -> list[Problem]:
     line = event.id_line or event.line
     problems = []
     for stored in store.events():
-        if stored["id"] == event.id:
+        if stored.id == event.id:
             continue
-        states = store.count_by_state(stored["id"])
+        states = store.count_by_state(stored.id)
         drafts, posted = sum(states.values()), states.get("posted", 0)
-        held = f'event "{stored["id"]}" ({drafts} drafts, {posted} posted)'
-        if stored["schedule_path"] == path:
+        held = f'event "{stored.id}" ({drafts} drafts, {posted} posted)'
+        if stored.schedule_path == path:
             problems.append(
                 Problem(
                     schedule.display_name,
                     line,
                     f'event id "{event.id}" is new to the store {store.display}, which holds {held} from this file: '
-                    f'loading would plan every post a second time; put back "id: {stored["id"]}", or load the '
+                    f'loading would plan every post a second time; put back "id: {stored.id}", or load the '
                     "renamed event into a new store with --db",
                 )
             )
-        elif stored["starts_at"] == start and str(stored["account"]).lower() == event.account.lower():
+        elif stored.starts_at == start and stored.account.lower() == event.account.lower():
             problems.append(
                 Problem(
                     schedule.display_name,
                     line,
                     f"the store {store.display} also holds {held} for {event.account} at the same start, from "
-                    f"{stored['schedule_path']}: if it is this event under another id, loading plans every post "
+                    f"{stored.schedule_path}: if it is this event under another id, loading plans every post "
                     "a second time",
                     "warning",
                 )

@@ -6,7 +6,6 @@ rules a template's output obeys, and is audited like every other draft.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +13,7 @@ from ..clock import show_time
 from ..draft import DEFAULT_ACCOUNT, Attachment, Draft, DraftState, UnknownDraft
 from ..errors import EventError
 from ..inbox import clean_text
-from ..store import Connection, NewDraft, shift_for
+from ..store import Connection, NewDraft, SegmentRow, shift_for
 from .actions import COMPOSED_NOW, HOLD, approve_draft
 from .texts import check_media, check_text
 
@@ -27,15 +26,15 @@ PAST_TOLERANCE = timedelta(seconds=1)  # a time typed as "now" is not refused fo
 REPLY_TARGETS = frozenset({DraftState.POSTED, DraftState.POSTING, DraftState.APPROVED, DraftState.PENDING})
 
 
-def segment_started(service: Service, event_id: str, when: datetime) -> dict[str, Any] | None:
+def segment_started(service: Service, event_id: str, when: datetime) -> SegmentRow | None:
     """The segment running at `when` (shifts applied); None before the first one starts."""
     segments = service.store.segments(event_id)
     shifts = service.store.shifts(event_id)
-    started = [s for s in segments if s["planned_start"] + shift_for(shifts, s["planned_start"]) <= when]
+    started = [s for s in segments if s.planned_start + shift_for(shifts, s.planned_start) <= when]
     return started[-1] if started else None
 
 
-def running_segment(service: Service, event_id: str, when: datetime) -> dict[str, Any]:
+def running_segment(service: Service, event_id: str, when: datetime) -> SegmentRow:
     """The segment whose hashtags a post at `when` carries: the running one, or the first before the event."""
     segments = service.store.segments(event_id)
     if not segments:
@@ -53,7 +52,7 @@ def as_posted(service: Service, text: str, draft_id: int | None = None, event_id
     if draft_id is not None:
         return tag_text(text, list(service.store.get(draft_id).wanted_hashtags))
     event_id = service.resolve_event(event_id)
-    return tag_text(text, json.loads(running_segment(service, event_id, service.clock.now())["hashtags"]))
+    return tag_text(text, list(running_segment(service, event_id, service.clock.now()).hashtags))
 
 
 def compose_draft(
@@ -96,7 +95,7 @@ def compose_draft(
     if parent is not None and parent.state != DraftState.POSTED and parent.at > when:
         when = parent.at  # a reply never goes before the post it answers
     segment = running_segment(service, event_id, when)
-    wanted = json.loads(segment["hashtags"])
+    wanted = list(segment.hashtags)
     store = service.store
     with store.begin() as conn:
         count = store.count_by_source(conn, "compose")
@@ -113,7 +112,7 @@ def compose_draft(
             conn,
             event_id=event_id,
             slot=f"compose-{count + 1}",
-            segment=segment["id"],
+            segment=segment.id,
             source="compose",
             template="",
             tagged=tagged,

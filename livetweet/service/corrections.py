@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ..clock import show_time as _hm
 from ..draft import Actor, Draft, DraftState
 from ..errors import EventError, LiveControlError
 from ..publishers.base import PublisherError
-from ..store import Connection, shift_for
+from ..store import Connection, EventRow, Pause, SegmentRow, shift_for
 
 if TYPE_CHECKING:
     from .facade import Service
@@ -108,12 +108,12 @@ def _plan_shift(
     start: datetime | None = None
     position = 0
     if from_segment is not None:
-        by_id = {s["id"]: s for s in segments}
+        by_id = {s.id: s for s in segments}
         if from_segment not in by_id:
             known = ", ".join(by_id) or "none"
             raise EventError(f'there is no segment "{from_segment}" (segments: {known})')
-        start = by_id[from_segment]["planned_start"]
-        position = by_id[from_segment]["position"]
+        start = by_id[from_segment].planned_start
+        position = by_id[from_segment].position
     drafts = store.drafts(event_id=event_id, conn=conn)
     # A draft whose window has closed stays closed: only a person's post-now reopens it.
     movable = [
@@ -126,8 +126,8 @@ def _plan_shift(
 
 
 def _check_shift(
-    event: dict[str, Any],
-    segments: list[dict[str, Any]],
+    event: EventRow,
+    segments: list[SegmentRow],
     shifts: list[tuple[datetime | None, int]],
     drafts: list[Draft],
     movable: list[Draft],
@@ -139,16 +139,16 @@ def _check_shift(
     """Refuse a shift or cue that would make nonsense of the event's timeline."""
     from ..plan.values import format_duration
 
-    zone = ZoneInfo(event["timezone"])
-    length = event["ends_at"] - event["starts_at"]
+    zone = ZoneInfo(event.timezone)
+    length = event.ends_at - event.starts_at
     what = "cue" if from_segment and delta else "shift"
     if abs(delta) > length:
         raise LiveControlError(
             f"a {what} of {format_duration(delta)} is more than the event lasts ({format_duration(length)}): "
             "nothing was moved; check the segment and the time"
         )
-    span_start = event["posts_from"] or event["starts_at"] - POSTING_MARGIN
-    span_end = event["posts_until"] or event["ends_at"]
+    span_start = event.posts_from or event.starts_at - POSTING_MARGIN
+    span_end = event.posts_until or event.ends_at
     for d in movable:
         new_at = d.at + delta
         if not span_start <= new_at <= span_end:
@@ -159,15 +159,15 @@ def _check_shift(
             )
     if start is None or position == 0:
         return
-    previous = next(s for s in segments if s["position"] == position - 1)
-    previous_start = previous["planned_start"] + shift_for(shifts, previous["planned_start"])
+    previous = next(s for s in segments if s.position == position - 1)
+    previous_start = previous.planned_start + shift_for(shifts, previous.planned_start)
     this_start = start + shift_for(shifts, start) + delta
     if this_start < previous_start:
         raise LiveControlError(
-            f"segment {from_segment} would start at {_hm(this_start, zone)}, before segment {previous['id']} "
+            f"segment {from_segment} would start at {_hm(this_start, zone)}, before segment {previous.id} "
             f"({_hm(previous_start, zone)}) that comes before it: nothing was moved"
         )
-    earlier_ids = {s["id"] for s in segments if s["position"] < position}
+    earlier_ids = {s.id for s in segments if s.position < position}
     out = [d for d in drafts if d.state in (S.POSTED, S.POSTING) and d.segment in earlier_ids]
     if out and movable:
         last_out = max(out, key=lambda d: d.posted_at or d.at)
@@ -211,29 +211,29 @@ def _cue_delta(service: Service, segment_id: str, event_id: str) -> timedelta:
             f"no `livetweet run` is posting from {store.display}, so there is no event clock to say "
             "when the segment started: cue while the run is live, or move posts with `livetweet shift`"
         )
-    segments = {s["id"]: s for s in store.segments(event_id)}
+    segments = {s.id: s for s in store.segments(event_id)}
     if segment_id not in segments:
         raise EventError(f'there is no segment "{segment_id}" (segments: {", ".join(segments) or "none"})')
-    planned = segments[segment_id]["planned_start"]
+    planned = segments[segment_id].planned_start
     expected = planned + shift_for(store.shifts(event_id), planned)
     return timedelta(seconds=round((service.clock.now() - expected).total_seconds()))
 
 
-def pause(service: Service, by: str, reason: str | None = None) -> dict[str, Any]:
+def pause(service: Service, by: str, reason: str | None = None) -> Pause:
     """Stop everything not yet claimed, at once, until `resume`."""
     store = service.store
     with store.begin() as conn:
         current = store.paused(conn, lock=True)
         if current:
-            raise LiveControlError(f"posting is already paused (by {current['by']})")
+            raise LiveControlError(f"posting is already paused (by {current.by})")
         now = service.clock.now()
-        value = {"by": by, "at": now.isoformat(), "reason": reason or "", "kind": "operator"}
+        value = Pause(by, now.isoformat(), reason or "", "operator")
         store.set_paused(conn, value)
         store.write_audit(conn, at=now, operator=by, action="pause", reason=reason)
         return value
 
 
-def resume(service: Service, by: str, verify: Callable[[], str] | None = None) -> dict[str, Any]:
+def resume(service: Service, by: str, verify: Callable[[], str] | None = None) -> Pause:
     """Go on posting; after X refused our credentials, only once `verify` shows X accepts them.
 
     `verify` re-reads the credentials and asks X who we are; it raises PublisherError
@@ -243,7 +243,7 @@ def resume(service: Service, by: str, verify: Callable[[], str] | None = None) -
     current = store.paused()
     if not current:
         raise LiveControlError("posting is not paused")
-    if current.get("kind") == "credentials":
+    if current.kind == "credentials":
         if verify is None:
             raise LiveControlError(
                 "posting was paused because X refused the credentials: resume from the console or with "

@@ -10,13 +10,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ..clock import Clock, SystemClock
 from ..draft import Attachment, Draft, DraftState, length_limit
 from ..errors import EventError
-from ..store import AuditEntry, Connection, EventAccount, Store, event_accounts
+from ..store import AuditEntry, Connection, EventAccount, Pause, Store, event_accounts
 from . import actions, corrections, planning, texts
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class Service:
         """The event's time zone, for showing its times."""
         if event_id not in self._zones:
             event = self.store.event(event_id)
-            self._zones[event_id] = ZoneInfo(event["timezone"] if event else "UTC")
+            self._zones[event_id] = ZoneInfo(event.timezone if event else "UTC")
         return self._zones[event_id]
 
     def accounts(self, event_id: str) -> dict[str, EventAccount]:
@@ -94,11 +94,12 @@ class Service:
         if not events:
             raise EventError(f"no event is loaded in {self.store.display}: `livetweet load SCHEDULE` first")
         if len(events) > 1:
-            names = ", ".join(e["id"] for e in events)
+            names = ", ".join(e.id for e in events)
             raise EventError(f"several events are loaded ({names}): say which with --event")
-        return str(events[0]["id"])
+        return events[0].id
 
-    def paused(self) -> dict[str, Any] | None:
+    def paused(self) -> Pause | None:
+        """Who stopped posting and why; None while posting runs."""
         return self.store.paused()
 
     def console_serving(self, url: str | None) -> None:
@@ -181,11 +182,11 @@ class Service:
         """The rules a template's output obeys, for a typed text; raise TextRefused if broken."""
         return texts.check_text(self.store, conn, event_id, wanted, text, draft_id)
 
-    def pause(self, by: str, reason: str | None = None) -> dict[str, Any]:
+    def pause(self, by: str, reason: str | None = None) -> Pause:
         """Stop everything not yet claimed, at once, until `resume`."""
         return corrections.pause(self, by, reason)
 
-    def resume(self, by: str, verify: Callable[[], str] | None = None) -> dict[str, Any]:
+    def resume(self, by: str, verify: Callable[[], str] | None = None) -> Pause:
         """Go on posting; after X refused our credentials, only once `verify` shows X accepts them."""
         return corrections.resume(self, by, verify)
 

@@ -95,7 +95,7 @@ class InboxService:
     def accounts(self) -> dict[str, EventAccount]:
         """Every account the loaded events post to, by id (the last loaded event's, when two share an id)."""
         found: dict[str, EventAccount] = {}
-        for event in sorted(self.store.events(), key=lambda e: e["loaded_at"]):
+        for event in sorted(self.store.events(), key=lambda e: e.loaded_at):
             found.update({a.id: a for a in event_accounts(event)})
         return found
 
@@ -397,7 +397,7 @@ class InboxService:
         event = self.store.event(event_id)
         assert event is not None
         when = at or self.clock.now()
-        schedule = load_schedule(Path(event["schedule_path"]))
+        schedule = load_schedule(Path(event.schedule_path))
         composer = Composer(schedule)
         segment = _segment_at(schedule, self.store.shifts(event_id), when)
         wanted = wanted_hashtags(schedule, segment)

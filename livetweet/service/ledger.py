@@ -22,7 +22,7 @@ from ..clock import Clock, window_end
 from ..draft import Actor, Draft, DraftState
 from ..errors import NotDue as NotDue
 from ..errors import Paused as Paused
-from ..store import Connection, LeaseLost, Store, event_accounts
+from ..store import Connection, EventRow, LeaseLost, Pause, Store, event_accounts
 
 if TYPE_CHECKING:
     from ..config import Prices
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 S = DraftState
 DISPATCHER = "dispatcher"
 # Where an event's budget comes from: given its stored row, the budget (None: no limit).
-BudgetSource = Callable[[dict[str, Any]], "Budget | None"]
+BudgetSource = Callable[[EventRow], "Budget | None"]
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class Ledger:
             self._fence(conn, draft_id, "claim")
             paused = self.store.paused(conn, lock=True)
             if paused:
-                raise Paused(f"posting is paused (by {paused['by']}): `livetweet resume` to go on")
+                raise Paused(f"posting is paused (by {paused.by}): `livetweet resume` to go on")
             draft = self.store.get(draft_id, conn)
             now = self.clock.now()
             if draft.state != S.APPROVED:
@@ -209,15 +209,13 @@ class Ledger:
             if self.store.paused(conn, lock=True):
                 return False
             now = self.clock.now()
-            self.store.set_paused(
-                conn, {"by": DISPATCHER, "at": now.isoformat(), "reason": reason, "kind": "credentials"}
-            )
+            self.store.set_paused(conn, Pause(DISPATCHER, now.isoformat(), reason, "credentials"))
             self.store.write_audit(conn, at=now, operator=DISPATCHER, action="pause", reason=reason)
             return True
 
     # --- idempotency keys ----------------------------------------------------------------
 
-    def _delivery_key(self, event: dict[str, Any] | None, draft: Draft) -> str | None:
+    def _delivery_key(self, event: EventRow | None, draft: Draft) -> str | None:
         """The key that makes a retry of this delivery the same post: on Bluesky a record key (a TID)
         chosen at the first claim and kept; on Mastodon an Idempotency-Key derived from the event,
         slot, revision, account and draft (a new revision is a new post); X has none (nor an account
@@ -237,7 +235,7 @@ class Ledger:
 
     # --- the budget -------------------------------------------------------------------
 
-    def _over_budget(self, conn: Connection, draft: Draft, now: datetime, event: dict[str, Any] | None) -> str | None:
+    def _over_budget(self, conn: Connection, draft: Draft, now: datetime, event: EventRow | None) -> str | None:
         """Why X's spend today would pass the event's budget with this post (None: it would not, or a
         person sent it with post-now). Read in the claim's transaction, so claims in flight count."""
         budget = self._budget(event) if event is not None else None
@@ -249,7 +247,7 @@ class Ledger:
         from ..plan.cost import cost_of_posts
         from ..plan.schedule import budget_day
 
-        zone = ZoneInfo(str(event["timezone"]))
+        zone = ZoneInfo(event.timezone)
         today = budget_day(now, zone)
         this = cost_of_posts([draft.text], len(draft.media))
         # The posts of this event that went out today, and those in flight (X may bill them).
@@ -269,25 +267,24 @@ class Ledger:
             "sends it anyway, or raise the budget in the schedule and load it again"
         )
 
-    def _budget(self, event: dict[str, Any]) -> Budget | None:
+    def _budget(self, event: EventRow) -> Budget | None:
         """The event's budget: from `budget_of`, else as the store kept it at load (schema 5), else from
         its schedule file (a store loaded before the budget was kept), read again only after a load."""
         if self.budget_of is not None:
             return self.budget_of(event)
-        kept = event.get("x_usd_per_day")
-        if kept is not None:
+        if event.x_usd_per_day is not None:
             from ..plan.schedule import Budget
 
-            return Budget(float(kept), 0)
-        key = (str(event["schedule_path"]), event["loaded_at"])
-        known = self._budgets.get(str(event["id"]))
+            return Budget(float(event.x_usd_per_day), 0)
+        key = (event.schedule_path, event.loaded_at)
+        known = self._budgets.get(event.id)
         if known is None or known[0] != key:
             from pathlib import Path
 
             from ..plan.schedule import read_budget
 
             known = (key, read_budget(Path(key[0])))
-            self._budgets[str(event["id"])] = known
+            self._budgets[event.id] = known
         return known[1]
 
     # --- inside -----------------------------------------------------------------------

@@ -6,14 +6,13 @@ means, or which drafts "upcoming" holds, is decided once, here, for every page.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..draft import DEFAULT_ACCOUNT, Actor, Draft, DraftState, actions_for
-from ..store import shift_for
+from ..store import SegmentRow, shift_for
 
 if TYPE_CHECKING:
     from ..inbox import Message
@@ -117,20 +116,20 @@ def bands(service: Service, event_id: str) -> list[Band]:
     return banded(service.store.segments(event_id), service.store.shifts(event_id))
 
 
-def banded(segments: Sequence[dict[str, Any]], shifts: list[tuple[datetime | None, int]]) -> list[Band]:
+def banded(segments: Sequence[SegmentRow], shifts: list[tuple[datetime | None, int]]) -> list[Band]:
     """Segment rows as bands, each moved by the shifts that apply to it (the console's and the report's)."""
     out = []
     for s in segments:
-        moved = shift_for(shifts, s["planned_start"])
+        moved = shift_for(shifts, s.planned_start)
         out.append(
             Band(
-                id=s["id"],
-                title=s["title"],
-                planned_start=s["planned_start"],
-                planned_end=s["planned_end"],
-                start=s["planned_start"] + moved,
-                end=s["planned_end"] + moved,
-                hashtags=tuple(json.loads(s["hashtags"])),
+                id=s.id,
+                title=s.title,
+                planned_start=s.planned_start,
+                planned_end=s.planned_end,
+                start=s.planned_start + moved,
+                end=s.planned_end + moved,
+                hashtags=s.hashtags,
             )
         )
     return out
@@ -185,8 +184,8 @@ def board(service: Service, event_id: str, now: datetime, alarms_now: list[Alarm
     next_post = next_post or next(iter(upcoming), None)
     times = [(at, state) for at, state in store.draft_times(event_id) if state is not S.WITHDRAWN]
     first = [min(t for t, _ in times)] if times else []
-    starts = min([b.start for b in segs] + ([event["starts_at"]] if event else []) + first)
-    ends = max([b.end for b in segs] + ([event["ends_at"]] if event else []) + [starts + timedelta(minutes=1)])
+    starts = min([b.start for b in segs] + ([event.starts_at] if event else []) + first)
+    ends = max([b.end for b in segs] + ([event.ends_at] if event else []) + [starts + timedelta(minutes=1)])
     timeline = Timeline(starts, ends, segs, [])  # to place the marks
     parents: dict[str, Draft] = {}
     for d in upcoming:

@@ -24,7 +24,7 @@ from .readmodels import Band, banded
 if TYPE_CHECKING:
     from ..inbox import Message
     from ..plan.schedule import Budget, Schedule
-    from ..store import AuditEntry, Store
+    from ..store import AuditEntry, EventRow, SegmentRow, Store
 
 S = DraftState
 NETWORKS = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}  # as the report names them
@@ -37,8 +37,8 @@ APPROVALS = ("approve", "post-now")  # the audited actions by which a person let
 class ReportData:
     """What the report is computed from: the store's rows for one event, as read."""
 
-    event: dict[str, Any]
-    segments: list[dict[str, Any]]
+    event: EventRow
+    segments: list[SegmentRow]
     drafts: list[Draft]
     audit: list[AuditEntry]
     revisions: list[dict[str, Any]]
@@ -265,7 +265,7 @@ def read_report_data(store: Store, event_id: str) -> ReportData:
         revisions=store.event_revisions(event_id),
         shifts=store.shift_log(event_id),
         messages=store.messages(include_all=True),
-        budget=budget_of(str(event["schedule_path"]), event.get("x_usd_per_day")),
+        budget=budget_of(event.schedule_path, event.x_usd_per_day),
     )
 
 
@@ -296,8 +296,8 @@ def compute_report(
     posted = [p for p in posts if p.state is S.POSTED]
     times = [p.due_at for p in posts] + [p.posted_at for p in posted if p.posted_at is not None]
     times += [b.planned_start for b in bands] + [b.end for b in bands] + [p.planned_at for p in posts]
-    first = min([*times, event["starts_at"]])
-    last = max([*times, event["ends_at"]])
+    first = min([*times, event.starts_at])
+    last = max([*times, event.ends_at])
     marks = [m.at for m in shifts] + [m.at for m in pauses]  # drawn when made, if during (or near) the event
     first = min([first, *(t for t in marks if t >= first - MARK_REACH)])
     last = max([last, *(t for t in marks if t <= last + MARK_REACH)])
@@ -320,12 +320,12 @@ def compute_report(
     coverage = _coverage(bands, posted, objectives or {})
     totals = {name: sum(getattr(m, name) for m in metrics.values()) for name in METRIC_NAMES} if metrics else {}
     return EventReport(
-        event_id=str(event["id"]),
-        title=str(event["title"]),
-        account=str(event["account"]),
-        timezone=str(event["timezone"]),
-        starts_at=event["starts_at"],
-        ends_at=event["ends_at"],
+        event_id=event.id,
+        title=event.title,
+        account=event.account,
+        timezone=event.timezone,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
         first=first,
         last=last,
         bands=bands,
@@ -351,7 +351,7 @@ def compute_report(
         spent_cost=spent,
         metrics_read=metrics is not None,
         metrics_totals=totals,
-        days=day_costs(x_drafts, ZoneInfo(str(event["timezone"])), prices, data.budget),
+        days=day_costs(x_drafts, ZoneInfo(event.timezone), prices, data.budget),
         budget=data.budget,
     )
 

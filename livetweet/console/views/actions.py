@@ -176,8 +176,8 @@ def _quote_card(shell: Shell, quote: str, speaker: str) -> Attachment:
 
     segment = shell.running_segment(shell.ctx.service.clock.now())
     tags = readmodels.bands(shell.ctx.service, shell.ctx.event_id)
-    hashtag = next((b.hashtags[0] for b in tags if segment and b.id == segment["id"] and b.hashtags), "")
-    event = shell.event_row["title"] if shell.event_row else ""
+    hashtag = next((b.hashtags[0] for b in tags if segment and b.id == segment.id and b.hashtags), "")
+    event = shell.event_row.title if shell.event_row else ""
     card = Card(quote=quote, speaker=speaker, event=event, hashtag=hashtag)
     return keep(shell.store, None, render(card), CARD_NAME, alt_text(card))
 

@@ -98,7 +98,7 @@ def compose_values(shell: Shell, **typed: Any) -> dict[str, Any]:
     bands = {b.id: b for b in readmodels.bands(shell.ctx.service, shell.ctx.event_id)}
     return {
         "segment": segment,
-        "hashtags": list(bands[segment["id"]].hashtags) if segment else [],
+        "hashtags": list(bands[segment.id].hashtags) if segment else [],
         "parents": readmodels.reply_targets(shell.ctx.service, shell.ctx.event_id),
         "zone_name": now.astimezone(shell.ctx.zone).tzname(),
         "hold_seconds": round(shell.ctx.hold_seconds),
@@ -194,7 +194,7 @@ async def report_page(shell: Shell, request: Request, session: Session) -> Respo
         from ...service.report import compute_report, objectives_of, read_report_data
 
         data = read_report_data(shell.store, shell.ctx.event_id)
-        figures = compute_report(data, PRICES, None, objectives_of(data.event["schedule_path"]))
+        figures = compute_report(data, PRICES, None, objectives_of(data.event.schedule_path))
         return render_html(figures, shell.ctx.service.clock.now())
 
     return Response(await run_in_threadpool(build), media_type="text/html; charset=utf-8")
