@@ -399,6 +399,28 @@ class SegmentRow:
 
 
 @dataclass(frozen=True)
+class Revision:
+    """One revision of a draft: who wrote it, when and why (load, reload, edit, compose, reshare)."""
+
+    draft_id: int
+    revision: int
+    created_by: str
+    created_at: datetime
+    cause: str
+    text: str | None = None  # None where the reader asked for the history without the words
+
+
+@dataclass(frozen=True)
+class ShiftEntry:
+    """One shift of an event's timeline: from which planned time, by how much, by whom and when."""
+
+    from_planned: datetime | None  # None: it moved everything
+    seconds: int
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Pause:
     """Who stopped posting, when and why (kind: operator, or credentials when X refused ours)."""
 
@@ -852,10 +874,11 @@ class Store:
             q = q.where(audit_table.c.draft_id == draft_id)
         return [_row_to_audit(r) for r in conn.execute(q).mappings()]
 
-    def revisions(self, draft_id: int) -> list[dict[str, Any]]:
+    def revisions(self, draft_id: int) -> list[Revision]:
+        """Every revision of one draft, oldest first, with its words."""
         with self.engine.connect() as conn:
             q = sa.select(revisions_table).where(revisions_table.c.draft_id == draft_id).order_by("revision")
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [Revision(**r) for r in conn.execute(q).mappings()]
 
     def shifts(self, event_id: str, conn: Connection | None = None) -> list[tuple[datetime | None, int]]:
         """The event's shifts as (applies from this planned time, or None for all; seconds)."""
@@ -1748,12 +1771,12 @@ class Store:
 
     # --- the report: an event's whole history, each table read once -------------------------
 
-    def shift_log(self, event_id: str) -> list[dict[str, Any]]:
+    def shift_log(self, event_id: str) -> list[ShiftEntry]:
         """The event's shifts in order, with who made each and when (`shifts` has only what they move)."""
         t = shifts_table.c
         q = sa.select(t.from_planned, t.seconds, t.by, t.at).where(t.event_id == event_id).order_by(t.id)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [ShiftEntry(**r) for r in conn.execute(q).mappings()]
 
     def event_audit(self, event_id: str) -> list[AuditEntry]:
         """The audit rows of one event, and those of no event (pause, resume), in order."""
@@ -1763,7 +1786,7 @@ class Store:
             rows = list(conn.execute(q).mappings())
         return [_row_to_audit(r) for r in rows]
 
-    def event_revisions(self, event_id: str) -> list[dict[str, Any]]:
+    def event_revisions(self, event_id: str) -> list[Revision]:
         """Every revision of the event's drafts (draft id, number, by whom, when, why), without their text."""
         r, d = revisions_table.c, drafts_table.c
         q = (
@@ -1773,7 +1796,7 @@ class Store:
             .order_by(r.draft_id, r.revision)
         )
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(q).mappings()]
+            return [Revision(**row) for row in conn.execute(q).mappings()]
 
 
 @dataclass(frozen=True)

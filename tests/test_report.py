@@ -161,7 +161,7 @@ class FromStore:
             self.drafts = [d for d in store.drafts(event_id=self.event_id) if d.state.value != "withdrawn"]
             self.audit = store.audit()
             self.revisions = {
-                (d.id, r["revision"]): r["created_at"] for d in self.drafts for r in store.revisions(d.id)
+                (d.id, r.revision): r.created_at for d in self.drafts for r in store.revisions(d.id)
             }
             self.messages = store.messages(include_all=True)
             self.segments = store.segments(self.event_id)
@@ -278,9 +278,9 @@ def test_shifts_and_cues_are_listed_with_the_posts_they_moved(page: Any, store: 
     rows = page.query_selector_all("tr[data-shift]")
     assert len(rows) == len(store.shifts)
     for row, shift in zip(rows, store.shifts, strict=True):
-        moved = [e for e in store.audit if e.action in ("shift", "cue") and e.at == shift["at"] and e.draft_id]
+        moved = [e for e in store.audit if e.action in ("shift", "cue") and e.at == shift.at and e.draft_id]
         assert row.get_attribute("data-kind") == moved[0].action
-        assert int(row.get_attribute("data-seconds")) == shift["seconds"]
+        assert int(row.get_attribute("data-seconds")) == shift.seconds
         assert int(row.get_attribute("data-moved")) == len(moved)
     assert [r.get_attribute("data-kind") for r in rows] == ["shift", "cue"]
 

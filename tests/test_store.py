@@ -255,7 +255,7 @@ def test_the_audit_trail_of_approve_edit_approve_reject(service: Service, schedu
         ("carol", "approve", "pending", "approved", 2, None),
         ("dave", "reject", "approved", "rejected", 2, "the session was cancelled"),
     ]
-    assert [(r["revision"], r["created_by"], r["cause"]) for r in service.store.revisions(draft_id)] == [
+    assert [(r.revision, r.created_by, r.cause) for r in service.store.revisions(draft_id)] == [
         (1, "schedule", "load"),
         (2, "bob", "edit"),
     ]

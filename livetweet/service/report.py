@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ..config import Prices
@@ -24,7 +24,7 @@ from .readmodels import Band, banded
 if TYPE_CHECKING:
     from ..inbox import Message
     from ..plan.schedule import Budget, Schedule
-    from ..store import AuditEntry, EventRow, SegmentRow, Store
+    from ..store import AuditEntry, EventRow, Revision, SegmentRow, ShiftEntry, Store
 
 S = DraftState
 NETWORKS = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}  # as the report names them
@@ -41,8 +41,8 @@ class ReportData:
     segments: list[SegmentRow]
     drafts: list[Draft]
     audit: list[AuditEntry]
-    revisions: list[dict[str, Any]]
-    shifts: list[dict[str, Any]]
+    revisions: list[Revision]
+    shifts: list[ShiftEntry]
     messages: list[Message]
     budget: Budget | None = None  # the event's X budget, from its schedule (the store does not keep it yet)
 
@@ -282,7 +282,7 @@ def compute_report(
     """
     event = data.event
     drafts = [d for d in data.drafts if d.state is not S.WITHDRAWN]
-    created = {(r["draft_id"], r["revision"]): r["created_at"] for r in data.revisions}
+    created = {(r.draft_id, r.revision): r.created_at for r in data.revisions}
     ordered = sorted(drafts, key=lambda d: (d.at, d.id))
     posts = [_post_row(d, created, metrics) for d in ordered]
     bands = _bands(data)
@@ -411,7 +411,7 @@ def _post_row(
 
 
 def _bands(data: ReportData) -> list[SegmentBand]:
-    return banded(data.segments, [(s["from_planned"], int(s["seconds"])) for s in data.shifts])
+    return banded(data.segments, [(s.from_planned, s.seconds) for s in data.shifts])
 
 
 def _shifts(data: ReportData, bands: list[SegmentBand]) -> list[ShiftMark]:
@@ -424,16 +424,16 @@ def _shifts(data: ReportData, bands: list[SegmentBand]) -> list[ShiftMark]:
     starts = {b.planned_start: b.id for b in bands}
     out = []
     for s in data.shifts:
-        kind = "cue" if (s["at"], s["by"]) in cues else "shift"
-        segment = starts.get(s["from_planned"]) if s["from_planned"] is not None else None
+        kind = "cue" if (s.at, s.by) in cues else "shift"
+        segment = starts.get(s.from_planned) if s.from_planned is not None else None
         out.append(
             ShiftMark(
-                at=s["at"],
-                by=s["by"],
-                seconds=int(s["seconds"]),
-                from_planned=s["from_planned"],
+                at=s.at,
+                by=s.by,
+                seconds=s.seconds,
+                from_planned=s.from_planned,
                 kind=kind,
-                moved=moved[(s["at"], s["by"], kind)],
+                moved=moved[(s.at, s.by, kind)],
                 segment=segment,
             )
         )
