@@ -598,6 +598,46 @@ def _row_to_unfetched(row: sa.RowMapping) -> UnfetchedMedia:
     )  # fmt: skip
 
 
+# The statements the posting path runs on every claim, built once: SQLAlchemy then compiles each
+# once and reuses it, where a statement built per call is coerced and keyed anew every time.
+_GET_DRAFT = sa.select(drafts_table).where(drafts_table.c.id == sa.bindparam("b_id"))
+_SET_DRAFT = (  # SET: the columns named in the parameters; only at the version and state read
+    drafts_table.update()
+    .where(
+        drafts_table.c.id == sa.bindparam("b_id"),
+        drafts_table.c.version == sa.bindparam("b_version"),
+        drafts_table.c.state == sa.bindparam("b_state"),
+    )
+    .returning(*drafts_table.c)
+)
+_AUDIT_INSERT = audit_table.insert()
+_READ_LEASE = sa.select(lease_table).where(lease_table.c.name == LEASE_NAME)
+_SHARE_LEASE = _READ_LEASE.with_for_update(read=True)
+_LOCK_LEASE = _READ_LEASE.with_for_update()
+_SET_LEASE = lease_table.update().where(lease_table.c.name == LEASE_NAME)  # SET: the parameters' columns
+_READ_PAUSED = sa.select(settings_table.c.value).where(settings_table.c.key == PAUSED_KEY)
+_LOCK_PAUSED = _READ_PAUSED.with_for_update()
+
+
+def _due_statement() -> sa.Select[Any]:
+    """The sweep's drafts (in flight, due, or past their window) of event b_event at b_now, indexed."""
+    d = drafts_table.c
+    mine = d.event_id == sa.bindparam("b_event")
+    now = sa.bindparam("b_now", type_=UTCDateTime)
+    parts = [
+        sa.select(d.id).where(mine, d.state == DraftState.POSTING.value),
+        sa.select(d.id).where(mine, d.state == DraftState.APPROVED.value, d.at <= now),
+        sa.select(d.id).where(
+            mine, d.state.in_([DraftState.APPROVED.value, DraftState.PENDING.value]), d.valid_until < now
+        ),
+    ]
+    ids = sa.union(*parts).subquery()
+    return sa.select(drafts_table).where(d.id.in_(sa.select(ids.c.id))).order_by(d.at, d.id)
+
+
+_DUE = _due_statement()
+
+
 def _segment(row: Any) -> SegmentRow:
     """A segments row with its hashtags read back from their JSON list."""
     hashtags = tuple(json.loads(row["hashtags"]))
@@ -772,10 +812,11 @@ class Store:
     # --- reading ---------------------------------------------------------------
 
     def get(self, draft_id: int, conn: Connection | None = None) -> Draft:
+        """One draft as it is now (in `conn`'s transaction, when given)."""
         if conn is None:
             with self.engine.connect() as c:
                 return self.get(draft_id, c)
-        row = conn.execute(sa.select(drafts_table).where(drafts_table.c.id == draft_id)).mappings().first()
+        row = conn.execute(_GET_DRAFT, {"b_id": draft_id}).mappings().first()
         if row is None:
             raise UnknownDraft(f"there is no draft {draft_id}: `livetweet queue` lists them")
         return _row_to_draft(row)
@@ -931,18 +972,19 @@ class Store:
         detail: dict[str, Any] | None = None,
     ) -> None:
         conn.execute(
-            audit_table.insert().values(
-                draft_id=draft_id,
-                event_id=event_id,
-                at=at,
-                operator=operator,
-                action=action,
-                from_state=from_state.value if from_state else None,
-                to_state=to_state.value if to_state else None,
-                revision=revision,
-                reason=reason,
-                detail=json.dumps(detail, ensure_ascii=False) if detail else None,
-            )
+            _AUDIT_INSERT,
+            {
+                "draft_id": draft_id,
+                "event_id": event_id,
+                "at": at,
+                "operator": operator,
+                "action": action,
+                "from_state": from_state.value if from_state else None,
+                "to_state": to_state.value if to_state else None,
+                "revision": revision,
+                "reason": reason,
+                "detail": json.dumps(detail, ensure_ascii=False) if detail else None,
+            },
         )
 
     def transition(
@@ -980,20 +1022,8 @@ class Store:
             )
         values = dict(changes or {})
         values.update(state=to.value, version=draft.version + 1, updated_at=at)
-        row = (
-            conn.execute(
-                drafts_table.update()
-                .where(
-                    drafts_table.c.id == draft.id,
-                    drafts_table.c.version == draft.version,
-                    drafts_table.c.state == draft.state.value,
-                )
-                .values(**values)
-                .returning(*drafts_table.c)
-            )
-            .mappings()
-            .first()
-        )
+        where = {"b_id": draft.id, "b_version": draft.version, "b_state": draft.state.value}
+        row = conn.execute(_SET_DRAFT, {**values, **where}).mappings().first()
         if row is None:
             now = self.get(draft.id, conn)
             raise Conflict(
@@ -1022,18 +1052,8 @@ class Store:
         if conn is None:
             with self.engine.connect() as c:
                 return self.due(event_id, now, c)
-        d = drafts_table.c
-        mine = d.event_id == event_id
-        parts = [
-            sa.select(d.id).where(mine, d.state == DraftState.POSTING.value),
-            sa.select(d.id).where(mine, d.state == DraftState.APPROVED.value, d.at <= now),
-            sa.select(d.id).where(
-                mine, d.state.in_([DraftState.APPROVED.value, DraftState.PENDING.value]), d.valid_until < now
-            ),
-        ]
-        ids = sa.union(*parts).subquery()
-        q = sa.select(drafts_table).where(d.id.in_(sa.select(ids.c.id))).order_by(d.at, d.id)
-        return [_row_to_draft(r) for r in conn.execute(q).mappings()]
+        rows = conn.execute(_DUE, {"b_event": event_id, "b_now": now}).mappings()
+        return [_row_to_draft(r) for r in rows]
 
     def next_due(self, event_id: str) -> Draft | None:
         """The approved draft that falls due first (retries count from their next attempt)."""
@@ -1176,10 +1196,7 @@ class Store:
         if conn is None:
             with self.engine.connect() as c:
                 return self.paused(c)
-        q = sa.select(settings_table.c.value).where(settings_table.c.key == PAUSED_KEY)
-        if lock and not self.is_sqlite:
-            q = q.with_for_update()
-        value = conn.execute(q).scalar()
+        value = conn.execute(_LOCK_PAUSED if lock and not self.is_sqlite else _READ_PAUSED).scalar()
         if not value:
             return None
         kept = json.loads(value)
@@ -1458,7 +1475,7 @@ class Store:
         if conn is None:
             with self.engine.connect() as c:
                 return self.lease(c)
-        row = conn.execute(sa.select(lease_table).where(lease_table.c.name == LEASE_NAME)).mappings().first()
+        row = conn.execute(_READ_LEASE).mappings().first()
         if row is None or not row["holder"]:
             return None
         return _row_to_lease(row)
@@ -1511,11 +1528,7 @@ class Store:
             if not self.is_sqlite:
                 # A run frozen inside a claim holds the lease row: wait a little, then say so.
                 conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LEASE_LOCK_WAIT_SECONDS * 1000)}ms'")
-            row = (
-                conn.execute(sa.select(lease_table).where(lease_table.c.name == LEASE_NAME).with_for_update())
-                .mappings()
-                .first()
-            )
+            row = conn.execute(_LOCK_LEASE).mappings().first()
             now = self.wall.now()
             current = _row_to_lease(row) if row is not None and row["holder"] else None
             if current is not None and current.holder != holder and not leader and current.alive(now):
@@ -1537,9 +1550,9 @@ class Store:
                 "x_api_url": x_api_url,
             }
             if row is None:
-                conn.execute(lease_table.insert().values(name=LEASE_NAME, **values))
+                conn.execute(lease_table.insert(), {"name": LEASE_NAME, **values})
             else:
-                conn.execute(lease_table.update().where(lease_table.c.name == LEASE_NAME).values(**values))
+                conn.execute(_SET_LEASE, values)
             self.write_audit(
                 conn,
                 at=now,
@@ -1572,10 +1585,7 @@ class Store:
         still this run's: with `renew`, its heartbeat is brought up to date in this
         transaction. On PostgreSQL the row is share-locked, so a takeover waits for it.
         """
-        q = sa.select(lease_table).where(lease_table.c.name == LEASE_NAME)
-        if not self.is_sqlite:
-            q = q.with_for_update(read=True)
-        row = conn.execute(q).mappings().first()
+        row = conn.execute(_READ_LEASE if self.is_sqlite else _SHARE_LEASE).mappings().first()
         if row is None or row["holder"] != holder or row["epoch"] != epoch:
             return False
         now = self.wall.now()
