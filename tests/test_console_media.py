@@ -63,18 +63,31 @@ def login(browser: Any, console: Console, width: int = 1280) -> Any:
     return page
 
 
+def compose(browser: Any, console: Console, text: str, image: Path | None = None) -> Any:
+    """A page logged in, on Compose, with `text` written as what to post (and `image` picked as its first image)."""
+    page = login(browser, console)
+    page.goto(console.url + "/compose")
+    page.get_by_label("What to post").fill(text)
+    if image is not None:
+        page.locator("#compose-image1").set_input_files(str(image))
+    return page
+
+
+def saved_draft(page: Any, console: Console, text: str) -> dict[str, Any]:
+    """Save as draft, wait for the draft whose text starts with `text`, and open it in the Queue."""
+    page.get_by_role("button", name="Save as draft").click()
+    wait_for(lambda: any(d["text"].startswith(text) for d in console.drafts()), "the draft")
+    draft = next(d for d in console.drafts() if d["text"].startswith(text))
+    page.goto(console.url + f"/queue?show=all#draft-{draft['id']}")
+    return draft
+
+
 def test_compose_with_a_photo_and_its_alt_text_shows_a_clean_thumbnail(
     console: Console, browser: Any, tmp_path: Path
 ) -> None:
-    page = login(browser, console)
-    page.goto(console.url + "/compose")
-    page.get_by_label("What to post").fill("The panel on skills partnerships")
-    page.locator("#compose-image1").set_input_files(str(photo(tmp_path / "panel.jpg")))
+    page = compose(browser, console, "The panel on skills partnerships", photo(tmp_path / "panel.jpg"))
     page.locator("#compose-alt1").fill("Four panellists seated on a stage in front of a UN Network on Migration banner")
-    page.get_by_role("button", name="Save as draft").click()
-    wait_for(lambda: any(d["text"].startswith("The panel on skills") for d in console.drafts()), "the draft")
-    draft = next(d for d in console.drafts() if d["text"].startswith("The panel on skills"))
-    page.goto(console.url + f"/queue?show=all#draft-{draft['id']}")
+    draft = saved_draft(page, console, "The panel on skills")
     thumb = page.locator(f"#draft-{draft['id']} .thumbs img")
     expect(thumb).to_have_attribute(
         "alt", "Four panellists seated on a stage in front of a UN Network on Migration banner"
@@ -101,10 +114,7 @@ def test_compose_with_a_photo_and_its_alt_text_shows_a_clean_thumbnail(
 def test_a_photo_without_alt_text_cannot_be_approved_and_the_form_keeps_it(
     console: Console, browser: Any, tmp_path: Path
 ) -> None:
-    page = login(browser, console)
-    page.goto(console.url + "/compose")
-    page.get_by_label("What to post").fill("A photo nobody described")
-    page.locator("#compose-image1").set_input_files(str(photo(tmp_path / "room.jpg")))
+    page = compose(browser, console, "A photo nobody described", photo(tmp_path / "room.jpg"))
     page.get_by_label("Time (24-hour").fill("15:00")
     page.get_by_role("button", name="Approve and post").click()
     expect(page.locator("#compose-error")).to_contain_text("alt")
@@ -122,14 +132,8 @@ def test_a_photo_without_alt_text_cannot_be_approved_and_the_form_keeps_it(
 def test_a_saved_draft_with_an_undescribed_photo_offers_no_approve_until_described(
     console: Console, browser: Any, tmp_path: Path
 ) -> None:
-    page = login(browser, console)
-    page.goto(console.url + "/compose")
-    page.get_by_label("What to post").fill("Saved with a photo to describe later")
-    page.locator("#compose-image1").set_input_files(str(photo(tmp_path / "later.jpg")))
-    page.get_by_role("button", name="Save as draft").click()
-    wait_for(lambda: any(d["text"].startswith("Saved with a photo") for d in console.drafts()), "the draft")
-    draft = next(d for d in console.drafts() if d["text"].startswith("Saved with a photo"))
-    page.goto(console.url + f"/queue?show=all#draft-{draft['id']}")
+    page = compose(browser, console, "Saved with a photo to describe later", photo(tmp_path / "later.jpg"))
+    draft = saved_draft(page, console, "Saved with a photo")
     card = page.locator(f"#draft-{draft['id']}")
     expect(card.locator(".alt.missing")).to_be_visible()
     expect(card.get_by_role("button", name="Approve")).to_have_count(0)
@@ -184,15 +188,10 @@ def test_a_photo_sent_by_direct_message_shows_in_the_inbox_and_is_reshared_with_
 
 
 def test_compose_makes_a_quote_card_with_its_alt_text(console: Console, browser: Any) -> None:
-    page = login(browser, console)
-    page.goto(console.url + "/compose")
-    page.get_by_label("What to post").fill("Heard at the roundtable")
+    page = compose(browser, console, "Heard at the roundtable")
     page.get_by_label("Quote", exact=True).fill("Decent work is the best integration policy")
     page.get_by_label("Speaker").fill("A panellist")
-    page.get_by_role("button", name="Save as draft").click()
-    wait_for(lambda: any(d["text"].startswith("Heard at the roundtable") for d in console.drafts()), "the draft")
-    draft = next(d for d in console.drafts() if d["text"].startswith("Heard at the roundtable"))
-    page.goto(console.url + f"/queue?show=all#draft-{draft['id']}")
+    draft = saved_draft(page, console, "Heard at the roundtable")
     thumb = page.locator(f"#draft-{draft['id']} .thumbs img")
     expect(thumb).to_have_attribute(
         "alt", re.compile(r"^Quote card: “Decent work is the best integration policy” — A panellist")

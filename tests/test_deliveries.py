@@ -12,34 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from livetweet.dispatch import Dispatcher
 from livetweet.draft import DraftState
-from livetweet.fakes.bluesky import FakeBlueskyServer
-from livetweet.fakes.mastodon import FakeMastodonServer
 from livetweet.plan.bluesky import is_tid
 from livetweet.plan.check import check_schedule
-from livetweet.publishers.base import Publisher
-from livetweet.publishers.bluesky import BlueskyPublisher
-from livetweet.publishers.mastodon import MastodonPublisher
 from livetweet.service import TextRefused, compose_draft
 from livetweet.service.readmodels import alarms
 
 from .support.cli import cli
-from .support.events import MINI_SCHEDULE
-from .support.world import HELLO_AT, Q1_AT, World
+from .support.events import DEMO_ACCOUNTS, MINI_SCHEDULE
+from .support.world import HELLO_AT, Q1_AT, NetworksWorld
 
 S = DraftState
-ACCOUNTS = """accounts:
-  - id: x
-    network: x
-    handle: "@demo"
-  - id: bsky
-    network: bluesky
-    handle: demo.bsky.social
-  - id: masto
-    network: mastodon
-    handle: "@demo@mastodon.social"
-"""
 # hello on every account; q1 answers it (a thread on each network); thanks on Bluesky alone.
 SCHEDULE = (
     MINI_SCHEDULE.replace("    template: question\n", "    template: question\n    reply_to: hello\n")
@@ -48,51 +31,28 @@ SCHEDULE = (
     at: q1.start + 10m
     accounts: [bsky]
 """
-    + ACCOUNTS
+    + DEMO_ACCOUNTS
 )
-PASSWORD = "test-bsky-password"
-TOKEN = "test-mastodon-token"
 
 
-class Networks:
-    """The world of the dispatch tests with Bluesky and Mastodon beside X, as a run wires them."""
+class Networks(NetworksWorld):
+    """The world of the dispatch tests with Bluesky and Mastodon beside X (DEMO_ACCOUNTS), as a run wires them."""
 
     def __init__(self, tmp_path: Path, schedule: str = SCHEDULE, mode: str = "auto") -> None:
-        self.world = World(tmp_path, schedule, mode)
-        clock = self.world.clock
-        self.bsky = FakeBlueskyServer(clock=clock, handle="demo.bsky.social", password=PASSWORD, hang_seconds=3).start()
-        self.masto = FakeMastodonServer(clock=clock, username="demo", token=TOKEN, hang_seconds=3).start()
-        self.publishers: dict[str, Publisher] = {
-            "x": self.world.publisher,
-            "bsky": BlueskyPublisher("demo.bsky.social", PASSWORD, self.bsky.url, timeout=1.0, clock=clock),
-            "masto": MastodonPublisher(self.masto.url, TOKEN, timeout=1.0, clock=clock),
-        }
+        super().__init__(tmp_path, schedule, mode)
+        self.bsky = self.bluesky("bsky", "demo.bsky.social", hang_seconds=3)
+        self.masto = self.mastodon("masto", hang_seconds=3)
         self.dispatcher = self.world.dispatcher  # the world's run, posting to every account
-        self.dispatcher.publishers = self.publishers
         self.db = f"sqlite:///{tmp_path / 'livetweet.db'}"
-
-    def at(self, when, dispatcher: Dispatcher | None = None) -> Networks:  # type: ignore[no-untyped-def]
-        self.world.clock.set(when)
-        (dispatcher or self.dispatcher).tick()
-        return self
 
     def delivery(self, slot: str, account: str):  # type: ignore[no-untyped-def]
         return self.world.store.draft_by_slot(None, "demo", slot, account)
 
-    def close(self) -> None:
-        for name, publisher in self.publishers.items():
-            if name != "x":
-                publisher.close()
-        self.bsky.stop()
-        self.masto.stop()
-        self.world.close()
-
 
 @pytest.fixture
 def nets(tmp_path: Path) -> Iterator[Networks]:
-    networks = Networks(tmp_path)
-    yield networks
-    networks.close()
+    with Networks(tmp_path) as networks:
+        yield networks
 
 
 def test_a_slot_makes_one_draft_per_account_it_posts_to(nets: Networks) -> None:

@@ -27,67 +27,38 @@ from livetweet.console import ConsoleAuth, ConsoleContext, create_app
 from livetweet.console.server import ConsoleServer, allowed_hosts
 from livetweet.draft import DraftState
 from livetweet.fakes import FakeXServer, add_dm
-from livetweet.fakes.bluesky import FakeBlueskyServer
-from livetweet.fakes.mastodon import FakeMastodonServer
 from livetweet.fakes.x import DM_MEDIA_ROUTE
 from livetweet.inbox import InboxError, IncomingMessage, Poller, Pollers, UnfetchedMedia
 from livetweet.plan.mastodon import length as mastodon_length
-from livetweet.publishers.base import Publisher
 from livetweet.publishers.bluesky import BlueskyPublisher
-from livetweet.publishers.mastodon import MastodonPublisher
 from livetweet.service import InboxService, Service
 from livetweet.store import Store
 
 from .support.cli import Result, cli
 from .support.console import PASSWORD, free_port
-from .support.events import MINI_SCHEDULE, write_event
+from .support.events import DEMO_ACCOUNTS, MINI_SCHEDULE, write_event
 from .support.photos import jpeg, png
 from .support.waiting import wait_for
-from .support.world import T_1330, X_TEST_CREDENTIALS, World
+from .support.world import T_1330, X_TEST_CREDENTIALS, NetworksWorld
 
 S = DraftState
-ACCOUNTS = """accounts:
-  - id: x
-    network: x
-    handle: "@demo"
-  - id: bsky
-    network: bluesky
-    handle: demo.bsky.social
-  - id: masto
-    network: mastodon
-    handle: "@demo@mastodon.social"
-"""
-SCHEDULE = MINI_SCHEDULE + ACCOUNTS
-BSKY_PASSWORD = "test-bsky-password"
-MASTO_TOKEN = "test-mastodon-token"
+SCHEDULE = MINI_SCHEDULE + DEMO_ACCOUNTS
 LOG = "chat.bsky.convo.getLog"
 NOTIFICATIONS = "GET /api/v1/notifications"
 SCHEMA_5_DUMP = Path(__file__).parent / "data" / "store-schema5.sql"
 
 
-class Inboxes:
-    """The dispatch tests' world with the simulated Bluesky and Mastodon beside X, a publisher per
-    account, as a run wires them."""
+class Inboxes(NetworksWorld):
+    """The dispatch tests' world with the simulated Bluesky and Mastodon beside X (DEMO_ACCOUNTS), a
+    publisher per account, as a run wires them, and the inbox of all three."""
 
     def __init__(self, tmp_path: Path) -> None:
+        super().__init__(tmp_path, SCHEDULE, mode="approval")
         self.tmp_path = tmp_path
-        self.world = World(tmp_path, SCHEDULE, mode="approval")
         self.world.x.state.rate_limits.pop("GET /2/dm_events", None)
-        clock = self.world.clock
-        self.bsky = FakeBlueskyServer(clock=clock, handle="demo.bsky.social", password=BSKY_PASSWORD).start()
-        self.masto = FakeMastodonServer(clock=clock, username="demo", token=MASTO_TOKEN).start()
-        self.publishers: dict[str, Publisher] = {"x": self.world.publisher}
-        self.publishers.update(self.fresh_publishers())
-        self.world.dispatcher.publishers = self.publishers
+        self.bsky = self.bluesky("bsky", "demo.bsky.social")
+        self.masto = self.mastodon("masto")
         self.inbox = InboxService(self.world.service)
-
-    def fresh_publishers(self) -> dict[str, Publisher]:
-        """Bluesky's and Mastodon's publishers as a new run makes them (no cursor of their own yet)."""
-        clock = self.world.clock
-        return {
-            "bsky": BlueskyPublisher("demo.bsky.social", BSKY_PASSWORD, self.bsky.url, timeout=1.0, clock=clock),
-            "masto": MastodonPublisher(self.masto.url, MASTO_TOKEN, timeout=1.0, clock=clock),
-        }
 
     def poll(self, account: str) -> int:
         """One poll of the account's inbox; how many messages it kept."""
@@ -111,20 +82,11 @@ class Inboxes:
     def messages(self) -> list[tuple[str, str, str]]:
         return [(m.account, m.sender, m.text) for m in self.inbox.messages(include_all=True)]
 
-    def close(self) -> None:
-        for name, publisher in self.publishers.items():
-            if name != "x":
-                publisher.close()
-        self.bsky.stop()
-        self.masto.stop()
-        self.world.close()
-
 
 @pytest.fixture
 def nets(tmp_path: Path) -> Iterator[Inboxes]:
-    inboxes = Inboxes(tmp_path)
-    yield inboxes
-    inboxes.close()
+    with Inboxes(tmp_path) as inboxes:
+        yield inboxes
 
 
 def send_everywhere(nets: Inboxes) -> None:

@@ -13,18 +13,13 @@ from pathlib import Path
 import pytest
 
 from livetweet.draft import DraftState
-from livetweet.fakes.bluesky import FakeBlueskyServer
-from livetweet.fakes.mastodon import FakeMastodonServer
 from livetweet.plan.check import check_schedule
 from livetweet.plan.schedule import load_schedule
-from livetweet.publishers.base import Publisher
-from livetweet.publishers.bluesky import BlueskyPublisher
-from livetweet.publishers.mastodon import MastodonPublisher
 from livetweet.store import EventRow, event_accounts
 
 from .support.cli import cli
 from .support.events import MINI_SCHEDULE, write_event
-from .support.world import HELLO_AT, Q1_AT, World
+from .support.world import HELLO_AT, Q1_AT, NetworksWorld
 
 S = DraftState
 ACCOUNTS = """accounts:
@@ -65,8 +60,6 @@ TEMPLATES = {
     "thanks.j2": "Thanks for your questions!",
     "thanks.fr.j2": "Merci pour vos questions ({{ lang }}, {{ network }}) !",
 }
-PASSWORD = "test-bsky-password"
-TOKEN = "test-mastodon-token"
 
 
 @pytest.fixture(autouse=True)
@@ -239,48 +232,26 @@ def test_old_stored_accounts_without_a_language_are_english() -> None:
 # --- loading and posting -----------------------------------------------------------------------
 
 
-class Languages:
+class Languages(NetworksWorld):
     """The dispatch tests' world with an English and a French Bluesky account and a French Mastodon one."""
 
     def __init__(self, tmp_path: Path) -> None:
         for name, text in TEMPLATES.items():  # beside the world's own templates (it writes the English ones)
             (tmp_path / "templates").mkdir(exist_ok=True)
             (tmp_path / "templates" / name).write_text(text, encoding="utf-8")
-        self.world = World(tmp_path, SCHEDULE, "auto")
-        clock = self.world.clock
-        self.bsky = FakeBlueskyServer(clock=clock, handle="demo.bsky.social", password=PASSWORD).start()
-        self.bsky_fr = FakeBlueskyServer(clock=clock, handle="demo-fr.bsky.social", password=PASSWORD).start()
-        self.masto = FakeMastodonServer(clock=clock, username="demo", token=TOKEN).start()
-        self.publishers: dict[str, Publisher] = {
-            "x": self.world.publisher,
-            "bsky": BlueskyPublisher("demo.bsky.social", PASSWORD, self.bsky.url, timeout=5.0, clock=clock),
-            "bsky-fr": BlueskyPublisher("demo-fr.bsky.social", PASSWORD, self.bsky_fr.url, timeout=5.0, clock=clock),
-            "masto-fr": MastodonPublisher(self.masto.url, TOKEN, timeout=5.0, clock=clock),
-        }
-        self.world.dispatcher.publishers = self.publishers
-
-    def at(self, when) -> Languages:  # type: ignore[no-untyped-def]
-        self.world.clock.set(when)
-        self.world.dispatcher.tick()
-        return self
+        super().__init__(tmp_path, SCHEDULE, "auto", timeout=5.0)
+        self.bsky = self.bluesky("bsky", "demo.bsky.social")
+        self.bsky_fr = self.bluesky("bsky-fr", "demo-fr.bsky.social")
+        self.masto = self.mastodon("masto-fr")
 
     def texts(self) -> dict[tuple[str, str], str]:
         return {(d.slot, d.account): d.text for d in self.world.store.drafts(event_id="demo")}
 
-    def close(self) -> None:
-        for name, publisher in self.publishers.items():
-            if name != "x":
-                publisher.close()
-        for server in (self.bsky, self.bsky_fr, self.masto):
-            server.stop()
-        self.world.close()
-
 
 @pytest.fixture
 def langs(tmp_path: Path) -> Iterator[Languages]:
-    world = Languages(tmp_path)
-    yield world
-    world.close()
+    with Languages(tmp_path) as world:
+        yield world
 
 
 def test_load_makes_each_delivery_in_its_accounts_language(langs: Languages) -> None:

@@ -17,7 +17,7 @@ import pytest
 from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 
 from livetweet.clock import FixedClock
-from livetweet.draft import Actor, DraftState
+from livetweet.draft import Actor, Draft, DraftState
 from livetweet.errors import MediaError, MediaRefused
 from livetweet.media import keep, reencode, reencode_file
 from livetweet.plan.media import MAX_IMAGE_BYTES, MAX_INPUT_BYTES, MAX_SIDE
@@ -222,6 +222,16 @@ def by_slot(service: Service, slot: str) -> int:
     return next(d.id for d in service.queue() if d.slot == slot)
 
 
+def undescribed_draft(service: Service) -> Draft:
+    """A draft composed (not approved) for 13:50 with one image, stage.jpg, that has no alt text."""
+    image = keep(service.store, None, photo(), "stage.jpg", "")
+    draft, _ = compose_draft(
+        service, "The panel is on stage", "alice", datetime(2020, 11, 12, 12, 50, tzinfo=UTC), approve=False,
+        media=(image,),
+    )  # fmt: skip
+    return draft
+
+
 def test_loading_the_roundtable_keeps_its_two_planned_images(roundtable: tuple[Service, Path]) -> None:
     service, _ = roundtable
     with_media = {d.slot: d.media for d in service.queue() if d.media}
@@ -274,11 +284,7 @@ def test_an_approved_draft_whose_images_changed_is_left_alone_and_said_so(roundt
 
 def test_a_draft_whose_image_lacks_alt_text_cannot_be_approved(roundtable: tuple[Service, Path]) -> None:
     service, _ = roundtable
-    image = keep(service.store, None, photo(), "stage.jpg", "")
-    draft, _ = compose_draft(
-        service, "The panel is on stage", "alice", datetime(2020, 11, 12, 12, 50, tzinfo=UTC), approve=False,
-        media=(image,),
-    )  # fmt: skip
+    draft = undescribed_draft(service)
     with pytest.raises(MediaRefused) as refused:
         service.approve(draft.id, "bob")
     assert str(refused.value) == (
@@ -291,11 +297,7 @@ def test_a_draft_whose_image_lacks_alt_text_cannot_be_approved(roundtable: tuple
 
 def test_approving_several_is_refused_whole_when_one_lacks_alt_text(roundtable: tuple[Service, Path]) -> None:
     service, _ = roundtable
-    image = keep(service.store, None, photo(), "stage.jpg", "")
-    draft, _ = compose_draft(
-        service, "The panel is on stage", "alice", datetime(2020, 11, 12, 12, 50, tzinfo=UTC), approve=False,
-        media=(image,),
-    )  # fmt: skip
+    draft = undescribed_draft(service)
     with pytest.raises(MediaRefused):
         service.approve_all([(1, None), (draft.id, None)], "bob")
     assert service.show(1).state == DraftState.PENDING  # all or nothing
@@ -303,11 +305,7 @@ def test_approving_several_is_refused_whole_when_one_lacks_alt_text(roundtable: 
 
 def test_auto_mode_does_not_approve_an_image_without_alt_text(roundtable: tuple[Service, Path]) -> None:
     service, _ = roundtable
-    image = keep(service.store, None, photo(), "stage.jpg", "")
-    draft, _ = compose_draft(
-        service, "The panel is on stage", "alice", datetime(2020, 11, 12, 12, 50, tzinfo=UTC), approve=False,
-        media=(image,),
-    )  # fmt: skip
+    draft = undescribed_draft(service)
     with service.store.begin() as conn, pytest.raises(MediaRefused, match="cannot be approved"):
         approve_draft(service.store, conn, service.store.get(draft.id, conn), "auto", None, service.clock.now(),
                       actor=Actor.SCHEDULE)  # fmt: skip

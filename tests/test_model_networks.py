@@ -16,60 +16,38 @@ between any two of them. After every step, on each network:
 - each draft's audit rows that record a move equal its version.
 
 At the end every run stops, a last run takes over and settles what is left: then every delivery
-that reached its network is posted with its id.
+that reached its network is posted with its id. What the two model tests share is in
+tests/support/model.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import sqlite3
-import tempfile
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, NamedTuple
+from datetime import timedelta
+from typing import NamedTuple
 
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import invariant, precondition, rule
 
-from livetweet.clock import FixedClock
-from livetweet.dispatch import Dispatcher
-from livetweet.draft import DraftError, DraftState
-from livetweet.errors import LiveControlError
+from livetweet.draft import DraftState
 from livetweet.plan.bluesky import is_tid
-from livetweet.publishers.base import Outcome
-from livetweet.service import Service
-from livetweet.service.ledger import Claim
-from livetweet.store import RUNNER_STALE_SECONDS, Store
 
-from .support.events import MINI_SCHEDULE, write_event
+from .support.events import DEMO_ACCOUNTS, MINI_SCHEDULE
+from .support.model import PostingModel, PostingRun, StoreTemplate, model_settings
 from .support.simnet import OUTCOMES, SimBluesky, SimMastodon, SimulatedNetwork, SimX
+from .support.world import T_1330
 
 S = DraftState
 EVENT = "demo"
-T_1330 = datetime(2020, 11, 12, 12, 30, tzinfo=UTC)
 T_START = T_1330 + timedelta(minutes=2)  # every slot is due: the model starts where posts happen
-WALL_START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 NETWORK_OF = {"x": "x", "bsky": "bluesky", "masto": "mastodon"}  # account id -> network
-ACCOUNTS = """accounts:
-  - id: x
-    network: x
-    handle: "@demo"
-  - id: bsky
-    network: bluesky
-    handle: demo.bsky.social
-  - id: masto
-    network: mastodon
-    handle: "@demo@mastodon.social"
-"""
 # hello on every account; q1 answers it on each (a thread per network); q1b on Bluesky and Mastodon alone.
 SCHEDULE = (
     MINI_SCHEDULE.replace("    template: question\n    at: q1.start + 2m\n", "")
     + "    template: question\n    at: opening.start + 90s\n    reply_to: hello\n"
     + "  - id: q1b\n    template: question\n    at: opening.start + 2m\n    vars: {n: 2}\n    accounts: [bsky, masto]\n"
-    + ACCOUNTS
+    + DEMO_ACCOUNTS
 )
 TEMPLATES = {
     "hello.j2": "Welcome to {{ event.title }}!",
@@ -80,50 +58,6 @@ OPERATOR_ACTIONS += ["resume"]  # after a network refused our credentials (a 401
 N_DRAFTS = 8  # hello and q1 on three accounts, q1b on two
 EXAMPLES = int(os.environ.get("LIVETWEET_MODEL_EXAMPLES", "200"))
 DRAWN = st.fixed_dictionaries({n: st.lists(st.sampled_from(OUTCOMES[n]), max_size=2) for n in OUTCOMES})
-
-
-class Template(NamedTuple):
-    """The loaded store every example starts from, kept open, and its drafts' ids."""
-
-    db: sqlite3.Connection
-    ids: list[int]
-    folder: Path
-
-
-_TEMPLATE: Template | None = None
-_STORE: Store | None = None
-_READER: sqlite3.Connection | None = None  # the invariants' plain connection to the store's file
-
-
-def _template() -> Template:
-    """One loaded store, copied for each example (loading it each time would cost more than the steps)."""
-    global _TEMPLATE
-    if _TEMPLATE is None:
-        folder = Path(tempfile.mkdtemp(prefix="livetweet-model-networks-"))
-        store = Store(f"sqlite:///{folder / 'template.db'}", wall=FixedClock(WALL_START))
-        Service(store, FixedClock(T_1330)).load(write_event(folder, SCHEDULE, TEMPLATES), "auto")
-        ids = [d.id for d in store.drafts()]
-        assert len(ids) == N_DRAFTS, [(d.slot, d.account) for d in store.drafts()]
-        store.close()
-        _TEMPLATE = Template(sqlite3.connect(folder / "template.db"), ids, folder)
-    return _TEMPLATE
-
-
-def _fresh_store(wall: FixedClock) -> Store:
-    """The one store of the test, given back the template's pages (opening a store per example costs more)."""
-    global _STORE, _READER
-    template = _template()
-    if _STORE is None:
-        working = template.folder / "livetweet.db"
-        _STORE = Store(f"sqlite:///{working}", wall=wall)
-        _READER = sqlite3.connect(working, isolation_level=None)
-    raw = _STORE.engine.raw_connection()
-    try:
-        template.db.backup(raw.driver_connection)  # every table in one step (SQLite's online backup)
-    finally:
-        raw.close()
-    _STORE.wall = wall
-    return _STORE
 
 
 def mastodon_key(event_id: str, slot: str, revision: int, account: str, draft_id: int) -> str:
@@ -147,41 +81,25 @@ class Row(NamedTuple):
     attempts: int
 
 
-class PostingRun:
-    """One `livetweet run`: its dispatcher over the three networks, and its posts taken apart between steps."""
+class ExactlyOnceEverywhere(PostingModel):
+    template = StoreTemplate("livetweet-model-networks-", SCHEDULE, TEMPLATES, drafts=N_DRAFTS)
+    max_runs = 2
 
-    def __init__(self, service: Service, networks: dict[str, SimulatedNetwork]) -> None:
-        self.dispatcher = Dispatcher(service, dict(networks), EVENT)
-        self.claims: list[Claim] = []  # claimed, the network not yet called
-        self.calls: list[tuple[Claim, Outcome]] = []  # the network answered, not yet recorded
-
-
-class ExactlyOnceEverywhere(RuleBasedStateMachine):
     def __init__(self) -> None:
-        super().__init__()
-        self.clock = FixedClock(T_START)
-        self.wall = FixedClock(WALL_START)
-        self.store = _fresh_store(self.wall)
-        self.service = Service(self.store, self.clock)
+        super().__init__(T_START)
         self.nets: dict[str, SimulatedNetwork] = {
             "x": SimX(self.clock, lambda text, parent, key: self._at_post("x", text, parent, key)),
             "bsky": SimBluesky(self.clock, lambda text, parent, key: self._at_post("bsky", text, parent, key)),
             "masto": SimMastodon(self.clock, lambda text, parent, key: self._at_post("masto", text, parent, key)),
         }
-        self.runs: list[PostingRun] = [PostingRun(self.service, self.nets)]
-        self.ids = list(_template().ids)
+        self.publishers = self.nets
+        self.runs.append(self.new_run())
         self.first_keys: dict[int, str] = {}  # a Bluesky delivery's record key, as first seen
-        self.edits = 0
 
     # --- what is checked at the moment a network is called -------------------------------
 
     def _at_post(self, account: str, text: str, parent: str | None, key: str | None) -> int:
-        now = self.clock.now()
-        posting = [d for d in self.store.drafts(states=[S.POSTING]) if d.account == account and d.text == text]
-        assert len(posting) == 1, f"a post to {account} of a text no claimed delivery there has: {text!r}"
-        draft = posting[0]
-        assert draft.approved_revision == draft.revision, f"posted delivery {draft.id} at an unapproved revision"
-        assert now <= draft.valid_until, f"posted delivery {draft.id} at {now}, after its window ({draft.valid_until})"
+        draft = self.claimed(text, account)
         assert key == draft.post_key, f"delivery {draft.id} posted with key {key!r}, its key is {draft.post_key!r}"
         network = NETWORK_OF[account]
         if network == "bluesky":
@@ -202,33 +120,15 @@ class ExactlyOnceEverywhere(RuleBasedStateMachine):
 
     # --- operators ---------------------------------------------------------------------
 
-    def _target(self, which: int | str) -> int:
-        """A delivery by index, or "in-flight": one whose post is claimed or whose call is out, if any."""
-        if which == "in-flight":
-            for run in self.runs:
-                for claim in run.claims + [c for c, _ in run.calls]:
-                    return claim.draft.id
-            which = 0
-        return self.ids[int(which)]
-
     @rule(action=st.sampled_from(OPERATOR_ACTIONS), which=st.integers(0, N_DRAFTS - 1))
     def operator(self, action: str, which: int | str) -> None:
         """A person acts, at any moment, possibly on a delivery whose post is under way."""
         draft_id = self._target(which)
-        acts: dict[str, Any] = {
-            "approve": lambda: self.service.approve(draft_id, "alice"),
+        acts = self.acts(draft_id) | {
             "approve-all-accounts": lambda: self.service.approve_all([(draft_id, None)], "alice", all_accounts=True),
-            "unapprove": lambda: self.service.unapprove(draft_id, "bob"),
-            "edit": lambda: self.service.edit(draft_id, f"Edited line {self.edits} #GCM", "carol"),
-            "reject": lambda: self.service.reject(draft_id, "dave", "random"),
-            "post-now": lambda: self.service.post_now(draft_id, "erin"),
-            "cancel": lambda: self.service.cancel_post(draft_id, "erin"),
-            "unreject": lambda: self.service.restore(draft_id, "dave"),
             "resume": lambda: self.service.resume("frank", verify=self.nets["x"].check),
         }
-        self.edits += 1
-        with contextlib.suppress(DraftError, LiveControlError):  # refused: the invariants check that nothing changed
-            acts[action]()
+        self.act(acts, action)
 
     @precondition(lambda self: any(r.claims or r.calls for r in self.runs))
     @rule(action=st.sampled_from(["approve-all-accounts", "unapprove", "edit", "reject", "post-now"]))
@@ -236,11 +136,7 @@ class ExactlyOnceEverywhere(RuleBasedStateMachine):
         """A person acts on a delivery whose post is claimed or whose call is out."""
         self.operator(action, "in-flight")
 
-    # --- time ----------------------------------------------------------------------------
-
-    @rule(seconds=st.sampled_from([1, 5, 30, 60, 301]))
-    def time_passes(self, seconds: int) -> None:
-        self.clock.advance(timedelta(seconds=seconds))
+    # --- time (its passing by seconds: PostingModel) -------------------------------------
 
     @precondition(lambda self: self._posting())
     @rule()
@@ -249,13 +145,11 @@ class ExactlyOnceEverywhere(RuleBasedStateMachine):
         self.clock.advance(timedelta(minutes=61))
 
     def _posting(self) -> bool:
-        assert _READER is not None
-        return _READER.execute("SELECT 1 FROM drafts WHERE state = 'posting' LIMIT 1").fetchone() is not None
+        assert self.template.reader is not None
+        found = self.template.reader.execute("SELECT 1 FROM drafts WHERE state = 'posting' LIMIT 1").fetchone()
+        return found is not None
 
-    # --- the posting runs, step by step ----------------------------------------------------
-
-    def _run(self, n: int) -> PostingRun:
-        return self.runs[n % len(self.runs)]
+    # --- the posting runs, step by step (crashes and take-overs: PostingModel) --------------
 
     def _answers(self, drawn: dict[str, list[str]]) -> None:
         for net in self.nets.values():
@@ -271,14 +165,6 @@ class ExactlyOnceEverywhere(RuleBasedStateMachine):
         self._answers(drawn)
         self._run(n).dispatcher.tick()
         self._quiet()
-
-    def _claim(self, run: PostingRun, i: int) -> None:
-        """Step 1 of a post: the run claims the first delivery it may, from the i-th on."""
-        for draft_id in self.ids[i:] + self.ids[:i]:
-            claim = run.dispatcher.claim(draft_id)
-            if claim is not None:
-                run.claims.append(claim)
-                return
 
     def _call(self, run: PostingRun, data: st.DataObject) -> None:
         """Step 2: the run calls the claim's network, which answers as drawn (the answer waits for step 3)."""
@@ -306,15 +192,7 @@ class ExactlyOnceEverywhere(RuleBasedStateMachine):
     )
     def post_step(self, n: int, step: str, i: int, then: dict[str, list[str]], data: st.DataObject) -> None:
         """One step of one run's posts: claim a delivery, call its network for a claim, or record an answer."""
-        run = self._run(n)
-        if step == "next":
-            step = "record" if run.calls else "call" if run.claims else "claim"
-        if step == "record" and run.calls:
-            self._record(run, then)
-        elif step == "call" and run.claims:
-            self._call(run, data)
-        else:
-            self._claim(run, i)
+        self.step(n, step, i, lambda run: self._call(run, data), lambda run: self._record(run, then))
 
     post_step_again = post_step  # posting steps three times as often as the other rules
     post_step_once_more = post_step
@@ -323,43 +201,13 @@ class ExactlyOnceEverywhere(RuleBasedStateMachine):
     def lookups(self, account: str, fail: bool) -> None:
         self.nets[account].lookups_fail = fail
 
-    @rule()
-    def crash_and_restart(self) -> None:
-        """The posting process dies wherever it was; a new one starts when its lease has gone quiet."""
-        self.runs.pop()
-        self._take_over()
-
-    @precondition(lambda self: len(self.runs) < 2)
-    @rule()
-    def second_run_takes_over(self) -> None:
-        """The run stalls past its lease (SIGSTOP, a closed lid) and another takes over; the old one may wake."""
-        self._take_over()
-
-    def _take_over(self) -> None:
-        self.wall.advance(timedelta(seconds=RUNNER_STALE_SECONDS + 1))
-        run = PostingRun(self.service, self.nets)
-        run.dispatcher.reconcile_all()
-        self.runs.append(run)
-
     # --- invariants ------------------------------------------------------------------------
 
     def _read(self) -> tuple[dict[int, Row], dict[int, int]]:
-        assert _READER is not None
-        _READER.execute("BEGIN")  # one read, on a plain connection: this runs after every step
-        try:
-            rows = _READER.execute(
-                "SELECT id, slot, account, state, tweet_id, version, revision, post_key, reply_to, attempts FROM drafts"
-            )
-            drafts = {r[0]: Row(*r) for r in rows}
-            moves = dict(
-                _READER.execute(
-                    "SELECT draft_id, count(*) FROM audit WHERE to_state IS NOT NULL AND draft_id IS NOT NULL "
-                    "GROUP BY draft_id"
-                ).fetchall()
-            )
-        finally:
-            _READER.execute("COMMIT")
-        return drafts, moves
+        rows, moves = self.template.read(
+            "SELECT id, slot, account, state, tweet_id, version, revision, post_key, reply_to, attempts FROM drafts"
+        )
+        return {r[0]: Row(*r) for r in rows}, moves
 
     @invariant()
     def exactly_once_on_each_network(self) -> None:
@@ -408,18 +256,11 @@ class ExactlyOnceEverywhere(RuleBasedStateMachine):
         self.runs.clear()
         for net in self.nets.values():
             net.lookups_fail = False
-        self._take_over()
+        self.take_over()
         for account, net in self.nets.items():
-            for post in net.stored:
-                draft = self.store.get(post.draft_id)
-                assert (draft.state, draft.tweet_id) == (S.POSTED, post.post_id), (account, post, draft)
+            self.settled([(post.draft_id, post.post_id) for post in net.stored], account)
         self.exactly_once_on_each_network()
 
 
-ExactlyOnceEverywhere.TestCase.settings = settings(
-    max_examples=EXAMPLES,
-    stateful_step_count=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+ExactlyOnceEverywhere.TestCase.settings = model_settings(EXAMPLES)
 test_exactly_once_on_every_network = ExactlyOnceEverywhere.TestCase

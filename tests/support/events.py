@@ -79,6 +79,21 @@ MINI_TEMPLATES = {
     "question.j2": "Now: {{ segment.title }}.\n",
 }
 
+
+def accounts_block(*accounts: tuple[str, str, str]) -> str:
+    """A schedule's `accounts:` block, one (id, network, handle as written in YAML) each, in block style."""
+    return "accounts:\n" + "".join(
+        f"  - id: {i}\n    network: {net}\n    handle: {handle}\n" for i, net, handle in accounts
+    )
+
+
+# The accounts the network tests post to (after MINI_SCHEDULE): @demo on X, on Bluesky and on Mastodon.
+DEMO_ACCOUNTS = accounts_block(
+    ("x", "x", '"@demo"'),
+    ("bsky", "bluesky", "demo.bsky.social"),
+    ("masto", "mastodon", '"@demo@mastodon.social"'),
+)
+
 CheckFn = Callable[..., Report]  # the `run_check` fixture
 
 

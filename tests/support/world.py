@@ -1,15 +1,22 @@
 """The simulated world of the dispatch tests: a store, clocks the test moves, the simulated X
-API over real HTTP (spoken to by real tweepy) and a dispatcher, wired as `run` wires them."""
+API over real HTTP (spoken to by real tweepy) and a dispatcher, wired as `run` wires them; and
+`NetworksWorld`, that world with simulated Bluesky and Mastodon servers beside its X (spoken to by
+real atproto and Mastodon.py), a publisher per account."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from livetweet.clock import FixedClock
 from livetweet.dispatch import Dispatcher, Notice
 from livetweet.fakes import FakeXServer
+from livetweet.fakes.bluesky import FakeBlueskyServer
+from livetweet.fakes.mastodon import FakeMastodonServer
+from livetweet.publishers.base import Publisher
+from livetweet.publishers.bluesky import BlueskyPublisher
+from livetweet.publishers.mastodon import MastodonPublisher
 from livetweet.publishers.x import XPublisher
 from livetweet.service import Service
 from livetweet.store import RUNNER_STALE_SECONDS, Store
@@ -22,6 +29,8 @@ X_TEST_CREDENTIALS = {
     "X_ACCESS_TOKEN": "test-token",
     "X_ACCESS_TOKEN_SECRET": "test-token-secret",
 }
+BSKY_PASSWORD = "test-bsky-password"  # every simulated Bluesky account's app password
+MASTO_TOKEN = "test-mastodon-token"  # every simulated Mastodon account's access token
 
 T_1330 = datetime(2020, 11, 12, 12, 30, tzinfo=UTC)  # 13:30 CET
 HELLO_AT = T_1330 + timedelta(minutes=1)  # hello: opening.start + 1m
@@ -76,6 +85,65 @@ class World:
         self.publisher.close()
         self.x.stop()
         self.store.close()
+
+
+class NetworksWorld:
+    """The world (`world`) with a simulated Bluesky or Mastodon per account beside its X, as a run wires them:
+    `publishers` is the run's, one per account ("x" the world's own), and the world's dispatcher posts through it.
+    A subclass (or a test) adds the accounts with `bluesky()` and `mastodon()`."""
+
+    def __init__(self, tmp_path: Path, schedule: str, mode: str = "auto", timeout: float = 1.0) -> None:
+        self.world = World(tmp_path, schedule, mode)
+        self.timeout = timeout  # of each Bluesky and Mastodon publisher's requests
+        self.servers: dict[str, FakeBlueskyServer | FakeMastodonServer] = {}  # by account
+        self.handles: dict[str, str] = {}  # each Bluesky account's handle
+        self.publishers: dict[str, Publisher] = {"x": self.world.publisher}
+        self.world.dispatcher.publishers = self.publishers
+
+    def bluesky(self, account: str, handle: str, **options: Any) -> FakeBlueskyServer:
+        """Start a simulated Bluesky holding `handle` (BSKY_PASSWORD) for the account, and its publisher."""
+        server = FakeBlueskyServer(clock=self.world.clock, handle=handle, password=BSKY_PASSWORD, **options).start()
+        self.servers[account], self.handles[account] = server, handle
+        self.publishers[account] = self.publisher(account)
+        return server
+
+    def mastodon(self, account: str, username: str = "demo", **options: Any) -> FakeMastodonServer:
+        """Start a simulated Mastodon holding `username` (MASTO_TOKEN) for the account, and its publisher."""
+        server = FakeMastodonServer(clock=self.world.clock, username=username, token=MASTO_TOKEN, **options).start()
+        self.servers[account] = server
+        self.publishers[account] = self.publisher(account)
+        return server
+
+    def publisher(self, account: str) -> Publisher:
+        """A Bluesky or Mastodon account's publisher as a new run makes it (no cursor of its own yet)."""
+        server, clock = self.servers[account], self.world.clock
+        if isinstance(server, FakeBlueskyServer):
+            return BlueskyPublisher(self.handles[account], BSKY_PASSWORD, server.url, timeout=self.timeout, clock=clock)
+        return MastodonPublisher(server.url, MASTO_TOKEN, timeout=self.timeout, clock=clock)
+
+    def fresh_publishers(self) -> dict[str, Publisher]:
+        """Every Bluesky and Mastodon account's publisher as a new run makes them."""
+        return {account: self.publisher(account) for account in self.servers}
+
+    def at(self, when: datetime, dispatcher: Dispatcher | None = None) -> Self:
+        """The clock set to `when`, and one sweep of the world's run (or of `dispatcher`)."""
+        self.world.clock.set(when)
+        (dispatcher or self.world.dispatcher).tick()
+        return self
+
+    def close(self) -> None:
+        for account, publisher in self.publishers.items():
+            if account != "x":
+                publisher.close()
+        for server in self.servers.values():
+            server.stop()
+        self.world.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def posting_run(service: Any) -> Any:
