@@ -26,26 +26,26 @@ Client over real HTTP. It answers as a PDS does, errors as {"error": ..., "messa
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import html
 import itertools
 import json
 import secrets
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import regex
 
 from ..clock import Clock, SystemClock
+from .base import HTML_TYPE, JSON_TYPE, PAGE_POLICY, FakeHandler, FakeServer, Fault, NetworkState, timeline_page
+from .base import iso_millis as _iso
+from .base import sniff as _image_kind
 
 POST = "app.bsky.feed.post"
 CHAT_PROXY = "did:web:api.bsky.chat#bsky_chat"
@@ -64,7 +64,6 @@ ACCESS_LIFETIME = timedelta(hours=2)
 REFRESH_LIFETIME = timedelta(days=90)
 REFRESH_GRACE = timedelta(hours=2)  # a rotated refresh token still works this long (a lost answer is retried)
 SESSION_LIMIT = (30, timedelta(minutes=5))  # createSession: 30 per 5 minutes per account
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 TID_CHARS = "234567abcdefghijklmnopqrstuvwxyz"
 _RKEY = regex.compile(r"^[A-Za-z0-9._:~-]{1,512}$")
 _TID = regex.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
@@ -93,15 +92,7 @@ def post_metrics(uri: str) -> dict[str, int]:
 
 def sniff(data: bytes) -> str:
     """The MIME type the PDS reads from a blob's bytes (never from what the client says)."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return "application/octet-stream"
+    return _image_kind(data) or "application/octet-stream"
 
 
 def _b64url(data: bytes) -> str:
@@ -110,10 +101,6 @@ def _b64url(data: bytes) -> str:
 
 def _unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 @dataclass
@@ -188,20 +175,13 @@ class Convo:
 
 
 @dataclass
-class Fault:
-    kind: str
-    times: int
-    reset_seconds: float = 30.0
-
-
-@dataclass
 class Answer:
     """What a route answers: a status, a JSON body (or bytes), headers."""
 
     status: int
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/json; charset=utf-8"
+    content_type: str = JSON_TYPE
 
 
 def _error(status: int, error: str, message: str, headers: dict[str, str] | None = None) -> Answer:
@@ -212,15 +192,14 @@ def _invalid(message: str) -> Answer:
     return _error(400, "InvalidRequest", message)
 
 
-class FakeBlueskyState:
+class FakeBlueskyState(NetworkState):
     """Everything the simulated Bluesky knows; every method that reads or writes it holds the lock."""
 
     def __init__(
         self, clock: Clock, handle: str, password: str, others: tuple[str, ...], access_lifetime: timedelta
     ) -> None:
-        self.clock = clock
+        super().__init__(clock)
         self.url = ""
-        self.lock = threading.Lock()
         self.handle = handle.lstrip("@").lower()
         self.did = did_for(self.handle)
         self.password = password
@@ -240,10 +219,7 @@ class FakeBlueskyState:
         self.messages: list[ChatMessage] = []
         self.logs: list[dict[str, Any]] = []  # chat.bsky.convo.getLog entries, in rev order
         self.log_page_size = 100
-        self.faults: dict[str, deque[Fault]] = {}
-        self.requests: list[tuple[str, str]] = []  # (route, outcome) in order
         self.sessions_made: deque[datetime] = deque()
-        self.hang_release = threading.Event()
         self._last_tid = 0
         self._convo_ids = itertools.count(1)
 
@@ -259,16 +235,6 @@ class FakeBlueskyState:
         self._last_tid = max(micros, self._last_tid + 1)
         value = (self._last_tid << 10) | 1
         return "".join(TID_CHARS[(value >> (5 * i)) & 31] for i in range(12, -1, -1))
-
-    def take_fault(self, route: str) -> Fault | None:
-        queue = self.faults.get(route)
-        if not queue:
-            return None
-        fault = queue[0]
-        fault.times -= 1
-        if fault.times <= 0:
-            queue.popleft()
-        return fault
 
     # --- tokens ---------------------------------------------------------------------
 
@@ -321,60 +287,35 @@ class FakeBlueskyState:
         return {"did": did, "handle": self.handles.get(did, "handle.invalid"), "displayName": ""}
 
 
-class _Handler(BaseHTTPRequestHandler):
+# The PDS's error names for the front door's refusals (every other one is InvalidRequest).
+_REFUSALS = {403: "Forbidden", 413: "PayloadTooLarge"}
+
+
+class _Handler(FakeHandler):
     server: FakeBlueskyServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+    network = "Bluesky"
+    wrong_host_status = 400  # the PDS says InvalidRequest
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+    def _error_body(self, status: int, message: str) -> dict[str, Any]:
+        """The PDS's error: a name and a message."""
+        return {"error": _REFUSALS.get(status, "InvalidRequest"), "message": message}
 
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def _send(self, answer: Answer) -> None:
-        body = answer.body
-        data = (
-            body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
-        )
-        self.send_response(answer.status)
-        self.send_header("Content-Type", answer.content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in answer.headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _refuse(self, answer: Answer) -> None:
-        """Answer and close: the body (if any) is left unread."""
-        self.close_connection = True
-        answer.headers["Connection"] = "close"
-        self._send(answer)
-
-    def _record(self, route: str, outcome: str) -> None:
-        with self.server.state.lock:
-            self.server.state.requests.append((route, outcome))
+    def _answer(self, answer: Answer) -> None:
+        """Send what a route answered."""
+        self._send(answer.status, answer.body, answer.headers, answer.content_type)
 
     def _dispatch(self) -> None:
-        # Only its own names: a page whose name was made to resolve to 127.0.0.1 (DNS rebinding)
-        # reaches neither the account's state nor the control routes.
-        if (self.headers.get("Host") or "").strip().lower() not in self.server.hosts:
-            self._refuse(_invalid("the simulated Bluesky answers to 127.0.0.1, localhost and [::1] only"))
+        if not self._from_own_host():
             return
         parts = urlsplit(self.path)
         nsid = parts.path[len("/xrpc/") :] if parts.path.startswith("/xrpc/") else None
-        length_text = (self.headers.get("Content-Length") or "0").strip()
-        if not length_text.isdigit():
-            self._refuse(_invalid("bad Content-Length"))
+        length = self._content_length()
+        if length is None:
             return
-        length = int(length_text)
         limit = MAX_BLOB_UPLOAD if nsid == "com.atproto.repo.uploadBlob" else MAX_JSON_BODY
         if length > limit:
             self._record(nsid or parts.path, "413")
-            self._refuse(_error(413, "PayloadTooLarge", f"request entity too large (at most {limit} bytes)"))
+            self._refuse(413, f"request entity too large (at most {limit} bytes)")
             return
         raw = self.rfile.read(length) if length else b""
         query = parse_qs(parts.query)
@@ -394,30 +335,27 @@ class _Handler(BaseHTTPRequestHandler):
             self._fault(fault)
             return
         self._record(nsid, str(answer.status))
-        self._send(answer)
+        self._answer(answer)
 
     def _fault(self, fault: Fault) -> None:
         kind = fault.kind
         if kind in ("500", "502", "503", "503-after-store"):
             status = int(kind[:3])
             names = {500: "InternalServerError", 502: "UpstreamFailure", 503: "NotEnoughResources"}
-            self._send(_error(status, names[status], "Internal Server Error" if status == 500 else "Try again later"))
+            self._answer(_error(status, names[status], "Internal Server Error" if status == 500 else "Try again later"))
         elif kind == "429":
             reset = int(time.time() + fault.reset_seconds)  # RateLimit-Reset is a wall-clock epoch
             headers = {"RateLimit-Limit": "3000", "RateLimit-Remaining": "0", "RateLimit-Reset": str(reset),
                        "RateLimit-Policy": "3000;w=300"}  # fmt: skip
-            self._send(_error(429, "RateLimitExceeded", "Rate Limit Exceeded", headers))
+            self._answer(_error(429, "RateLimitExceeded", "Rate Limit Exceeded", headers))
         elif kind == "401":
-            self._send(_error(401, "AuthenticationRequired", "Invalid identifier or password"))
+            self._answer(_error(401, "AuthenticationRequired", "Invalid identifier or password"))
         elif kind == "400":
-            self._send(_invalid("Input/record must be an object"))
+            self._answer(_invalid("Input/record must be an object"))
         elif kind in ("hang", "hang-after-store"):
-            self.server.state.hang_release.wait(self.server.hang_seconds)
-            self.close_connection = True
+            self._hang()
         elif kind == "drop-after-store":
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(2)
+            self._drop()
 
     def _xrpc(self, nsid: str, query: dict[str, list[str]], raw: bytes) -> Answer:
         route = _ROUTES.get(nsid)
@@ -454,29 +392,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _control(self, path: str, query: dict[str, list[str]], raw: bytes) -> None:
         route = f"{self.command} {path.rstrip('/') or '/'}"
         if route.startswith("GET /fake/blob/"):
-            self._send(_blob_page(self.server.state, path.rsplit("/", 1)[-1]))
+            self._answer(_blob_page(self.server.state, path.rsplit("/", 1)[-1]))
             return
         handler = _CONTROL.get(route)
         if handler is None:
-            self._send(_error(404, "NotFound", f"no such route: {route}"))
+            self._answer(_error(404, "NotFound", f"no such route: {route}"))
             return
-        if self.command == "POST":
-            # JSON only: a web page can send a form or text/plain without asking, but JSON needs
-            # a CORS preflight, which this server never grants.
-            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            if kind != "application/json":
-                self._refuse(_error(415, "InvalidRequest", "send JSON (Content-Type: application/json)"))
-                return
-            origin = self.headers.get("Origin")
-            if origin is not None and urlsplit(origin).netloc.lower() not in self.server.hosts:
-                self._refuse(_error(403, "Forbidden", "refused: this request comes from another site"))
-                return
+        if not self._control_allowed():
+            return
         try:
             body = json.loads(raw or b"{}") if self.command == "POST" else None
         except ValueError:
-            self._send(_invalid("Request body is not valid JSON"))
+            self._answer(_invalid("Request body is not valid JSON"))
             return
-        self._send(handler(self.server, body))
+        self._answer(handler(self.server, body))
 
 
 # --- sessions and identity ---------------------------------------------------------------
@@ -837,6 +766,14 @@ def _limit(query: dict[str, list[str]], default: int = 50) -> int | Answer:
     return limit if 1 <= limit <= 100 else _invalid("limit must be between 1 and 100")
 
 
+def _chat_page(name: str, views: list[dict[str, Any]], more: bool) -> Answer:
+    """A page of the chat, newest first; where there is more, its cursor is the last view's rev."""
+    answer: dict[str, Any] = {name: views}
+    if more:
+        answer["cursor"] = views[-1]["rev"]
+    return Answer(200, answer)
+
+
 def _list_convos(state: FakeBlueskyState, query: dict[str, list[str]], body: Any) -> Answer:
     limit = _limit(query, 50)
     if isinstance(limit, Answer):
@@ -847,10 +784,7 @@ def _list_convos(state: FakeBlueskyState, query: dict[str, list[str]], body: Any
         if cursor is not None:
             convos = [c for c in convos if c.rev < cursor]
         page = [_convo_view(state, c) for c in convos[:limit]]
-    answer: dict[str, Any] = {"convos": page}
-    if len(convos) > limit:
-        answer["cursor"] = page[-1]["rev"]
-    return Answer(200, answer)
+    return _chat_page("convos", page, len(convos) > limit)
 
 
 def _get_convo(state: FakeBlueskyState, query: dict[str, list[str]], body: Any) -> Answer:
@@ -873,10 +807,7 @@ def _get_messages(state: FakeBlueskyState, query: dict[str, list[str]], body: An
             return _invalid("Convo not found")
         found = [m for m in reversed(state.messages) if m.convo_id == convo_id and (cursor is None or m.rev < cursor)]
         page = [_message_view(state, m) for m in found[:limit]]
-    answer: dict[str, Any] = {"messages": page}
-    if len(found) > limit:
-        answer["cursor"] = page[-1]["rev"]
-    return Answer(200, answer)
+    return _chat_page("messages", page, len(found) > limit)
 
 
 def _get_log(state: FakeBlueskyState, query: dict[str, list[str]], body: Any) -> Answer:
@@ -973,17 +904,9 @@ def _timeline(server: FakeBlueskyServer, body: Any) -> Answer:
         reply = f" <small>reply to {html.escape(r.reply['parent']['uri'])}</small>" if r.reply else ""
         rows.append(f"<li><time>{r.indexed_at:%Y-%m-%d %H:%M:%S} UTC</time>{reply}"
                     f"<p>{html.escape(r.text).replace(chr(10), '<br>')}</p>{images}</li>")  # fmt: skip
-    page = (
-        "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content='width=device-width'>"
-        f"<title>Simulated Bluesky: @{html.escape(handle)}</title>"
-        "<style>body{font:16px system-ui;max-width:40rem;margin:auto;padding:1rem}li{list-style:none;"
-        "border-bottom:1px solid #ddd;padding:.5rem 0}time{color:#666}img{max-width:100%;max-height:20rem}"
-        "figcaption{font-size:.875rem;color:#444}</style>"
-        f"<h1>Simulated Bluesky: @{html.escape(handle)}</h1><p>{len(posts)} posts, newest first.</p>"
-        f"<ul>{''.join(rows)}</ul></html>"
-    )
-    policy = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"  # nothing on the page runs
-    return Answer(200, page, {"Content-Security-Policy": policy}, "text/html; charset=utf-8")
+    style = "img{max-width:100%;max-height:20rem}figcaption{font-size:.875rem;color:#444}"
+    page = timeline_page(f"Simulated Bluesky: @{html.escape(handle)}", len(posts), "".join(rows), style)
+    return Answer(200, page, {"Content-Security-Policy": PAGE_POLICY}, HTML_TYPE)
 
 
 def _images(r: Record) -> list[tuple[str, str]]:
@@ -1003,11 +926,10 @@ _CONTROL = {
 }
 
 
-class FakeBlueskyServer(ThreadingHTTPServer):
+class FakeBlueskyServer(FakeServer[FakeBlueskyState]):
     """The simulated Bluesky (a PDS and the chat service behind it); `start()` serves it from a thread."""
 
-    daemon_threads = True
-    allow_reuse_address = True
+    thread_name = "fake-bluesky"
 
     def __init__(
         self,
@@ -1020,33 +942,13 @@ class FakeBlueskyServer(ThreadingHTTPServer):
         access_lifetime: timedelta = ACCESS_LIFETIME,
         hang_seconds: float = 30.0,
     ) -> None:
-        super().__init__((host, port), _Handler)
-        bound = self.server_address[1]
-        names = {*LOOPBACK_NAMES, host if ":" not in host else f"[{host}]"}
-        self.hosts = frozenset(f"{name.lower()}:{bound}" for name in names)
+        super().__init__(host, port, _Handler, hang_seconds)
         self.state = FakeBlueskyState(clock or SystemClock(), handle, password, other_accounts, access_lifetime)
         self.state.url = self.url  # the DID document names it as the account's PDS
-        self.hang_seconds = hang_seconds
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     @property
     def did(self) -> str:
         return self.state.did
-
-    def start(self) -> FakeBlueskyServer:
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="fake-bluesky", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.state.hang_release.set()
-        self.shutdown()
-        self.server_close()
 
     def fault(self, route: str, kind: str, times: int = 1, reset_seconds: float = 30.0) -> None:
         """Answer the next `times` calls of XRPC method `route` (an NSID) with `kind`.
@@ -1058,7 +960,7 @@ class FakeBlueskyServer(ThreadingHTTPServer):
         if route not in _ROUTES:
             raise ValueError(f"unknown route {route!r}: one of {', '.join(_ROUTES)}")
         with self.state.lock:
-            self.state.faults.setdefault(route, deque()).append(Fault(kind, times, reset_seconds))
+            self.state.add_fault(route, Fault(kind, times, reset_seconds))
 
     def expire_sessions(self) -> None:
         """Make every access token handed out so far expire now (as when the client's clock runs slow)."""

@@ -23,27 +23,25 @@ What it does as Mastodon 4.3 does:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import html
 import itertools
 import json
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ..clock import Clock, SystemClock
 from ..plan.mastodon import DEFAULT_MAX_CHARS, MAX_ALT, MAX_IMAGES, URL_WEIGHT, length, mentions
 from ..plan.tweettext import extract_hashtags, extract_urls
+from .base import HTML_TYPE, PAGE_POLICY, FakeHandler, FakeServer, Fault, NetworkState, sniff, timeline_page
+from .base import iso_millis as _iso
 
 VERSION = "4.3.0"  # what the instance says it runs (Mastodon.py reads it to pick the media route)
 API_VERSION = 2  # api_versions.mastodon of 4.3.0
@@ -51,7 +49,6 @@ MAX_BODY = 64 * 1024  # bytes of a status's form; Mastodon's own limit for text 
 MAX_MEDIA_BODY = 16 * 1024 * 1024 + 64 * 1024  # an image of 16 MB (MediaAttachment::IMAGE_LIMIT) and its form
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
 IDEMPOTENCY_TTL = timedelta(hours=1)  # Mastodon keeps a key in Redis for 3,600 s
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 FAULT_KINDS = (
     "500", "502", "503", "429", "401", "403", "422", "404", "hang", "drop",
     "503-after-store", "drop-after-store", "hang-after-store",
@@ -142,13 +139,6 @@ class PostedStatus:
 
 
 @dataclass
-class Fault:
-    kind: str
-    times: int
-    reset_seconds: float = 30.0
-
-
-@dataclass
 class Notification:
     id: int
     type: str
@@ -157,32 +147,28 @@ class Notification:
     created_at: datetime
 
 
-class FakeMastodonState:
+class FakeMastodonState(NetworkState):
     """Everything the simulated Mastodon knows; every method is called under `lock`."""
 
     def __init__(
         self, clock: Clock, username: str, domain: str, max_chars: int, token: str, processing_polls: int
     ) -> None:
-        self.clock = clock
+        super().__init__(clock)
         self.domain = domain
         self.max_chars = max_chars
         self.token = token
         self.processing_polls = processing_polls
-        self.lock = threading.Lock()
         self.me = Account(ACCOUNT_ID, username, username, f"https://{domain}/@{username}")
         self.accounts: dict[str, Account] = {ACCOUNT_ID: self.me}
         self.statuses: dict[str, Status] = {}
         self.media: dict[str, Media] = {}
         self.notifications: list[Notification] = []
         self.idempotency: dict[str, tuple[str, datetime]] = {}
-        self.faults: dict[str, deque[Fault]] = {}
-        self.requests: list[tuple[str, str]] = []  # (route, outcome) in order
         self.rate_limits = dict(RATE_LIMITS)
         self._windows: dict[str, tuple[datetime, int]] = {}
         self._last_id = 0
         self._account_ids = itertools.count(109_300_000_000_000_100)
         self._notification_ids = itertools.count(1000)
-        self.hang_release = threading.Event()
 
     def next_id(self) -> str:
         """A snowflake: the clock's milliseconds shifted 16 bits, always more than the last one."""
@@ -201,16 +187,6 @@ class FakeMastodonState:
         a = Account(str(next(self._account_ids)), username, acct, f"https://{domain or self.domain}/@{username}")
         self.accounts[a.id] = a
         return a
-
-    def take_fault(self, route: str) -> Fault | None:
-        queue = self.faults.get(route)
-        if not queue:
-            return None
-        fault = queue[0]
-        fault.times -= 1
-        if fault.times <= 0:
-            queue.popleft()
-        return fault
 
     def rate(self, route: str) -> tuple[int, int, datetime, bool]:
         """(limit, remaining, reset on the server's clock, allowed) for one more call on `route`."""
@@ -237,10 +213,6 @@ class FakeMastodonState:
 
 
 # --- how Mastodon shows things --------------------------------------------------------------
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 def _link(url: str) -> str:
@@ -402,57 +374,21 @@ def _instance_configuration(state: FakeMastodonState) -> dict[str, Any]:
     }
 
 
-def sniff(data: bytes) -> str | None:
-    """The image type read from the bytes themselves (never from a name)."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
 # --- the HTTP side ------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FakeHandler):
     server: FakeMastodonServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    _raw: bytes = b""
+    network = "Mastodon"
     _form: dict[str, list[str]]
     _files: dict[str, tuple[bytes, str]]
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None, content_type: str = "") -> None:
-        if isinstance(body, bytes):
-            data = body
-        else:
-            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type or "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
+    def _error_body(self, status: int, message: str) -> dict[str, Any]:
+        """Mastodon's error: its words alone."""
+        return {"error": message}
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        self._send(status, {"error": message}, headers)
-
-    def _refuse(self, status: int, message: str) -> None:
-        """Answer and close: the body (if any) is left unread."""
-        self.close_connection = True
-        self._send(status, {"error": message}, {"Connection": "close"})
-
-    def _record(self, route: str, outcome: str) -> None:
-        with self.server.state.lock:
-            self.server.state.requests.append((route, outcome))
+        self._send(status, self._error_body(status, message), headers)
 
     def _route(self) -> tuple[str, list[str], dict[str, list[str]]]:
         parts = urlsplit(self.path)
@@ -467,26 +403,17 @@ class _Handler(BaseHTTPRequestHandler):
         return f"{self.command} /{'/'.join(shape)}", segments, parse_qs(parts.query)
 
     def _dispatch(self) -> None:
-        # Only its own names: a web page whose name was made to resolve to 127.0.0.1 (DNS
-        # rebinding) can neither read the rehearsal's state nor inject messages and faults.
-        if (self.headers.get("Host") or "").strip().lower() not in self.server.hosts:
-            self._refuse(421, "the simulated Mastodon answers to 127.0.0.1, localhost and [::1] only")
+        if not self._from_own_host():
             return
         if self.headers.get("Transfer-Encoding"):
             self._refuse(411, "send a Content-Length")
             return
-        length_text = (self.headers.get("Content-Length") or "0").strip()
-        if not length_text.isdigit():
-            self._refuse(400, "bad Content-Length")
+        size = self._content_length()
+        if size is None:
             return
-        size = int(length_text)
         route, segments, query = self._route()
-        limit = MAX_MEDIA_BODY if route == "POST /api/v2/media" else MAX_BODY
-        if size > limit:
-            self._refuse(413, f"request body too large (at most {limit} bytes)")
+        if not self._read_body(size, MAX_MEDIA_BODY if route == "POST /api/v2/media" else MAX_BODY):
             return
-        # Read the whole body first, whatever the answer: leftovers would poison keep-alive.
-        self._raw = self.rfile.read(size) if size else b""
         if not self._parse_body():
             self._error(400, "the body could not be read (form, multipart form or JSON)")
             return
@@ -528,18 +455,8 @@ class _Handler(BaseHTTPRequestHandler):
         if handler is None:
             self._error(404, f"no such route: {route}")
             return
-        if self.command == "POST":
-            # Control routes take JSON only: a web page can send a form without asking, but
-            # JSON needs a CORS preflight, which this server never grants.
-            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            if kind != "application/json":
-                self._refuse(415, "send JSON (Content-Type: application/json)")
-                return
-            origin = self.headers.get("Origin")
-            if origin is not None and urlsplit(origin).netloc.lower() not in self.server.hosts:
-                self._refuse(403, "refused: this request comes from another site")
-                return
-        handler(self, segments, query, {})
+        if self._control_allowed():
+            handler(self, segments, query, {})
 
     def _parse_body(self) -> bool:
         """The form fields and files of the body (already read, within its limit)."""
@@ -609,19 +526,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "422":
             self._error(422, "Validation failed: Text character limit of 500 exceeded", headers)
         elif kind in ("hang", "hang-after-store"):
-            self.server.state.hang_release.wait(self.server.hang_seconds)
-            self.close_connection = True
+            self._hang()
         elif kind in ("drop", "drop-after-store"):
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(2)
+            self._drop()
         return True
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
 
     def do_PUT(self) -> None:
         self._dispatch()
@@ -745,12 +653,6 @@ def _store_status(h: _Handler) -> tuple[int, dict[str, Any]]:
         return 200, _status_json(state, h.base, status)
 
 
-def _create_status(h: _Handler, segments: list[str], query: dict[str, list[str]], headers: dict[str, str]) -> None:
-    code, body = _store_status(h)
-    h._record("POST /api/v1/statuses", str(code))
-    h._send(code, body, headers)
-
-
 def _get_status(h: _Handler, segments: list[str], query: dict[str, list[str]], headers: dict[str, str]) -> None:
     state = h.server.state
     with state.lock:
@@ -847,12 +749,6 @@ def _store_media(h: _Handler) -> tuple[int, dict[str, Any]]:
         media = Media(state.next_id(), kind, data, description, ACCOUNT_ID, state.processing_polls)
         state.media[media.id] = media
         return (200 if media.ready else 202), _media_json(state, h.base, media)
-
-
-def _create_media(h: _Handler, segments: list[str], query: dict[str, list[str]], headers: dict[str, str]) -> None:
-    code, body = _store_media(h)
-    h._record("POST /api/v2/media", str(code))
-    h._send(code, body, headers)
 
 
 def _get_media(h: _Handler, segments: list[str], query: dict[str, list[str]], headers: dict[str, str]) -> None:
@@ -957,39 +853,50 @@ def _timeline_page(h: _Handler, segments: list[str], query: dict[str, list[str]]
                 f"{render_html(state, s.text)}{figures}</li>"
             )
         who = html.escape(f"@{state.me.username}@{state.domain}")
-    page = (
-        "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content='width=device-width'>"
-        f"<title>Simulated Mastodon: {who}</title>"
-        "<style>body{font:16px system-ui;max-width:40rem;margin:auto;padding:1rem}li{list-style:none;"
-        "border-bottom:1px solid #ddd;padding:.5rem 0}time{color:#666}.invisible{display:none}"
-        "img{max-width:100%;max-height:20rem;border-radius:.5rem}figcaption{font-size:.875rem;color:#444}</style>"
-        f"<h1>Simulated Mastodon: {who}</h1><p>{len(ours)} posts, newest first.</p><ul>{''.join(rows)}</ul></html>"
+    style = (
+        ".invisible{display:none}img{max-width:100%;max-height:20rem;border-radius:.5rem}"
+        "figcaption{font-size:.875rem;color:#444}"
     )
-    # Nothing on the page runs: no script at all, images from this server only.
-    policy = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
-    h._send(200, page, {"Content-Security-Policy": policy}, content_type="text/html; charset=utf-8")
+    page = timeline_page(f"Simulated Mastodon: {who}", len(ours), "".join(rows), style)
+    h._send(200, page, {"Content-Security-Policy": PAGE_POLICY}, content_type=HTML_TYPE)
 
 
 _STORE: dict[str, Callable[[_Handler], tuple[int, dict[str, Any]]]] = {
     "POST /api/v1/statuses": _store_status,
     "POST /api/v2/media": _store_media,
 }
-_PUBLIC_ROUTES = {
+
+
+_Route = Callable[[_Handler, list[str], dict[str, list[str]], dict[str, str]], None]
+
+
+def _creating(route: str) -> _Route:
+    """The handler of a route that makes something (`_STORE[route]`): what it made, or why not, recorded and sent."""
+
+    def create(h: _Handler, segments: list[str], query: dict[str, list[str]], headers: dict[str, str]) -> None:
+        code, body = _STORE[route](h)
+        h._record(route, str(code))
+        h._send(code, body, headers)
+
+    return create
+
+
+_PUBLIC_ROUTES: dict[str, _Route] = {
     "GET /api/v1/instance": _instance_v1,
     "GET /api/v2/instance": _instance_v2,
     "GET /system/media_attachments/:id/:file": _media_file,
 }
-_API_ROUTES = {
+_API_ROUTES: dict[str, _Route] = {
     "GET /api/v1/accounts/verify_credentials": _verify_credentials,
-    "POST /api/v1/statuses": _create_status,
+    "POST /api/v1/statuses": _creating("POST /api/v1/statuses"),
     "GET /api/v1/statuses/:id": _get_status,
     "DELETE /api/v1/statuses/:id": _delete_status,
     "GET /api/v1/accounts/:id/statuses": _account_statuses,
-    "POST /api/v2/media": _create_media,
+    "POST /api/v2/media": _creating("POST /api/v2/media"),
     "GET /api/v1/media/:id": _get_media,
     "GET /api/v1/notifications": _notifications,
 }
-_FAKE_ROUTES = {
+_FAKE_ROUTES: dict[str, _Route] = {
     "POST /fake/faults": _fake_faults,
     "POST /fake/dm": _fake_dm,
     "GET /fake/state": _fake_state,
@@ -997,11 +904,10 @@ _FAKE_ROUTES = {
 }
 
 
-class FakeMastodonServer(ThreadingHTTPServer):
+class FakeMastodonServer(FakeServer[FakeMastodonState]):
     """The simulated Mastodon; `start()` serves it from a thread, `url` says where."""
 
-    daemon_threads = True
-    allow_reuse_address = True
+    thread_name = "fake-mastodon"
 
     def __init__(
         self,
@@ -1015,32 +921,14 @@ class FakeMastodonServer(ThreadingHTTPServer):
         processing_polls: int = 1,
         hang_seconds: float = 30.0,
     ) -> None:
-        super().__init__((host, port), _Handler)
-        bound = self.server_address[1]
-        names = {*LOOPBACK_NAMES, host if ":" not in host else f"[{host}]"}
-        self.hosts = frozenset(f"{name.lower()}:{bound}" for name in names)
+        super().__init__(host, port, _Handler, hang_seconds)
         self.state = FakeMastodonState(
             clock or SystemClock(), username.lstrip("@"), domain, max_chars, token, processing_polls
         )
-        self.hang_seconds = hang_seconds
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> FakeMastodonServer:
+    def start(self) -> Self:
         extract_urls("warm.example")  # twitter-text's patterns are built on first use: not during the first post
-        # a short poll: stop() returns at once, not half a second later
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="fake-mastodon", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.state.hang_release.set()
-        self.shutdown()
-        self.server_close()
+        return super().start()
 
     # --- conveniences for tests and rehearsals ---
 
@@ -1052,7 +940,7 @@ class FakeMastodonServer(ThreadingHTTPServer):
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
         with self.state.lock:
-            self.state.faults.setdefault(route, deque()).append(Fault(kind, times, reset_seconds))
+            self.state.add_fault(route, Fault(kind, times, reset_seconds))
 
     def add_direct_message(
         self, sender: str, text: str, images: tuple[bytes, ...] = (), visibility: str = "direct"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import html
@@ -25,15 +24,12 @@ import itertools
 import json
 import math
 import re
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, quote, urlsplit
 
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature  # type: ignore[import-untyped]
@@ -41,6 +37,7 @@ from oauthlib.oauth1.rfc5849 import utils as oauth_utils  # type: ignore[import-
 
 from ..clock import Clock, SystemClock
 from ..plan.tweettext import parse_tweet
+from .base import HTML_TYPE, PAGE_POLICY, FakeHandler, FakeServer, Fault, NetworkState, sniff, timeline_page
 
 ACCOUNT_ID = "1318230912000000000"
 FIRST_TWEET_ID = 1_326_000_000_000_000_000
@@ -51,7 +48,6 @@ MAX_MEDIA_BODY = 8 * 1024 * 1024  # bytes of JSON on an upload route: 5 MB of im
 # The control route /fake/dm keeps the 1 MB limit (a rehearsal's DM photo must be small): a page that
 # floods the simulated X's own routes is refused early.
 MEDIA_BODY_ROUTES = frozenset({"POST /2/media/upload", "POST /2/media/upload/:id/append"})
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 # X's answer to an automated reply the 2026 reply restriction refuses (as developers reported it).
 REPLY_RESTRICTED = (
     "Reply to this conversation is not allowed because you have not been mentioned or otherwise engaged by "
@@ -142,32 +138,21 @@ class Arrival:
     monotonic: float
 
 
-@dataclass
-class Fault:
-    kind: str
-    times: int
-    reset_seconds: float = 30.0  # for a 429: seconds of real time until X's reset
-
-
-class FakeXState:
+class FakeXState(NetworkState):
     """Everything the simulated X API knows; every method takes the lock."""
 
     def __init__(self, clock: Clock, username: str, rate_limits: dict[str, int] | None) -> None:
-        self.clock = clock
+        super().__init__(clock)
         self.username = username.lstrip("@")
-        self.lock = threading.Lock()
         self.tweets: list[Tweet] = []
         self.deleted: list[str] = []
         self.dms: list[DirectMessage] = []
         self.users: dict[str, str] = {ACCOUNT_ID: self.username}
-        self.faults: dict[str, deque[Fault]] = {}
         self.fault_reset: dict[str, float] = {}  # route -> real seconds to the reset of its injected 429
-        self.requests: list[tuple[str, str]] = []  # (route, outcome) in order
         self.rate_limits = dict(RATE_LIMITS if rate_limits is None else rate_limits)
         self._windows: dict[str, tuple[datetime, int]] = {}
         self._ids = itertools.count(FIRST_TWEET_ID, 7)
         self._user_ids = itertools.count(2_000_000)
-        self.hang_release = threading.Event()
         self.media: dict[str, Media] = {}  # every upload by media id, in the order they came
         self.dm_media: dict[str, DmMedia] = {}  # by media key
         # X's rule of 2026-02-23: an app's reply goes only to a post whose author summoned the account.
@@ -186,16 +171,6 @@ class FakeXState:
         uid = str(next(self._user_ids))
         self.users[uid] = username
         return uid
-
-    def take_fault(self, route: str) -> str | None:
-        queue = self.faults.get(route)
-        if not queue:
-            return None
-        fault = queue[0]
-        fault.times -= 1
-        if fault.times <= 0:
-            queue.popleft()
-        return fault.kind
 
     def rate(self, route: str) -> tuple[int, int, int, bool]:
         """(limit, remaining, reset epoch, allowed) for one more call on `route`."""
@@ -217,34 +192,18 @@ class FakeXState:
         return math.ceil(time.time() + self.clock.real_seconds(when - self.clock.now()))
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FakeHandler):
     server: FakeXServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
-    _raw: bytes = b""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # quiet: tests and rehearsals print what matters themselves
+    network = "X API"
 
     # --- plumbing ---------------------------------------------------------------
 
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None, content_type: str = "") -> None:
-        if isinstance(body, bytes):
-            data = body
-        else:
-            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type or "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
+    def _error_body(self, status: int, message: str) -> dict[str, Any]:
+        """X's problem details (RFC 7807)."""
+        return {"title": HTTPStatus(status).phrase, "detail": message, "type": "about:blank", "status": status}
 
     def _problem(self, status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
-        title = HTTPStatus(status).phrase
-        body = {"title": title, "detail": detail, "type": "about:blank", "status": status, **extra}
-        self._send(status, body, headers)
+        self._send(status, {**self._error_body(status, detail), **extra}, headers)
 
     def _json_body(self) -> Any:
         try:
@@ -266,29 +225,15 @@ class _Handler(BaseHTTPRequestHandler):
         key = re.sub(r"^/fake/media/[^/]+$", "/fake/media/:key", key)
         return f"{self.command} {key}", path, parse_qs(parts.query)
 
-    def _refuse(self, status: int, detail: str) -> None:
-        """Answer and close: the body (if any) is left unread."""
-        self.close_connection = True
-        self._problem(status, detail, {"Connection": "close"})
-
     def _dispatch(self) -> None:
-        # Only its own names: a web page whose name was made to resolve to 127.0.0.1 (DNS
-        # rebinding) can neither read the rehearsal's state nor inject messages and faults.
-        if (self.headers.get("Host") or "").strip().lower() not in self.server.hosts:
-            self._refuse(421, "the simulated X API answers to 127.0.0.1, localhost and [::1] only")
+        if not self._from_own_host():
             return
-        length_text = (self.headers.get("Content-Length") or "0").strip()
-        if not length_text.isdigit():
-            self._refuse(400, "bad Content-Length")
+        length = self._content_length()
+        if length is None:
             return
-        length = int(length_text)
         route, path, query = self._route()
-        limit = MAX_MEDIA_BODY if route in MEDIA_BODY_ROUTES else MAX_BODY
-        if length > limit:
-            self._refuse(413, f"request body too large (at most {limit} bytes)")
+        if not self._read_body(length, MAX_MEDIA_BODY if route in MEDIA_BODY_ROUTES else MAX_BODY):
             return
-        # Read the whole body first, whatever the answer: leftovers would poison keep-alive.
-        self._raw = self.rfile.read(length) if length else b""
         state = self.server.state
         if route == DM_MEDIA_ROUTE and not self._signed_by_the_account():
             self._record(route, "401")
@@ -310,7 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if limit
                 else {}
             )
-            if fault is not None and self._fault(route, fault, rate_headers):
+            if fault is not None and self._fault(route, fault.kind, rate_headers):
                 return
             if not allowed:
                 self._record(route, "429")
@@ -326,18 +271,8 @@ class _Handler(BaseHTTPRequestHandler):
         if handler is None:
             self._problem(404, f"no such route: {route}")
             return
-        if self.command == "POST":
-            # Control routes take JSON only: a web page can send text/plain or a form without
-            # asking, but JSON needs a CORS preflight, which this server never grants.
-            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            if kind != "application/json":
-                self._refuse(415, "send JSON (Content-Type: application/json)")
-                return
-            origin = self.headers.get("Origin")
-            if origin is not None and urlsplit(origin).netloc.lower() not in self.server.hosts:
-                self._refuse(403, "refused: this request comes from another site")
-                return
-        handler(self, path, query, {})
+        if self._control_allowed():
+            handler(self, path, query, {})
 
     def _signed_by_the_account(self) -> bool:
         """An OAuth 1.0a (HMAC-SHA1) header; checked against the account's keys when the server knows them.
@@ -373,6 +308,7 @@ class _Handler(BaseHTTPRequestHandler):
         return hmac.compare_digest(str(expected), given)
 
     def _record(self, route: str, outcome: str) -> None:
+        """Add the request to the log, and to this address's own (`arrivals`)."""
         with self.server.state.lock:
             self.server.state.requests.append((route, outcome))
             self.server.arrivals.append(Arrival(route, outcome, time.time(), time.monotonic()))
@@ -405,22 +341,13 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._json_body()
             if kind == "hang-after-store" and route == "POST /2/tweets" and isinstance(body, dict):
                 _store_tweet(self.server.state, body)
-            self.server.state.hang_release.wait(self.server.hang_seconds)
-            self.close_connection = True
+            self._hang()
         elif kind == "drop-after-store":
             body = self._json_body()
             if route == "POST /2/tweets" and isinstance(body, dict):
                 _store_tweet(self.server.state, body)
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(2)
+            self._drop()
         return True
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
 
     def do_DELETE(self) -> None:
         self._dispatch()
@@ -626,19 +553,6 @@ def _dm_events(h: _Handler, path: str, query: dict[str, list[str]], headers: dic
 # --- media: uploads, alt text, and the images of direct messages -------------------------
 
 
-def sniff(data: bytes) -> str | None:
-    """The image type X reads from the bytes themselves (never from a name)."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
 def _limit(category: str) -> int:
     return MAX_GIF_BYTES if category.endswith("_gif") else MAX_IMAGE_BYTES
 
@@ -646,6 +560,12 @@ def _limit(category: str) -> int:
 def _bad_media(h: _Handler, route: str, message: str, headers: dict[str, str], status: int = 400) -> None:
     h._record(route, f"{status}")
     h._problem(status, "One or more parameters to your request was invalid.", headers, errors=[{"message": message}])
+
+
+def _media_ok(h: _Handler, route: str, data: dict[str, Any], headers: dict[str, str]) -> None:
+    """X's answer to a media call that worked: its `data`, recorded as a 200."""
+    h._record(route, "200")
+    h._send(200, {"data": data}, headers)
 
 
 def _decoded(value: Any) -> bytes | None:
@@ -736,8 +656,7 @@ def _upload(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[s
         media = _new_media(state, kind, category, len(data))
         media.data = data
         answer = _media_json(state, media)
-    h._record(route, "200")
-    h._send(200, {"data": answer}, headers)
+    _media_ok(h, route, answer, headers)
 
 
 def _initialize(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
@@ -760,8 +679,7 @@ def _initialize(h: _Handler, path: str, query: dict[str, list[str]], headers: di
         media = _new_media(state, kind, category, total)
         media.state = "uploading"
         answer = {"id": media.id, "media_key": media.key, "expires_after_secs": _expires_after(state, media)}
-    h._record(route, "200")
-    h._send(200, {"data": answer}, headers)
+    _media_ok(h, route, answer, headers)
 
 
 def _uploading(h: _Handler, path: str) -> Media | None:
@@ -797,8 +715,7 @@ def _append(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[s
     if over:
         _bad_media(h, route, "the segments add up to more than total_bytes", headers)
         return
-    h._record(route, "200")
-    h._send(200, {"data": {"expires_at": expires_at}}, headers)
+    _media_ok(h, route, {"expires_at": expires_at}, headers)
 
 
 def _finalize(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
@@ -826,8 +743,7 @@ def _finalize(h: _Handler, path: str, query: dict[str, list[str]], headers: dict
     if problem:
         _bad_media(h, route, problem, headers)
         return
-    h._record(route, "200")
-    h._send(200, {"data": answer}, headers)
+    _media_ok(h, route, answer, headers)
 
 
 def _status(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
@@ -842,8 +758,7 @@ def _status(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[s
     if media is None or (query.get("command") or ["STATUS"])[0] != "STATUS":
         _bad_media(h, route, INVALID_MEDIA, headers)
         return
-    h._record(route, "200")
-    h._send(200, {"data": answer}, headers)
+    _media_ok(h, route, answer, headers)
 
 
 def _metadata(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
@@ -868,8 +783,7 @@ def _metadata(h: _Handler, path: str, query: dict[str, list[str]], headers: dict
     if media is None:
         _bad_media(h, route, INVALID_MEDIA, headers)
         return
-    h._record(route, "200")
-    h._send(200, {"data": {"id": media.id, "associated_metadata": {"alt_text": {"text": alt}}}}, headers)
+    _media_ok(h, route, {"id": media.id, "associated_metadata": {"alt_text": {"text": alt}}}, headers)
 
 
 def _dm_media(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
@@ -947,7 +861,7 @@ def _fake_faults(h: _Handler, path: str, query: dict[str, list[str]], headers: d
         return
     route = str(body.get("route") or "POST /2/tweets")
     with h.server.state.lock:
-        h.server.state.faults.setdefault(route, deque()).append(Fault(body["kind"], int(body.get("times") or 1)))
+        h.server.state.add_fault(route, Fault(body["kind"], int(body.get("times") or 1)))
     h._send(201, {"ok": True})
 
 
@@ -994,18 +908,12 @@ def _timeline_page(h: _Handler, path: str, query: dict[str, list[str]], headers:
         + "</li>"
         for t in tweets
     )
-    page = (
-        "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content='width=device-width'>"
-        f"<title>Simulated X: @{html.escape(username)}</title>"
-        "<style>body{font:16px system-ui;max-width:40rem;margin:auto;padding:1rem}li{list-style:none;"
-        "border-bottom:1px solid #ddd;padding:.5rem 0}time{color:#666}figure{margin:.5rem 0}"
-        "img{max-width:100%;max-height:20rem;border-radius:.5rem}figcaption{font-size:.875rem;color:#444}</style>"
-        f"<h1>Simulated X: @{html.escape(username)}</h1><p>{len(tweets)} posts, newest first.</p>"
-        f"<ul>{rows}</ul></html>"
+    style = (
+        "figure{margin:.5rem 0}img{max-width:100%;max-height:20rem;border-radius:.5rem}"
+        "figcaption{font-size:.875rem;color:#444}"
     )
-    # Nothing on the page runs: no script at all, images from this server only.
-    policy = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
-    h._send(200, page, {"Content-Security-Policy": policy}, content_type="text/html; charset=utf-8")
+    page = timeline_page(f"Simulated X: @{html.escape(username)}", len(tweets), rows, style)
+    h._send(200, page, {"Content-Security-Policy": PAGE_POLICY}, content_type=HTML_TYPE)
 
 
 def _posted_image(h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> None:
@@ -1043,11 +951,10 @@ _FAKE_ROUTES = {
 }
 
 
-class FakeXServer(ThreadingHTTPServer):
+class FakeXServer(FakeServer[FakeXState]):
     """The simulated X API; `start()` serves it from a thread, `url` says where."""
 
-    daemon_threads = True
-    allow_reuse_address = True
+    thread_name = "fake-x"
 
     def __init__(
         self,
@@ -1060,22 +967,12 @@ class FakeXServer(ThreadingHTTPServer):
         credentials: dict[str, str] | None = None,
         state: FakeXState | None = None,
     ) -> None:
-        super().__init__((host, port), _Handler)
-        bound = self.server_address[1]
-        names = {*LOOPBACK_NAMES, host if ":" not in host else f"[{host}]"}
-        self.hosts = frozenset(f"{name.lower()}:{bound}" for name in names)
+        super().__init__(host, port, _Handler, hang_seconds)
         if state is None:
             state = FakeXState(clock or SystemClock(), username, rate_limits)
             state.credentials = dict(credentials) if credentials else None
         self.state = state
         self.arrivals: list[Arrival] = []  # the requests that came through this address
-        self.hang_seconds = hang_seconds
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def page_url(self, console_host: str = "127.0.0.1") -> str:
         """Its timeline's address for a browser, by another name than the console's: cookies do
@@ -1086,21 +983,14 @@ class FakeXServer(ThreadingHTTPServer):
         name = "localhost" if console_host.strip("[]") in ("127.0.0.1", "::1") else "127.0.0.1"
         return f"http://{name}:{port}"
 
-    def start(self) -> FakeXServer:
+    def start(self) -> Self:
         parse_tweet("warm")  # its patterns are built on first use: not during the first post
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="fake-x", daemon=True)
-        self._thread.start()
-        return self
+        return super().start()
 
     def door(self) -> FakeXServer:
         """Another address of the same X (one account, one timeline) with its own request log:
         two machines posting to one account, and every request traceable to the one that sent it."""
         return FakeXServer(str(self.server_address[0]), 0, state=self.state, hang_seconds=self.hang_seconds)
-
-    def stop(self) -> None:
-        self.state.hang_release.set()
-        self.shutdown()
-        self.server_close()
 
     # Conveniences for tests and the CLI.
     def inject_fault(
@@ -1110,7 +1000,7 @@ class FakeXServer(ThreadingHTTPServer):
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}")
         with self.state.lock:
-            self.state.faults.setdefault(route, deque()).append(Fault(kind, times, reset_seconds))
+            self.state.add_fault(route, Fault(kind, times, reset_seconds))
             self.state.fault_reset[route] = reset_seconds
 
     def posts(self) -> list[Tweet]:

@@ -8,8 +8,9 @@ it again is always safe.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,6 +69,22 @@ class Uploaded:
 
 
 UploadOutcome = Uploaded | RetryLater | Refused
+
+
+def exception_line(exc: BaseException) -> str:
+    """An exception's name and words on one line of at most 200 characters: what an operator is shown."""
+    return re.sub(r"\s+", " ", f"{type(exc).__name__}: {exc}")[:200]
+
+
+def read_at_most(chunks: Iterable[bytes], max_bytes: int, too_big: Callable[[int], str]) -> bytes:
+    """A download's bytes, refused (PublisherError, in `too_big`'s words for the bytes read) once past
+    `max_bytes`, before the rest is read: a network's file can be larger than it said."""
+    data = bytearray()
+    for chunk in chunks:
+        data += chunk
+        if len(data) > max_bytes:
+            raise PublisherError(too_big(len(data)))
+    return bytes(data)
 
 
 class Publisher(ABC):

@@ -72,6 +72,7 @@ from .base import (
     RetryLater,
     Uploaded,
     UploadOutcome,
+    read_at_most,
 )
 
 BLUESKY = "https://bsky.social"
@@ -632,7 +633,6 @@ class BlueskyPublisher(Publisher):
         if not ((scheme == "https" and host in CDN_HOSTS) or (host == home and scheme in ("http", "https"))):
             raise PublisherError(f"not fetched: {url[:100]} is not where Bluesky serves the images of posts")
         what = "fetching a chat message's image failed"
-        data = bytearray()
         guard = {"request": [_route_guard(self.base_url)]}
         with (
             bluesky_errors(what),
@@ -641,11 +641,11 @@ class BlueskyPublisher(Publisher):
         ):
             if response.status_code != 200:
                 raise PublisherError(f"{what}: Bluesky answered {response.status_code}")
-            for chunk in response.iter_bytes():
-                data += chunk
-                if len(data) > max_bytes:
-                    raise PublisherError(f"{what}: the image is over {max_bytes:,} bytes, more than livetweet takes")
-        return bytes(data)
+            return read_at_most(
+                response.iter_bytes(),
+                max_bytes,
+                lambda _: f"{what}: the image is over {max_bytes:,} bytes, more than livetweet takes",
+            )
 
     def close(self) -> None:
         self._forget_session()

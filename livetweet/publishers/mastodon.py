@@ -64,6 +64,8 @@ from .base import (
     RetryLater,
     Uploaded,
     UploadOutcome,
+    exception_line,
+    read_at_most,
 )
 
 DEFAULT_TIMEOUT = 10.0
@@ -127,7 +129,7 @@ def _classify(exc: MastodonError, ratelimit_reset: float | None) -> _Failure:
             return _Failure(
                 "rate", "Mastodon's rate limit was reached (429)", float(wait) if wait is not None else None
             )
-        return _Failure("unknown", f"Mastodon's rate-limit headers were not understood: {_short(exc)}")
+        return _Failure("unknown", f"Mastodon's rate-limit headers were not understood: {exception_line(exc)}")
     if isinstance(exc, MastodonNetworkError):
         cause = exc.__context__
         if _never_connected(cause):
@@ -141,11 +143,11 @@ def _classify(exc: MastodonError, ratelimit_reset: float | None) -> _Failure:
             return _classify(cause, ratelimit_reset)
         return _Failure("unknown", "Mastodon's version could not be read")
     if isinstance(exc, MastodonIllegalArgumentError):
-        return _Failure("refused", f"not sent: {_short(exc)}")
+        return _Failure("refused", f"not sent: {exception_line(exc)}")
     if isinstance(exc, MastodonAPIError):  # MastodonServerError, MastodonNotFoundError... are ones too
         code, message = _http(exc)
         if code is None:
-            return _Failure("unknown", f"Mastodon's answer was not understood: {_short(exc)}")
+            return _Failure("unknown", f"Mastodon's answer was not understood: {exception_line(exc)}")
         if isinstance(exc, MastodonUnauthorizedError) or code == 403:
             return _Failure("auth", f"Mastodon refused our access token ({code}): {message}", status=code)
         if isinstance(exc, MastodonServerError) or code >= 500:
@@ -153,7 +155,7 @@ def _classify(exc: MastodonError, ratelimit_reset: float | None) -> _Failure:
         if isinstance(exc, MastodonNotFoundError):
             return _Failure("refused", f"Mastodon has no such thing (404): {message}", status=code)
         return _Failure("refused", f"Mastodon refused it ({code}): {message}", status=code)
-    return _Failure("unknown", f"Mastodon.py failed: {_short(exc)}")
+    return _Failure("unknown", f"Mastodon.py failed: {exception_line(exc)}")
 
 
 def _http(exc: MastodonAPIError) -> tuple[int | None, str]:
@@ -162,10 +164,6 @@ def _http(exc: MastodonAPIError) -> tuple[int | None, str]:
     if len(args) >= 4 and isinstance(args[1], int):
         return args[1], str(args[3] or args[2] or "")[:300]
     return None, ""
-
-
-def _short(exc: BaseException) -> str:
-    return re.sub(r"\s+", " ", f"{type(exc).__name__}: {exc}")[:200]
 
 
 class _Text(HTMLParser):
@@ -521,14 +519,13 @@ class MastodonPublisher(Publisher):
                     raise PublisherError(
                         f"{what}: it is {int(declared):,} bytes, more than livetweet takes ({max_bytes:,})"
                     )
-                data = bytearray()
-                for chunk in response.iter_content(64 * 1024):
-                    data += chunk
-                    if len(data) > max_bytes:
-                        raise PublisherError(f"{what}: it is over {max_bytes:,} bytes, more than livetweet takes")
+                return read_at_most(
+                    response.iter_content(64 * 1024),
+                    max_bytes,
+                    lambda _: f"{what}: it is over {max_bytes:,} bytes, more than livetweet takes",
+                )
         except requests.exceptions.RequestException as exc:
             raise PublisherError(f"{what}: {type(exc).__name__}") from exc
-        return bytes(data)
 
     def read_metrics(self, status_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         """Each status's counts by its id, in X's names (like_count, retweet_count, reply_count), for the report.

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
@@ -44,6 +43,8 @@ from .base import (
     RetryLater,
     Uploaded,
     UploadOutcome,
+    exception_line,
+    read_at_most,
 )
 
 X_API = "https://api.twitter.com"
@@ -420,12 +421,9 @@ class XPublisher(Publisher):
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 raise PublisherError(_too_big(int(declared), max_bytes))
-            data = bytearray()
-            for chunk in response.iter_content(64 * 1024):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise PublisherError(_too_big(len(data), max_bytes, at_least=True))
-        return bytes(data)
+            return read_at_most(
+                response.iter_content(64 * 1024), max_bytes, lambda size: _too_big(size, max_bytes, at_least=True)
+            )
 
     def close(self) -> None:
         self.client.session.close()
@@ -489,7 +487,7 @@ def _message(exc: tweepy.HTTPException) -> str:
 def _describe(exc: Exception) -> str:
     if isinstance(exc, tweepy.HTTPException):
         return f"HTTP {exc.response.status_code}: {_message(exc)}"
-    return re.sub(r"\s+", " ", f"{type(exc).__name__}: {exc}")[:200]
+    return exception_line(exc)
 
 
 def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
