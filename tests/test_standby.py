@@ -250,15 +250,17 @@ def test_on_sqlite_a_standby_waits_only_when_asked_and_takes_over_a_dead_leader(
     door_a, door_b = x_doors
     db_url = f"sqlite:///{tmp_path / 'one-laptop.db'}"
     schedule = dense_schedule(tmp_path, 8, close_after=CLOSE_AFTER)
-    a = start_machine("leader A", db_url, schedule, door_a, tmp_path, "--start-in", "2")
+    # A's event starts 6 s after its launch: the two runs below start side by side (each process's
+    # start-up is seconds on a busy machine), so B stands by long before A's last post.
+    a = start_machine("leader A", db_url, schedule, door_a, tmp_path, "--start-in", "6")
     machines.append(a)
     wait_for(lambda: a.alive() and a.said("epoch 1."), "A to lead (epoch 1)", 60)
     refused = start_machine("second run", db_url, schedule, door_b, tmp_path)
     machines.append(refused)
-    assert refused.finish() == 1
-    assert "error: another `livetweet run` is posting from sqlite:///" in refused.output
     b = start_machine("standby B", db_url, schedule, door_b, tmp_path, "--standby")
     machines.append(b)
+    assert refused.finish() == 1
+    assert "error: another `livetweet run` is posting from sqlite:///" in refused.output
     wait_for(lambda: b.alive() and b.said("standby: leader is"), "B to stand by", 60)
     store = Store(db_url, create=False)
     try:
