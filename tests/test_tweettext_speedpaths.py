@@ -8,6 +8,7 @@ blocks where a weight range starts or ends, combining marks, long labels).
 from __future__ import annotations
 
 import random
+import unicodedata
 
 import pytest
 
@@ -173,3 +174,56 @@ def test_the_walk_over_links_is_the_walk_over_the_extracted_links() -> None:
     p = tt._patterns(tt.TextData("a cache of its own"))
     for text in TEXTS + [t * 2 for t in TEXTS[:500]]:
         assert tt._url_walk(p, text, 2300) == tt._url_spans(text, tt._extract_urls(p, text), 2300), ascii(text)
+
+
+def test_the_walk_down_the_trie_is_the_walk_by_lengths() -> None:
+    emoji = tt._patterns(None).emoji
+    rng = random.Random(17)
+    sequences = sorted(emoji.sequences)
+    chars = sorted({c for s in sequences for c in s})
+    clusters = [m.group() for text in TEXTS for k in (False, True) for m in emoji.clusters[False, k].finditer(text)]
+    clusters += [
+        "".join(rng.choice(sequences) if rng.random() < 0.3 else rng.choice(chars) for _ in range(rng.randint(1, 8)))
+        for _ in range(20_000)
+    ]
+    for cluster in clusters:
+        assert emoji._walk_trie(cluster) == emoji._walk(cluster), ascii(cluster)
+
+
+def test_the_entities_kept_add_what_their_characters_are_told_apart_by() -> None:
+    p = tt._patterns(None)
+    rng = random.Random(19)
+    # Emoji inside links, which the walk leaves out for the link.
+    inside = [
+        text
+        for seq in rng.sample(sorted(p.emoji.sequences), 300)
+        for text in (f"https://{seq}.com/a {seq}", f"a {seq}x.com b", f"({seq}{seq}.jp/{seq})")
+    ]
+    left_out = 0
+    for config in CONFIGS:
+        w = tt._Weights(config)
+        for text in TEXTS + [t * 2 for t in TEXTS[:500]] + inside:
+            normalized = unicodedata.normalize("NFC", text)
+            spans, added = tt._weighed_spans(p, normalized, w, True)
+            assert added == sum(weight - w.plain(normalized[s:e]) for s, e, weight in spans), ascii(text)
+            if config.emoji_parsing_enabled:
+                left_out += len(p.emoji.spans(normalized, w)) + len(tt._url_walk(p, normalized, w.url)) - len(spans)
+    assert left_out > 100
+
+
+def test_weighing_by_units_with_several_mixed_blocks() -> None:
+    for ranges in [
+        ((0, 0x2033, 100), (0x2040, 0x3010, 100), (0x3050, 0x30A0, 100), (0x4E05, 0x9F00, 100)),
+        tuple((0x100 * k + 3, 0x100 * k + 0x80, 100) for k in range(8)),
+    ]:
+        w = tt._Weights(tt.TextConfig(ranges=ranges))
+        assert w.by_units and len(w.mixed) > 1
+        for text in TEXTS:
+            assert w.plain16(text) == (w.plain(text), tt._utf16_len(text)), ascii(text)
+
+
+def test_a_result_parse_tweet_makes_is_a_result() -> None:
+    for text in ["", "abc", "移民 " * 200, "\ufffe"]:
+        fast = tt.parse_tweet(text)
+        slow = tt.ParseResult(**fast.__dict__)
+        assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)

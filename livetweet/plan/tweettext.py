@@ -504,6 +504,15 @@ class _Emoji:
         for seq in sequences:
             by_first.setdefault(seq[0], set()).add(len(seq))
         self.lengths = {k: tuple(sorted(v, reverse=True)) for k, v in by_first.items()}
+        # The sequences as a trie of dicts, "" marking where one ends: a walk follows a
+        # cluster down it as far as it goes, instead of trying each length in turn.
+        trie: dict[str, Any] = {}
+        for seq in sequences:
+            node = trie
+            for ch in seq:
+                node = node.setdefault(ch, {})
+            node[""] = True
+        self.trie = trie
         self.seconds = frozenset(seq[1] for seq in sequences)
         # Whether every sequence holds a character above U+FFFF, a VS16, a ZWJ or a keycap
         # mark: then a text holding none of them holds no sequence.
@@ -609,7 +618,7 @@ class _Emoji:
                 continue
             inside = walked.get(found)
             if inside is None:
-                inside = self._walk(found)
+                inside = self._walk_trie(found)
                 if len(walked) > 4096:
                     walked.clear()
                 walked[found] = inside
@@ -621,6 +630,30 @@ class _Emoji:
         if len(weights) > 4096:
             weights.clear()
         return spans, added
+
+    def _walk_trie(self, cluster: str) -> list[tuple[int, int]]:
+        """`_walk(cluster)`, down `self.trie`: at each place the longest sequence there."""
+        trie = self.trie
+        inside = []
+        pos = 0
+        stop = len(cluster)
+        while pos < stop - 1:  # a sequence has two characters at least
+            node = trie.get(cluster[pos])
+            end = -1
+            at = pos + 1
+            while node is not None:
+                if "" in node:
+                    end = at
+                if at == stop:
+                    break
+                node = node.get(cluster[at])
+                at += 1
+            if end < 0:
+                pos += 1
+            else:
+                inside.append((pos, end))
+                pos = end
+        return inside
 
     def _walk(self, cluster: str) -> list[tuple[int, int]]:
         """(start, end) of the sequences in a cluster that is none, leftmost and longest.
@@ -970,7 +1003,7 @@ def _urls_in(p: _Patterns, text: str, pos: int, stop: int) -> list[tuple[str, in
     first = pos == 0
     search = p.url_from_start_quick.search if first else p.url_quick.search
     domains_ok, tlds, tld_group = p.domains_ok, p.tlds, p.url_tld
-    while text.find(".", pos, stop) >= 0:
+    while first or text.find(".", pos, stop) >= 0:  # a word holds a dot: its hint's
         m = search(text, pos, stop)  # `_url_search`, inline
         if m is None:
             break
@@ -983,6 +1016,8 @@ def _urls_in(p: _Patterns, text: str, pos: int, stop: int) -> list[tuple[str, in
         first = False
         search = p.url_quick.search
         pos = m.end()
+        if not protocol and before and before[-1] in "-_./":
+            continue  # refused below whatever its domain: told before the domain is checked
         start = m.start(2)
         end = pos
         if before or protocol or url[0] <= "\uffff":  # the usual case, in short
@@ -1006,9 +1041,7 @@ def _urls_in(p: _Patterns, text: str, pos: int, stop: int) -> list[tuple[str, in
             urls.append((url, start, end))
             continue
         # Without a protocol, each ASCII domain inside the match is a URL of its own;
-        # the last one takes the path and query.
-        if before and before[-1] in "-_./":
-            continue
+        # the last one takes the path and query (one after "-", "_", "." or "/" is none).
         found: list[tuple[str, int, int]] = []
         ascii_end = 0
         am = _ascii_domain(p, domain, 0)
@@ -1124,9 +1157,9 @@ class _Weights:
     def _blocks(self, config: TextConfig) -> None:
         """What the high byte of a UTF-16 unit tells of its weight, for `plain16`.
 
-        In most blocks of 256 units all weigh `light` or all `default`; the few where a
-        range starts or ends are looked at unit by unit. The high surrogates must weigh
-        as one, so that a character above U+FFFF (always heavy) is told by its units.
+        In most blocks of 256 units all weigh `light` or all `default`; in the few where a
+        range starts or ends (at most 8), the low byte tells. The high surrogates must
+        weigh as one, so that a character above U+FFFF (always heavy) is told by its units.
         """
         self.by_units = False
         if not self.uniform:
@@ -1143,10 +1176,23 @@ class _Weights:
                 not_heavy.append(hi)
                 self.mixed.append((hi, bytes(sorted(lows))))
         high_surrogates = set(range(0xD8, 0xDC))
-        if len(self.mixed) > 4 or not (high_surrogates <= set(not_heavy) or high_surrogates.isdisjoint(not_heavy)):
+        if len(self.mixed) > 8 or not (high_surrogates <= set(not_heavy) or high_surrogates.isdisjoint(not_heavy)):
             return
         self.not_heavy = bytes(not_heavy)
         self.astral_twice = high_surrogates.isdisjoint(not_heavy)  # both units of one count as heavy
+        # Mixed block k has bit k: a unit is heavy there when the bit of its high byte
+        # (`block_bits`) is also one of its low byte (`low_bits`, the blocks where that low
+        # byte is heavy). Both tables applied to all units at once, one AND of the two
+        # as integers, and its bits counted: no unit is looked at in Python.
+        block_bits = bytearray(256)
+        low_bits = bytearray(256)
+        for k, (hi, light_lows) in enumerate(self.mixed):
+            block_bits[hi] = 1 << k
+            for lo in range(256):
+                if lo not in light_lows:
+                    low_bits[lo] |= 1 << k
+        self.block_bits, self.low_bits = bytes(block_bits), bytes(low_bits)
+        self.one_mixed = self.mixed[0][0] if len(self.mixed) == 1 else -1
         self.by_units = True
 
     def char(self, ch: str) -> int:
@@ -1180,15 +1226,9 @@ class _Weights:
             return self.plain(text), n_units
         high = units[1::2]
         n_heavy = len(high.translate(None, self.not_heavy))
-        for block, light_lows in self.mixed:
-            n = high.count(block)
-            if n > 16:  # unit by unit costs more than the pattern
-                return self.plain(text), n_units
-            i = high.find(block) if n else -1
-            while i >= 0:
-                if units[2 * i] not in light_lows:
-                    n_heavy += 1
-                i = high.find(block, i + 1)
+        if self.mixed and (self.one_mixed < 0 or self.one_mixed in high):
+            in_mixed = int.from_bytes(high.translate(self.block_bits), "little")
+            n_heavy += (in_mixed & int.from_bytes(units[::2].translate(self.low_bits), "little")).bit_count()
         if self.astral_twice:
             n_heavy -= n_units - len(text)
         return self.light * (len(text) - n_heavy) + self.default * n_heavy, n_units
@@ -1237,10 +1277,10 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None
         total, normalized_len16 = w.plain16(normalized)
         text_len16 = normalized_len16 if normalized is text else _utf16_len(text)
         offset = text_len16 - normalized_len16
+        has_invalid = "\ufffe" in normalized or "\ufeff" in normalized or "\uffff" in normalized
         # The whole text weighed character by character, then each entity's weight for its characters'.
         spans, added = _weighed_spans(p, normalized, w, normalized_len16 != len(normalized))
         total += added
-        has_invalid = "\ufffe" in normalized or "\ufeff" in normalized or "\uffff" in normalized
 
     if total <= w.max and not has_invalid:
         valid_end = text_len16 - 1 if text_len16 else 0
@@ -1253,25 +1293,32 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3, data: TextData | None
         valid_end = found + offset
 
     weighted = total // config.scale
-    return _parse_result(
-        weighted_length=weighted,
-        valid=(not has_invalid) and 0 < weighted <= config.max_weighted_tweet_length,
-        # twitter-text divides in floating point: 4522 / 280 * 1000 floors to 16149.
-        permillage=int(weighted / config.max_weighted_tweet_length * 1000),
-        display_range_start=0,
-        display_range_end=text_len16 - 1 if text_len16 > 0 else 0,
-        valid_range_start=0,
-        valid_range_end=valid_end,
+    result = _new_result(ParseResult)  # `_parse_result`, inline
+    result.__dict__.update(
+        {
+            "weighted_length": weighted,
+            "valid": (not has_invalid) and 0 < weighted <= config.max_weighted_tweet_length,
+            # twitter-text divides in floating point: 4522 / 280 * 1000 floors to 16149.
+            "permillage": int(weighted / config.max_weighted_tweet_length * 1000),
+            "display_range_start": 0,
+            "display_range_end": text_len16 - 1 if text_len16 > 0 else 0,
+            "valid_range_start": 0,
+            "valid_range_end": valid_end,
+        }
     )
+    return result
+
+
+_new_result = object.__new__
 
 
 def _parse_result(**fields: Any) -> ParseResult:
     """A `ParseResult` with these fields, made in a third of the time its frozen `__init__` takes.
 
     That `__init__` sets each field through `object.__setattr__`; a result per text is
-    made, so it shows among the costs of weighing.
+    made, so it shows among the costs of weighing (`parse_tweet` makes its own so).
     """
-    result = object.__new__(ParseResult)
+    result = _new_result(ParseResult)
     result.__dict__.update(fields)
     return result
 
@@ -1288,21 +1335,27 @@ def _entity_spans(p: _Patterns, normalized: str, w: _Weights, astral: bool = Tru
 def _weighed_spans(p: _Patterns, normalized: str, w: _Weights, astral: bool) -> tuple[list[tuple[int, int, int]], int]:
     """`_entity_spans`, and what they add to the text's weight (their own weight, not their characters')."""
     urls = _url_walk(p, normalized, w.url) if "." in normalized else []
+    plain_part = w.plain_part
     if w.config.emoji_parsing_enabled:
         emoji_spans, added = p.emoji.weighed(normalized, w, astral)
         if not urls:
             return emoji_spans, added
         if emoji_spans:
+            # What the emoji add is known; a link adds its own, an emoji left out takes its back.
             merged = sorted(
                 [(s, 0, e, weight) for s, e, weight in urls] + [(s, 1, e, weight) for s, e, weight in emoji_spans]
             )
-            urls = []
+            spans = []
             pos = 0
-            for start, _, end, weight in merged:
+            for start, is_emoji, end, weight in merged:
                 if start >= pos:
-                    urls.append((start, end, weight))
+                    spans.append((start, end, weight))
                     pos = end
-    plain_part = w.plain_part
+                    if not is_emoji:
+                        added += weight - plain_part(normalized[start:end])
+                elif is_emoji:
+                    added -= weight - plain_part(normalized[start:end])
+            return spans, added
     return urls, sum(weight - plain_part(normalized[start:end]) for start, end, weight in urls)
 
 
@@ -1310,7 +1363,8 @@ def _url_walk(p: _Patterns, text: str, weight: int) -> list[tuple[int, int, int]
     """`_url_spans(text, _extract_urls(p, text), ...)`, each link weighing `weight`.
 
     The same walk over the same words: where a link is found in a word, and where
-    the walk steps over it, depend on the word alone, so both are remembered.
+    the walk steps over it, depend on the word alone, so both are remembered. A word
+    at the start of the text is one from there (where "^" matches, as at its start).
     """
     spans: list[tuple[int, int, int]] = []
     pos = 0
@@ -1329,23 +1383,33 @@ def _url_walk(p: _Patterns, text: str, weight: int) -> list[tuple[int, int, int]
         hint = search(text, stop)
         start = text.rfind(" ", pos, at)
         if lines:
-            start = max(start, text.rfind("\n", pos, at))
-        if start >= 0:  # not the start of the text, where "^" may match
-            word = text[start:stop]
-            walk = walks.get(word)
-            if walk is None:
-                found = _urls_in(p, word, 0, len(word))
-                walk = [(s, e) for value, s, e in found if len(value) == e - s]
-                if len(walk) != len(found):  # one keeps a part of its domain: step as the walk does
-                    walk = [(s, e) for s, e, _ in _url_spans(word, found, 0)]
-                if len(walks) > 4096:
-                    walks.clear()
-                walks[word] = walk
-            spans.extend([(start + s, start + e, weight) for s, e in walk])
-        else:
-            spans.extend(_url_spans(text, _urls_in(p, text, pos, stop), weight))
+            newline = text.rfind("\n", pos, at)
+            if newline > start:
+                start = newline
+        if start < 0:
+            start = 0
+        word = text[start:stop]
+        walk = walks.get(word)
+        if walk is None:
+            walk = _word_walk(p, word)
+            if len(walks) > 4096:
+                walks.clear()
+            walks[word] = walk
+        if walk:
+            spans += [(start + s, start + e, weight) for s, e in walk]
         pos = stop
     return spans
+
+
+def _word_walk(p: _Patterns, word: str) -> list[tuple[int, int]]:
+    """(start, end) of each link in a word as the walk steps over it (see `_url_spans`)."""
+    found = _urls_in(p, word, 0, len(word))
+    if not found:
+        return []
+    walk = [(s, e) for value, s, e in found if len(value) == e - s]
+    if len(walk) != len(found):  # one keeps a part of its domain: step as the walk does
+        walk = [(s, e) for s, e, _ in _url_spans(word, found, 0)]
+    return walk
 
 
 def _url_spans(text: str, urls: list[tuple[str, int, int]], weight: int) -> list[tuple[int, int, int]]:
