@@ -55,67 +55,14 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_text import BODIES
+from bench_text import generated_schedule
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "bench"
 PAGE_P99_TARGET = 50.0  # ms, the Queue and the Now page
 LIVE_P99_TARGET = 500.0  # ms, from a change to every client's `changed` event
 START_IN = 3600.0  # seconds until the first post falls due: nothing moves by itself meanwhile
-N_SEGMENTS = 47  # half an hour each: 00:00 to 23:30
 TIMEOUT = 120.0  # seconds a client waits for an answer
-
-
-def generated_schedule(folder: Path, n_slots: int) -> Path:
-    """A schedule of `n_slots` slots over 47 half-hour segments, every slot inside its segment."""
-    (folder / "templates").mkdir(exist_ok=True)
-    (folder / "templates" / "post.j2").write_text(
-        "Segment {{ segment.title }}, post {{ slot.vars.n }}: {{ slot.vars.line }}\n", encoding="utf-8"
-    )
-    lines = [
-        "event:",
-        "  id: bench",
-        "  title: Benchmark event",
-        '  account: "@bench"',
-        "  date: 2020-11-12",
-        '  start: "00:00"',
-        '  end: "23:30"',
-        "  timezone: Europe/Zurich",
-        '  posts_from: "00:00"',
-        '  hashtags: ["#GlobalCompactforMigration", "#GCM"]',
-        "templates: templates",
-        "objectives:",
-        "  - number: 5",
-        "    title: Regular pathways",
-        '    hashtags: ["#RegularPathways"]',
-        "segments:",
-    ]
-    for s in range(N_SEGMENTS):
-        h0, m0 = divmod(s * 30, 60)
-        h1, m1 = divmod(s * 30 + 30, 60)
-        lines += [
-            f"  - id: s{s}",
-            f"    title: Segment {s}",
-            "    objectives: [5]",
-            f'    start: "{h0:02d}:{m0:02d}"',
-            f'    end: "{h1:02d}:{m1:02d}"',
-        ]
-    per_segment = -(-n_slots // N_SEGMENTS)
-    step = max(1, 1790 // per_segment)  # seconds between a segment's slots: all inside its half hour
-    lines.append("slots:")
-    rng = random.Random(7)
-    for i in range(n_slots):
-        lines += [
-            f"  - id: p{i}",
-            "    template: post",
-            f"    at: s{i % N_SEGMENTS}.start + {(i // N_SEGMENTS) * step}s",
-            "    vars:",
-            f"      n: {i}",
-            f'      line: "{rng.choice(BODIES)}"',
-        ]
-    path = folder / "bench.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def pct(values: list[float], p: float) -> float:
@@ -144,7 +91,7 @@ def load_average() -> str:
 def running_console(folder: Path, n_drafts: int) -> Iterator[tuple[str, str, float]]:
     """`livetweet run --rehearse --console` on a generated schedule; yields its URL, the store's
     URL and the seconds the run took from its start to its console answering."""
-    schedule = generated_schedule(folder, n_drafts)
+    schedule = generated_schedule(folder, n_drafts, inside_segments=True)
     db = f"sqlite:///{folder / 'bench.db'}"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

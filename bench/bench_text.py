@@ -117,11 +117,13 @@ def bench_parse(tweets: list[str], rounds: int = ROUNDS) -> tuple[float, float]:
     return max(rates), statistics.median(rates)
 
 
-def generated_schedule(folder: Path, n_slots: int) -> Path:
-    """A schedule with `n_slots` slots over 47 half-hour segments, each with its own text."""
-    (folder / "templates").mkdir()
+def generated_schedule(folder: Path, n_slots: int, inside_segments: bool = False) -> Path:
+    """A schedule with `n_slots` slots over 47 half-hour segments, each with its own text (the
+    benchmarks' shared event). A segment's slots are 10 s apart; `inside_segments` spreads them
+    so that every one stays inside its half hour, however many there are."""
+    (folder / "templates").mkdir(exist_ok=True)
     (folder / "templates" / "post.j2").write_text(
-        "Segment {{ segment.title }}, post {{ slot.vars.n }}: {{ slot.vars.line }}\n"
+        "Segment {{ segment.title }}, post {{ slot.vars.n }}: {{ slot.vars.line }}\n", encoding="utf-8"
     )
     lines = [
         "event:",
@@ -152,6 +154,7 @@ def generated_schedule(folder: Path, n_slots: int) -> Path:
             f'    start: "{h0:02d}:{m0:02d}"',
             f'    end: "{h1:02d}:{m1:02d}"',
         ]
+    step = max(1, 1790 // -(-n_slots // n_segments)) if inside_segments else 10  # seconds between a segment's slots
     lines.append("slots:")
     rng = random.Random(7)
     for i in range(n_slots):
@@ -159,7 +162,7 @@ def generated_schedule(folder: Path, n_slots: int) -> Path:
         lines += [
             f"  - id: p{i}",
             "    template: post",
-            f"    at: s{seg}.start + {(i // n_segments) * 10}s",
+            f"    at: s{seg}.start + {(i // n_segments) * step}s",
             "    vars:",
             f"      n: {i}",
             f'      line: "{rng.choice(BODIES)}"',
