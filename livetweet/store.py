@@ -1140,6 +1140,22 @@ class Store:
         row = conn.execute(q).mappings().first()
         return _row_to_draft(row) if row else None
 
+    def ahead_on_account(self, conn: Connection, draft: Draft, now: datetime) -> list[Draft]:
+        """The deliveries on `draft`'s account due before it (by time, then id) that are still on their
+        way: in posting, or approved at their revision and due (perhaps waiting for a retry)."""
+        d = drafts_table.c
+        earlier = sa.or_(d.at < draft.at, sa.and_(d.at == draft.at, d.id < draft.id))
+        on_way = sa.or_(
+            d.state == DraftState.POSTING.value,
+            sa.and_(d.state == DraftState.APPROVED.value, d.approved_revision == d.revision, d.at <= now),
+        )
+        q = (
+            sa.select(drafts_table)
+            .where(d.event_id == draft.event_id, d.account == draft.account, d.id != draft.id, earlier, on_way)
+            .order_by(d.at, d.id)
+        )
+        return [_row_to_draft(r) for r in conn.execute(q).mappings()]
+
     def deliveries_of(self, conn: Connection | None, event_id: str, slot: str) -> list[Draft]:
         """Every account's delivery of one slot (an approval of the slot on all its accounts)."""
         if conn is None:

@@ -99,6 +99,58 @@ def test_a_reply_waits_for_its_parent_and_is_missed_with_its_window(thread_world
     assert "Thanks" not in " ".join(w.texts())
 
 
+# Two posts due at the same moment on one account: hello (loaded first) goes first.
+SAME_TIME_SCHEDULE = MINI_SCHEDULE + "  - id: next\n    template: question\n    at: opening.start + 1m\n"
+
+
+@pytest.fixture
+def same_time_world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path, SAME_TIME_SCHEDULE, mode="auto")
+    yield w
+    w.close()
+
+
+def test_a_later_post_waits_while_an_earlier_one_on_its_account_waits_for_a_retry(same_time_world: World) -> None:
+    w = same_time_world
+    hello, nxt = w.draft("hello"), w.draft("next")
+    assert (hello.at, hello.id) < (nxt.at, nxt.id)
+    w.x.inject_fault("429")  # hello's first try; its retry comes at the reset, 30 s later
+    w.at(HELLO_AT).at(HELLO_AT + timedelta(seconds=29))
+    assert (w.draft("hello").state, w.draft("next").state) == (S.APPROVED, S.APPROVED)
+    assert w.x.posts() == []  # next did not overtake hello
+    waiting = [n.detail for n in w.notices if n.draft.slot == "next" and n.what == "waiting"]
+    assert waiting == [
+        f"waits for hello (draft {hello.id}, approved), due before it on the same account, to go out first: "
+        "an account's posts go out in their order"
+    ]
+    w.at(HELLO_AT + timedelta(seconds=30))
+    assert [p.id for p in w.x.posts()] == [w.draft("hello").tweet_id, w.draft("next").tweet_id]
+
+
+def test_a_persons_post_now_does_not_wait_for_an_earlier_post_on_its_account(same_time_world: World) -> None:
+    w = same_time_world
+    w.x.inject_fault("429")
+    w.at(HELLO_AT)
+    w.service.post_now(w.draft("next").id, "alice")
+    w.at(HELLO_AT + timedelta(seconds=1))
+    assert [p.id for p in w.x.posts()] == [w.draft("next").tweet_id]
+    assert w.draft("hello").state == S.APPROVED  # still waiting for its retry
+    w.at(HELLO_AT + timedelta(seconds=30))
+    assert w.draft("hello").state == S.POSTED
+
+
+def test_an_earlier_post_past_its_window_does_not_hold_a_later_one(approval_world: World) -> None:
+    w = approval_world
+    w.service.approve(w.draft("q1").id, "alice")
+    w.service.approve(w.draft("hello").id, "alice")
+    w.service.pause("alice", "hold everything")
+    w.at(Q1_AT)  # hello's window (5 minutes from 13:31) has closed while paused
+    w.service.resume("alice")
+    w.at(Q1_AT + timedelta(seconds=1))
+    assert w.draft("hello").state == S.MISSED
+    assert w.texts() == ["Now: Question 1.\n\n#GCM #Pathways"]
+
+
 # --- faults: every approved draft is posted once, or failed/missed with the reason; never twice --
 
 

@@ -79,7 +79,8 @@ class Ledger:
 
         Checked in the claiming transaction, at the moment of the claim: this run holds the
         lease, posting is not paused, the draft is approved at its current revision, due,
-        inside its window, past its back-off, its parent (for a reply) is posted, and X's
+        inside its window, past its back-off, its parent (for a reply) is posted, no earlier post on its
+        account is still on its way (unless a person sent it with post-now), and X's
         spend today stays within the event's budget (unless a person sent it with post-now).
         """
         with self._refusals(draft_id, "claim"), self.store.begin() as conn:
@@ -107,6 +108,12 @@ class Ledger:
                     state = parent.state.value if parent else "gone"
                     raise NotDue(f"draft {draft.id} waits for {draft.reply_to} to be posted (it is {state})")
                 parent_tweet = parent.tweet_id
+            ahead = self._ahead(conn, draft, now)
+            if ahead is not None:
+                raise NotDue(
+                    f"draft {draft.id} waits for {ahead.slot} (draft {ahead.id}, {ahead.state.value}), due before it "
+                    "on the same account, to go out first: an account's posts go out in their order"
+                )
             event = self.store.event(draft.event_id, conn)  # read once: the budget and the key need it
             held = self._over_budget(conn, draft, now, event)
             if held is not None:
@@ -231,6 +238,19 @@ class Ledger:
         if network == "mastodon":
             seed = "\x1f".join((draft.event_id, draft.slot, str(draft.revision), draft.account, str(draft.id)))
             return "livetweet-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
+        return None
+
+    def _ahead(self, conn: Connection, draft: Draft, now: datetime) -> Draft | None:
+        """The delivery due before `draft` on its account that is still on its way inside its window, or None.
+
+        Posts on one account go out in their order: a later one waits while an earlier one is being
+        posted or waits for a retry. One the budget holds, one whose window has closed (the sweep
+        marks it missed) and a person's post-now do not hold it back."""
+        for earlier in self.store.ahead_on_account(conn, draft, now):
+            open_ = now <= window_end(earlier.at, earlier.valid_until, self.clock)
+            # One in posting may be on the network already: it is settled first, window or not.
+            if earlier.state == S.POSTING or (earlier.id not in self._held and open_):
+                return None if sent_by_a_person(self.store, conn, draft.id) else earlier
         return None
 
     # --- the budget -------------------------------------------------------------------
