@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,6 @@ from sqlalchemy.engine import Connection as Connection  # re-exported: the servi
 from sqlalchemy.engine import Engine
 
 from .clock import Clock, SystemClock
-from .config import lease_seconds
 from .draft import (
     DEFAULT_ACCOUNT as DEFAULT_ACCOUNT,
 )
@@ -49,14 +48,76 @@ from .errors import LeaseHeld as LeaseHeld
 from .errors import LeaseLost as LeaseLost
 from .errors import StoreError as StoreError
 from .inbox import Message, UnfetchedMedia
+from .rows import (
+    APP_ID as APP_ID,
+)
+from .rows import (
+    LEASE_NAME as LEASE_NAME,
+)
+from .rows import (
+    RUNNER_STALE_SECONDS as RUNNER_STALE_SECONDS,
+)
+from .rows import (
+    SCHEMA_VERSION as SCHEMA_VERSION,
+)
+from .rows import (
+    AuditEntry as AuditEntry,
+)
+from .rows import (
+    ConsoleSession as ConsoleSession,
+)
+from .rows import (
+    EventAccount as EventAccount,
+)
+from .rows import (
+    EventRow as EventRow,
+)
+from .rows import (
+    Lease as Lease,
+)
+from .rows import (
+    NewDraft as NewDraft,
+)
+from .rows import (
+    NewMessage as NewMessage,
+)
+from .rows import (
+    Pause as Pause,
+)
+from .rows import (
+    Revision as Revision,
+)
+from .rows import (
+    SegmentRow as SegmentRow,
+)
+from .rows import (
+    ShiftEntry as ShiftEntry,
+)
+from .rows import (
+    accounts_json as accounts_json,
+)
+from .rows import (
+    event_accounts as event_accounts,
+)
+from .rows import (
+    holder_is_gone as holder_is_gone,
+)
+from .rows import (
+    media_from_json as media_from_json,
+)
+from .rows import (
+    media_json as media_json,
+)
+from .rows import (
+    row_to_draft as row_to_draft,
+)
+from .rows import (
+    row_to_lease as row_to_lease,
+)
 
-SCHEMA_VERSION = 6
 PAUSED_KEY = "paused"
 INBOX_CURSOR_KEY = "inbox_cursor:"  # + an account id: where that account's next poll of its inbox starts
 OLD_UNFETCHED_KEY = "inbox_unfetched"  # the settings row that held inbox_media's rows before the table
-LEASE_NAME = "runner"
-RUNNER_STALE_SECONDS = lease_seconds()  # a lease not renewed for this long may be taken over
-APP_ID = "livetweet"
 IDLE_IN_TRANSACTION_SECONDS = 5.0  # PostgreSQL ends a transaction left idle this long (a frozen process)
 LEASE_LOCK_WAIT_SECONDS = 2.0  # a takeover waits this long for a frozen run's lock on the lease
 DEFAULT_DATABASE_URL = "sqlite:///livetweet.db"
@@ -317,157 +378,6 @@ console_tokens_table = sa.Table(
 )
 
 
-@dataclass(frozen=True)
-class ConsoleSession:
-    """One logged-in browser as the store keeps it."""
-
-    id_hash: str
-    operator: str
-    created_at: datetime
-    seen_at: datetime
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One line of the audit trail."""
-
-    id: int
-    draft_id: int | None
-    event_id: str | None
-    at: datetime
-    operator: str
-    action: str
-    from_state: str | None
-    to_state: str | None
-    revision: int | None
-    reason: str | None
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class EventAccount:
-    """One account an event posts to, as the store keeps it (the schedule's `accounts:`)."""
-
-    id: str
-    network: str  # x, bluesky, mastodon
-    handle: str
-    max_chars: int | None = None
-    lang: str = "en"  # the language its posts are in (rows stored before languages have none: English)
-
-
-def event_accounts(event: EventRow) -> list[EventAccount]:
-    """An event row's accounts; one loaded before schedules listed them has its X account alone."""
-    if not event.accounts:
-        return [EventAccount(DEFAULT_ACCOUNT, "x", event.account)]
-    return [EventAccount(**item) for item in json.loads(event.accounts)]
-
-
-def accounts_json(accounts: list[EventAccount]) -> str:
-    return json.dumps([asdict(a) for a in accounts], ensure_ascii=False)
-
-
-@dataclass(frozen=True)
-class EventRow:
-    """An event as `load` keeps it: what its schedule says, where the file is, how it posts."""
-
-    id: str
-    title: str
-    account: str
-    timezone: str
-    schedule_path: str
-    mode: str
-    starts_at: datetime
-    ends_at: datetime
-    posts_from: datetime | None
-    posts_until: datetime | None
-    loaded_at: datetime
-    x_usd_per_day: float | None = None
-    accounts: str | None = None  # JSON list of {id, network, handle, max_chars} (see event_accounts)
-
-
-@dataclass(frozen=True)
-class SegmentRow:
-    """A segment of an event's timeline, kept for cue, shift and the console."""
-
-    id: str
-    title: str
-    planned_start: datetime
-    planned_end: datetime
-    hashtags: tuple[str, ...]  # what its posts must carry
-    position: int
-
-
-@dataclass(frozen=True)
-class Revision:
-    """One revision of a draft: who wrote it, when and why (load, reload, edit, compose, reshare)."""
-
-    draft_id: int
-    revision: int
-    created_by: str
-    created_at: datetime
-    cause: str
-    text: str | None = None  # None where the reader asked for the history without the words
-
-
-@dataclass(frozen=True)
-class ShiftEntry:
-    """One shift of an event's timeline: from which planned time, by how much, by whom and when."""
-
-    from_planned: datetime | None  # None: it moved everything
-    seconds: int
-    by: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class Pause:
-    """Who stopped posting, when and why (kind: operator, or credentials when X refused ours)."""
-
-    by: str
-    at: str  # ISO 8601, as it was written
-    reason: str = ""
-    kind: str = "operator"
-
-
-@dataclass(frozen=True)
-class NewDraft:
-    """A draft to create: the store makes it pending at revision 1, version 1."""
-
-    slot: str
-    segment: str
-    source: str  # schedule, dm, compose
-    template: str
-    text: str
-    planned_text: str
-    weighted_length: int
-    hashtags: tuple[str, ...]
-    wanted_hashtags: tuple[str, ...]
-    planned_at: datetime
-    at: datetime
-    valid_until: datetime
-    reply_to: str | None
-    media: tuple[Attachment, ...] = ()
-    account: str = DEFAULT_ACCOUNT
-
-
-@dataclass(frozen=True)
-class NewMessage:
-    """A direct message to keep: its text cleaned, its original exactly as received."""
-
-    dm_id: str
-    sender_id: str
-    sender_username: str
-    text: str
-    original: str
-    received_at: datetime
-    conversation_id: str
-    media_keys: tuple[str, ...]
-    fetched_at: datetime
-    media: tuple[Attachment, ...] = ()  # the images fetched with it (kept with put_media in the same transaction)
-    account: str = DEFAULT_ACCOUNT  # the account it was sent to
-
-
 def _sqlite_path(url: sa.URL) -> Path | None:
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
@@ -500,43 +410,6 @@ def _on_sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def _row_to_draft(row: sa.RowMapping) -> Draft:
-    return Draft(
-        id=row["id"],
-        event_id=row["event_id"],
-        slot=row["slot"],
-        segment=row["segment"],
-        source=row["source"],
-        state=DraftState(row["state"]),
-        revision=row["revision"],
-        text=row["text"],
-        weighted_length=row["weighted_length"],
-        hashtags=tuple(json.loads(row["hashtags"])),
-        wanted_hashtags=tuple(json.loads(row["wanted_hashtags"])),
-        at=row["at"],
-        valid_until=row["valid_until"],
-        reply_to=row["reply_to"],
-        approved_revision=row["approved_revision"],
-        approved_by=row["approved_by"],
-        approved_at=row["approved_at"],
-        tweet_id=row["tweet_id"],
-        posted_at=row["posted_at"],
-        version=row["version"],
-        updated_at=row["updated_at"],
-        planned_text=row["planned_text"],
-        template=row["template"],
-        planned_at=row["planned_at"],
-        claimed_at=row["claimed_at"],
-        attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"],
-        last_error=row["last_error"],
-        claim_epoch=row["claim_epoch"],
-        media=media_from_json(row["media"]),
-        account=row["account"],
-        post_key=row["post_key"],
-    )
-
-
 def _row_to_audit(r: sa.RowMapping) -> AuditEntry:
     return AuditEntry(
         id=r["id"],
@@ -551,15 +424,6 @@ def _row_to_audit(r: sa.RowMapping) -> AuditEntry:
         reason=r["reason"],
         detail=json.loads(r["detail"]) if r["detail"] else {},
     )
-
-
-def media_json(items: tuple[Attachment, ...] | list[Attachment]) -> str | None:
-    """A draft's or message's images as the store keeps them (NULL for none)."""
-    return json.dumps([a.as_json() for a in items], ensure_ascii=False) if items else None
-
-
-def media_from_json(stored: str | None) -> tuple[Attachment, ...]:
-    return tuple(Attachment.from_json(x) for x in json.loads(stored)) if stored else ()
 
 
 def _original_for_storage(text: str) -> str:
@@ -819,7 +683,7 @@ class Store:
         row = conn.execute(_GET_DRAFT, {"b_id": draft_id}).mappings().first()
         if row is None:
             raise UnknownDraft(f"there is no draft {draft_id}: `livetweet queue` lists them")
-        return _row_to_draft(row)
+        return row_to_draft(row)
 
     def drafts(
         self,
@@ -848,7 +712,7 @@ class Store:
         q = _filter_drafts(q, event_id, states, due_before, open_after, containing)
         if limit is not None:
             q = q.limit(limit).offset(offset)
-        return [_row_to_draft(r) for r in conn.execute(q).mappings()]
+        return [row_to_draft(r) for r in conn.execute(q).mappings()]
 
     def count_drafts(
         self,
@@ -1043,7 +907,7 @@ class Store:
             reason=reason,
             detail=detail,
         )
-        return _row_to_draft(row)
+        return row_to_draft(row)
 
     # --- what the posting run asks: work proportional to what is due ---------------
 
@@ -1053,7 +917,7 @@ class Store:
             with self.engine.connect() as c:
                 return self.due(event_id, now, c)
         rows = conn.execute(_DUE, {"b_event": event_id, "b_now": now}).mappings()
-        return [_row_to_draft(r) for r in rows]
+        return [row_to_draft(r) for r in rows]
 
     def next_due(self, event_id: str) -> Draft | None:
         """The approved draft that falls due first (retries count from their next attempt)."""
@@ -1064,7 +928,7 @@ class Store:
                 .order_by(drafts_table.c.at, drafts_table.c.id)
                 .limit(20)
             )
-            found = [_row_to_draft(r) for r in conn.execute(q).mappings()]
+            found = [row_to_draft(r) for r in conn.execute(q).mappings()]
         return min(found, key=lambda x: (max(x.at, x.next_attempt_at or x.at), x.id)) if found else None
 
     def progress(self, event_id: str) -> tuple[int, datetime | None]:
@@ -1114,7 +978,7 @@ class Store:
             return []
         with self.engine.connect() as conn:
             q = sa.select(drafts_table).where(drafts_table.c.id.in_(sorted(ids)))
-            return [_row_to_draft(r) for r in conn.execute(q).mappings()]
+            return [row_to_draft(r) for r in conn.execute(q).mappings()]
 
     def replies_to(self, event_id: str, slot: str, account: str = DEFAULT_ACCOUNT) -> list[Draft]:
         """The drafts on one account that answer the delivery of `slot` there."""
@@ -1124,7 +988,7 @@ class Store:
                 drafts_table.c.reply_to == slot,
                 drafts_table.c.account == account,
             )
-            return [_row_to_draft(r) for r in conn.execute(q).mappings()]
+            return [row_to_draft(r) for r in conn.execute(q).mappings()]
 
     def draft_by_slot(
         self, conn: Connection | None, event_id: str, slot: str, account: str = DEFAULT_ACCOUNT
@@ -1138,7 +1002,7 @@ class Store:
             drafts_table.c.event_id == event_id, drafts_table.c.slot == slot, drafts_table.c.account == account
         )
         row = conn.execute(q).mappings().first()
-        return _row_to_draft(row) if row else None
+        return row_to_draft(row) if row else None
 
     def ahead_on_account(self, conn: Connection, draft: Draft, now: datetime) -> list[Draft]:
         """The deliveries on `draft`'s account due before it (by time, then id) that are still on their
@@ -1154,7 +1018,7 @@ class Store:
             .where(d.event_id == draft.event_id, d.account == draft.account, d.id != draft.id, earlier, on_way)
             .order_by(d.at, d.id)
         )
-        return [_row_to_draft(r) for r in conn.execute(q).mappings()]
+        return [row_to_draft(r) for r in conn.execute(q).mappings()]
 
     def deliveries_of(self, conn: Connection | None, event_id: str, slot: str) -> list[Draft]:
         """Every account's delivery of one slot (an approval of the slot on all its accounts)."""
@@ -1166,7 +1030,7 @@ class Store:
             .where(drafts_table.c.event_id == event_id, drafts_table.c.slot == slot)
             .order_by(drafts_table.c.id)
         )
-        return [_row_to_draft(r) for r in conn.execute(q).mappings()]
+        return [row_to_draft(r) for r in conn.execute(q).mappings()]
 
     def change_marker(self) -> str:
         """Changes whenever anything an operator sees changes (audit, inbox, pause)."""
@@ -1494,7 +1358,7 @@ class Store:
         row = conn.execute(_READ_LEASE).mappings().first()
         if row is None or not row["holder"]:
             return None
-        return _row_to_lease(row)
+        return row_to_lease(row)
 
     def last_kind(self) -> str | None:
         """What kind of run (live, rehearsal, dry-run) posted from this store last, even if it stopped."""
@@ -1546,7 +1410,7 @@ class Store:
                 conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LEASE_LOCK_WAIT_SECONDS * 1000)}ms'")
             row = conn.execute(_LOCK_LEASE).mappings().first()
             now = self.wall.now()
-            current = _row_to_lease(row) if row is not None and row["holder"] else None
+            current = row_to_lease(row) if row is not None and row["holder"] else None
             if current is not None and current.holder != holder and not leader and current.alive(now):
                 raise LeaseHeld(
                     f"another `livetweet run` is posting from {self.display} ({current.describe(now)}): stop it "
@@ -1605,7 +1469,7 @@ class Store:
         if row is None or row["holder"] != holder or row["epoch"] != epoch:
             return False
         now = self.wall.now()
-        if renew and not _row_to_lease(row).alive(now, check_process=False):
+        if renew and not row_to_lease(row).alive(now, check_process=False):
             conn.execute(
                 lease_table.update()
                 .where(lease_table.c.name == LEASE_NAME, lease_table.c.holder == holder, lease_table.c.epoch == epoch)
@@ -1825,32 +1689,6 @@ class Store:
             return [Revision(**row) for row in conn.execute(q).mappings()]
 
 
-@dataclass(frozen=True)
-class Lease:
-    """Who posts from this store, since when, and the epoch that fences the runs before it."""
-
-    holder: str
-    epoch: int
-    pid: int | None
-    host: str | None
-    kind: str
-    since: datetime | None
-    heartbeat: datetime | None
-    clock: dict[str, Any] | None
-    x_api_url: str | None
-
-    def alive(self, now: datetime, check_process: bool = True) -> bool:
-        """Renewed lately, and not a process of this machine that no longer runs."""
-        if self.heartbeat is None or (now - self.heartbeat).total_seconds() >= RUNNER_STALE_SECONDS:
-            return False
-        return not (check_process and _holder_is_gone(self.host, self.pid))
-
-    def describe(self, now: datetime) -> str:
-        age = (now - self.heartbeat).total_seconds() if self.heartbeat else float("nan")
-        since = self.since.strftime("%Y-%m-%d %H:%M:%S UTC") if self.since else "?"
-        return f"a {self.kind} run, process {self.pid} on {self.host}, since {since}, alive {age:.0f} s ago"
-
-
 class Leadership:
     """The right to post from a PostgreSQL store: a session advisory lock on a connection of its own.
 
@@ -1938,20 +1776,6 @@ class Leadership:
             with contextlib.suppress(sa.exc.SQLAlchemyError):
                 self._conn.close()
             self._conn = None
-
-
-def _row_to_lease(row: sa.RowMapping) -> Lease:
-    return Lease(
-        holder=row["holder"],
-        epoch=int(row["epoch"]),
-        pid=row["pid"],
-        host=row["host"],
-        kind=row["kind"] or "live",
-        since=row["since"],
-        heartbeat=row["heartbeat"],
-        clock=json.loads(row["clock"]) if row["clock"] else None,
-        x_api_url=row["x_api_url"],
-    )
 
 
 def _migrate_to_2(conn: Connection) -> None:
@@ -2107,19 +1931,6 @@ def _filter_drafts(
 def shift_for(shifts: list[tuple[datetime | None, int]], planned: datetime) -> timedelta:
     """How far the operator's shifts move a post planned at `planned`."""
     return timedelta(seconds=sum(sec for start, sec in shifts if start is None or planned >= start))
-
-
-def _holder_is_gone(host: str | None, pid: int | None) -> bool:
-    """A lease held by a process of this machine that no longer runs (it crashed) is free."""
-    if host != socket.gethostname() or not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _create_private(path: Path) -> bool:

@@ -1,12 +1,14 @@
 """Start-up: what a command imports, checked in a fresh process (bench/bench_cli.py times it).
 
-`--help` loads no command's libraries, and `queue` loads the store but not the planner, the
-console, the network or Pillow; `.env`'s parser loads only where there is a `.env` to read.
+`--help` loads no command's libraries, and `queue` reads a SQLite store without SQLAlchemy (through
+`snapshot`), the planner, the console, the network or Pillow; `.env`'s parser loads only where
+there is a `.env` to read.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -55,13 +57,28 @@ def test_help_loads_neither_the_store_nor_the_planner(tmp_path: Path, args: list
     assert of(loaded(args, tmp_path), (*store, "dotenv", *PLANNING, *NETWORK, *IMAGES)) == []
 
 
-def test_queue_loads_the_store_but_not_the_planner_or_the_network(tmp_path: Path) -> None:
+def test_queue_reads_a_sqlite_store_without_sqlalchemy_the_planner_or_the_network(tmp_path: Path) -> None:
     write_event(tmp_path)
     subprocess.run([sys.executable, "-m", "livetweet", "load", "schedules/demo.yaml"], cwd=tmp_path, check=True,
                    capture_output=True)  # fmt: skip
     modules = loaded(["queue"], tmp_path)
-    assert "sqlalchemy" in modules and "livetweet.store" in modules
-    assert of(modules, ("dotenv", *PLANNING, *NETWORK, *IMAGES)) == []
+    assert "livetweet.snapshot" in modules
+    assert of(modules, ("sqlalchemy", "livetweet.store", "livetweet.service", "dotenv", *PLANNING, *NETWORK,
+                        *IMAGES)) == []  # fmt: skip
+
+
+def test_queue_on_a_store_the_snapshot_cannot_read_leaves_it_to_the_store(tmp_path: Path) -> None:
+    write_event(tmp_path)
+    subprocess.run([sys.executable, "-m", "livetweet", "load", "schedules/demo.yaml"], cwd=tmp_path, check=True,
+                   capture_output=True)  # fmt: skip
+    with sqlite3.connect(tmp_path / "livetweet.db") as conn:  # written by a newer livetweet
+        conn.execute("UPDATE livetweet_meta SET value = '99' WHERE key = 'schema_version'")
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(["queue"])], cwd=tmp_path, capture_output=True,
+                          text=True)  # fmt: skip
+    report = json.loads(done.stdout.rsplit("\nMODULES ", 1)[1])
+    assert report["code"] == 1
+    assert "error: sqlite:///livetweet.db was written by a newer livetweet (schema 99; this one knows 6)" in done.stderr
+    assert "sqlalchemy" in report["modules"] and "livetweet.store" in report["modules"]
 
 
 def test_the_env_file_parser_loads_when_there_is_an_env_file(tmp_path: Path) -> None:

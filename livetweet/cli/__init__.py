@@ -96,6 +96,7 @@ def cli(ctx: click.Context, db_url: str | None, rehearsal: bool) -> None:
     reject, unapprove, history). Every command that uses a store names it first.
     """
     ctx.obj = AppContext(db_url, rehearsal, load_settings())  # .env read once, without overriding the environment
+    ctx.call_on_close(ctx.obj.close)
 
 
 def main() -> None:

@@ -20,7 +20,9 @@ from ..plan.values import parse_signed_duration as _signed
 
 if TYPE_CHECKING:  # what commands use is imported when they run: `--help` stays instant
     from ..draft import Attachment
+    from ..rows import EventRow
     from ..service import Service
+    from ..snapshot import Snapshot
     from ..store import Lease
 
 
@@ -71,6 +73,7 @@ class AppContext:
         self.db_url = f"sqlite:///{REHEARSAL_DB}" if rehearsal else db_url  # only from this command line
         self.rehearsal = rehearsal
         self._service: Service | None = None
+        self._snapshot: Snapshot | None = None
         self.lease: Lease | None = None
 
     def open(self, create: bool = False, announce: bool = True) -> Service:
@@ -88,10 +91,30 @@ class AppContext:
             rehearsal = self.lease.clock if self.lease is not None and self.lease.kind == "rehearsal" else None
             clock: Clock = RehearsalClock.from_json(rehearsal) if rehearsal else SystemClock()
             self._service = Service(store, clock, clock_is_live=self.lease is not None)
-            current = click.get_current_context(silent=True)
-            if announce and not (current is not None and current.params.get("as_json")):
-                click.echo(style(self.where(), dim=True))  # data (--json) stays data
+            if announce:
+                self._announce()
         return self._service
+
+    def reads(self) -> Snapshot | Service:
+        """For a command that only reads: a `Snapshot` of a SQLite store of ours (it answers without
+        loading SQLAlchemy), else the service; both answer `queue`, `zone` and `accounts` alike."""
+        if self._service is None and self._snapshot is None:
+            from ..snapshot import Snapshot
+
+            self._snapshot = Snapshot.open(self.db_url or self.settings.database_url)
+            if self._snapshot is not None:
+                self.lease = self._snapshot.live_lease()
+                self._announce()
+        return self._snapshot if self._snapshot is not None else self.open()
+
+    def close(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.close()
+
+    def _announce(self) -> None:
+        current = click.get_current_context(silent=True)
+        if not (current is not None and current.params.get("as_json")):
+            click.echo(style(self.where(), dim=True))  # data (--json) stays data
 
     @property
     def service(self) -> Service:
@@ -99,14 +122,17 @@ class AppContext:
 
     def where(self) -> str:
         """Which store, and whether a run posts from it: the first line of every operator command."""
-        assert self._service is not None
-        store = self._service.store
+        if self._snapshot is not None:
+            display, events = self._snapshot.display, self._snapshot.events
+        else:
+            assert self._service is not None
+            display, events = self._service.store.display, self._service.store.events
         if self.lease is None:
-            return f"store {store.display}: no `livetweet run` is posting from it now"
-        zone = event_zone(self._service)
+            return f"store {display}: no `livetweet run` is posting from it now"
+        zone = first_zone(events())
         since = show_time(self.lease.since, zone) if self.lease.since else "?"
         return (
-            f"store {store.display}: a {self.lease.kind} run posts from it (process {self.lease.pid} on "
+            f"store {display}: a {self.lease.kind} run posts from it (process {self.lease.pid} on "
             f"{self.lease.host}, since {since})"
         )
 
@@ -117,7 +143,11 @@ class AppContext:
 
 
 def event_zone(service: Service) -> ZoneInfo:
-    events = service.store.events()
+    return first_zone(service.store.events())
+
+
+def first_zone(events: list[EventRow]) -> ZoneInfo:
+    """The zone of the store's earliest event, for times that belong to no event (UTC without one)."""
     return ZoneInfo(events[0].timezone) if events else ZoneInfo("UTC")
 
 

@@ -43,11 +43,10 @@ from .render import audit_json, delivery_name, draft_json, draft_media, first_li
 @pass_app
 def queue(app: AppContext, state: str | None, event_id: str | None, as_json: bool) -> None:
     """List drafts by time, with their state, revision and length."""
-    drafts = app.service.queue(DraftState(state) if state else None, event_id)
+    reads = app.reads()
+    drafts = reads.queue(DraftState(state) if state else None, event_id)
     if as_json:
-        click.echo(
-            json.dumps([draft_json(d, app.service.zone(d.event_id)) for d in drafts], indent=2, ensure_ascii=False)
-        )
+        click.echo(json.dumps([draft_json(d, reads.zone(d.event_id)) for d in drafts], indent=2, ensure_ascii=False))
         return
     if not drafts:
         click.echo("No drafts" + (f" in state {state}" if state else "") + ". Load a schedule with `livetweet load`.")
@@ -56,10 +55,10 @@ def queue(app: AppContext, state: str | None, event_id: str | None, as_json: boo
     limits: dict[str, dict[str, int]] = {}
     for d in drafts:
         if d.event_id not in limits:
-            accounts = app.service.accounts(d.event_id)
+            accounts = reads.accounts(d.event_id)
             limits[d.event_id] = {i: length_limit(a.network, a.max_chars) for i, a in accounts.items()}
         limit = limits[d.event_id].get(d.account, 280)
-        when = hm(d.at, app.service.zone(d.event_id))
+        when = hm(d.at, reads.zone(d.event_id))
         rev = f"{d.revision}" + ("" if d.approved_revision in (None, d.revision) else "*")
         images = f"[{len(d.media)} image{'s' if len(d.media) != 1 else ''}] " if d.media else ""
         click.echo(
