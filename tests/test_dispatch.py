@@ -151,6 +151,19 @@ def test_an_earlier_post_past_its_window_does_not_hold_a_later_one(approval_worl
     assert w.texts() == ["Now: Question 1.\n\n#GCM #Pathways"]
 
 
+def test_a_reply_waiting_for_its_refused_parent_does_not_hold_back_the_posts_after_it(tmp_path: Path) -> None:
+    schedule = THREAD_SCHEDULE + "  - id: later\n    template: hello\n    at: q1.start + 5m\n"
+    w = World(tmp_path, schedule, mode="auto")
+    try:
+        w.service.reject(w.draft("q1").id, "alice", "cancelled")
+        w.at(Q1_AT + timedelta(minutes=2))  # thanks is due: it waits for q1, which will never go out
+        w.at(Q1_AT + timedelta(minutes=3))  # later is due
+        assert w.draft("thanks").state == S.APPROVED
+        assert w.draft("later").state == S.POSTED
+    finally:
+        w.close()
+
+
 # --- faults: every approved draft is posted once, or failed/missed with the reason; never twice --
 
 

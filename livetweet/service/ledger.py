@@ -244,14 +244,23 @@ class Ledger:
         """The delivery due before `draft` on its account that is still on its way inside its window, or None.
 
         Posts on one account go out in their order: a later one waits while an earlier one is being
-        posted or waits for a retry. One the budget holds, one whose window has closed (the sweep
-        marks it missed) and a person's post-now do not hold it back."""
+        posted, waits for a retry, or is due and free to go. One that cannot go now (the budget holds
+        it, its parent is not posted, its window has closed) does not hold the later one back, and a
+        person's post-now waits for nothing."""
         for earlier in self.store.ahead_on_account(conn, draft, now):
-            open_ = now <= window_end(earlier.at, earlier.valid_until, self.clock)
             # One in posting may be on the network already: it is settled first, window or not.
-            if earlier.state == S.POSTING or (earlier.id not in self._held and open_):
+            if earlier.state == S.POSTING or self._free_to_go(conn, earlier, now):
                 return None if sent_by_a_person(self.store, conn, draft.id) else earlier
         return None
+
+    def _free_to_go(self, conn: Connection, draft: Draft, now: datetime) -> bool:
+        """An approved, due draft that no rule but its back-off keeps from going out (the order aside)."""
+        if draft.id in self._held or now > window_end(draft.at, draft.valid_until, self.clock):
+            return False
+        if not draft.reply_to:
+            return True
+        parent = self.store.draft_by_slot(conn, draft.event_id, draft.reply_to, draft.account)
+        return parent is not None and parent.state == S.POSTED
 
     # --- the budget -------------------------------------------------------------------
 
