@@ -201,7 +201,7 @@ class Dispatcher:
         self.credentials = credentials
         self._lock = threading.Lock()
         self._in_flight: set[int] = set()
-        self._waiting_reported: set[int] = set()
+        self._waiting_reported: set[tuple[int, str]] = set()
         self._halted = False
         self._ends_at: datetime | None = None
         self._uploads: dict[int, dict[tuple[str, str], _Upload]] = {}  # draft id -> (sha256, alt) -> upload
@@ -305,8 +305,10 @@ class Dispatcher:
             return self.ledger.claim(draft_id)
         except NotDue as exc:
             message = str(exc)
-            if "waits for" in message and draft_id not in self._waiting_reported:
-                self._waiting_reported.add(draft_id)
+            # Said once per draft and reason: its parent, the post before it on its account, the budget.
+            kind = next((k for k in ("to be posted", "to go out first") if k in message), "budget")
+            if "waits for" in message and (draft_id, kind) not in self._waiting_reported:
+                self._waiting_reported.add((draft_id, kind))
                 self._notice(self.store.get(draft_id), "waiting", message.split(" ", 2)[2])
             return None
         except LeaseLost as exc:
@@ -483,6 +485,17 @@ class Dispatcher:
             return
         # Not on the account: try again, at once the first time, then backing off (X may be down).
         when = now + (_backoff(draft.attempts - 1) if draft.attempts > 1 else timedelta(0))
+        if when > self._closes(draft):
+            self._write(
+                draft,
+                lambda: self.ledger.expired(
+                    draft.id, draft.version, f"{why}; not on the account, no time left to retry"
+                ),
+                "missed",
+                f"{why}; it is not on the account and the next try ({self._hm(when)}) would be past its window: "
+                f"`livetweet post-now {draft.id}` posts it anyway",
+            )
+            return
         self._write(
             draft,
             lambda: self.ledger.retry(draft.id, draft.version, f"{why}; not on the account", when),

@@ -120,7 +120,8 @@ def test_a_later_post_waits_while_an_earlier_one_on_its_account_waits_for_a_retr
     assert w.x.posts() == []  # next did not overtake hello
     waiting = [n.detail for n in w.notices if n.draft.slot == "next" and n.what == "waiting"]
     assert waiting == [
-        f"waits for hello (draft {hello.id}, approved), due before it on the same account, to go out first: "
+        f"waits for hello (draft {hello.id}, trying again at 2020-11-12 13:31:30 CET), due before it on the same "
+        "account, to go out first: "
         "an account's posts go out in their order"
     ]
     w.at(HELLO_AT + timedelta(seconds=30))

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from ..clock import Clock, window_end
+from ..clock import Clock, show_time, window_end
 from ..draft import Actor, Draft, DraftState
 from ..errors import NotDue as NotDue
 from ..errors import Paused as Paused
@@ -71,6 +71,7 @@ class Ledger:
         self.budget_of = budget_of
         self._budgets: dict[str, tuple[tuple[str, Any], Budget | None]] = {}
         self._held: dict[int, str] = {}  # drafts the budget holds back in this run: why, for their missed reason
+        self._waited: dict[int, str] = {}  # drafts waiting in this run for an earlier one on their account: which
 
     # --- claiming ---------------------------------------------------------------------
 
@@ -108,13 +109,15 @@ class Ledger:
                     state = parent.state.value if parent else "gone"
                     raise NotDue(f"draft {draft.id} waits for {draft.reply_to} to be posted (it is {state})")
                 parent_tweet = parent.tweet_id
-            ahead = self._ahead(conn, draft, now)
+            event = self.store.event(draft.event_id, conn)  # read once: the order, the budget and the key need it
+            ahead = self._ahead(conn, draft, now, ZoneInfo(event.timezone if event else "UTC"))
             if ahead is not None:
+                self._waited[draft.id] = f"{ahead}, due before it on the account"
                 raise NotDue(
-                    f"draft {draft.id} waits for {ahead.slot} (draft {ahead.id}, {ahead.state.value}), due before it "
-                    "on the same account, to go out first: an account's posts go out in their order"
+                    f"draft {draft.id} waits for {ahead}, due before it on the same account, to go out first: "
+                    "an account's posts go out in their order"
                 )
-            event = self.store.event(draft.event_id, conn)  # read once: the budget and the key need it
+            self._waited.pop(draft.id, None)
             held = self._over_budget(conn, draft, now, event)
             if held is not None:
                 self._held[draft.id] = held
@@ -203,10 +206,13 @@ class Ledger:
     def missed(self, draft_id: int, seen_version: int, reason: str) -> Draft:
         """Pending or approved, and its window closed: missed (a person may still post it now).
 
-        A draft the budget held back says so in its reason, which the report shows."""
+        A draft the budget or the account's order held back says so in its reason, which the report shows."""
         held = self._held.pop(draft_id, None)
         if held is not None:
             reason = f"{reason}; it was held back, waiting for {held}"
+        waited = self._waited.pop(draft_id, None)
+        if waited is not None:
+            reason = f"{reason}; it last waited for {waited}"
         return self._record(draft_id, seen_version, "missed", reason, {"last_error": reason})
 
     def pause_for_credentials(self, reason: str) -> bool:
@@ -240,27 +246,44 @@ class Ledger:
             return "livetweet-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
         return None
 
-    def _ahead(self, conn: Connection, draft: Draft, now: datetime) -> Draft | None:
-        """The delivery due before `draft` on its account that is still on its way inside its window, or None.
+    def _ahead(self, conn: Connection, draft: Draft, now: datetime, zone: ZoneInfo) -> str | None:
+        """What `draft` waits for, due before it on its account and still on its way, or None.
 
         Posts on one account go out in their order: a later one waits while an earlier one is being
-        posted, waits for a retry, or is due and free to go. One that cannot go now (the budget holds
-        it, its parent is not posted, its window has closed) does not hold the later one back, and a
-        person's post-now waits for nothing."""
+        posted, waits for a retry inside its window, or is due and free to go. One that cannot go
+        (the budget holds it, its parent is not posted, its window has closed or its next try would
+        be past it) holds nothing back, a person's post-now waits for nothing, and no post waits
+        into the last third of its own window: late and out of order is better than missed."""
+        closes = window_end(draft.at, draft.valid_until, self.clock)
+        if now >= closes - (closes - draft.at) / 3:
+            return None
         for earlier in self.store.ahead_on_account(conn, draft, now):
-            # One in posting may be on the network already: it is settled first, window or not.
-            if earlier.state == S.POSTING or self._free_to_go(conn, earlier, now):
-                return None if sent_by_a_person(self.store, conn, draft.id) else earlier
+            why = self._on_its_way(conn, earlier, now, zone)
+            if why is not None:
+                return (
+                    None
+                    if sent_by_a_person(self.store, conn, draft.id)
+                    else f"{earlier.slot} (draft {earlier.id}, {why})"
+                )
         return None
 
-    def _free_to_go(self, conn: Connection, draft: Draft, now: datetime) -> bool:
-        """An approved, due draft that no rule but its back-off keeps from going out (the order aside)."""
-        if draft.id in self._held or now > window_end(draft.at, draft.valid_until, self.clock):
-            return False
-        if not draft.reply_to:
-            return True
-        parent = self.store.draft_by_slot(conn, draft.event_id, draft.reply_to, draft.account)
-        return parent is not None and parent.state == S.POSTED
+    def _on_its_way(self, conn: Connection, draft: Draft, now: datetime, zone: ZoneInfo) -> str | None:
+        """How an earlier delivery is still on its way (being posted, trying again at..., due now), or None."""
+        closes = window_end(draft.at, draft.valid_until, self.clock)
+        if now > closes:
+            return None  # never sent again: the sweep settles it (found, or missed)
+        if draft.state == S.POSTING:
+            return "being posted"
+        retry_at = draft.next_attempt_at
+        if draft.id in self._held or (retry_at is not None and retry_at > closes):
+            return None
+        if draft.reply_to:
+            parent = self.store.draft_by_slot(conn, draft.event_id, draft.reply_to, draft.account)
+            if parent is None or parent.state != S.POSTED:
+                return None
+        if retry_at is not None and retry_at > now:
+            return f"trying again at {show_time(retry_at, zone)}"
+        return "due now"
 
     # --- the budget -------------------------------------------------------------------
 
