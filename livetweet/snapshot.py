@@ -42,11 +42,13 @@ SQLITE_PREFIX = "sqlite:///"
 
 
 class Snapshot:
-    """The drafts, events and lease of one SQLite store, read as `Store` reads them, never written."""
+    """The drafts, events and lease of one SQLite store, read as `Store` reads them, never written (on a
+    store nobody has open, SQLite leaves its empty -wal and -shm files beside it, with the store's mode)."""
 
     def __init__(self, url: str, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
-        self.display = url  # as Store shows it: a SQLite URL holds no password
+        # As Store shows it (SQLAlchemy's rendering: the path quoted but for spaces, + and /).
+        self.display = SQLITE_PREFIX + quote(url[len(SQLITE_PREFIX) :], safe=" +/")
         self._conn = conn
         self._zones: dict[str, ZoneInfo] = {}
 
@@ -59,7 +61,7 @@ class Snapshot:
         if not path.name or path.name == ":memory:" or not path.is_file():
             return None
         try:
-            conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=10)
+            conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=10)
         except sqlite3.Error:
             return None
         try:
