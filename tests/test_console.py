@@ -168,7 +168,7 @@ def test_compose_a_post_and_see_it_posted_with_the_segments_hashtags(console: Co
     page.goto(console.url + "/compose")  # type: ignore[attr-defined]
     page.get_by_label("What to post").fill("Great question from the floor on skills portability")  # type: ignore[attr-defined]
     page.get_by_role("button", name="Approve and post").click()  # type: ignore[attr-defined]  # after its hold
-    wait_for(lambda: any("skills portability" in t.text for t in console.x.posts()), "the composed post", 30)
+    wait_for(lambda: any("skills portability" in t.text for t in console.x.posts()), "the composed post")
     posted = next(t.text for t in console.x.posts() if "skills portability" in t.text)
     assert posted == "Great question from the floor on skills portability\n\n#GlobalCompactforMigration #GCM"
 

@@ -415,7 +415,7 @@ def test_a_429_with_a_2_second_reset_at_60x_is_retried_inside_its_window(
         wait_for(lambda: alive(proc, "the run") and len(x.posts()) >= 1, "the first post after the 429", 60)
         store = Store(db_url, create=False)
         try:
-            wait_for(lambda: store.count_by_state(EVENT_ID)["posted"] == 1, "the post to be recorded", 30)
+            wait_for(lambda: store.count_by_state(EVENT_ID)["posted"] == 1, "the post to be recorded")
             announcement = next(d for d in store.drafts(event_id=EVENT_ID) if d.slot == "announcement")
         finally:
             store.close()

@@ -248,7 +248,7 @@ def test_an_approval_from_another_terminal_reaches_a_running_run(x: FakeXServer,
             "the run to load the schedule",
         )
         assert livetweet("--db", f"sqlite:///{db}", "approve", "1", "--as", "alice").returncode == 0
-        wait_for(lambda: len(x.posts()) == 1, "the approved announcement to be posted", timeout=30)
+        wait_for(lambda: len(x.posts()) == 1, "the approved announcement to be posted")
         assert x.posts()[0].text.startswith("Today at 13:30 CET")
         assert livetweet("--db", f"sqlite:///{db}", "pause", "--as", "alice").returncode == 0
         assert livetweet("--db", f"sqlite:///{db}", "approve", "2", "--as", "alice").returncode == 0
@@ -285,7 +285,7 @@ def test_direct_messages_during_a_rehearsal_are_kept_once_and_reshared(x: FakeXS
     try:
         sent = cli_process("fake-x", "dm", "--from", "speaker_one", "--url", x.url, "Migrants kept us going {{ 7*7 }}")
         assert sent.returncode == 0, sent.stderr
-        wait_for(lambda: len(inbox()) == 1, "the message in the inbox within one poll", timeout=30)
+        wait_for(lambda: len(inbox()) == 1, "the message in the inbox within one poll")
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=60)
@@ -293,7 +293,7 @@ def test_direct_messages_during_a_rehearsal_are_kept_once_and_reshared(x: FakeXS
     cli_process("fake-x", "dm", "--from", "speaker_two", "--url", x.url, "Skills partnerships work")
     second = start_run(x, db, "--speed", "60", "--start-in", "1")
     try:
-        wait_for(lambda: len(inbox("--all")) == 2, "the second message", timeout=30)
+        wait_for(lambda: len(inbox("--all")) == 2, "the second message")
         messages = inbox("--all")
         assert [(m["sender"], m["text"]) for m in messages] == [
             ("speaker_one", "Migrants kept us going {{ 7*7 }}"),
@@ -303,7 +303,7 @@ def test_direct_messages_during_a_rehearsal_are_kept_once_and_reshared(x: FakeXS
         assert made.returncode == 0, made.stderr
         draft_id = made.stdout.splitlines()[-1].split()[1]
         assert livetweet("--db", url, "approve", draft_id, "--as", "alice").returncode == 0
-        wait_for(lambda: any("via @speaker_one" in t.text for t in x.posts()), "the reshare to be posted", 30)
+        wait_for(lambda: any("via @speaker_one" in t.text for t in x.posts()), "the reshare to be posted")
     finally:
         second.send_signal(signal.SIGTERM)
         second.communicate(timeout=60)
