@@ -330,7 +330,9 @@ def test_keyboard_shortcuts_move_and_approve(console: Console, browser: Any) -> 
     draft_id = int(second.split("-")[1])
     wait_for(lambda: next(d for d in console.drafts() if d["id"] == draft_id)["state"] == "approved", "approved by key")
     expect(page.locator(".banner.ok")).to_contain_text("Approved")  # the page after the approval
-    page.wait_for_function("document.documentElement.dataset.ready === '1'")  # its script has run
+    # Its script has run. A function, not a bare expression: Playwright polls a bare expression with
+    # eval, which the console's CSP refuses, so it failed whenever the page was not ready at once.
+    page.wait_for_function("() => document.documentElement.dataset.ready === '1'")
     page.keyboard.type("?")
     expect(page.get_by_role("dialog")).to_contain_text("Keyboard shortcuts")
 
