@@ -18,13 +18,13 @@ from .support.databases import postgres_unreachable, reset_postgres_schema  # no
 from .support.events import MINI_SCHEDULE, MINI_TEMPLATES, CheckFn  # noqa: E402
 
 # The exactly-once model runs for minutes on its own, longer than any other test by far. Started
-# first, one process of `pytest -n 2` works through it while the other takes the rest of the suite;
+# first, one process of `pytest -n 4` works through it while the others take the rest of the suite;
 # started in file order (past the middle), it was the suite's last few minutes on one process.
 FIRST = Path(__file__).with_name("test_model.py")
 # The model computes all along. These files mostly wait, on rehearsals in real processes playing
-# the event's clock: they come next, so the other process works through them while the model has
+# the event's clock: they come next, so the other processes work through them while the model has
 # more of a core to itself (147 s alone; beside the browser tests 281 s, beside these 243 s). The
-# files that compute (Chromium, parsing, the store's properties) follow, on both processes.
+# files that compute (Chromium, parsing, the store's properties) follow, on every process.
 WAITING = frozenset(
     {
         "test_standby.py",
@@ -38,7 +38,7 @@ WAITING = frozenset(
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Stable: inside each part, the files keep their order (pytest -n 2 hands out whole files).
+    # Stable: inside each part, the files keep their order (pytest -n 4 hands out whole files).
     items.sort(key=lambda item: (item.path != FIRST, item.path.name not in WAITING))
 
 
