@@ -24,11 +24,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
 
+from livetweet.clock import MIN_WINDOW_REAL_SECONDS
 from livetweet.console.auth import SESSION_COOKIE
 from livetweet.console.server import HEADER_TIMEOUT, connection_limit
 from livetweet.draft import DraftState
@@ -290,8 +292,11 @@ def test_a_flood_of_idle_connections_and_event_streams_leaves_every_post_on_time
     assert sorted(texts) == sorted(planned) and len(set(texts)) == N_POSTS, output
     assert [d.state for d in drafts] == [DraftState.POSTED] * N_POSTS
     lags = {d.slot: f"{(d.posted_at - d.at).total_seconds():.1f} s" for d in drafts if d.posted_at}  # event time
-    # On time as the rehearsal tests mean it (test_fencing): not before its time, inside its window.
-    late = [d.slot for d in drafts if not (d.posted_at and d.at <= d.posted_at <= d.valid_until)]
+    # On time as the product promises it: not before its time, inside its window, which lasts at
+    # least MIN_WINDOW_REAL_SECONDS of real time (README, invariant 3): at 300x a 5-minute window is
+    # one real second, less than a busy machine may need; the run itself posts until the longer end.
+    least = timedelta(seconds=MIN_WINDOW_REAL_SECONDS * SPEED)
+    late = [d.slot for d in drafts if not (d.posted_at and d.at <= d.posted_at <= max(d.valid_until, d.at + least))]
     assert not late, f"posted outside their window: {late}; after their time, in event time: {lags}"
 
     # The flood happened. The first wave's 2,000 connects all succeeded; the console held at

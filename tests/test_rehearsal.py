@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -281,19 +281,34 @@ def test_direct_messages_during_a_rehearsal_are_kept_once_and_reshared(x: FakeXS
         result = livetweet("--db", url, "inbox", "--json", *args)
         return json.loads(result.stdout) if result.returncode == 0 and result.stdout.strip() else []
 
+    def running_until(run: subprocess.Popen[str], condition: Callable[[], bool], what: str) -> None:
+        """Wait for `condition` while the run runs; a run that ended, or the deadline, fails with its output."""
+        try:
+            wait_for(lambda: run.poll() is not None or condition(), what)
+        except AssertionError as exc:
+            run.send_signal(signal.SIGTERM)
+            said = run.communicate(timeout=60)[0]
+            raise AssertionError(f"timed out waiting for {what}; the run said:\n{said}") from exc
+        if run.poll() is not None and not condition():
+            raise AssertionError(f"the run ended before {what}:\n{run.communicate(timeout=60)[0]}")
+
+    # At 60x the runs ask for the inbox every real second: X's 15 reads per 15 minutes (real time on
+    # this simulated X) ran out on a busy machine, and the second run waited for the reset.
+    x.state.rate_limits.pop("GET /2/dm_events", None)
     first = start_run(x, db, "--speed", "60", "--start-in", "1")
     try:
         sent = cli_process("fake-x", "dm", "--from", "speaker_one", "--url", x.url, "Migrants kept us going {{ 7*7 }}")
         assert sent.returncode == 0, sent.stderr
-        wait_for(lambda: len(inbox()) == 1, "the message in the inbox within one poll")
+        running_until(first, lambda: len(inbox()) == 1, "the message in the inbox within one poll")
     finally:
-        first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=60)
+        if first.poll() is None:
+            first.send_signal(signal.SIGTERM)
+            first.communicate(timeout=60)
     # Restarted: the first message is not doubled, a new one is added.
     cli_process("fake-x", "dm", "--from", "speaker_two", "--url", x.url, "Skills partnerships work")
     second = start_run(x, db, "--speed", "60", "--start-in", "1")
     try:
-        wait_for(lambda: len(inbox("--all")) == 2, "the second message")
+        running_until(second, lambda: len(inbox("--all")) == 2, "the second message")
         messages = inbox("--all")
         assert [(m["sender"], m["text"]) for m in messages] == [
             ("speaker_one", "Migrants kept us going {{ 7*7 }}"),
@@ -305,8 +320,9 @@ def test_direct_messages_during_a_rehearsal_are_kept_once_and_reshared(x: FakeXS
         assert livetweet("--db", url, "approve", draft_id, "--as", "alice").returncode == 0
         wait_for(lambda: any("via @speaker_one" in t.text for t in x.posts()), "the reshare to be posted")
     finally:
-        second.send_signal(signal.SIGTERM)
-        second.communicate(timeout=60)
+        if second.poll() is None:
+            second.send_signal(signal.SIGTERM)
+            second.communicate(timeout=60)
     reshared = next(t.text for t in x.posts() if "via @speaker_one" in t.text)
     assert reshared.startswith("Migrants kept us going {{ 7*7 }}\n\n(via @speaker_one)")
     assert "#GlobalCompactforMigration" in reshared and "#GCM" in reshared
