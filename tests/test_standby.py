@@ -116,6 +116,15 @@ def scene(
         s.close()
 
 
+def answers(url: str) -> bool:
+    """Does a server answer at `url` yet (a console starts listening after its run has said so)?"""
+    try:
+        requests.get(url, timeout=5)
+    except requests.ConnectionError:
+        return False
+    return True
+
+
 def between_posts(scene: Scene, at_least: int = 3) -> None:
     """Wait until A has just posted and recorded (nothing in flight): a clean moment to strike."""
     store = scene.store
@@ -149,6 +158,7 @@ def test_the_standby_takes_over_when_the_leader_is_killed(scene: Callable[..., S
     s: Scene = scene(b_args=("--console", f"127.0.0.1:{port}"))
     # The standby's console works while it waits: it reads and writes the shared store.
     console = f"http://127.0.0.1:{port}"
+    wait_for(lambda: s.b.alive() and answers(console + "/login"), "B's console to answer", 60)
     session = requests.Session()
     login = session.post(console + "/login", data={"name": "bea", "password": PASSWORD}, timeout=10)
     assert login.status_code == 200 and login.url.rstrip("/") == console
@@ -250,9 +260,10 @@ def test_on_sqlite_a_standby_waits_only_when_asked_and_takes_over_a_dead_leader(
     door_a, door_b = x_doors
     db_url = f"sqlite:///{tmp_path / 'one-laptop.db'}"
     schedule = dense_schedule(tmp_path, 8, close_after=CLOSE_AFTER)
-    # A's event starts 6 s after its launch: the two runs below start side by side (each process's
-    # start-up is seconds on a busy machine), so B stands by long before A's last post.
-    a = start_machine("leader A", db_url, schedule, door_a, tmp_path, "--start-in", "6")
+    # A's event starts 20 s after its launch: the two runs below start side by side, so that both
+    # meet A's lease long before its last post (each process's start-up took up to 17 s beside a
+    # second copy of the suite, when A's event lasted 17 s: the second run found it over).
+    a = start_machine("leader A", db_url, schedule, door_a, tmp_path, "--start-in", "20")
     machines.append(a)
     wait_for(lambda: a.alive() and a.said("epoch 1."), "A to lead (epoch 1)", 60)
     refused = start_machine("second run", db_url, schedule, door_b, tmp_path)
