@@ -304,12 +304,10 @@ class Dispatcher:
         try:
             return self.ledger.claim(draft_id)
         except NotDue as exc:
-            message = str(exc)
             # Said once per draft and reason: its parent, the post before it on its account, the budget.
-            kind = next((k for k in ("to be posted", "to go out first") if k in message), "budget")
-            if "waits for" in message and (draft_id, kind) not in self._waiting_reported:
-                self._waiting_reported.add((draft_id, kind))
-                self._notice(self.store.get(draft_id), "waiting", message.split(" ", 2)[2])
+            if exc.waits_for is not None and (draft_id, exc.waits_for) not in self._waiting_reported:
+                self._waiting_reported.add((draft_id, exc.waits_for))
+                self._notice(self.store.get(draft_id), "waiting", str(exc).split(" ", 2)[2])
             return None
         except LeaseLost as exc:
             self.keeper.lost = str(exc)

@@ -138,6 +138,10 @@ class Paused(DraftError):
 class NotDue(DraftError):
     """The draft cannot be claimed now (not approved, not yet due, window closed, parent not posted)."""
 
+    def __init__(self, message: str, waits_for: str | None = None) -> None:
+        super().__init__(message)
+        self.waits_for = waits_for  # what it waits for, when it waits: "parent", "order" or "budget"
+
 
 class LiveControlError(LivetweetError):
     """Pause, resume, shift or cue cannot be done now; the message says why."""

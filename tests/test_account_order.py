@@ -69,6 +69,65 @@ def _posted_ids(w: World) -> list[str]:
     return [p.id for p in w.x.posts()]
 
 
+# --- the order, and who it does not hold ---------------------------------------------------------
+
+
+def test_a_later_post_waits_while_an_earlier_one_on_its_account_waits_for_a_retry(same_time: World) -> None:
+    w = same_time
+    hello, nxt = w.draft("hello"), w.draft("next")
+    assert (hello.at, hello.id) < (nxt.at, nxt.id)
+    w.x.inject_fault("429")  # hello's first try; its retry comes at the reset, 30 s later
+    w.at(HELLO_AT).at(HELLO_AT + timedelta(seconds=29))
+    assert (w.draft("hello").state, w.draft("next").state) == (S.APPROVED, S.APPROVED)
+    assert w.x.posts() == []  # next did not overtake hello
+    waiting = [n.detail for n in w.notices if n.draft.slot == "next" and n.what == "waiting"]
+    assert waiting == [
+        f"waits for hello (draft {hello.id}, trying again at 2020-11-12 13:31:30 CET), due before it on the same "
+        "account, to go out first: "
+        "an account's posts go out in their order"
+    ]
+    w.at(HELLO_AT + timedelta(seconds=30))
+    assert [p.id for p in w.x.posts()] == [w.draft("hello").tweet_id, w.draft("next").tweet_id]
+
+
+def test_a_persons_post_now_does_not_wait_for_an_earlier_post_on_its_account(same_time: World) -> None:
+    w = same_time
+    w.x.inject_fault("429")
+    w.at(HELLO_AT)
+    w.service.post_now(w.draft("next").id, "alice")
+    w.at(HELLO_AT + timedelta(seconds=1))
+    assert [p.id for p in w.x.posts()] == [w.draft("next").tweet_id]
+    assert w.draft("hello").state == S.APPROVED  # still waiting for its retry
+    w.at(HELLO_AT + timedelta(seconds=30))
+    assert w.draft("hello").state == S.POSTED
+
+
+def test_an_earlier_post_past_its_window_does_not_hold_a_later_one(approval: World) -> None:
+    w = approval
+    w.service.approve(w.draft("q1").id, "alice")
+    w.service.approve(w.draft("hello").id, "alice")
+    w.service.pause("alice", "hold everything")
+    w.at(Q1_AT)  # hello's window (5 minutes from 13:31) has closed while paused
+    w.service.resume("alice")
+    w.at(Q1_AT + timedelta(seconds=1))
+    assert w.draft("hello").state == S.MISSED
+    assert w.texts() == ["Now: Question 1.\n\n#GCM #Pathways"]
+
+
+def test_a_reply_waiting_for_its_refused_parent_does_not_hold_back_the_posts_after_it(tmp_path: Path) -> None:
+    thread = MINI_SCHEDULE + "  - id: thanks\n    template: thanks\n    at: q1.start + 4m\n    reply_to: q1\n"
+    schedule = thread + "  - id: later\n    template: hello\n    at: q1.start + 5m\n"
+    w = World(tmp_path, schedule, mode="auto")
+    try:
+        w.service.reject(w.draft("q1").id, "alice", "cancelled")
+        w.at(Q1_AT + timedelta(minutes=2))  # thanks is due: it waits for q1, which will never go out
+        w.at(Q1_AT + timedelta(minutes=3))  # later is due
+        assert w.draft("thanks").state == S.APPROVED
+        assert w.draft("later").state == S.POSTED
+    finally:
+        w.close()
+
+
 # --- liveness: a hold that costs a post ----------------------------------------------------------
 
 

@@ -42,7 +42,8 @@ EVENT_ID = "roundtable-networks"
 # A roundtable in 12 minutes of event time (12 s at 60x), its slots far enough apart that a
 # fault's retry is over before the next slot falls due: a minute after a 5xx or a dropped answer,
 # two after a timeout (a minute) or X's and Bluesky's 429 (a second), three after Mastodon's 429
-# (Mastodon.py adds the server's clock skew to its reset: two seconds, two minutes at 60x).
+# (Mastodon.py adds the server's clock skew to its reset: two seconds, two minutes at 60x), whose
+# slot keeps its post open five minutes: its retry then has more than a real second to spare.
 SCHEDULE = f"""event:
   id: {EVENT_ID}
   title: Roundtable 2 on three networks
@@ -87,6 +88,7 @@ slots:
     template: materials
     at: q1.start
     accounts: [bsky, masto]
+    valid_for: 5m
   - id: q1
     template: question
     at: q1.start + 3m

@@ -20,8 +20,7 @@ from zoneinfo import ZoneInfo
 
 from ..clock import Clock, show_time, window_end
 from ..draft import Actor, Draft, DraftState
-from ..errors import NotDue as NotDue
-from ..errors import Paused as Paused
+from ..errors import NotDue as NotDue, Paused as Paused
 from ..store import Connection, EventRow, LeaseLost, Pause, Store, event_accounts
 
 if TYPE_CHECKING:
@@ -107,7 +106,7 @@ class Ledger:
                 parent = self.store.draft_by_slot(conn, draft.event_id, draft.reply_to, draft.account)
                 if parent is None or parent.state != S.POSTED or not parent.tweet_id:
                     state = parent.state.value if parent else "gone"
-                    raise NotDue(f"draft {draft.id} waits for {draft.reply_to} to be posted (it is {state})")
+                    raise NotDue(f"draft {draft.id} waits for {draft.reply_to} to be posted (it is {state})", "parent")
                 parent_tweet = parent.tweet_id
             event = self.store.event(draft.event_id, conn)  # read once: the order, the budget and the key need it
             ahead = self._ahead(conn, draft, now, ZoneInfo(event.timezone if event else "UTC"))
@@ -115,13 +114,14 @@ class Ledger:
                 self._waited[draft.id] = f"{ahead}, due before it on the account"
                 raise NotDue(
                     f"draft {draft.id} waits for {ahead}, due before it on the same account, to go out first: "
-                    "an account's posts go out in their order"
+                    "an account's posts go out in their order",
+                    "order",
                 )
             self._waited.pop(draft.id, None)
             held = self._over_budget(conn, draft, now, event)
             if held is not None:
                 self._held[draft.id] = held
-                raise NotDue(f"draft {draft.id} waits for {held}")
+                raise NotDue(f"draft {draft.id} waits for {held}", "budget")
             self._held.pop(draft.id, None)
             changes: dict[str, Any] = {"claimed_at": now, "attempts": draft.attempts + 1, "claim_epoch": self.run.epoch}
             key = self._delivery_key(event, draft)
