@@ -10,8 +10,7 @@ import io
 from dataclasses import dataclass
 
 from .errors import MediaError
-from .plan.media import MAX_QUOTE as MAX_QUOTE
-from .plan.media import CardText, card_alt, card_problems
+from .plan.media import MAX_QUOTE as MAX_QUOTE, CardText, card_alt, card_problems
 
 WIDTH, HEIGHT = 1200, 675  # X shows 16:9 images whole in the timeline
 MARGIN = 80

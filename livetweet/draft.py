@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from .errors import Conflict as Conflict
-from .errors import DraftError as DraftError
-from .errors import IllegalMove as IllegalMove
-from .errors import NotAllowed as NotAllowed
-from .errors import StaleRevision as StaleRevision
-from .errors import UnknownDraft as UnknownDraft
+from .errors import (
+    Conflict as Conflict,
+    DraftError as DraftError,
+    IllegalMove as IllegalMove,
+    NotAllowed as NotAllowed,
+    StaleRevision as StaleRevision,
+    UnknownDraft as UnknownDraft,
+)
 
 MODES = ("approval", "auto", "dry-run")  # how a run treats drafts: approved by people, by itself, or not sent
 

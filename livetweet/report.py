@@ -298,8 +298,7 @@ def html_to_pdf(html: str, path: Path, chromium: str | None = None) -> None:
             "in LIVETWEET_CHROMIUM; or make the HTML report (--format html) and print it from a browser"
         )
     try:
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import Error as PlaywrightError, sync_playwright
     except ImportError as exc:
         raise ReportError(
             "a PDF needs Playwright: pip install 'livetweet[report]'; or make the HTML report and print it"

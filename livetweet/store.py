@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection as Connection  # re-exported: the service types its transactions with it
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import (
+    Connection as Connection,  # re-exported: the service types its transactions with it
+    Engine,
+)
 
 from .clock import Clock, SystemClock
 from .draft import (
     DEFAULT_ACCOUNT as DEFAULT_ACCOUNT,
-)
-from .draft import (
     Actor,
     Attachment,
     Conflict,
@@ -43,75 +43,30 @@ from .draft import (
     UnknownDraft,
     check_action,
 )
-from .errors import LeaseBusy as LeaseBusy
-from .errors import LeaseHeld as LeaseHeld
-from .errors import LeaseLost as LeaseLost
-from .errors import StoreError as StoreError
+from .errors import LeaseBusy as LeaseBusy, LeaseHeld as LeaseHeld, LeaseLost as LeaseLost, StoreError as StoreError
 from .inbox import Message, UnfetchedMedia
 from .rows import (
     APP_ID as APP_ID,
-)
-from .rows import (
     LEASE_NAME as LEASE_NAME,
-)
-from .rows import (
     RUNNER_STALE_SECONDS as RUNNER_STALE_SECONDS,
-)
-from .rows import (
     SCHEMA_VERSION as SCHEMA_VERSION,
-)
-from .rows import (
     AuditEntry as AuditEntry,
-)
-from .rows import (
     ConsoleSession as ConsoleSession,
-)
-from .rows import (
     EventAccount as EventAccount,
-)
-from .rows import (
     EventRow as EventRow,
-)
-from .rows import (
     Lease as Lease,
-)
-from .rows import (
     NewDraft as NewDraft,
-)
-from .rows import (
     NewMessage as NewMessage,
-)
-from .rows import (
     Pause as Pause,
-)
-from .rows import (
     Revision as Revision,
-)
-from .rows import (
     SegmentRow as SegmentRow,
-)
-from .rows import (
     ShiftEntry as ShiftEntry,
-)
-from .rows import (
     accounts_json as accounts_json,
-)
-from .rows import (
     event_accounts as event_accounts,
-)
-from .rows import (
     holder_is_gone as holder_is_gone,
-)
-from .rows import (
     media_from_json as media_from_json,
-)
-from .rows import (
     media_json as media_json,
-)
-from .rows import (
     row_to_draft as row_to_draft,
-)
-from .rows import (
     row_to_lease as row_to_lease,
 )
 

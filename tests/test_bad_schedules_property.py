@@ -14,8 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from livetweet.clock import FixedClock
 from livetweet.errors import ScheduleError

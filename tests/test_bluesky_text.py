@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from atproto_client.utils import facet_detection
-from hypothesis import example, given
-from hypothesis import strategies as st
+from hypothesis import example, given, strategies as st
 
 from livetweet.plan.bluesky import (
     MAX_IMAGE_BYTES,

@@ -24,8 +24,18 @@ import pytest
 from livetweet.fakes import add_dm
 from livetweet.store import Store
 
-from .support.browser import ARTIFACTS, allow_axe, audit, axe_missing, blocking, describe, launch, log_in, settle
-from .support.browser import screenshot_path as shot
+from .support.browser import (
+    ARTIFACTS,
+    allow_axe,
+    audit,
+    axe_missing,
+    blocking,
+    describe,
+    launch,
+    log_in,
+    screenshot_path as shot,
+    settle,
+)
 from .support.cli import cli
 from .support.console import CHROMIUM, PASSWORD, Console, playwright_or_skip
 from .support.events import REPO

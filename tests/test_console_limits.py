@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from livetweet.clock import SystemClock
-from livetweet.console import ConsoleAuth, ConsoleContext, create_app
-from livetweet.console import server as console_server
+from livetweet.console import ConsoleAuth, ConsoleContext, create_app, server as console_server
 from livetweet.console.server import ConsoleServer, allowed_hosts
 from livetweet.service import Service
 from livetweet.store import Store

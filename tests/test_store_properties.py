@@ -6,8 +6,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from livetweet.clock import FixedClock
 from livetweet.draft import DraftError, DraftState

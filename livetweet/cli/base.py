@@ -15,8 +15,7 @@ from ..clock import Clock, RehearsalClock, SystemClock, show_time
 from ..config import Settings, load_settings
 from ..errors import BadValue
 from ..live import REHEARSAL_DB
-from ..plan.values import parse_clock_time
-from ..plan.values import parse_signed_duration as _signed
+from ..plan.values import parse_clock_time, parse_signed_duration as _signed
 
 if TYPE_CHECKING:  # what commands use is imported when they run: `--help` stays instant
     from ..draft import Attachment

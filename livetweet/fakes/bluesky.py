@@ -43,9 +43,18 @@ from urllib.parse import parse_qs, urlsplit
 import regex
 
 from ..clock import Clock, SystemClock
-from .base import HTML_TYPE, JSON_TYPE, PAGE_POLICY, FakeHandler, FakeServer, Fault, NetworkState, timeline_page
-from .base import iso_millis as _iso
-from .base import sniff as _image_kind
+from .base import (
+    HTML_TYPE,
+    JSON_TYPE,
+    PAGE_POLICY,
+    FakeHandler,
+    FakeServer,
+    Fault,
+    NetworkState,
+    iso_millis as _iso,
+    sniff as _image_kind,
+    timeline_page,
+)
 
 POST = "app.bsky.feed.post"
 CHAT_PROXY = "did:web:api.bsky.chat#bsky_chat"

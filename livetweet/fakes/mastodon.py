@@ -40,8 +40,17 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from ..clock import Clock, SystemClock
 from ..plan.mastodon import DEFAULT_MAX_CHARS, MAX_ALT, MAX_IMAGES, URL_WEIGHT, length, mentions
 from ..plan.tweettext import extract_hashtags, extract_urls
-from .base import HTML_TYPE, PAGE_POLICY, FakeHandler, FakeServer, Fault, NetworkState, sniff, timeline_page
-from .base import iso_millis as _iso
+from .base import (
+    HTML_TYPE,
+    PAGE_POLICY,
+    FakeHandler,
+    FakeServer,
+    Fault,
+    NetworkState,
+    iso_millis as _iso,
+    sniff,
+    timeline_page,
+)
 
 VERSION = "4.3.0"  # what the instance says it runs (Mastodon.py reads it to pick the media route)
 API_VERSION = 2  # api_versions.mastodon of 4.3.0

@@ -32,8 +32,10 @@ from types import SimpleNamespace
 from typing import Any, Self
 from urllib.parse import parse_qs, quote, urlsplit
 
-from oauthlib.oauth1.rfc5849 import signature as oauth_signature  # type: ignore[import-untyped]
-from oauthlib.oauth1.rfc5849 import utils as oauth_utils  # type: ignore[import-untyped]
+from oauthlib.oauth1.rfc5849 import (  # type: ignore[import-untyped]
+    signature as oauth_signature,
+    utils as oauth_utils,
+)
 
 from ..clock import Clock, SystemClock
 from ..plan.tweettext import parse_tweet

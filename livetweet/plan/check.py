@@ -391,8 +391,7 @@ def delivery_lengths(post: Post, account: Account) -> tuple[int, int]:
 
         return length(text), MAX_GRAPHEMES
     if account.network == "mastodon":
-        from .mastodon import DEFAULT_MAX_CHARS
-        from .mastodon import length as mastodon_length
+        from .mastodon import DEFAULT_MAX_CHARS, length as mastodon_length
 
         return mastodon_length(text), account.max_chars or DEFAULT_MAX_CHARS
     return post.weighted_length, MAX_WEIGHTED_LENGTH  # X's count: the composer parsed it once already

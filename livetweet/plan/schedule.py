@@ -29,22 +29,13 @@ from ..errors import BadValue, Problem, ScheduleError
 from .tweettext import extract_hashtags
 from .values import (  # re-exported: callers read values here since before they had their module
     format_duration as format_duration,
-)
-from .values import non_ascii_digits
-from .values import (
+    non_ascii_digits,
     parse_clock_time as parse_clock_time,
-)
-from .values import (
     parse_date as parse_date,
-)
-from .values import (
     parse_duration as parse_duration,
-)
-from .values import (
     parse_whole_number as parse_whole_number,
 )
-from .yamlfile import MAX_BYTES as MAX_YAML_BYTES
-from .yamlfile import Node, read_yaml
+from .yamlfile import MAX_BYTES as MAX_YAML_BYTES, Node, read_yaml
 
 DEFAULT_VALID_FOR = timedelta(minutes=5)
 DEFAULT_LEAD = timedelta(hours=1)

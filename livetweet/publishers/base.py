@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..errors import PublisherError as PublisherError
-from ..errors import RateLimited as RateLimited
+from ..errors import PublisherError as PublisherError, RateLimited as RateLimited
 from ..inbox import IncomingMessage
 
 

@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..draft import DEFAULT_ACCOUNT, Attachment, Draft, DraftState
-from ..errors import MediaRefused as MediaRefused
-from ..errors import TextRefused as TextRefused
+from ..errors import MediaRefused as MediaRefused, TextRefused as TextRefused
 from ..plan.media import media_problems
 from ..store import Connection, Store
 
