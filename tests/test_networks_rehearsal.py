@@ -251,11 +251,24 @@ def how_posted(trail: list[AuditEntry]) -> tuple[str, int]:
     return entry.action, int(entry.detail["epoch"])
 
 
-def story(runs: list[Machine], nets: Networks) -> str:
+def story(runs: list[Machine], nets: Networks, db_url: str) -> str:
     """What each run said and what each network was asked: the message of a failed assertion."""
     said = "\n".join(f"--- {m.name}\n{m.output}" for m in runs)
     asked = "\n".join(f"--- {a}: {nets.requests(a)}" for a in ACCOUNTS)
-    return f"\n{said}\n{asked}"
+    journal = "\n".join(nets.masto.state.journal)
+    return f"\n{said}\n{asked}\n--- Mastodon's journal\n{journal}\n{ledger(runs, db_url)}"
+
+
+def ledger(runs: list[Machine], db_url: str) -> str:
+    """The store's deliveries and their audit trails, as the story's last part (read only once no run is alive)."""
+    if any(m.proc.poll() is None for m in runs):
+        return ""
+    drafts, trails = deliveries(db_url)
+    lines = ["--- the store"]
+    for (slot, account), d in sorted(drafts.items(), key=lambda kv: kv[1].id):
+        lines.append(f"{d.id} {slot}/{account} {d.state.value} attempts={d.attempts} key={(d.post_key or '')[:12]}")
+        lines += [f"    {e.action} {e.from_state}->{e.to_state} {e.detail}" for e in trails.get(d.id, [])]
+    return "\n".join(lines)
 
 
 def test_every_delivery_goes_out_once_on_its_network_through_faults_and_two_kills(
@@ -274,7 +287,7 @@ def test_every_delivery_goes_out_once_on_its_network_through_faults_and_two_kill
         marks.append(f"first kill at {time.monotonic() - began:.1f} s")
         # Killed after X made the post and before the run heard of it: the store still says posting.
         drafts, _ = deliveries(db_url)
-        assert drafts[("announcement", "x")].state == DraftState.POSTING, story(runs, nets)
+        assert drafts[("announcement", "x")].state == DraftState.POSTING, story(runs, nets, db_url)
 
         second = rehearse("run 2", db_url, schedule, nets, tmp_path, KILLED_RUN_TIMEOUT)
         runs.append(second)
@@ -285,16 +298,16 @@ def test_every_delivery_goes_out_once_on_its_network_through_faults_and_two_kill
         kill(second)
         marks.append(f"second kill at {time.monotonic() - began:.1f} s")
         drafts, _ = deliveries(db_url)
-        assert drafts[("opening", "bsky")].state == DraftState.POSTING, story(runs, nets)
-        assert drafts[("opening", "masto")].state == DraftState.POSTING, story(runs, nets)
+        assert drafts[("opening", "bsky")].state == DraftState.POSTING, story(runs, nets, db_url)
+        assert drafts[("opening", "masto")].state == DraftState.POSTING, story(runs, nets, db_url)
 
         third = rehearse("run 3", db_url, schedule, nets, tmp_path)
         runs.append(third)
-        assert third.finish(timeout=120) == 0, story(runs, nets)
+        assert third.finish(timeout=120) == 0, story(runs, nets, db_url)
         marks.append(f"the event over at {time.monotonic() - began:.1f} s")
     finally:
         plan.stop()
-    why = story(runs, nets)
+    why = story(runs, nets, db_url)
     assert f"The event is over: {N_DELIVERIES} posted." in third.output, why
     for account, faults in FAULTS.items():
         # Every planned fault was met, on its slot's first try; every other post was answered at once,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,6 +79,7 @@ class NetworkState:
         self.lock = threading.Lock()
         self.faults: dict[str, deque[Fault]] = {}
         self.requests: list[tuple[str, str]] = []  # (route, outcome) in order
+        self.journal: list[str] = []  # the same, with when, the port and the key: a story
         self.hang_release = threading.Event()  # set on stop(): every hanging request lets go
 
     def add_fault(self, route: str, fault: Fault) -> None:
@@ -185,8 +187,11 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def _record(self, route: str, outcome: str) -> None:
         """Add the request to the log a test reads back."""
+        key = (self.headers.get("Idempotency-Key") or "")[:12]
+        line = f"{time.monotonic():.3f} :{self.client_address[1]} {route} {outcome} {key}".rstrip()
         with self.server.state.lock:
             self.server.state.requests.append((route, outcome))
+            self.server.state.journal.append(line)
 
     # --- the front door ---------------------------------------------------------------
 
