@@ -185,10 +185,16 @@ class FakeHandler(BaseHTTPRequestHandler):
         self.close_connection = True
         self._send(status, self._error_body(status, message), {"Connection": "close"})
 
+    def _journal_detail(self) -> str:
+        """What the journal adds about a request: its idempotency key and the start of its text, where it has them."""
+        key = (self.headers.get("Idempotency-Key") or "")[:12]
+        form = getattr(self, "_form", None) or {}
+        text = (form.get("status") or form.get("text") or [""])[0][:30]
+        return f"{key} {text!r}" if text else key
+
     def _record(self, route: str, outcome: str) -> None:
         """Add the request to the log a test reads back."""
-        key = (self.headers.get("Idempotency-Key") or "")[:12]
-        line = f"{time.monotonic():.3f} :{self.client_address[1]} {route} {outcome} {key}".rstrip()
+        line = f"{time.monotonic():.3f} :{self.client_address[1]} {route} {outcome} {self._journal_detail()}".rstrip()
         with self.server.state.lock:
             self.server.state.requests.append((route, outcome))
             self.server.state.journal.append(line)
