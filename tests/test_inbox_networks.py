@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -336,6 +337,25 @@ def test_the_consoles_reshare_form_offers_each_account_and_makes_a_delivery_for_
 
 
 # --- photos: fetched from each network, the ones missing kept in inbox_media ------------------------
+
+
+def test_the_inbox_says_which_network_it_asks_again_for_a_photo_it_could_not_fetch(nets: Inboxes) -> None:
+    """A Mastodon message whose photo its server failed to give: `livetweet inbox` says Mastodon is asked again."""
+    status = nets.masto.add_direct_message("alice@example.org", "from the hall", (png("teal"),))
+    with nets.masto.state.lock:
+        nets.masto.state.media[status.media_ids[0]].polls_left = 1  # still processing: no address given yet
+    nets.poll("masto")
+    store = nets.world.store
+    [lost] = store.unfetched_media()
+    failed = "fetching a direct message's image failed: the server answered 503"
+    waiting = replace(lost, state="waiting", tries=1, reason=failed, next_try_at=T_1330 + timedelta(minutes=6))
+    with store.engine.begin() as conn:  # as a poll records a 503 (the fake serves no file before its address)
+        store.put_unfetched_media(conn, [waiting])
+    listed = nets.livetweet("inbox")
+    assert listed.returncode == 0, listed.stderr
+    [line] = [line for line in listed.stdout.splitlines() if "photo 1:" in line]
+    expected = "      - photo 1: not fetched yet, livetweet asks Mastodon again on its first poll after 13:36 CET "
+    assert line == f"{expected}(try 2 of 4): {failed}"
 
 
 def test_photos_come_from_the_network_the_message_came_by(nets: Inboxes) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..inbox import shorten
+from ..inbox import network_name, shorten
 from .terminal import safe
 
 if TYPE_CHECKING:  # the console, the scheduler, tweepy and the simulated X load only for `run`
@@ -54,7 +54,8 @@ def inbox_command(app: AppContext, include_all: bool, as_json: bool) -> None:
         click.echo(f"{m.id:>4}  {hm(m.received_at, zone)}  {where}@{safe(m.sender):<16} {safe(m.state):<9}{media}")
         for line in safe(shorten(m.text, 280), newlines=True).splitlines() or [""]:
             click.echo(f"      {line}")
-        for line in message_media_lines(m, unfetched.get(m.id, []), zone):
+        network = network_name(inbox.network_of(m.account, accounts) or "x")
+        for line in message_media_lines(m, unfetched.get(m.id, []), zone, network):
             click.echo(f"      - {line}")
     elsewhere = " (to the account it came to; --to ACCOUNT, repeated, for others)" if len(accounts) > 1 else ""
     if any(m.media and m.state == "new" for m in messages):

@@ -388,9 +388,11 @@ def _photo_size(photo: Attachment) -> str:
     return f"{KIND_NAMES.get(photo.kind, photo.kind or '?')} {photo.width}x{photo.height}, {size}"
 
 
-def message_media_lines(message: Message, unfetched: Sequence[UnfetchedMedia], zone: ZoneInfo) -> list[str]:
+def message_media_lines(
+    message: Message, unfetched: Sequence[UnfetchedMedia], zone: ZoneInfo, network: str = "X"
+) -> list[str]:
     """A line per attachment, in the message's order: each photo held (type, pixels, size), and each one
-    livetweet does not have, with why and whether it asks X again."""
+    livetweet does not have, with why and whether it asks `network` (the one it came by) again."""
     from ..inbox import PHOTO_TRIES
 
     places = held_places(message, (u.number for u in unfetched))
@@ -403,10 +405,10 @@ def message_media_lines(message: Message, unfetched: Sequence[UnfetchedMedia], z
         reason = safe(u.reason)
         if u.state == "waiting":
             when = f"on its first poll after {hm(u.next_try_at, zone)}" if u.next_try_at else "on its next poll"
-            lines.append((u.number, f"{what} yet, livetweet asks X again {when} (try {u.tries + 1} of "
+            lines.append((u.number, f"{what} yet, livetweet asks {network} again {when} (try {u.tries + 1} of "
                                     f"{PHOTO_TRIES}): {reason}"))  # fmt: skip
         elif u.tries >= PHOTO_TRIES:
-            lines.append((u.number, f"{what}, X failed {u.tries} times (the last time: {reason})"))
+            lines.append((u.number, f"{what}, {network} failed {u.tries} times (the last time: {reason})"))
         else:
             lines.append((u.number, f"{what}: {reason}"))
     shown = [line for _, line in sorted(lines, key=lambda item: item[0])]
