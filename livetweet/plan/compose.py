@@ -482,6 +482,7 @@ class Composer:
         self._files = loader.files
         self._broken: dict[str, Problem] = {}
         self._shown: dict[str, str] = {}
+        self._particular: dict[tuple[str, str, str | None], str] = {}  # template_for's answers: one look per name
 
     def shown_path(self, name: str) -> str:
         """A template's path as messages show it (computed once per template)."""
@@ -662,6 +663,13 @@ class Composer:
 
         A language comes before a network: a text in the wrong language is worse than one not tuned to
         its network."""
+        key = (name, network, lang)
+        found = self._particular.get(key)
+        if found is None:
+            found = self._particular[key] = self._most_particular(name, network, lang)
+        return found
+
+    def _most_particular(self, name: str, network: str, lang: str | None) -> str:
         base = name.removesuffix(".j2")
         candidates = [f"{base}.{lang}.{network}", f"{base}.{lang}"] if lang else []
         for own in (*candidates, f"{base}.{network}"):
