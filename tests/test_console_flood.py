@@ -39,6 +39,7 @@ from livetweet.plan.check import check_schedule
 from livetweet.plan.tweettext import parse_tweet
 from livetweet.store import Store
 
+from .support.console import free_port
 from .support.events import N_POSTS, REPO, X_ONLY_SCHEDULE
 from .support.waiting import wait_for
 from .support.world import X_TEST_CREDENTIALS
@@ -166,12 +167,6 @@ def open_files(wanted: int) -> Iterator[None]:
     finally:
         if raised:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Run:

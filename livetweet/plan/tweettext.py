@@ -158,18 +158,25 @@ class Entity:
 @lru_cache(maxsize=1)
 def _case_partners() -> dict[int, tuple[int, ...]]:
     """Each BMP code point that /i matches with others, and all of them (itself too)."""
+    # A code point's canonical form is its single-character upper case (none for a non-ASCII one
+    # whose upper case is ASCII, as JavaScript's /i); the others share it. Only the few code points
+    # that change are looked at twice (every one of the 65,536 in a pass, a process's first check).
+    canon: dict[int, int] = {}
+    for cp, upper in enumerate(map(str.upper, map(chr, range(0x10000)))):
+        if len(upper) == 1:
+            u = ord(upper)
+            if u != cp and not (cp >= 128 and u < 128) and not 0xD800 <= cp <= 0xDFFF:
+                canon[cp] = u
     groups: dict[int, list[int]] = {}
-    for cp in range(0x10000):
-        upper = chr(cp).upper() if not 0xD800 <= cp <= 0xDFFF else chr(cp)
-        canon = cp
-        if len(upper) == 1 and not (cp >= 128 and ord(upper) < 128):
-            canon = ord(upper)
-        groups.setdefault(canon, []).append(cp)
+    for cp, u in canon.items():
+        groups.setdefault(u, []).append(cp)
     partners: dict[int, tuple[int, ...]] = {}
-    for members in groups.values():
+    for u, members in groups.items():
+        if u not in canon:  # its own canonical form: one of the group
+            members.append(u)
         if len(members) > 1:
             for cp in members:
-                partners[cp] = tuple(members)
+                partners[cp] = tuple(sorted(members))
     return partners
 
 
@@ -224,8 +231,9 @@ def _cls(spec: str | set[int], negate: bool = False) -> str:
     return f"[{'^' if negate else ''}{_class_body(_runs(_fold(points)))}]"
 
 
+@lru_cache(maxsize=1024)
 def _lit(ch: str) -> str:
-    """One literal character as /i matches it."""
+    """One literal character as /i matches it (remembered: the TLD tries ask for the same few letters 9,000 times)."""
     partners = _case_partners().get(ord(ch))
     if partners is None:
         return re.escape(ch)

@@ -4,6 +4,7 @@ simulated X API it posts to (in this process), free ports, and Chromium through 
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -43,8 +44,32 @@ def close_pages(browser: Any) -> None:
         context.close()
 
 
+_PORTS = random.Random()  # seeded from the system in each process, whatever a test does to `random`
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel gives every bind to port 0 and every outgoing connection."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port free now, and below the ephemeral range: a process started next binds it a second later,
+    and no simulated server or outgoing connection can have taken it meanwhile (one from the range
+    itself was taken so, beside a second copy of the suite)."""
+    low, _ = _ephemeral_ports()
+    for _ in range(100):
+        port = _PORTS.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use: another
+            return port
+    with socket.socket() as s:  # a machine whose low ports are all taken: the kernel's choice
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
