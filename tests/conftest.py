@@ -52,9 +52,33 @@ def pytest_configure(config: pytest.Config) -> None:
         compileall.compile_dir(PACKAGE, quiet=1)
 
 
+# The waiting files whose tests share no fixture wider than a test: their tests are handed out one by
+# one (each a few to forty seconds of waiting); every other file goes whole to one worker, so that a
+# module's fixtures (a rehearsal, a browser, a console) are made once.
+SPREAD = frozenset({"test_standby.py", "test_rehearsal.py", "test_fencing.py"})
+
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # without pytest-xdist the suite runs in one process
+    pass
+else:
+
+    class _ByFileOrTest(LoadScopeScheduling):
+        """`--dist loadfile`, but a test of the SPREAD files is a unit of its own."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return nodeid if Path(file).name in SPREAD else file
+
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> LoadScopeScheduling | None:
+        """Our scheduler for `--dist loadfile` (xdist's `loadgroup` groups by a node id suffix that
+        pytest 9 no longer lets it add); any other --dist is xdist's own."""
+        return _ByFileOrTest(config, log) if config.getvalue("dist") == "loadfile" else None  # type: ignore[arg-type]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Stable: inside each part, the files keep their order (pytest -n 4 hands out whole files).
-    items.sort(key=lambda item: (item.path != FIRST, item.path.name not in WAITING))
+    # Stable: inside each part, the files keep their order.
+    items.sort(key=lambda item: (item.path != FIRST, item.path.name not in SPREAD, item.path.name not in WAITING))
 
 
 @pytest.fixture
