@@ -114,7 +114,9 @@ def test_log_in_approve_a_draft_and_see_it_posted(console: Console, browser: obj
     announcement = console.draft("announcement")["id"]
     card = draft_card(page, announcement)
     card.get_by_role("button", name="Approve").click()  # type: ignore[attr-defined]
-    expect(draft_card(page, announcement).locator(".state")).to_have_text("approved")
+    # Approved, or already on its way: it is due, and on a busy machine the run claimed it before the
+    # page showed "approved" (beside a second copy of the suite the card went from posting to posted).
+    expect(draft_card(page, announcement).locator(".state")).to_have_text(re.compile("^(approved|posting|posted)$"))
     # The run posts it at its time; the page follows by itself (Server-Sent Events).
     expect(draft_card(page, announcement).locator(".state")).to_have_text("posted")
     assert [t.text for t in console.x.posts()] == [console.draft("announcement")["text"]]
