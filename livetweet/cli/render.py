@@ -389,7 +389,7 @@ def _photo_size(photo: Attachment) -> str:
 
 
 def message_media_lines(
-    message: Message, unfetched: Sequence[UnfetchedMedia], zone: ZoneInfo, network: str = "X"
+    message: Message, unfetched: Sequence[UnfetchedMedia], zone: ZoneInfo, network: str
 ) -> list[str]:
     """A line per attachment, in the message's order: each photo held (type, pixels, size), and each one
     livetweet does not have, with why and whether it asks `network` (the one it came by) again."""

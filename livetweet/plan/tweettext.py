@@ -165,7 +165,7 @@ def _case_partners() -> dict[int, tuple[int, ...]]:
     for cp, upper in enumerate(map(str.upper, map(chr, range(0x10000)))):
         if len(upper) == 1:
             u = ord(upper)
-            if u != cp and not (cp >= 128 and u < 128) and not 0xD800 <= cp <= 0xDFFF:
+            if u != cp and not (cp >= 128 and u < 128):  # a lone surrogate is its own upper case
                 canon[cp] = u
     groups: dict[int, list[int]] = {}
     for cp, u in canon.items():
